@@ -1,0 +1,323 @@
+"""Experiment files: YAML -> validated pydantic models. The one place that reads env vars."""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .errors import ConfigError, MissingCredentials
+
+ProviderName = Literal["gemini", "ollama", "openai", "local"]
+PROVIDERS: tuple[str, ...] = ("gemini", "ollama", "openai", "local")
+DEFAULT_LOCAL_MODEL = "gemma-3-270m"
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+DEFAULT_OLLAMA_HOST = "http://localhost:11434"
+
+
+def _between(low: float, high: float):
+    def check(value: float | None) -> float | None:
+        if value is not None and not low <= value <= high:
+            raise ValueError(f"must be between {low:g} and {high:g}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _at_least(low: float):
+    def check(value: float | None) -> float | None:
+        if value is not None and value < low:
+            raise ValueError(f"must be at least {low:g}")
+        return value
+
+    return AfterValidator(check)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PromptCase(_Strict):
+    id: str = Field(min_length=1)
+    user: str = Field(min_length=1)
+    system: str | None = None
+
+
+class TokenPrice(_Strict):
+    """A user's own price, in USD per million tokens; overrides the genai-prices table."""
+
+    input: Annotated[float, _at_least(0)]
+    output: Annotated[float, _at_least(0)]
+
+
+class ModelEntry(_Strict):
+    """One `models:` entry: a provider, a model and the settings it is called with."""
+
+    provider: ProviderName
+    model: str | None = None
+    name: str | None = None
+    temperature: Annotated[float | None, _between(0, 2)] = None
+    max_tokens: Annotated[int | None, _at_least(1)] = None
+    top_p: Annotated[float | None, _between(0, 1)] = None
+    seed: int | None = None
+    stop: list[str] | None = None
+    stream: bool = True
+    base_url: str | None = None
+    api_key_env: str | None = None
+    register_as: str | None = None
+    timeout_s: Annotated[float, _at_least(0.001)] = 120.0
+    max_retries: Annotated[int, _between(0, 20)] = 2
+    max_concurrency: Annotated[int | None, _at_least(1)] = None
+    cost_per_hour_usd: Annotated[float | None, _at_least(0)] = None
+    price_per_mtok: TokenPrice | None = None
+    price_as: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.:/-]+$")
+    # local provider only
+    prompt_template: str | None = None
+    n_threads: Annotated[int | None, _at_least(1)] = None
+    n_ctx: Annotated[int | None, _at_least(64)] = None
+
+    @model_validator(mode="after")
+    def _check_provider_fields(self) -> ModelEntry:
+        if self.model is None and self.provider != "local":
+            raise ValueError(f"model: is required for provider {self.provider}")
+        local_only = ("prompt_template", "n_threads", "n_ctx")
+        if self.provider != "local":
+            for name in local_only:
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name}: only applies to provider local")
+        if self.prompt_template is not None and "{prompt}" not in self.prompt_template:
+            raise ValueError("prompt_template: must contain {prompt}")
+        return self
+
+    @property
+    def model_name(self) -> str:
+        return self.model or DEFAULT_LOCAL_MODEL
+
+    @property
+    def is_local_compute(self) -> bool:
+        """Runs on the user's own hardware, so it is costed per hour, not per token."""
+        return self.provider in ("local", "ollama") or self.cost_per_hour_usd is not None
+
+
+class Experiment(_Strict):
+    experiment: str = Field(min_length=1)
+    task: str = Field(default="chat", min_length=1)
+    prompts: list[PromptCase] | str
+    repeats: Annotated[int, _at_least(1)] = 1
+    concurrency: Annotated[int, _at_least(1)] = 4
+    models: list[ModelEntry] = Field(min_length=1)
+
+    @field_validator("prompts")
+    @classmethod
+    def _unique_ids(cls, prompts: list[PromptCase] | str) -> list[PromptCase] | str:
+        if isinstance(prompts, list):
+            if not prompts:
+                raise ValueError("must list at least one prompt")
+            seen: set[str] = set()
+            for case in prompts:
+                if case.id in seen:
+                    raise ValueError(f"duplicate prompt id {case.id!r}")
+                seen.add(case.id)
+        return prompts
+
+
+@dataclass(frozen=True)
+class LoadedExperiment:
+    """A validated experiment with its prompts resolved, and the file it came from."""
+
+    config: Experiment
+    prompts: tuple[PromptCase, ...]
+    path: Path
+    text: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+def load_experiment(path: str | Path) -> LoadedExperiment:
+    """Read and validate an experiment file. Raises ConfigError naming the file and field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from e
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        problem = getattr(e, "problem", None) or "not valid YAML"
+        raise ConfigError(f"{path}: {where}{problem}") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: must be a YAML mapping with experiment, prompts and models")
+    try:
+        config = Experiment.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(f"{path}: {_first_error(e)}") from e
+    if isinstance(config.prompts, str):
+        prompts = load_prompts_file(path.parent / config.prompts, shown_as=config.prompts)
+    else:
+        prompts = tuple(config.prompts)
+    return LoadedExperiment(config=config, prompts=prompts, path=path, text=text)
+
+
+def load_prompts_file(path: Path, shown_as: str | None = None) -> tuple[PromptCase, ...]:
+    """Prompts from .jsonl, .csv or .yaml/.yml, each row with id, user and optional system."""
+    shown = shown_as or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"prompts: cannot read {shown}: {e.strerror or e}") from e
+    rows = _parse_rows(text, path.suffix.lower(), shown)
+    if not isinstance(rows, list) or not rows:
+        raise ConfigError(f"{shown}: must hold a non-empty list of prompts")
+    cases = []
+    for index, row in enumerate(rows):
+        if isinstance(row, dict):
+            row = {k: v for k, v in row.items() if v not in (None, "")}
+        try:
+            cases.append(PromptCase.model_validate(row))
+        except ValidationError as e:
+            raise ConfigError(f"{shown}: [{index}]{_first_error(e, leading_dot=True)}") from e
+    ids = [c.id for c in cases]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ConfigError(f"{shown}: duplicate prompt id {duplicates[0]!r}")
+    return tuple(cases)
+
+
+def _parse_rows(text: str, suffix: str, shown: str) -> Any:
+    try:
+        if suffix == ".jsonl":
+            return [json.loads(line) for line in text.splitlines() if line.strip()]
+        if suffix == ".csv":
+            return list(csv.DictReader(text.splitlines()))
+        if suffix in (".yaml", ".yml"):
+            return yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(f"{shown}: not valid {suffix[1:]}: {e}") from e
+    raise ConfigError(f"prompts: {shown}: use a .jsonl, .csv or .yaml file")
+
+
+def _first_error(error: ValidationError, leading_dot: bool = False) -> str:
+    detail = error.errors()[0]
+    loc = _format_loc(detail["loc"])
+    message = _friendly_message(detail)
+    # a model-level check names its field first ("model: is required"); fold it into the path
+    field, sep, rest = message.partition(": ")
+    if sep and field.isidentifier() and field in _known_fields(detail["loc"]):
+        loc, message = (f"{loc}.{field}" if loc else field), rest
+    if not loc:
+        return (" " if leading_dot else "") + message
+    return f"{'.' if leading_dot else ''}{loc}: {message}"
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        # pydantic adds the union member's type name to the location; it means nothing to users
+        if isinstance(part, str) and ("[" in part or part in ("str", "list", "function-after")):
+            continue
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _friendly_message(detail: dict[str, Any]) -> str:
+    kind = detail["type"]
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        field = str(detail["loc"][-1])
+        known = _known_fields(detail["loc"])
+        close = difflib.get_close_matches(field, known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return f"unknown field{hint}"
+    if kind == "literal_error":
+        return f"must be one of {', '.join(PROVIDERS)} (got {detail['input']!r})"
+    message = str(detail["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def _known_fields(loc: tuple[Any, ...]) -> list[str]:
+    if loc and loc[0] == "models":
+        return list(ModelEntry.model_fields)
+    if loc and loc[0] == "prompts":
+        return list(PromptCase.model_fields)
+    return list(Experiment.model_fields)
+
+
+# --- environment -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where and how to reach a provider. `api_key` is a secret: never log it."""
+
+    base_url: str | None
+    api_key: str | None
+
+    def __repr__(self) -> str:
+        return f"Connection(base_url={self.base_url!r}, api_key={'***' if self.api_key else None})"
+
+
+def resolve_connection(entry: ModelEntry, config_name: str = "the experiment file") -> Connection:
+    """Base URL and API key for an entry, from the entry and the environment."""
+    if entry.provider == "gemini":
+        names = [entry.api_key_env] if entry.api_key_env else ["GEMINI_API_KEY", "GOOGLE_API_KEY"]
+        key = _first_env(names)
+        if key is None:
+            raise MissingCredentials(
+                f"{' or '.join(names)} is not set: export it, "
+                f"or remove the gemini model {entry.model_name} from {config_name}"
+            )
+        return Connection(entry.base_url, key)
+    if entry.provider == "openai":
+        if entry.api_key_env is None and entry.base_url is not None:
+            # a self-hosted OpenAI-compatible server usually needs no key
+            return Connection(entry.base_url, _first_env(["OPENAI_API_KEY"]) or "no-key")
+        name = entry.api_key_env or "OPENAI_API_KEY"
+        key = _first_env([name])
+        if key is None:
+            raise MissingCredentials(
+                f"{name} is not set: export it, or remove the openai model "
+                f"{entry.model_name} from {config_name}"
+            )
+        return Connection(entry.base_url, key)
+    if entry.provider == "ollama":
+        host = entry.base_url or os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST
+        key = _first_env([entry.api_key_env]) if entry.api_key_env else None
+        return Connection(host, key)
+    return Connection(None, None)
+
+
+def _first_env(names: list[str]) -> str | None:
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def resolve_tracking_uri(option: str | None) -> str:
+    """--tracking-uri, else MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working dir."""
+    return option or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI

@@ -1,0 +1,109 @@
+"""The errors llmflow raises.
+
+LlmflowError
+├── ConfigError            a bad experiment file or option; the message names file and field
+├── MissingCredentials     an API key is not in the environment; the message says which variable
+├── TrackingError          the MLflow store cannot be reached or written
+└── ProviderError          a call to a provider failed; translated once, at the provider boundary
+    ├── ProviderUnavailable    connection refused, DNS, server down                (retryable)
+    ├── ProviderTimeout        no complete answer within timeout_s                 (retryable)
+    ├── RateLimited            HTTP 429; carries retry_after in seconds if sent    (retryable)
+    ├── ServerError            HTTP 5xx                                            (retryable)
+    ├── AuthenticationError    HTTP 401/403: the key is wrong or lacks access
+    ├── ModelNotFound          HTTP 404 for the model, or a model not pulled
+    ├── BadRequest             HTTP 400/422: the provider rejected the request
+    └── BadResponse            the answer could not be parsed
+"""
+
+from __future__ import annotations
+
+
+class LlmflowError(Exception):
+    """Base of every error llmflow raises on purpose."""
+
+
+class ConfigError(LlmflowError):
+    """The experiment file or a command-line option is invalid."""
+
+
+class MissingCredentials(LlmflowError):
+    """A provider needs an API key that is not set in the environment."""
+
+
+class TrackingError(LlmflowError):
+    """The MLflow tracking store cannot be used."""
+
+
+class ProviderError(LlmflowError):
+    """A provider call failed. `retryable` says whether trying again may help."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class ProviderUnavailable(ProviderError):
+    retryable = True
+
+
+class ProviderTimeout(ProviderError):
+    retryable = True
+
+
+class RateLimited(ProviderError):
+    retryable = True
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, status_code: int | None = 429
+    ) -> None:
+        super().__init__(message, status_code=status_code)
+        self.retry_after = retry_after
+
+
+class ServerError(ProviderError):
+    retryable = True
+
+
+class AuthenticationError(ProviderError):
+    pass
+
+
+class ModelNotFound(ProviderError):
+    pass
+
+
+class BadRequest(ProviderError):
+    pass
+
+
+class BadResponse(ProviderError):
+    pass
+
+
+def error_for_status(
+    status_code: int, message: str, retry_after: float | None = None
+) -> ProviderError:
+    """Map an HTTP status from any provider to the error tree."""
+    if status_code == 429:
+        return RateLimited(message, retry_after=retry_after)
+    if status_code in (401, 403):
+        return AuthenticationError(message, status_code=status_code)
+    if status_code == 404:
+        return ModelNotFound(message, status_code=status_code)
+    if status_code in (408, 504):
+        return ProviderTimeout(message, status_code=status_code)
+    if status_code >= 500:
+        return ServerError(message, status_code=status_code)
+    return BadRequest(message, status_code=status_code)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds form; HTTP dates are ignored)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

@@ -1,0 +1,69 @@
+"""The provider protocol, and the one place where a call is timed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Protocol
+
+from ..types import Completion, Delta, GenerationSettings, Message, Timing, Usage
+
+
+class Provider(Protocol):
+    """What every provider module implements."""
+
+    name: str
+    model: str
+    # Calls whose providers share a key run one at a time, queued by the runner *before* the
+    # clock starts (an in-process model computes one answer at a time). None: no such limit.
+    exclusive_key: str | None
+
+    def stream(
+        self, messages: tuple[Message, ...], settings: GenerationSettings
+    ) -> AsyncIterator[Delta]:
+        """Yield the answer as it arrives (one Delta when settings.stream is False).
+
+        Usage may come on any Delta; the last one seen wins. Errors are raised as
+        `llmflow.errors.ProviderError` subclasses.
+        """
+        ...
+
+    async def check(self) -> None:
+        """Raise ProviderError if the server cannot be reached or the model is not there."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+async def collect(deltas: AsyncIterator[Delta], streamed: bool) -> tuple[Completion, Timing]:
+    """Drain a provider's stream, measuring latency and time to first non-empty text.
+
+    Start the clock before the first `__anext__`, since that is where the request is sent.
+    """
+    started_ns = time.time_ns()
+    start = time.perf_counter()
+    first_text_at: float | None = None
+    parts: list[str] = []
+    usage = Usage()
+    finish_reason = model_version = None
+    async with aclosing(deltas) as stream:  # a timeout or cancel closes the HTTP stream now
+        async for delta in stream:
+            if delta.text:
+                if first_text_at is None:
+                    first_text_at = time.perf_counter()
+                parts.append(delta.text)
+            usage = delta.usage or usage
+            finish_reason = delta.finish_reason or finish_reason
+            model_version = delta.model_version or model_version
+    end = time.perf_counter()
+    timing = Timing(
+        latency_s=end - start,
+        ttft_s=(first_text_at - start) if streamed and first_text_at is not None else None,
+        started_ns=started_ns,
+        ended_ns=started_ns + int((end - start) * 1e9),
+    )
+    completion = Completion(
+        text="".join(parts), usage=usage, finish_reason=finish_reason, model_version=model_version
+    )
+    return completion, timing

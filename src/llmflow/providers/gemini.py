@@ -1,0 +1,149 @@
+"""Google Gemini through the google-genai SDK (async client, SSE streaming)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import httpx
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types as gt
+
+from ..errors import (
+    BadResponse,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    error_for_status,
+    parse_retry_after,
+)
+from ..types import Delta, GenerationSettings, Message, Usage
+
+
+class GeminiProvider:
+    exclusive_key = None
+    name = "gemini"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        timeout_s: float = 120.0,
+        **_: Any,
+    ) -> None:
+        self.model = model
+        http_options = gt.HttpOptions(
+            base_url=base_url,
+            timeout=int(timeout_s * 1000),
+            # llmflow's runner owns retries; attempts=1 also stops the SDK's implicit retry
+            retry_options=gt.HttpRetryOptions(attempts=1),
+        )
+        self._client = genai.Client(api_key=api_key, http_options=http_options)
+
+    async def stream(
+        self, messages: tuple[Message, ...], settings: GenerationSettings
+    ) -> AsyncIterator[Delta]:
+        system = "\n\n".join(m.content for m in messages if m.role == "system") or None
+        contents = [
+            gt.Content(
+                role="model" if m.role == "assistant" else "user", parts=[gt.Part(text=m.content)]
+            )
+            for m in messages
+            if m.role != "system"
+        ]
+        config = gt.GenerateContentConfig(
+            system_instruction=system,
+            temperature=settings.temperature,
+            max_output_tokens=settings.max_tokens,
+            top_p=settings.top_p,
+            seed=settings.seed,
+            stop_sequences=list(settings.stop) or None,
+        )
+        models = self._client.aio.models
+        try:
+            if settings.stream:
+                chunks = await models.generate_content_stream(
+                    model=self.model, contents=contents, config=config
+                )
+                async for chunk in chunks:
+                    yield _delta(chunk)
+            else:
+                yield _delta(
+                    await models.generate_content(
+                        model=self.model, contents=contents, config=config
+                    )
+                )
+        except ProviderError:
+            raise
+        except Exception as e:
+            raise _translate(e) from e
+
+    async def check(self) -> None:
+        try:
+            await self._client.aio.models.get(model=self.model)
+        except Exception as e:
+            raise _translate(e) from e
+
+    async def aclose(self) -> None:
+        await self._client.aio.aclose()
+
+
+def _delta(response: gt.GenerateContentResponse) -> Delta:
+    text = ""
+    finish_reason = None
+    if response.candidates:
+        candidate = response.candidates[0]
+        parts = candidate.content.parts if candidate.content and candidate.content.parts else []
+        text = "".join(p.text for p in parts if p.text and not p.thought)
+        finish_reason = candidate.finish_reason.value if candidate.finish_reason else None
+    usage = _map_usage(response.usage_metadata) if response.usage_metadata else None
+    return Delta(
+        text=text, usage=usage, finish_reason=finish_reason, model_version=response.model_version
+    )
+
+
+def _map_usage(meta: gt.GenerateContentResponseUsageMetadata) -> Usage:
+    thoughts = meta.thoughts_token_count or 0
+    details = {"total_token_count": meta.total_token_count}
+    if meta.tool_use_prompt_token_count:
+        details["tool_use_prompt_token_count"] = meta.tool_use_prompt_token_count
+    return Usage(
+        input_tokens=meta.prompt_token_count,
+        output_tokens=(meta.candidates_token_count or 0) + thoughts,
+        reasoning_tokens=thoughts,
+        cached_input_tokens=meta.cached_content_token_count or 0,
+        details=details,
+    )
+
+
+def _translate(e: Exception) -> ProviderError:
+    if isinstance(e, genai_errors.APIError):
+        message = f"gemini {e.code} {e.status or ''}: {e.message or ''}".strip()
+        return error_for_status(e.code, message, retry_after=_retry_after(e))
+    if isinstance(e, (asyncio.TimeoutError, httpx.TimeoutException, aiohttp.ServerTimeoutError)):
+        return ProviderTimeout(f"gemini: timed out ({type(e).__name__})")
+    if isinstance(
+        e, (aiohttp.ClientConnectionError, httpx.TransportError, ConnectionError, OSError)
+    ):
+        return ProviderUnavailable(f"gemini: cannot connect: {e}")
+    return BadResponse(f"gemini: unreadable response: {type(e).__name__}: {e}")
+
+
+def _retry_after(e: genai_errors.APIError) -> float | None:
+    headers = getattr(getattr(e, "response", None), "headers", None)
+    if headers is not None and (value := parse_retry_after(headers.get("retry-after"))) is not None:
+        return value
+    # Gemini puts the delay in a google.rpc.RetryInfo detail: {"retryDelay": "12s"}
+    for detail in (
+        (e.details or {}).get("error", {}).get("details", []) if isinstance(e.details, dict) else []
+    ):
+        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
+        if isinstance(delay, str) and (match := re.fullmatch(r"([\d.]+)s", delay)):
+            return float(match.group(1))
+    return None

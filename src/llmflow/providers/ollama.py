@@ -1,0 +1,112 @@
+"""Ollama through the ollama SDK, on the native /api/chat (it reports load and eval durations)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import ollama
+
+from ..errors import (
+    BadResponse,
+    ModelNotFound,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    error_for_status,
+)
+from ..types import Delta, GenerationSettings, Message, Usage
+
+_DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
+
+
+class OllamaProvider:
+    exclusive_key = None
+    name = "ollama"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        **_: Any,
+    ) -> None:
+        self.model = model
+        self.base_url = base_url
+        headers = {"authorization": f"Bearer {api_key}"} if api_key else None
+        self._client = ollama.AsyncClient(host=base_url, timeout=timeout_s, headers=headers)
+
+    async def stream(
+        self, messages: tuple[Message, ...], settings: GenerationSettings
+    ) -> AsyncIterator[Delta]:
+        options = {
+            "temperature": settings.temperature,
+            "num_predict": settings.max_tokens,
+            "top_p": settings.top_p,
+            "seed": settings.seed,
+            "stop": list(settings.stop) or None,
+        }
+        request = {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "options": {k: v for k, v in options.items() if v is not None},
+        }
+        try:
+            if settings.stream:
+                async for part in await self._client.chat(**request, stream=True):
+                    yield _delta(part)
+            else:
+                yield _delta(await self._client.chat(**request, stream=False))
+        except ProviderError:
+            raise
+        except Exception as e:
+            raise _translate(e, self.base_url) from e
+
+    async def check(self) -> None:
+        try:
+            listing = await self._client.list()
+        except Exception as e:
+            raise _translate(e, self.base_url) from e
+        names = {m.model for m in listing.models if m.model}
+        wanted = self.model if ":" in self.model else f"{self.model}:latest"
+        if self.model not in names and wanted not in names:
+            raise ModelNotFound(
+                f"ollama model {self.model} is not pulled on {self.base_url}: "
+                f"run `ollama pull {self.model}`"
+            )
+
+    async def aclose(self) -> None:
+        await self._client._client.aclose()
+
+
+def _delta(part: ollama.ChatResponse) -> Delta:
+    text = part.message.content if part.message and part.message.content else ""
+    if not part.done:
+        return Delta(text=text)
+    return Delta(text=text, usage=_map_usage(part), finish_reason=part.done_reason)
+
+
+def _map_usage(part: ollama.ChatResponse) -> Usage:
+    details = {name: getattr(part, name) for name in _DURATIONS if getattr(part, name) is not None}
+    return Usage(
+        input_tokens=part.prompt_eval_count,
+        output_tokens=part.eval_count,
+        details=details,
+    )
+
+
+def _translate(e: Exception, host: str | None) -> ProviderError:
+    if isinstance(e, ollama.ResponseError):
+        if e.status_code == 404:
+            return ModelNotFound(
+                f"ollama: {e.error}: run `ollama pull <model>` on {host}", status_code=404
+            )
+        return error_for_status(e.status_code, f"ollama {e.status_code}: {e.error}")
+    if isinstance(e, httpx.TimeoutException):
+        return ProviderTimeout(f"ollama: timed out ({type(e).__name__})")
+    if isinstance(e, (httpx.TransportError, ConnectionError)):
+        return ProviderUnavailable(f"ollama: cannot connect to {host}: is `ollama serve` running?")
+    return BadResponse(f"ollama: unreadable response: {type(e).__name__}: {e}")

@@ -1,0 +1,237 @@
+"""The comparison, read back from MLflow alone, and rendered as a table, markdown, csv or json."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .errors import LlmflowError
+from .tracking.runs import KIND_PARENT, KIND_VARIANT, TAG_KIND, TAG_VARIANT
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One variant's line in the comparison; keys are the `--format json` contract."""
+
+    model: str
+    provider: str
+    temperature: float | str | None
+    task_type: str
+    latency_s: float | None
+    latency_p50_s: float | None
+    latency_p95_s: float | None
+    ttft_p50_s: float | None
+    total_tokens: int | None
+    input_tokens: int | None
+    output_tokens: int | None
+    estimated_cost_usd: float | None
+    cost_kind: str
+    n_calls: int
+    n_errors: int
+    run_id: str
+    variant_id: str
+    skipped: str | None = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    experiment: str
+    parent_run_id: str
+    rows: tuple[ComparisonRow, ...]
+
+
+def load_comparison(client: Any, experiment: str, run_id: str | None = None) -> Comparison:
+    """The variants of one `llmflow run` (the latest, unless run_id names one)."""
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise LlmflowError(f"no MLflow experiment named {experiment!r} in {client.tracking_uri}")
+    if run_id is None:
+        parents = client.search_runs(
+            [exp.experiment_id],
+            filter_string=f"tags.`{TAG_KIND}` = '{KIND_PARENT}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        if not parents:
+            raise LlmflowError(
+                f"experiment {experiment!r} has no llmflow run yet: run `llmflow run`"
+            )
+        run_id = parents[0].info.run_id
+    children = client.search_runs(
+        [exp.experiment_id],
+        filter_string=(
+            f"tags.`mlflow.parentRunId` = '{run_id}' and tags.`{TAG_KIND}` = '{KIND_VARIANT}'"
+        ),
+        order_by=["attributes.start_time ASC"],
+        max_results=10_000,
+    )
+    if not children:
+        raise LlmflowError(f"run {run_id} of {experiment!r} has no variant runs")
+    rows = sorted((_row(run) for run in children), key=lambda r: r.variant_id)
+    return Comparison(experiment=experiment, parent_run_id=run_id, rows=tuple(rows))
+
+
+def _row(run: Any) -> ComparisonRow:
+    params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
+    cost_model = params.get("cost_model", "")
+    if "estimated_cost_usd" in metrics:
+        kind = "local" if cost_model.startswith("local") else "priced"
+    else:
+        kind = "unpriced"
+
+    def integer(name: str) -> int | None:
+        return int(metrics[name]) if name in metrics else None
+
+    return ComparisonRow(
+        model=params.get("model", ""),
+        provider=params.get("provider", ""),
+        temperature=_number_or_text(params.get("temperature")),
+        task_type=params.get("task_type", ""),
+        latency_s=metrics.get("latency_s"),
+        latency_p50_s=metrics.get("latency_p50_s"),
+        latency_p95_s=metrics.get("latency_p95_s"),
+        ttft_p50_s=metrics.get("ttft_p50_s"),
+        total_tokens=integer("total_tokens"),
+        input_tokens=integer("input_tokens"),
+        output_tokens=integer("output_tokens"),
+        estimated_cost_usd=metrics.get("estimated_cost_usd"),
+        cost_kind=kind,
+        n_calls=integer("n_calls") or 0,
+        n_errors=integer("n_errors") or 0,
+        run_id=run.info.run_id,
+        variant_id=tags.get(TAG_VARIANT, params.get("variant_id", "")),
+        skipped=tags.get("llmflow.skipped"),
+    )
+
+
+def _number_or_text(value: str | None) -> float | str | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+SEED_COLUMNS = (
+    "Model",
+    "Provider",
+    "Temperature",
+    "Latency (s)",
+    "Total tokens",
+    "Estimated cost",
+    "Task type",
+)
+EXTRA_COLUMNS = ("p50 (s)", "p95 (s)", "TTFT p50 (s)", "Calls", "Errors")
+
+
+def table_rows(comparison: Comparison) -> list[list[str]]:
+    """Display strings for SEED_COLUMNS + EXTRA_COLUMNS, one list per variant."""
+    out = []
+    for r in comparison.rows:
+        model = r.variant_id if r.variant_id and r.variant_id != r.model else r.model
+        if r.skipped:
+            out.append(
+                [
+                    model,
+                    r.provider,
+                    _fmt_temp(r.temperature),
+                    "skipped",
+                    "-",
+                    "-",
+                    r.task_type,
+                    "-",
+                    "-",
+                    "-",
+                    "0",
+                    "-",
+                ]
+            )
+            continue
+        out.append(
+            [
+                model,
+                r.provider,
+                _fmt_temp(r.temperature),
+                _fmt_s(r.latency_s),
+                _fmt_int(r.total_tokens),
+                format_cost(r.estimated_cost_usd, r.cost_kind),
+                r.task_type,
+                _fmt_s(r.latency_p50_s),
+                _fmt_s(r.latency_p95_s),
+                _fmt_s(r.ttft_p50_s),
+                str(r.n_calls),
+                str(r.n_errors),
+            ]
+        )
+    return out
+
+
+def format_cost(usd: float | None, kind: str) -> str:
+    if usd is None:
+        return "unpriced"
+    text = f"${usd:.6f}".rstrip("0").rstrip(".") if usd else "$0"
+    return f"{text} (local)" if kind == "local" else text
+
+
+def _fmt_s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _fmt_int(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _fmt_temp(value: float | str | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def to_markdown(comparison: Comparison) -> str:
+    header = SEED_COLUMNS + EXTRA_COLUMNS
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows(comparison)]
+    skipped = [r for r in comparison.rows if r.skipped]
+    lines += [""] + [f"- {r.variant_id} skipped: {r.skipped}" for r in skipped] if skipped else []
+    return "\n".join(lines) + "\n"
+
+
+def to_json(comparison: Comparison) -> str:
+    return json.dumps([asdict(r) for r in comparison.rows], indent=2) + "\n"
+
+
+def to_csv(comparison: Comparison) -> str:
+    buffer = io.StringIO()
+    fields = list(ComparisonRow.__dataclass_fields__)
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in comparison.rows:
+        writer.writerow(asdict(row))
+    return buffer.getvalue()
+
+
+def to_rich_table(comparison: Comparison):
+    from rich.table import Table
+
+    table = Table(title=f"{comparison.experiment} (run {comparison.parent_run_id[:8]})")
+    for name in SEED_COLUMNS + EXTRA_COLUMNS:
+        numeric = name not in ("Model", "Provider", "Task type", "Estimated cost")
+        table.add_column(name, justify="right" if numeric else "left")
+    for row in table_rows(comparison):
+        table.add_row(*row)
+    return table
+
+
+def comparison_artifacts(comparison: Comparison) -> dict[str, str]:
+    """What the parent run stores of its own comparison."""
+    return {
+        "comparison/comparison.md": to_markdown(comparison),
+        "comparison/comparison.json": to_json(comparison),
+        "comparison/comparison.csv": to_csv(comparison),
+    }

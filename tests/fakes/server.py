@@ -1,0 +1,216 @@
+"""A small threaded HTTP server that fake providers build on.
+
+It owns what every fake shares: a free port on 127.0.0.1, chunked streaming, a record of the
+requests received, and knobs for delay and injected faults. Each provider module only turns a
+request into a response in that provider's real wire format.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+FAULT_KINDS = ("429", "500", "timeout", "malformed", "drop")
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class Response:
+    """A plain JSON answer (`body`) or a stream of already-framed chunks (`chunks`)."""
+
+    status: int = 200
+    body: Any = None
+    chunks: Iterable[bytes] | None = None
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeServer:
+    """Base class: subclasses implement `route(request) -> Response` and the fault bodies."""
+
+    stream_content_type = "text/event-stream"
+
+    def __init__(self) -> None:
+        self.delay_s = 0.0  # before the first byte of every generation answer
+        self.chunk_delay_s = 0.0  # between streamed chunks
+        self.hang_s = 5.0  # how long a "timeout" fault keeps the client waiting
+        self.retry_after_s: float | None = 0.01
+        self.fault_rate = 0.0
+        self.fault_kinds: tuple[str, ...] = FAULT_KINDS
+        self._rng = random.Random(1234)
+        self._queued_faults: deque[str] = deque()
+        self._lock = threading.Lock()
+        self.requests: list[Request] = []
+        self.completed: list[Request] = []  # generation requests answered in full
+        self._httpd: ThreadingHTTPServer | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> FakeServer:
+        server = self
+
+        class Handler(_Handler):
+            fake = server
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._httpd.block_on_close = False
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+
+    def __enter__(self) -> FakeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._httpd, "start() the server first"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    # --- knobs -------------------------------------------------------------------------------
+
+    def inject(self, *kinds: str) -> None:
+        """Fail the next generation requests with these faults, in order."""
+        for kind in kinds:
+            assert kind in FAULT_KINDS, kind
+            self._queued_faults.append(kind)
+
+    def generation_requests(self) -> list[Request]:
+        return [r for r in self.requests if self.is_generation(r)]
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.completed.clear()
+            self._queued_faults.clear()
+
+    # --- for subclasses ----------------------------------------------------------------------
+
+    def is_generation(self, request: Request) -> bool:
+        raise NotImplementedError
+
+    def route(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    def error_response(self, status: int, message: str) -> Response:
+        raise NotImplementedError
+
+    def malformed_response(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    def _next_fault(self) -> str | None:
+        with self._lock:
+            if self._queued_faults:
+                return self._queued_faults.popleft()
+            if self.fault_rate and self._rng.random() < self.fault_rate:
+                return self._rng.choice(self.fault_kinds)
+        return None
+
+
+def sse(payload: Any) -> bytes:
+    return f"data: {json.dumps(payload)}\n\n".encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    fake: FakeServer
+
+    def log_message(self, *args: Any) -> None:  # keep test output clean
+        pass
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        fake = self.fake
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except json.JSONDecodeError:
+            body = raw.decode(errors="replace")
+        request = Request(
+            self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+        )
+        with fake._lock:
+            fake.requests.append(request)
+        generation = fake.is_generation(request)
+        response = self._generation(request) if generation else fake.route(request)
+        if response is None:  # a dropped connection or a hang: no answer at all
+            self.close_connection = True
+            return
+        self._send(response)
+        if generation and response.status == 200:
+            with fake._lock:
+                fake.completed.append(request)
+
+    def _generation(self, request: Request) -> Response | None:
+        fake = self.fake
+        fault = fake._next_fault()
+        if fault == "drop":
+            return None
+        if fault == "timeout":
+            time.sleep(fake.hang_s)
+            return None
+        if fake.delay_s:
+            time.sleep(fake.delay_s)
+        if fault == "429":
+            response = fake.error_response(429, "Resource has been exhausted (e.g. check quota).")
+            if fake.retry_after_s is not None:
+                response.headers["Retry-After"] = f"{fake.retry_after_s:g}"
+            return response
+        if fault == "500":
+            return fake.error_response(500, "An internal error has occurred.")
+        if fault == "malformed":
+            return fake.malformed_response(request)
+        return fake.route(request)
+
+    def _send(self, response: Response) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        if response.chunks is None:
+            data = (
+                json.dumps(response.body).encode()
+                if not isinstance(response.body, bytes)
+                else response.body
+            )
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for index, chunk in enumerate(response.chunks):
+            if index and self.fake.chunk_delay_s:
+                time.sleep(self.fake.chunk_delay_s)
+            self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
