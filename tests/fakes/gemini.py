@@ -1,6 +1,7 @@
 """Fake Gemini API (generativelanguage v1 and v1beta): generateContent,
-streamGenerateContent?alt=sse, models.get. Wire format as in Google's REST reference: camelCase fields, usageMetadata with
-promptTokenCount / candidatesTokenCount / thoughtsTokenCount / cachedContentTokenCount."""
+streamGenerateContent?alt=sse, models.get. Wire format as in Google's REST reference:
+camelCase fields, usageMetadata with promptTokenCount / candidatesTokenCount /
+thoughtsTokenCount / cachedContentTokenCount, errors as {"error": {code, message, status}}."""
 
 from __future__ import annotations
 

