@@ -37,7 +37,17 @@ class FakeGemini(FakeServer):
             return self.error_response(404, f"Method not found: {request.path}")
         if request.headers.get("x-goog-api-key") != self.api_key:
             return _error(
-                400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT"
+                400,
+                "API key not valid. Please pass a valid API key.",
+                "INVALID_ARGUMENT",
+                [
+                    {
+                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": "API_KEY_INVALID",
+                        "domain": "googleapis.com",
+                        "metadata": {"service": "generativelanguage.googleapis.com"},
+                    }
+                ],
             )
         model, method = match["model"], match["method"]
         if model not in self.models:
@@ -95,10 +105,11 @@ class FakeGemini(FakeServer):
         return Response(body=b'{"candidates": [', content_type="application/json")
 
 
-def _error(status: int, message: str, name: str) -> Response:
-    return Response(
-        status=status, body={"error": {"code": status, "message": message, "status": name}}
-    )
+def _error(status: int, message: str, name: str, details: list[dict] | None = None) -> Response:
+    error = {"code": status, "message": message, "status": name}
+    if details:
+        error["details"] = details
+    return Response(status=status, body={"error": error})
 
 
 def _model_info(model: str) -> dict:

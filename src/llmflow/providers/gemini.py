@@ -14,6 +14,7 @@ from google.genai import errors as genai_errors
 from google.genai import types as gt
 
 from ..errors import (
+    AuthenticationError,
     BadResponse,
     ProviderError,
     ProviderTimeout,
@@ -125,6 +126,8 @@ def _map_usage(meta: gt.GenerateContentResponseUsageMetadata) -> Usage:
 def _translate(e: Exception) -> ProviderError:
     if isinstance(e, genai_errors.APIError):
         message = f"gemini {e.code} {e.status or ''}: {e.message or ''}".strip()
+        if "API_KEY_INVALID" in _detail_values(e, "reason"):  # Gemini answers a bad key with 400
+            return AuthenticationError(message, status_code=e.code)
         return error_for_status(e.code, message, retry_after=_retry_after(e))
     if isinstance(e, (asyncio.TimeoutError, httpx.TimeoutException, aiohttp.ServerTimeoutError)):
         return ProviderTimeout(f"gemini: timed out ({type(e).__name__})")
@@ -140,10 +143,14 @@ def _retry_after(e: genai_errors.APIError) -> float | None:
     if headers is not None and (value := parse_retry_after(headers.get("retry-after"))) is not None:
         return value
     # Gemini puts the delay in a google.rpc.RetryInfo detail: {"retryDelay": "12s"}
-    for detail in (
-        (e.details or {}).get("error", {}).get("details", []) if isinstance(e.details, dict) else []
-    ):
-        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
+    for delay in _detail_values(e, "retryDelay"):
         if isinstance(delay, str) and (match := re.fullmatch(r"([\d.]+)s", delay)):
             return float(match.group(1))
     return None
+
+
+def _detail_values(e: genai_errors.APIError, key: str) -> list[object]:
+    """Values of `key` in the google.rpc details of an error body."""
+    body = e.details if isinstance(e.details, dict) else {}
+    details = body.get("error", {}).get("details", [])
+    return [d[key] for d in details if isinstance(d, dict) and key in d]

@@ -1,0 +1,75 @@
+import asyncio
+
+import pytest
+
+from llmflow.errors import (
+    AuthenticationError,
+    BadResponse,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+    ServerError,
+)
+from llmflow.providers.openai_compat import OpenAICompatProvider
+from tests.helpers import complete
+
+
+def provider(fake, key="test-openai-key", timeout_s=5.0):
+    return OpenAICompatProvider(
+        "gpt-4o-mini", api_key=key, base_url=f"{fake.url}/v1", timeout_s=timeout_s
+    )
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_usage_with_reasoning_and_cached_details(fake_openai, stream):
+    fake_openai.reasoning_tokens, fake_openai.cached_tokens = 5, 3
+    completion, timing = complete(provider(fake_openai), "Hi there", stream=stream)
+    usage = completion.usage
+    assert completion.text == "Echo: Hi there"
+    assert (usage.input_tokens, usage.output_tokens) == (19, 25)
+    assert (usage.reasoning_tokens, usage.cached_input_tokens) == (5, 3)
+    assert completion.finish_reason == "stop"
+    assert (timing.ttft_s is not None) is stream
+    body = fake_openai.generation_requests()[-1].body
+    if stream:
+        assert body["stream_options"] == {"include_usage": True}
+    fake_openai.reasoning_tokens = fake_openai.cached_tokens = 0
+
+
+def test_settings_are_sent(fake_openai):
+    complete(provider(fake_openai), temperature=0.2, max_tokens=16, top_p=0.5, seed=1)
+    body = fake_openai.generation_requests()[-1].body
+    assert {k: body[k] for k in ("temperature", "max_tokens", "top_p", "seed")} == {
+        "temperature": 0.2,
+        "max_tokens": 16,
+        "top_p": 0.5,
+        "seed": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        ("429", RateLimited),
+        ("500", ServerError),
+        ("malformed", BadResponse),
+        ("drop", ProviderUnavailable),
+    ],
+)
+def test_faults_are_translated_without_sdk_retries(fake_openai, fault, error):
+    fake_openai.inject(fault)
+    with pytest.raises(error):
+        complete(provider(fake_openai))
+    assert len(fake_openai.generation_requests()) == 1, "max_retries=0: the runner owns retries"
+
+
+def test_timeout(fake_openai):
+    fake_openai.hang_s = 1.0
+    fake_openai.inject("timeout")
+    with pytest.raises(ProviderTimeout):
+        complete(provider(fake_openai, timeout_s=0.2))
+
+
+def test_wrong_key(fake_openai):
+    with pytest.raises(AuthenticationError):
+        asyncio.run(provider(fake_openai, key="wrong").check())
