@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +58,51 @@ def complete(
             await provider.aclose()
 
     return asyncio.run(go())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_and_ask(tracking_uri: str, model_uri: str, env: dict, prompt: str) -> list[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            model_uri,
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        env={**env, "MLFLOW_TRACKING_URI": tracking_uri},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/invocations",
+                    data=json.dumps({"inputs": [prompt]}).encode(),
+                    headers={"Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    return json.loads(response.read())["predictions"]
+            except OSError:
+                if time.time() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.5)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from ._cli_common import Debug, TrackingUri, err, errors, open_store, out, quiet_mlflow
 
 app = typer.Typer(
     help="Run the same prompts against several LLM providers, track every call in MLflow, "
@@ -17,18 +18,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console()
-err = Console(stderr=True, soft_wrap=True, highlight=False)
-
-TrackingUri = Annotated[
-    str | None,
-    typer.Option(
-        "--tracking-uri",
-        help="MLflow tracking URI. Default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here.",
-        show_default=False,
-    ),
-]
-Debug = Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")]
 
 
 class Format(str, Enum):
@@ -44,6 +33,13 @@ def run(
         Path,
         typer.Argument(help="Experiment YAML: prompts, models and settings.", show_default=False),
     ],
+    register: Annotated[
+        bool,
+        typer.Option(
+            "--register",
+            help="Register every variant (as llm_<provider>_<task> unless register_as names it).",
+        ),
+    ] = False,
     tracking_uri: TrackingUri = None,
     debug: Debug = False,
 ) -> None:
@@ -55,9 +51,11 @@ def run(
     from ._progress import ProgressHooks
     from .experiment import RunRequest, run_experiment
 
-    _quiet_mlflow()
-    request = RunRequest(experiment_file=experiment_file, tracking_uri=tracking_uri)
-    with _errors(debug), ProgressHooks(err) as hooks:
+    quiet_mlflow()
+    request = RunRequest(
+        experiment_file=experiment_file, tracking_uri=tracking_uri, register_all=register
+    )
+    with errors(debug), ProgressHooks(err) as hooks:
         result = run_experiment(request, hooks)
     if result.comparison is not None:
         _print_comparison(result.comparison, Format.table)
@@ -69,6 +67,10 @@ def run(
         )
     if result.traces_failed:
         err.print(f"[red]{result.traces_failed} trace(s) could not be written[/]")
+    for line in result.registered:
+        err.print(f"[green]registered[/] {line}")
+    for line in result.problems:
+        err.print(f"[red]{line}[/]")
     err.print(
         f"MLflow: {result.tracking_uri}  experiment {result.experiment_name!r}  "
         f"run {result.parent_run_id}\n"
@@ -90,13 +92,10 @@ def compare(
     debug: Debug = False,
 ) -> None:
     """Print the comparison of one `llmflow run`, read from MLflow."""
-    from .config import resolve_tracking_uri
     from .report import load_comparison
-    from .tracking.runs import RunStore
 
-    _quiet_mlflow()
-    with _errors(debug):
-        store = RunStore(resolve_tracking_uri(tracking_uri))
+    with errors(debug):
+        store = open_store(tracking_uri)
         comparison = load_comparison(store.client, experiment, run_id)
     _print_comparison(comparison, fmt)
 
@@ -112,29 +111,9 @@ def _print_comparison(comparison, fmt: Format) -> None:
     sys.stdout.write(render(comparison))
 
 
-def _quiet_mlflow() -> None:
-    """MLflow's INFO lines (database migrations, queue flushes) are noise to a CLI user."""
-    import os
+from . import cli_registry  # noqa: E402  (attaches register, promote, models)
 
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-
-
-class _errors:
-    """Turn llmflow's errors into one red line and an exit code (2 for bad input)."""
-
-    def __init__(self, debug: bool) -> None:
-        self.debug = debug
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, error, tb) -> bool:
-        from .errors import ConfigError, LlmflowError
-
-        if error is None or not isinstance(error, LlmflowError) or self.debug:
-            return False
-        err.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2 if isinstance(error, ConfigError) else 1)
+cli_registry.attach(app)
 
 
 def main() -> None:

@@ -115,6 +115,26 @@ class ModelEntry(_Strict):
         return self.provider in ("local", "ollama") or self.cost_per_hour_usd is not None
 
 
+class PromotePolicy(_Strict):
+    """`promote:` rules: gates for every promotion of models registered from this file and,
+    with best_by, which registered variant of a run goes to staging (lowest value wins)."""
+
+    require: list[str] = Field(default_factory=list)
+    best_by: str | None = None
+
+    @field_validator("require")
+    @classmethod
+    def _parse_gates(cls, rules: list[str]) -> list[str]:
+        from .gates import Gate
+
+        for rule in rules:
+            try:
+                Gate.parse(rule)
+            except ConfigError as e:
+                raise ValueError(str(e)) from None
+        return rules
+
+
 class Experiment(_Strict):
     experiment: str = Field(min_length=1)
     task: str = Field(default="chat", min_length=1)
@@ -122,6 +142,7 @@ class Experiment(_Strict):
     repeats: Annotated[int, _at_least(1)] = 1
     concurrency: Annotated[int, _at_least(1)] = 4
     models: list[ModelEntry] = Field(min_length=1)
+    promote: PromotePolicy | None = None
 
     @field_validator("prompts")
     @classmethod

@@ -29,6 +29,7 @@ class RunRequest:
 
     experiment_file: Path
     tracking_uri: str | None = None
+    register_all: bool = False  # register every variant, not only those with register_as
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -49,6 +50,8 @@ class RunResult:
     traces_written: int = 0
     traces_failed: int = 0
     comparison: Comparison | None = None
+    registered: list[str] = field(default_factory=list)  # "name v3 (variant)"
+    problems: list[str] = field(default_factory=list)  # registration/policy trouble, one line each
 
     @property
     def n_failed_calls(self) -> int:
@@ -84,7 +87,51 @@ def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunRes
     tracking_uri = resolve_tracking_uri(request.tracking_uri)
     store = RunStore(tracking_uri)
     store.check()
-    return asyncio.run(_run(loaded, plan, store, request, hooks))
+    result = asyncio.run(_run(loaded, plan, store, request, hooks))
+    _register(store, loaded, plan, request, result)
+    return result
+
+
+def _register(
+    store, loaded: LoadedExperiment, plan: Plan, request: RunRequest, result: RunResult
+) -> None:
+    """Register the variants asked for, then apply the file's promotion policy, if any."""
+    from .tracking import registry
+
+    if result.comparison is None:
+        return
+    policy = loaded.config.promote
+    rules = policy.require if policy else []
+    wanted = {v.id for v in plan.variants if v.entry.register_as or request.register_all}
+    versions = []
+    for row in result.comparison.rows:
+        if row.variant_id not in wanted or row.skipped or row.n_calls == row.n_errors:
+            continue
+        try:
+            mv = registry.register_run(store.client, row.run_id, gates_from_file=rules)
+        except Exception as e:  # the run's data is safe in MLflow; say what failed and go on
+            result.problems.append(f"could not register {row.variant_id}: {type(e).__name__}: {e}")
+            continue
+        versions.append(mv)
+        result.registered.append(f"{mv.name} v{mv.version} ({row.variant_id})")
+    if policy and policy.best_by and versions:
+        _promote_best(store.client, versions, policy.best_by, result)
+
+
+def _promote_best(client, versions, metric: str, result: RunResult) -> None:
+    from .tracking import registry
+
+    scored = [(registry.recorded_metrics(mv).get(metric), mv) for mv in versions]
+    scored = [(value, mv) for value, mv in scored if value is not None]
+    if not scored:
+        result.problems.append(f"promote.best_by: no registered variant recorded {metric}")
+        return
+    _, best = min(scored, key=lambda pair: pair[0])
+    try:
+        registry.promote(client, best.name, best.version, "staging")
+        result.registered.append(f"{best.name} v{best.version} promoted to staging (best {metric})")
+    except registry.PromotionRefused as e:
+        result.problems.append(f"{best.name} v{best.version} not promoted: {e}")
 
 
 async def _run(
@@ -100,12 +147,14 @@ async def _run(
         experiment_id = store.experiment_id(loaded.config.experiment)
         parent_id = store.start_parent(experiment_id, loaded, __version__)
         pricers = {v.id: Pricer(v.entry) for v in plan.variants}
+        system = _common_system_prompt(loaded)
         run_ids = {
             v.id: store.start_variant(
                 experiment_id,
                 parent_id,
                 v,
                 variant_params(v, loaded.config.task, pricers[v.id].describe()),
+                system,
             )
             for v in plan.variants
         }
@@ -170,6 +219,12 @@ def _finish_runs(
     comparison = load_comparison(store.client, result.experiment_name, parent_id)
     store.finish_parent(parent_id, comparison_artifacts(comparison), status)
     return comparison
+
+
+def _common_system_prompt(loaded: LoadedExperiment) -> str | None:
+    """The system prompt every case shares, which a registered model should keep; else None."""
+    systems = {p.system for p in loaded.prompts}
+    return systems.pop() if len(systems) == 1 else None
 
 
 async def _open_providers(

@@ -15,7 +15,7 @@ from llmflow.errors import BadRequest, ModelNotFound  # noqa: E402
 from llmflow.providers import llama_engine  # noqa: E402
 from llmflow.providers.local import LocalProvider, render_prompt  # noqa: E402
 from llmflow.types import Message  # noqa: E402
-from tests.helpers import complete, write_experiment  # noqa: E402
+from tests.helpers import complete, serve_and_ask, write_experiment  # noqa: E402
 
 pytestmark = pytest.mark.local_model
 
@@ -98,3 +98,21 @@ def test_cli_run_on_the_local_model(tmp_path: Path):
         assert row["n_calls"] == 2 and row["n_errors"] == 0
         assert row["output_tokens"] > 0 and row["cost_kind"] == "local"
         assert row["estimated_cost_usd"] == 0
+
+
+def test_registered_local_model_is_served(tmp_path: Path, tracking_uri: str):
+    import os
+
+    models = [
+        {
+            "provider": "local",
+            "temperature": 0,
+            "seed": 3,
+            "max_tokens": 8,
+            "register_as": "llm_local_chat",
+        }
+    ]
+    path = write_experiment(tmp_path, models, experiment="serve-local")
+    assert CliRunner().invoke(app, ["run", str(path)]).exit_code == 0
+    answer = serve_and_ask(tracking_uri, "models:/llm_local_chat/1", dict(os.environ), "Hi?")
+    assert len(answer) == 1 and answer[0].strip()

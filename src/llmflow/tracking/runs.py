@@ -19,6 +19,7 @@ TAG_CONFIG_SHA = "llmflow.config_sha256"
 TAG_VERSION = "llmflow.version"
 KIND_PARENT = "experiment-run"
 KIND_VARIANT = "variant"
+VARIANT_ARTIFACT = "llmflow/variant.json"  # the model entry, enough to rebuild it for serving
 
 
 class RunStore:
@@ -60,7 +61,12 @@ class RunStore:
         return run.info.run_id
 
     def start_variant(
-        self, experiment_id: str, parent_run_id: str, variant: Variant, params: dict[str, Any]
+        self,
+        experiment_id: str,
+        parent_run_id: str,
+        variant: Variant,
+        params: dict[str, Any],
+        system: str | None = None,
     ) -> str:
         tags = {
             TAG_KIND: KIND_VARIANT,
@@ -71,6 +77,11 @@ class RunStore:
         }
         run = self.client.create_run(experiment_id, tags=tags, run_name=variant.id)
         _log_params(self.client, run.info.run_id, params)
+        saved = {
+            "entry": variant.entry.model_dump(mode="json", exclude_none=True),
+            "system": system,
+        }
+        self.client.log_dict(run.info.run_id, saved, VARIANT_ARTIFACT)
         return run.info.run_id
 
     def finish_variant(

@@ -1,0 +1,155 @@
+"""`llmflow register`, `promote` and `models`: the Model Registry side of the CLI."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from ._cli_common import Debug, TrackingUri, err, errors, open_store, out
+
+
+def register(
+    run_id: Annotated[str, typer.Option("--run", help="A variant (child) run id.")],
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="Registered model name. Default: register_as, else llm_<provider>_<task>."
+        ),
+    ] = None,
+    tracking_uri: TrackingUri = None,
+    debug: Debug = False,
+) -> None:
+    """Register a variant run as a new version of a model (MLflow pyfunc, models from code)."""
+    from .tracking import registry
+
+    with errors(debug):
+        store = open_store(tracking_uri)
+        mv = registry.register_run(store.client, run_id, name)
+    out.print(f"registered {mv.name} version {mv.version} from run {run_id}")
+
+
+def promote(
+    name: Annotated[str, typer.Argument(help="Registered model name.", show_default=False)],
+    version: Annotated[str, typer.Option("--version", "-v", help="Version to promote.")],
+    to: Annotated[str, typer.Option("--to", help="staging or production.")],
+    require: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--require",
+            help='Gate on a recorded metric, e.g. "latency_p95_s<3", "error_rate==0". Repeatable.',
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Allow production for a version never in staging.")
+    ] = False,
+    tracking_uri: TrackingUri = None,
+    debug: Debug = False,
+) -> None:
+    """Move the staging/production alias (and legacy stage) to a version, if its gates pass.
+
+    Gates are the --require rules plus the experiment file's `promote.require`, checked against
+    the metrics recorded on the version when it was registered. Exit code 1 when refused.
+    """
+    from .tracking import registry
+
+    with errors(debug):
+        store = open_store(tracking_uri)
+        try:
+            record = registry.promote(store.client, name, version, to, require or [], force)
+        except registry.PromotionRefused as refused:
+            for reason in refused.reasons:
+                err.print(f"[red]refused:[/] {reason}")
+            raise typer.Exit(1) from None
+    gates = ", ".join(record["gates"]) or "no gates"
+    previous = f" (was v{record['previous_version']})" if record["previous_version"] else ""
+    out.print(f"{name} v{version} is now {to}{previous}; passed: {gates}")
+
+
+models_app = typer.Typer(
+    help="Registered models: versions, aliases, stages, key metrics.", invoke_without_command=True
+)
+
+
+@models_app.callback()
+def models(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    tracking_uri: TrackingUri = None,
+    debug: Debug = False,
+) -> None:
+    """List registered models with their versions, aliases, stages and key metrics."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.table import Table
+
+    from .tracking import registry
+
+    with errors(debug):
+        versions = registry.list_versions(open_store(tracking_uri).client)
+    if as_json:
+        print(json.dumps([v.__dict__ for v in versions], indent=2))
+        return
+    table = Table(title="Registered models")
+    for column in (
+        "Name",
+        "Version",
+        "Aliases",
+        "Stage",
+        "Provider",
+        "Model",
+        "p50 (s)",
+        "p95 (s)",
+        "Cost (USD)",
+        "Error rate",
+    ):
+        table.add_column(column)
+    for v in versions:
+        m = v.metrics
+        table.add_row(
+            v.name,
+            v.version,
+            ", ".join(v.aliases) or "-",
+            v.stage,
+            v.provider,
+            v.model,
+            _num(m.get("latency_p50_s")),
+            _num(m.get("latency_p95_s")),
+            _num(m.get("estimated_cost_usd"), "unpriced"),
+            _num(m.get("error_rate")),
+        )
+    out.print(table)
+
+
+@models_app.command("history")
+def models_history(
+    name: Annotated[str, typer.Argument(help="Registered model name.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    tracking_uri: TrackingUri = None,
+    debug: Debug = False,
+) -> None:
+    """Every promotion of a model, oldest first: who, when, to what, from which version."""
+    from .tracking import registry
+
+    with errors(debug):
+        records = registry.history(open_store(tracking_uri).client, name)
+    if as_json:
+        print(json.dumps(records, indent=2))
+        return
+    for r in records:
+        previous = f"replacing v{r['previous_version']}" if r["previous_version"] else "first"
+        forced = " (forced)" if r["forced"] else ""
+        gates = ", ".join(r["gates"]) or "no gates"
+        line = f"{r['at']}  v{r['version']} -> {r['to']}{forced}  {previous}  by {r['by']}"
+        out.print(f"{line}  passed: {gates}", markup=False)
+
+
+def _num(value: float | None, missing: str = "-") -> str:
+    return missing if value is None else f"{value:.4g}"
+
+
+def attach(app: typer.Typer) -> None:
+    app.command()(register)
+    app.command()(promote)
+    app.add_typer(models_app, name="models")
