@@ -158,10 +158,16 @@ def test_mlflow_holds_params_metrics_artifacts_and_one_trace_per_call(
 
     traces = client.search_traces(locations=[experiment.experiment_id], max_results=100)
     assert len(traces) == 12
-    by_run = {}
-    for trace in traces:
-        by_run.setdefault(trace.info.trace_metadata["mlflow.sourceRun"], []).append(trace)
+    by_run = {
+        child.info.run_id: client.search_traces(
+            locations=[experiment.experiment_id], run_id=child.info.run_id, max_results=100
+        )
+        for child in children
+    }
     assert {run_id: len(t) for run_id, t in by_run.items()} == {c.info.run_id: 4 for c in children}
+    tags = by_run[gemini.info.run_id][0].info.tags
+    assert tags["llmflow.variant_id"] == "gemini-2.5-flash" and tags["llmflow.case_id"]
+    assert by_run[gemini.info.run_id][0].info.token_usage["total_tokens"] == 42
     span = by_run[gemini.info.run_id][0].data.spans[0]
     assert span.span_type == "CHAT_MODEL"
     assert span.attributes["mlflow.chat.tokenUsage"] == {

@@ -166,7 +166,7 @@ async def _run(
             records=defaultdict(list),
             skipped=skipped,
         )
-        traces = TraceWriter(experiment_id)
+        traces = TraceWriter(store.client, experiment_id)
         variants = {v.id: v for v in plan.variants}
         lock = threading.Lock()
 

@@ -1,22 +1,31 @@
-"""One MLflow trace per call, written by a background thread so that store writes overlap calls.
+"""One MLflow trace per call, written in batches by a background thread.
 
 Each trace is a single CHAT_MODEL span carrying the request as inputs and the answer as outputs,
 with the attributes the MLflow UI reads for tokens, model, provider and cost. The cost is
 llmflow's own (genai-prices or the local cost model); MLflow's catalog is never asked.
+
+Why not `mlflow.start_span` per call: measured here on sqlite, that path costs ~22 ms of MLflow
+CPU per trace and its async queue drops traces when full. Building the spans ourselves and
+writing them with the store's `log_spans` (many traces in one session) plus
+`link_traces_to_run` costs ~1.7 ms per trace, and every trace written is counted.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
+import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from ..plan import Variant
 from ..types import CallRecord
 
 logger = logging.getLogger(__name__)
 
+BATCH = 100  # link_traces_to_run takes at most 100 trace ids
 _STOP = object()
 
 
@@ -28,9 +37,10 @@ class _Job:
 
 
 class TraceWriter:
-    """Accepts records from any thread; `close()` waits until every trace is written."""
+    """Accepts records from any thread; `close()` returns once every trace is written."""
 
-    def __init__(self, experiment_id: str) -> None:
+    def __init__(self, client: Any, experiment_id: str) -> None:
+        self._client = client
         self._experiment_id = experiment_id
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.written = 0
@@ -44,79 +54,129 @@ class TraceWriter:
     def close(self) -> None:
         self._queue.put(_STOP)
         self._thread.join()
-        import mlflow
-
-        mlflow.flush_trace_async_logging(terminate=False)
 
     def _drain(self) -> None:
-        while (job := self._queue.get()) is not _STOP:
-            try:
-                log_call_trace(self._experiment_id, job.run_id, job.variant, job.record)
-                self.written += 1
-            except Exception:  # a lost trace must not lose the run; it is counted and reported
-                self.failed += 1
-                logger.warning("could not write the trace of a call", exc_info=True)
+        stopping = False
+        while not stopping:
+            batch: list[_Job] = []
+            item = self._queue.get()  # block for the first, then take what is already there
+            while item is not _STOP:
+                batch.append(item)
+                if len(batch) == BATCH:
+                    break
+                try:
+                    item = self._queue.get(timeout=0.05)
+                except queue.Empty:
+                    break
+            stopping = item is _STOP
+            if batch:
+                self._write(batch)
+
+    def _write(self, batch: list[_Job]) -> None:
+        try:
+            built = [(job.run_id, build_span(self._experiment_id, job)) for job in batch]
+            store = self._client._tracking_client.store  # the store's batch API; no public twin
+            store.log_spans(self._experiment_id, [span for _, span in built])
+            by_run: dict[str, list[str]] = {}
+            for run_id, span in built:
+                by_run.setdefault(run_id, []).append(span.trace_id)
+            for run_id, trace_ids in by_run.items():
+                self._client.link_traces_to_run(trace_ids, run_id)
+            self.written += len(batch)
+        except Exception:  # a lost trace must not lose the run; it is counted and reported
+            self.failed += len(batch)
+            logger.warning("could not write %d trace(s)", len(batch), exc_info=True)
 
 
-def log_call_trace(experiment_id: str, run_id: str, variant: Variant, record: CallRecord) -> None:
-    import mlflow
-    from mlflow.entities import SpanStatusCode, SpanType
-    from mlflow.tracing.constant import SpanAttributeKey, TraceMetadataKey
+def build_span(experiment_id: str, job: _Job) -> Any:
+    """A finished MLflow Span for one call, as the tracing SDK itself would build it."""
+    from mlflow.entities import Span, SpanType
+    from mlflow.entities.span import SpanStatus, SpanStatusCode
+    from mlflow.tracing.constant import SpanAttributeKey
+    from mlflow.tracing.utils import build_otel_context, encode_trace_id
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import ReadableSpan
 
-    inputs = {
-        "messages": [{"role": m.role, "content": m.content} for m in record.messages],
-        "model": variant.model,
-        **record.settings.sent(),
-    }
-    attributes = {
+    record, variant = job.record, job.variant
+    otel_trace_id = uuid.uuid4().int
+    trace_id = "tr-" + encode_trace_id(otel_trace_id)
+    attributes: dict[str, Any] = {
+        SpanAttributeKey.REQUEST_ID: trace_id,
+        SpanAttributeKey.EXPERIMENT_ID: experiment_id,
+        SpanAttributeKey.SPAN_TYPE: SpanType.CHAT_MODEL,
+        SpanAttributeKey.INPUTS: _inputs(record, variant),
         SpanAttributeKey.MODEL: variant.model,
         SpanAttributeKey.MODEL_PROVIDER: variant.provider,
         SpanAttributeKey.MESSAGE_FORMAT: "openai",
+        # an explicit null tells MLflow "no cost known" rather than letting it guess one
+        SpanAttributeKey.LLM_COST: _cost(record),
         "llmflow.variant_id": variant.id,
         "llmflow.case_id": record.case_id,
         "llmflow.repeat": record.repeat,
         "llmflow.cached": record.cached,
         "llmflow.attempts": record.attempts,
+        # root-span attributes with this prefix become trace tags in the store
+        f"{SpanAttributeKey.TRACE_TAG_PREFIX}llmflow.variant_id": variant.id,
+        f"{SpanAttributeKey.TRACE_TAG_PREFIX}llmflow.case_id": record.case_id,
+        f"{SpanAttributeKey.TRACE_TAG_PREFIX}llmflow.repeat": str(record.repeat),
     }
+    if record.completion is not None:
+        attributes[SpanAttributeKey.OUTPUTS] = _outputs(record, variant)
+        attributes[SpanAttributeKey.CHAT_USAGE] = _usage(record)
+        if record.usage.details:
+            attributes["llmflow.usage_details"] = record.usage.details
+        status = SpanStatus(SpanStatusCode.OK)
+    else:
+        attributes["llmflow.error"] = f"{record.error_type}: {record.error_message}"
+        status = SpanStatus(SpanStatusCode.ERROR, description=record.error_type or "")
     timing = record.timing
-    span = mlflow.start_span_no_context(
-        name=f"{variant.provider}.chat",
-        span_type=SpanType.CHAT_MODEL,
-        inputs=inputs,
-        attributes=attributes,
-        metadata={TraceMetadataKey.SOURCE_RUN: run_id},
-        tags={"llmflow.variant_id": variant.id, "llmflow.case_id": record.case_id},
-        experiment_id=experiment_id,
-        start_time_ns=timing.started_ns if timing else None,
-    )
-    if record.completion is None:
-        span.set_attribute("llmflow.error", f"{record.error_type}: {record.error_message}")
-        span.end(status=SpanStatusCode.ERROR)
-        return
-    usage = record.completion.usage
-    span.set_attribute(SpanAttributeKey.CHAT_USAGE, _usage_attribute(record))
-    # an explicit null tells MLflow "no cost known" rather than letting it guess one
-    span.set_attribute(SpanAttributeKey.LLM_COST, _cost_attribute(record))
     if timing is not None:
-        span.set_attribute("llmflow.latency_s", timing.latency_s)
+        attributes["llmflow.latency_s"] = timing.latency_s
         if timing.ttft_s is not None:
-            span.set_attribute("llmflow.ttft_s", timing.ttft_s)
-    if usage.details:
-        span.set_attribute("llmflow.usage_details", usage.details)
-    outputs = {
+            attributes["llmflow.ttft_s"] = timing.ttft_s
+        start, end = timing.started_ns, timing.ended_ns
+    else:
+        import time
+
+        start = end = time.time_ns()
+    otel_span = ReadableSpan(
+        name=f"{variant.provider}.chat",
+        context=build_otel_context(otel_trace_id, uuid.uuid4().int & (2**64 - 1)),
+        parent=None,
+        start_time=start,
+        end_time=end,
+        attributes={key: json.dumps(value) for key, value in attributes.items()},
+        status=status.to_otel_status(),
+        resource=Resource.get_empty(),
+        events=[],
+    )
+    return Span(otel_span)
+
+
+def _inputs(record: CallRecord, variant: Variant) -> dict[str, Any]:
+    return {
+        "messages": [{"role": m.role, "content": m.content} for m in record.messages],
+        "model": variant.model,
+        **record.settings.sent(),
+    }
+
+
+def _outputs(record: CallRecord, variant: Variant) -> dict[str, Any]:
+    completion = record.completion
+    assert completion is not None
+    return {
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": record.completion.text},
-                "finish_reason": record.completion.finish_reason,
+                "message": {"role": "assistant", "content": completion.text},
+                "finish_reason": completion.finish_reason,
             }
         ],
-        "model": record.completion.model_version or variant.model,
+        "model": completion.model_version or variant.model,
     }
-    span.end(outputs=outputs, end_time_ns=timing.ended_ns if timing else None)
 
 
-def _usage_attribute(record: CallRecord) -> dict[str, int]:
+def _usage(record: CallRecord) -> dict[str, int]:
     usage = record.usage
     value = {
         "input_tokens": usage.input_tokens or 0,
@@ -128,9 +188,9 @@ def _usage_attribute(record: CallRecord) -> dict[str, int]:
     return value
 
 
-def _cost_attribute(record: CallRecord) -> dict[str, float] | None:
+def _cost(record: CallRecord) -> dict[str, float] | None:
     cost = record.cost
-    if cost is None or cost.usd is None:
+    if cost is None or cost.usd is None or record.cached:
         return None
     return {
         "input_cost": cost.input_usd if cost.input_usd is not None else 0.0,
