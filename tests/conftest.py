@@ -77,6 +77,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MLFLOW_MODEL_CATALOG_URI", "")
+    monkeypatch.setenv("LLMFLOW_CACHE_DIR", str(tmp_path / "cache"))
 
 
 @pytest.fixture

@@ -33,6 +33,20 @@ def run(
         Path,
         typer.Argument(help="Experiment YAML: prompts, models and settings.", show_default=False),
     ],
+    run_id: Annotated[
+        str | None,
+        typer.Argument(
+            help="With --resume: the run to continue (default: the latest).", show_default=False
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue an interrupted run: only unfinished calls are sent, into the same "
+            "MLflow runs (read from .llmflow/journals in this directory).",
+        ),
+    ] = False,
     register: Annotated[
         bool,
         typer.Option(
@@ -40,45 +54,82 @@ def run(
             help="Register every variant (as llm_<provider>_<task> unless register_as names it).",
         ),
     ] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Send every call, even those answered before.")
+    ] = False,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            "--max-cost",
+            min=0,
+            show_default=False,
+            help="Budget in USD; overrides max_cost_usd of the file.",
+        ),
+    ] = None,
     tracking_uri: TrackingUri = None,
     debug: Debug = False,
 ) -> None:
     """Send every prompt to every model, record each call in MLflow, print the comparison.
 
     Exit code 0 when every call succeeded, 1 when some failed or a model was skipped,
-    2 when the experiment file is invalid.
+    2 when the experiment file is invalid or the plan could exceed the budget, 130 on Ctrl-C.
     """
     from ._progress import ProgressHooks
-    from .experiment import RunRequest, run_experiment
+    from .experiment import LATEST, Interrupted, RunRequest, run_experiment
 
+    if run_id is not None and not resume:
+        err.print("[red]error:[/] a RUN_ID after the experiment file needs --resume")
+        raise typer.Exit(2)
     quiet_mlflow()
     request = RunRequest(
-        experiment_file=experiment_file, tracking_uri=tracking_uri, register_all=register
+        experiment_file=experiment_file,
+        tracking_uri=tracking_uri,
+        register_all=register,
+        use_cache=not no_cache,
+        max_cost_usd=max_cost,
+        resume=(run_id or LATEST) if resume else None,
     )
-    with errors(debug), ProgressHooks(err) as hooks:
-        result = run_experiment(request, hooks)
+    try:
+        with errors(debug), ProgressHooks(err) as hooks:
+            result = run_experiment(request, hooks)
+    except Interrupted as stopped:
+        err.print(f"[yellow]{stopped}[/]")
+        if stopped.parent_run_id:
+            err.print(
+                f"continue it: llmflow run {experiment_file} --resume {stopped.parent_run_id}"
+            )
+        raise typer.Exit(130) from None
     if result.comparison is not None:
         _print_comparison(result.comparison, Format.table)
-    for skipped in result.skipped:
-        err.print(f"[yellow]skipped[/] {skipped.variant.id}: {skipped.reason}", highlight=False)
+    _print_outcome(result)
+    raise typer.Exit(result.exit_code)
+
+
+def _print_outcome(result) -> None:
+    """What the table does not say, on stderr: skips, cache, failures, registry, the store."""
+    notes = [f"[yellow]skipped[/] {s.variant.id}: {s.reason}" for s in result.skipped]
+    if result.resumed_calls:
+        notes.append(f"resumed: {result.resumed_calls} call(s) came from the journal")
+    if result.n_cached_calls:
+        notes.append(
+            f"{result.n_cached_calls} call(s) answered from the cache (not in latency statistics;"
+            " --no-cache to send them)"
+        )
     if result.n_failed_calls:
-        err.print(
+        notes.append(
             f"[red]{result.n_failed_calls} call(s) failed[/]: see calls.json in each variant run"
         )
     if result.traces_failed:
-        err.print(f"[red]{result.traces_failed} trace(s) could not be written[/]")
-    for line in result.registered:
-        err.print(f"[green]registered[/] {line}")
-    for line in result.problems:
-        err.print(f"[red]{line}[/]")
-    err.print(
+        notes.append(f"[red]{result.traces_failed} trace(s) could not be written[/]")
+    notes += [f"[green]registered[/] {line}" for line in result.registered]
+    notes += [f"[red]{line}[/]" for line in result.problems]
+    notes.append(
         f"MLflow: {result.tracking_uri}  experiment {result.experiment_name!r}  "
         f"run {result.parent_run_id}\n"
-        f"Browse it: mlflow ui --backend-store-uri {result.tracking_uri}",
-        highlight=False,
-        soft_wrap=True,
+        f"Browse it: mlflow ui --backend-store-uri {result.tracking_uri}"
     )
-    raise typer.Exit(result.exit_code)
+    for note in notes:
+        err.print(note)
 
 
 @app.command()

@@ -109,6 +109,19 @@ class ModelEntry(_Strict):
     def model_name(self) -> str:
         return self.model or DEFAULT_LOCAL_MODEL
 
+    def provider_options(self, connection: Connection) -> dict[str, Any]:
+        """Keyword arguments for `providers.create_provider`."""
+        options: dict[str, Any] = {
+            "model": self.model_name,
+            "base_url": connection.base_url,
+            "api_key": connection.api_key,
+            "timeout_s": self.timeout_s,
+        }
+        for name in ("prompt_template", "n_threads", "n_ctx"):
+            if (value := getattr(self, name)) is not None:
+                options[name] = value
+        return options
+
     @property
     def is_local_compute(self) -> bool:
         """Runs on the user's own hardware, so it is costed per hour, not per token."""
@@ -143,6 +156,9 @@ class Experiment(_Strict):
     concurrency: Annotated[int, _at_least(1)] = 4
     models: list[ModelEntry] = Field(min_length=1)
     promote: PromotePolicy | None = None
+    cache: bool | str = True  # false, true (the user cache dir) or a path to a sqlite file
+    max_cost_usd: Annotated[float | None, _at_least(0)] = None
+    allow_unpriced: bool = False  # run models with no known price under max_cost_usd
 
     @field_validator("prompts")
     @classmethod
@@ -337,6 +353,20 @@ def _first_env(names: list[str]) -> str | None:
         if value:
             return value
     return None
+
+
+def resolve_cache_path(setting: bool | str, experiment_dir: Path) -> Path | None:
+    """`cache: false` -> None; a path (relative to the experiment file); else the user cache:
+    $LLMFLOW_CACHE_DIR, else $XDG_CACHE_HOME/llmflow, else ~/.cache/llmflow."""
+    if setting is False:
+        return None
+    if isinstance(setting, str):
+        return experiment_dir / setting
+    base = os.environ.get("LLMFLOW_CACHE_DIR")
+    if base is None:
+        xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        base = str(Path(xdg) / "llmflow")
+    return Path(base) / "responses.sqlite"
 
 
 def resolve_tracking_uri(option: str | None) -> str:

@@ -1,4 +1,9 @@
-"""The one orchestrator: config -> plan -> providers -> runner -> tracking -> comparison."""
+"""The one orchestrator: config -> plan -> providers -> runner -> tracking -> comparison.
+
+Every finished call goes to the journal first, then to the in-memory records, the trace writer
+and the progress bar. Whatever happens (failure, Ctrl-C), the MLflow runs are finished with
+what was collected; after a kill -9, `--resume` continues them from the journal.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +12,33 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .config import LoadedExperiment, load_experiment, resolve_connection, resolve_tracking_uri
-from .errors import MissingCredentials, ProviderError
+from .budget import Budget, preflight
+from .cache import ResponseCache
+from .config import (
+    LoadedExperiment,
+    load_experiment,
+    resolve_cache_path,
+    resolve_connection,
+    resolve_tracking_uri,
+)
+from .errors import ConfigError, MissingCredentials, ProviderError
+from .journal import Journal, journal_path, latest_journal, read_journal
 from .plan import Plan, Variant, build_plan
 from .pricing import Pricer
 from .providers import Provider, create_provider
+from .registration import register_and_promote
 from .runner import RetryPolicy, Runner
 from .stats import summarize
 from .types import CallRecord
 
 if TYPE_CHECKING:
     from .report import Comparison
+    from .tracking.runs import RunStore
+
+LATEST = "latest"
 
 
 @dataclass(frozen=True)
@@ -30,6 +48,10 @@ class RunRequest:
     experiment_file: Path
     tracking_uri: str | None = None
     register_all: bool = False  # register every variant, not only those with register_as
+    use_cache: bool = True
+    max_cost_usd: float | None = None  # overrides the file's max_cost_usd
+    resume: str | None = None  # a parent run id, or LATEST
+    journal_dir: Path | None = None  # default .llmflow/journals in the working directory
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -47,6 +69,7 @@ class RunResult:
     tracking_uri: str
     records: dict[str, list[CallRecord]]
     skipped: list[Skipped]
+    resumed_calls: int = 0
     traces_written: int = 0
     traces_failed: int = 0
     comparison: Comparison | None = None
@@ -58,9 +81,21 @@ class RunResult:
         return sum(not r.ok for records in self.records.values() for r in records)
 
     @property
+    def n_cached_calls(self) -> int:
+        return sum(r.cached for records in self.records.values() for r in records)
+
+    @property
     def exit_code(self) -> int:
         """0 when every call succeeded, 1 when some failed or a variant was skipped."""
         return 1 if self.n_failed_calls or self.skipped else 0
+
+
+class Interrupted(Exception):  # noqa: N818 - reads as what happened, like KeyboardInterrupt
+    """Ctrl-C: the runs were ended as KILLED with every finished call; resume to finish."""
+
+    def __init__(self, parent_run_id: str | None) -> None:
+        super().__init__(f"interrupted; MLflow run {parent_run_id} was ended as KILLED")
+        self.parent_run_id = parent_run_id
 
 
 class RunHooks:
@@ -73,152 +108,209 @@ class RunHooks:
     def variant_skipped(self, skipped: Skipped) -> None: ...
 
 
+@dataclass
+class _Resumed:
+    header: dict[str, Any]
+    records: list[CallRecord]
+
+
 def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunResult:
     """Run every call of the experiment file and record it all in MLflow.
 
-    Raises ConfigError before any run is created or any call is made when the file is invalid,
-    and TrackingError when the MLflow store cannot be used.
+    Raises ConfigError before any run is created or any call is made when the file is invalid
+    or the plan could exceed the budget, TrackingError when the MLflow store cannot be used,
+    and Interrupted on Ctrl-C (after ending the runs as KILLED).
     """
     from .tracking.runs import RunStore
 
-    hooks = hooks or RunHooks()
     loaded = load_experiment(request.experiment_file)
     plan = build_plan(loaded)
-    tracking_uri = resolve_tracking_uri(request.tracking_uri)
-    store = RunStore(tracking_uri)
+    pricers = {v.id: Pricer(v.entry) for v in plan.variants}
+    limit = request.max_cost_usd if request.max_cost_usd is not None else loaded.config.max_cost_usd
+    if limit is not None:
+        preflight(plan, pricers, limit, loaded.config.allow_unpriced, loaded.path.name)
+    resumed = _load_resume(request, loaded) if request.resume else None
+    store = RunStore(resolve_tracking_uri(request.tracking_uri))
     store.check()
-    result = asyncio.run(_run(loaded, plan, store, request, hooks))
-    _register(store, loaded, plan, request, result)
+    session = _Session(loaded, plan, pricers, store, request, hooks or RunHooks(), limit)
+    try:
+        result = asyncio.run(session.run(resumed))
+    except KeyboardInterrupt:
+        raise Interrupted(session.parent_run_id) from None
+    register_and_promote(store.client, loaded, plan, request.register_all, result)
     return result
 
 
-def _register(
-    store, loaded: LoadedExperiment, plan: Plan, request: RunRequest, result: RunResult
-) -> None:
-    """Register the variants asked for, then apply the file's promotion policy, if any."""
-    from .tracking import registry
+def _load_resume(request: RunRequest, loaded: LoadedExperiment) -> _Resumed:
+    if request.resume == LATEST:
+        path = latest_journal(request.journal_dir)
+        if path is None:
+            raise ConfigError("--resume: no journal in .llmflow/journals to resume from")
+    else:
+        path = journal_path(request.resume or "", request.journal_dir)
+    header, records = read_journal(path)
+    if header.get("config_sha256") != loaded.sha256:
+        raise ConfigError(
+            f"{loaded.path}: changed since run {header.get('parent_run_id')} started; "
+            "--resume needs the same experiment file"
+        )
+    return _Resumed(header, records)
 
-    if result.comparison is None:
-        return
-    policy = loaded.config.promote
-    rules = policy.require if policy else []
-    wanted = {v.id for v in plan.variants if v.entry.register_as or request.register_all}
-    versions = []
-    for row in result.comparison.rows:
-        if row.variant_id not in wanted or row.skipped or row.n_calls == row.n_errors:
-            continue
+
+class _Session:
+    """One `llmflow run`: the state shared by the async part and the cleanup."""
+
+    def __init__(
+        self,
+        loaded: LoadedExperiment,
+        plan: Plan,
+        pricers: dict[str, Pricer],
+        store: RunStore,
+        request: RunRequest,
+        hooks: RunHooks,
+        limit: float | None,
+    ) -> None:
+        self.loaded, self.plan, self.pricers, self.store = loaded, plan, pricers, store
+        self.request, self.hooks, self.limit = request, hooks, limit
+        self.parent_run_id: str | None = None
+        self._lock = threading.Lock()
+
+    async def run(self, resumed: _Resumed | None) -> RunResult:
+        from .tracking.traces import TraceWriter, existing_trace_keys
+
+        providers, skipped = await _open_providers(self.plan, self.loaded)
         try:
-            mv = registry.register_run(store.client, row.run_id, gates_from_file=rules)
-        except Exception as e:  # the run's data is safe in MLflow; say what failed and go on
-            result.problems.append(f"could not register {row.variant_id}: {type(e).__name__}: {e}")
-            continue
-        versions.append(mv)
-        result.registered.append(f"{mv.name} v{mv.version} ({row.variant_id})")
-    if policy and policy.best_by and versions:
-        _promote_best(store.client, versions, policy.best_by, result)
+            for s in skipped:
+                self.hooks.variant_skipped(s)
+            experiment_id = self.store.experiment_id(self.loaded.config.experiment)
+            parent_id, run_ids = self._open_runs(experiment_id, resumed)
+            self.parent_run_id = parent_id
+            result = RunResult(
+                experiment_name=self.loaded.config.experiment,
+                experiment_id=experiment_id,
+                parent_run_id=parent_id,
+                tracking_uri=self.store.tracking_uri,
+                records=defaultdict(list),
+                skipped=skipped,
+            )
+            header = {
+                "parent_run_id": parent_id,
+                "run_ids": run_ids,
+                "experiment_id": experiment_id,
+                "config_sha256": self.loaded.sha256,
+                "tracking_uri": self.store.tracking_uri,
+            }
+            journal = Journal(journal_path(parent_id, self.request.journal_dir), header)
+            traces = TraceWriter(self.store.client, experiment_id)
+            variants = {v.id: v for v in self.plan.variants}
+            done = set()
+            for record in resumed.records if resumed else []:
+                result.records[record.variant_id].append(record)
+                done.add((record.variant_id, record.case_id, record.repeat))
+            result.resumed_calls = len(done)
+            for variant_id, run_id in run_ids.items() if resumed else []:
+                traced = existing_trace_keys(self.store.client, experiment_id, run_id)
+                for record in result.records.get(variant_id, []):
+                    if (record.case_id, record.repeat) not in traced:
+                        traces.submit(record, variants[variant_id], run_id)
 
+            def on_record(record: CallRecord) -> None:
+                journal.append(record)  # first: a paid result is safe before anything else
+                with self._lock:
+                    result.records[record.variant_id].append(record)
+                traces.submit(record, variants[record.variant_id], run_ids[record.variant_id])
+                self.hooks.call_finished(record)
 
-def _promote_best(client, versions, metric: str, result: RunResult) -> None:
-    from .tracking import registry
+            runnable = tuple(v for v in self.plan.variants if v.id in providers)
+            remaining = [c for c in self.plan.calls(runnable) if c.key not in done]
+            self.hooks.started(len(remaining))
+            cache = self._open_cache()
+            runner = Runner(
+                providers,
+                self.pricers,
+                concurrency=self.loaded.config.concurrency,
+                on_record=on_record,
+                retry=self.request.retry,
+                cache=cache,
+                budget=self._budget(result),
+            )
+            status = "FAILED"
+            try:
+                await runner.run(remaining)
+                status = "FINISHED"
+            except (KeyboardInterrupt, asyncio.CancelledError):
+                status = "KILLED"
+                raise
+            finally:
+                await asyncio.to_thread(traces.close)
+                journal.close()
+                if cache is not None:
+                    cache.close()
+                result.traces_written, result.traces_failed = traces.written, traces.failed
+                result.comparison = self._finish(result, run_ids, status)
+            return result
+        finally:
+            await asyncio.gather(*(p.aclose() for p in providers.values()), return_exceptions=True)
 
-    scored = [(registry.recorded_metrics(mv).get(metric), mv) for mv in versions]
-    scored = [(value, mv) for value, mv in scored if value is not None]
-    if not scored:
-        result.problems.append(f"promote.best_by: no registered variant recorded {metric}")
-        return
-    _, best = min(scored, key=lambda pair: pair[0])
-    try:
-        registry.promote(client, best.name, best.version, "staging")
-        result.registered.append(f"{best.name} v{best.version} promoted to staging (best {metric})")
-    except registry.PromotionRefused as e:
-        result.problems.append(f"{best.name} v{best.version} not promoted: {e}")
+    def _open_runs(
+        self, experiment_id: str, resumed: _Resumed | None
+    ) -> tuple[str, dict[str, str]]:
+        from .tracking.runs import variant_params
 
-
-async def _run(
-    loaded: LoadedExperiment, plan: Plan, store, request: RunRequest, hooks: RunHooks
-) -> RunResult:
-    from .tracking.runs import variant_params
-    from .tracking.traces import TraceWriter
-
-    providers, skipped = await _open_providers(plan, loaded)
-    try:
-        for s in skipped:
-            hooks.variant_skipped(s)
-        experiment_id = store.experiment_id(loaded.config.experiment)
-        parent_id = store.start_parent(experiment_id, loaded, __version__)
-        pricers = {v.id: Pricer(v.entry) for v in plan.variants}
-        system = _common_system_prompt(loaded)
+        if resumed is not None:
+            parent_id, run_ids = resumed.header["parent_run_id"], resumed.header["run_ids"]
+            self.store.reopen([parent_id, *run_ids.values()])
+            return parent_id, run_ids
+        parent_id = self.store.start_parent(experiment_id, self.loaded, __version__)
+        system = _common_system_prompt(self.loaded)
         run_ids = {
-            v.id: store.start_variant(
+            v.id: self.store.start_variant(
                 experiment_id,
                 parent_id,
                 v,
-                variant_params(v, loaded.config.task, pricers[v.id].describe()),
+                variant_params(v, self.loaded.config.task, self.pricers[v.id].describe()),
                 system,
             )
-            for v in plan.variants
+            for v in self.plan.variants
         }
-        result = RunResult(
-            experiment_name=loaded.config.experiment,
-            experiment_id=experiment_id,
-            parent_run_id=parent_id,
-            tracking_uri=store.tracking_uri,
-            records=defaultdict(list),
-            skipped=skipped,
+        return parent_id, run_ids
+
+    def _open_cache(self) -> ResponseCache | None:
+        if not self.request.use_cache:
+            return None
+        path = resolve_cache_path(self.loaded.config.cache, self.loaded.path.parent)
+        return ResponseCache(path) if path is not None else None
+
+    def _budget(self, result: RunResult) -> Budget | None:
+        if self.limit is None:
+            return None
+        budget = Budget(self.limit)
+        budget.spent_usd = sum(
+            r.cost.usd for rs in result.records.values() for r in rs if r.cost and r.cost.usd
         )
-        traces = TraceWriter(store.client, experiment_id)
-        variants = {v.id: v for v in plan.variants}
-        lock = threading.Lock()
+        return budget
 
-        def on_record(record: CallRecord) -> None:
-            with lock:
-                result.records[record.variant_id].append(record)
-            traces.submit(record, variants[record.variant_id], run_ids[record.variant_id])
-            hooks.call_finished(record)
+    def _finish(self, result: RunResult, run_ids: dict[str, str], status: str) -> Comparison:
+        """Write what was collected, even after a failure or Ctrl-C: calls paid for are kept."""
+        from .report import comparison_artifacts, load_comparison
 
-        runnable = tuple(v for v in plan.variants if v.id in providers)
-        hooks.started(len(runnable) * len(plan.cases) * plan.repeats)
-        runner = Runner(
-            providers,
-            pricers,
-            concurrency=loaded.config.concurrency,
-            on_record=on_record,
-            retry=request.retry,
+        skipped = {s.variant.id: s.reason for s in result.skipped}
+        for variant in self.plan.variants:
+            run_id = run_ids[variant.id]
+            if variant.id in skipped:
+                self.store.client.set_tag(run_id, "llmflow.skipped", skipped[variant.id])
+                self.store.finish_variant(run_id, [], {}, "FAILED")
+                continue
+            records = result.records.get(variant.id, [])
+            self.store.finish_variant(run_id, records, summarize(records), status)
+        comparison = load_comparison(
+            self.store.client, result.experiment_name, result.parent_run_id
         )
-        status = "FAILED"
-        try:
-            await runner.run(plan.calls(runnable))
-            status = "FINISHED"
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            status = "KILLED"
-            raise
-        finally:
-            await asyncio.to_thread(traces.close)
-            result.traces_written, result.traces_failed = traces.written, traces.failed
-            result.comparison = _finish_runs(store, plan, result, run_ids, parent_id, status)
-        return result
-    finally:
-        await asyncio.gather(*(p.aclose() for p in providers.values()), return_exceptions=True)
-
-
-def _finish_runs(
-    store, plan: Plan, result: RunResult, run_ids, parent_id: str, status: str
-) -> Comparison:
-    """Write what was collected, even after a failure or Ctrl-C: calls paid for are kept."""
-    from .report import comparison_artifacts, load_comparison
-
-    skipped = {s.variant.id: s.reason for s in result.skipped}
-    for variant in plan.variants:
-        run_id = run_ids[variant.id]
-        if variant.id in skipped:
-            store.client.set_tag(run_id, "llmflow.skipped", skipped[variant.id])
-            store.finish_variant(run_id, [], {}, "FAILED")
-            continue
-        records = result.records.get(variant.id, [])
-        store.finish_variant(run_id, records, summarize(records), status)
-    comparison = load_comparison(store.client, result.experiment_name, parent_id)
-    store.finish_parent(parent_id, comparison_artifacts(comparison), status)
-    return comparison
+        journal = journal_path(result.parent_run_id, self.request.journal_dir)
+        self.store.finish_parent(
+            result.parent_run_id, comparison_artifacts(comparison), status, journal
+        )
+        return comparison
 
 
 def _common_system_prompt(loaded: LoadedExperiment) -> str | None:
@@ -237,19 +329,19 @@ async def _open_providers(
         try:
             connection = resolve_connection(variant.entry, loaded.path.name)
             providers[variant.id] = create_provider(
-                variant.provider, **_provider_options(variant, connection)
+                variant.provider, **variant.entry.provider_options(connection)
             )
         except MissingCredentials as e:
             skipped.append(Skipped(variant, str(e)))
 
-    async def check(variant_id: str, provider: Provider) -> str | None:
+    async def check(provider: Provider) -> str | None:
         try:
             await provider.check()
         except ProviderError as e:
             return f"{type(e).__name__}: {e}"
         return None
 
-    checks = await asyncio.gather(*(check(vid, p) for vid, p in providers.items()))
+    checks = await asyncio.gather(*(check(p) for p in providers.values()))
     by_id = {v.id: v for v in plan.variants}
     for (variant_id, provider), reason in zip(list(providers.items()), checks, strict=True):
         if reason is not None:
@@ -257,17 +349,3 @@ async def _open_providers(
             await provider.aclose()
             del providers[variant_id]
     return providers, skipped
-
-
-def _provider_options(variant: Variant, connection) -> dict:
-    entry = variant.entry
-    options = {
-        "model": variant.model,
-        "base_url": connection.base_url,
-        "api_key": connection.api_key,
-        "timeout_s": entry.timeout_s,
-    }
-    for name in ("prompt_template", "n_threads", "n_ctx"):
-        if (value := getattr(entry, name)) is not None:
-            options[name] = value
-    return options

@@ -1,4 +1,5 @@
-"""Executes a plan: asyncio, a global and a per-variant concurrency limit, one retry layer.
+"""Executes a plan: asyncio, a global and a per-variant concurrency limit, one retry layer,
+the response cache and the budget.
 
 The runner knows no provider's wire format and nothing of MLflow. Every call ends as a
 CallRecord, succeeded or not, handed to `on_record` as soon as it is final.
@@ -12,7 +13,9 @@ import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from .errors import ProviderError, ProviderTimeout, RateLimited
+from .budget import Budget, worst_case_usd
+from .cache import ResponseCache
+from .errors import LlmflowError, ProviderError, ProviderTimeout, RateLimited
 from .plan import Call, Variant
 from .pricing import Pricer
 from .providers import Provider, collect
@@ -34,6 +37,10 @@ class RetryPolicy:
         return delay
 
 
+class BudgetExhausted(LlmflowError):
+    """The call was not sent: it could have taken spending past max_cost_usd."""
+
+
 class Runner:
     def __init__(
         self,
@@ -43,12 +50,16 @@ class Runner:
         concurrency: int,
         on_record: Callable[[CallRecord], None],
         retry: RetryPolicy | None = None,
+        cache: ResponseCache | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self._providers = providers
         self._pricers = pricers
         self._concurrency = concurrency
         self._on_record = on_record
         self._retry = retry or RetryPolicy()
+        self._cache = cache
+        self._budget = budget
         self._exclusive: dict[str, asyncio.Lock] = {}
 
     async def run(self, calls: Iterable[Call]) -> None:
@@ -70,6 +81,7 @@ class Runner:
         finally:
             for task in workers:
                 task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
 
     async def _work(self, queue: asyncio.Queue[Call], slots: asyncio.Semaphore) -> None:
         while not queue.empty():
@@ -79,7 +91,31 @@ class Runner:
             self._on_record(record)
 
     async def execute(self, call: Call) -> CallRecord:
-        """One call with retries; never raises for a provider failure."""
+        """One call: from the cache, else within the budget, with retries.
+
+        Never raises for a provider failure: the error is recorded instead.
+        """
+        if self._cache is not None and (hit := self._cache.get(call)) is not None:
+            return _record(call, completion=hit, cached=True)
+        reservation = None
+        if self._budget is not None:
+            worst = worst_case_usd(call, self._pricers[call.variant.id])
+            reservation = self._budget.reserve(worst)
+            if reservation is None:
+                spent = f"${self._budget.spent_usd:.4f} of ${self._budget.limit_usd:g} spent"
+                return _failed(call, BudgetExhausted(f"not sent: {spent}"), attempts=0)
+        record: CallRecord | None = None
+        try:
+            record = await self._call_with_retries(call)
+        finally:
+            if reservation is not None:  # no known cost (failed, cancelled) counts as the worst
+                actual = record.cost.usd if record is not None and record.cost else None
+                self._budget.settle(reservation, actual)
+        if self._cache is not None and record.ok and record.completion is not None:
+            self._cache.put(call, record.completion)
+        return record
+
+    async def _call_with_retries(self, call: Call) -> CallRecord:
         variant = call.variant
         provider = self._providers[variant.id]
         attempts_allowed = variant.entry.max_retries + 1
@@ -108,17 +144,7 @@ class Runner:
             except Exception as e:  # an SDK bug or an unforeseen answer must not stop the run
                 return _failed(call, e, attempt)
             cost = self._pricers[variant.id].price(completion.usage, timing.latency_s)
-            return CallRecord(
-                variant_id=variant.id,
-                case_id=call.case.id,
-                repeat=call.repeat,
-                messages=call.case.messages,
-                settings=variant.settings,
-                completion=completion,
-                timing=timing,
-                cost=cost,
-                attempts=attempt,
-            )
+            return _record(call, completion=completion, timing=timing, cost=cost, attempts=attempt)
         raise AssertionError("unreachable")
 
     def _exclusive_lock(self, provider: Provider) -> contextlib.AbstractAsyncContextManager:
@@ -128,17 +154,19 @@ class Runner:
         return self._exclusive.setdefault(key, asyncio.Lock())
 
 
-def _failed(call: Call, error: BaseException, attempts: int) -> CallRecord:
+def _record(call: Call, **fields: object) -> CallRecord:
+    values: dict[str, object] = {"completion": None, "timing": None, "cost": None, **fields}
     return CallRecord(
         variant_id=call.variant.id,
         case_id=call.case.id,
         repeat=call.repeat,
         messages=call.case.messages,
         settings=call.variant.settings,
-        completion=None,
-        timing=None,
-        cost=None,
-        error_type=type(error).__name__,
-        error_message=str(error)[:500],
-        attempts=attempts,
+        **values,  # type: ignore[arg-type]
+    )
+
+
+def _failed(call: Call, error: BaseException, attempts: int) -> CallRecord:
+    return _record(
+        call, error_type=type(error).__name__, error_message=str(error)[:500], attempts=attempts
     )

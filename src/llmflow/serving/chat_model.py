@@ -49,16 +49,9 @@ class ChatModel(mlflow.pyfunc.PythonModel):
         return prefix + tuple(turns)
 
     async def _answer(self, conversations: list[tuple[Message, ...]]) -> list[str]:
-        options = {
-            "model": self.entry.model_name,
-            "base_url": self.connection.base_url,
-            "api_key": self.connection.api_key,
-            "timeout_s": self.entry.timeout_s,
-        }
-        for name in ("prompt_template", "n_threads", "n_ctx"):
-            if (value := getattr(self.entry, name)) is not None:
-                options[name] = value
-        provider = create_provider(self.entry.provider, **options)
+        provider = create_provider(
+            self.entry.provider, **self.entry.provider_options(self.connection)
+        )
         variant = Variant(id="serving", entry=self.entry, settings=settings_of(self.entry))
         runner = Runner(
             {variant.id: provider},

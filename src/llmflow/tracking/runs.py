@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -96,10 +97,19 @@ class RunStore:
         self.client.log_text(run_id, responses_markdown(ordered), "responses.md")
         self.client.set_terminated(run_id, status=status)
 
-    def finish_parent(self, run_id: str, artifacts: dict[str, str], status: str) -> None:
+    def finish_parent(
+        self, run_id: str, artifacts: dict[str, str], status: str, journal: Path | None = None
+    ) -> None:
         for path, text in artifacts.items():
             self.client.log_text(run_id, text, path)
+        if journal is not None and journal.exists():
+            self.client.log_artifact(run_id, str(journal), "journal")
         self.client.set_terminated(run_id, status=status)
+
+    def reopen(self, run_ids: Sequence[str]) -> None:
+        """Mark runs RUNNING again, to continue them (`llmflow run --resume`)."""
+        for run_id in run_ids:
+            self.client.update_run(run_id, status="RUNNING")
 
 
 def variant_params(variant: Variant, task: str, cost_model: str) -> dict[str, Any]:

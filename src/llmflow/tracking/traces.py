@@ -88,6 +88,27 @@ class TraceWriter:
             logger.warning("could not write %d trace(s)", len(batch), exc_info=True)
 
 
+def existing_trace_keys(client: Any, experiment_id: str, run_id: str) -> set[tuple[str, int]]:
+    """(case_id, repeat) of the traces already linked to a variant run (for --resume)."""
+    keys = set()
+    page_token = None
+    while True:
+        page = client.search_traces(
+            locations=[experiment_id],
+            run_id=run_id,
+            max_results=500,
+            page_token=page_token,
+            include_spans=False,
+        )
+        for trace in page:
+            tags = trace.info.tags
+            if "llmflow.case_id" in tags and "llmflow.repeat" in tags:
+                keys.add((tags["llmflow.case_id"], int(tags["llmflow.repeat"])))
+        page_token = page.token
+        if not page_token:
+            return keys
+
+
 def build_span(experiment_id: str, job: _Job) -> Any:
     """A finished MLflow Span for one call, as the tracing SDK itself would build it."""
     from mlflow.entities import Span, SpanType

@@ -1,0 +1,50 @@
+"""After a run: register the variants asked for, then apply the file's promotion policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import LoadedExperiment
+from .plan import Plan
+
+
+def register_and_promote(
+    client: Any, loaded: LoadedExperiment, plan: Plan, register_all: bool, result: Any
+) -> None:
+    """Fills result.registered and result.problems; never raises: the run is already safe."""
+    from .tracking import registry
+
+    if result.comparison is None:
+        return
+    policy = loaded.config.promote
+    rules = policy.require if policy else []
+    wanted = {v.id for v in plan.variants if v.entry.register_as or register_all}
+    versions = []
+    for row in result.comparison.rows:
+        if row.variant_id not in wanted or row.skipped or row.n_calls == row.n_errors:
+            continue
+        try:
+            mv = registry.register_run(client, row.run_id, gates_from_file=rules)
+        except Exception as e:
+            result.problems.append(f"could not register {row.variant_id}: {type(e).__name__}: {e}")
+            continue
+        versions.append(mv)
+        result.registered.append(f"{mv.name} v{mv.version} ({row.variant_id})")
+    if policy and policy.best_by and versions:
+        _promote_best(client, versions, policy.best_by, result)
+
+
+def _promote_best(client: Any, versions: list[Any], metric: str, result: Any) -> None:
+    from .tracking import registry
+
+    scored = [(registry.recorded_metrics(mv).get(metric), mv) for mv in versions]
+    scored = [(value, mv) for value, mv in scored if value is not None]
+    if not scored:
+        result.problems.append(f"promote.best_by: no registered variant recorded {metric}")
+        return
+    _, best = min(scored, key=lambda pair: pair[0])
+    try:
+        registry.promote(client, best.name, best.version, "staging")
+        result.registered.append(f"{best.name} v{best.version} promoted to staging (best {metric})")
+    except registry.PromotionRefused as e:
+        result.problems.append(f"{best.name} v{best.version} not promoted: {e}")
