@@ -271,3 +271,25 @@ def test_compare_formats(tmp_path: Path, fake_ollama):
     assert md.splitlines()[0].startswith(f"| {seed_columns} | Task type |")
     csv_text = invoke("compare", "-e", "provider-comparison", "-f", "csv").stdout
     assert csv_text.splitlines()[0].startswith("model,provider,temperature,task_type,latency_s")
+
+
+def test_unpriced_calls_get_no_cost_in_mlflow_not_mlflows_guess(
+    tmp_path: Path, tracking_uri: str, fake_openai
+):
+    """A self-hosted 'gpt-4o-mini' is unpriced: MLflow must not price it from its catalog."""
+    models = [{"provider": "openai", "model": "gpt-4o-mini", "base_url": f"{fake_openai.url}/v1"}]
+    fake_openai.api_key = None
+    try:
+        assert invoke("run", str(write_experiment(tmp_path, models))).exit_code == 0
+    finally:
+        fake_openai.api_key = "test-openai-key"
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name("provider-comparison")
+    traces = client.search_traces(locations=[experiment.experiment_id])
+    assert len(traces) == 2
+    for trace in traces:
+        assert trace.info.token_usage["total_tokens"] == 44
+        assert "mlflow.trace.cost" not in trace.info.trace_metadata
+        assert trace.data.spans[0].attributes.get("mlflow.llm.cost") is None
+    rows = json.loads(invoke("compare", "-e", "provider-comparison", "-f", "json").stdout)
+    assert rows[0]["estimated_cost_usd"] is None and rows[0]["cost_kind"] == "unpriced"

@@ -129,8 +129,6 @@ def build_span(experiment_id: str, job: _Job) -> Any:
         SpanAttributeKey.MODEL: variant.model,
         SpanAttributeKey.MODEL_PROVIDER: variant.provider,
         SpanAttributeKey.MESSAGE_FORMAT: "openai",
-        # an explicit null tells MLflow "no cost known" rather than letting it guess one
-        SpanAttributeKey.LLM_COST: _cost(record),
         "llmflow.variant_id": variant.id,
         "llmflow.case_id": record.case_id,
         "llmflow.repeat": record.repeat,
@@ -141,6 +139,8 @@ def build_span(experiment_id: str, job: _Job) -> Any:
         f"{SpanAttributeKey.TRACE_TAG_PREFIX}llmflow.case_id": record.case_id,
         f"{SpanAttributeKey.TRACE_TAG_PREFIX}llmflow.repeat": str(record.repeat),
     }
+    if (cost := _cost(record)) is not None:
+        attributes[SpanAttributeKey.LLM_COST] = cost
     if record.completion is not None:
         attributes[SpanAttributeKey.OUTPUTS] = _outputs(record, variant)
         attributes[SpanAttributeKey.CHAT_USAGE] = _usage(record)
@@ -166,12 +166,26 @@ def build_span(experiment_id: str, job: _Job) -> Any:
         parent=None,
         start_time=start,
         end_time=end,
-        attributes={key: json.dumps(value) for key, value in attributes.items()},
+        attributes=_encoded(attributes),
         status=status.to_otel_status(),
         resource=Resource.get_empty(),
         events=[],
     )
     return Span(otel_span)
+
+
+def _encoded(attributes: dict[str, Any]) -> dict[str, str]:
+    """JSON-encode attribute values, as MLflow stores them; an unknown cost stays "".
+
+    The cost attribute is always present so that MLflow never prices the call from its own
+    catalog (it would price a self-hosted "gpt-4o-mini" at OpenAI's rate). A raw empty string
+    is the one value the store reads as "no cost": {} would aggregate to a trace cost of 0.
+    """
+    from mlflow.tracing.constant import SpanAttributeKey
+
+    encoded = {key: json.dumps(value) for key, value in attributes.items()}
+    encoded.setdefault(SpanAttributeKey.LLM_COST, "")
+    return encoded
 
 
 def _inputs(record: CallRecord, variant: Variant) -> dict[str, Any]:
