@@ -29,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def start_fake(delay: float) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.fakes", "openai", "--delay", str(delay)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     url = process.stdout.readline().strip()
     return process, url
@@ -46,7 +48,8 @@ async def raw(url: str, n: int, concurrency: int) -> None:
             stream = await client.chat.completions.create(
                 model="gpt-4o-mini",
                 messages=[{"role": "user", "content": f"Prompt number {i}"}],
-                stream=True, stream_options={"include_usage": True},
+                stream=True,
+                stream_options={"include_usage": True},
             )
             async for _ in stream:
                 pass
@@ -61,10 +64,14 @@ def experiment_file(directory: Path, url: str, n: int, concurrency: int) -> Path
         "prompts": [{"id": f"p{i}", "user": f"Prompt number {i}"} for i in range(n)],
         "concurrency": concurrency,
         "cache": False,
-        "models": [{
-            "provider": "openai", "model": "gpt-4o-mini", "base_url": f"{url}/v1",
-            "max_retries": 0,
-        }],
+        "models": [
+            {
+                "provider": "openai",
+                "model": "gpt-4o-mini",
+                "base_url": f"{url}/v1",
+                "max_retries": 0,
+            }
+        ],
     }
     path = directory / "throughput.yaml"
     path.write_text(yaml.safe_dump(document))
@@ -83,11 +90,24 @@ def timed_llmflow(path: Path, directory: Path) -> float:
 
 
 def peak_rss_mb(path: Path, directory: Path) -> float:
-    db = directory / "rss.db"
-    subprocess.run(
-        [sys.executable, "-m", "llmflow.cli", "run", str(path), "--tracking-uri", f"sqlite:///{db}"],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=directory,
+    """Peak RSS of a whole `llmflow run` process (the largest so far among children)."""
+    db = directory / f"rss-{time.monotonic_ns()}.db"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llmflow.cli",
+            "run",
+            str(path),
+            "--tracking-uri",
+            f"sqlite:///{db}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=directory,
     )
+    if done.returncode != 0:
+        raise SystemExit(f"llmflow run failed:\n{done.stderr}")
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
@@ -121,11 +141,15 @@ def main() -> None:
             rows.append((delay, raw_best, ours_best, rss))
 
     print(f"\n{args.calls} calls, concurrency {args.concurrency}, best of {args.rounds} rounds")
-    print(f"{'delay':>6} {'raw s':>7} {'raw calls/s':>11} {'llmflow s':>9} "
-          f"{'llmflow calls/s':>15} {'ratio':>6} {'llmflow peak RSS MB':>19}")
+    print(
+        f"{'delay':>6} {'raw s':>7} {'raw calls/s':>11} {'llmflow s':>9} "
+        f"{'llmflow calls/s':>15} {'ratio':>6} {'llmflow peak RSS MB':>19}"
+    )
     for delay, raw_s, ours_s, rss in rows:
-        print(f"{delay:>6g} {raw_s:>7.2f} {args.calls / raw_s:>11.1f} {ours_s:>9.2f} "
-              f"{args.calls / ours_s:>15.1f} {ours_s / raw_s:>6.2f} {rss:>19.0f}")
+        print(
+            f"{delay:>6g} {raw_s:>7.2f} {args.calls / raw_s:>11.1f} {ours_s:>9.2f} "
+            f"{args.calls / ours_s:>15.1f} {ours_s / raw_s:>6.2f} {rss:>19.0f}"
+        )
 
 
 if __name__ == "__main__":

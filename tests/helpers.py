@@ -28,7 +28,7 @@ PROMPTS = [
 
 
 def write_experiment(
-    directory: Path, models: list[dict[str, Any]], name: str = "compare.yaml", **fields: Any
+    directory: Path, models: Any = None, name: str = "compare.yaml", **fields: Any
 ) -> Path:
     document = {
         "experiment": "provider-comparison",

@@ -121,8 +121,6 @@ def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunRes
     or the plan could exceed the budget, TrackingError when the MLflow store cannot be used,
     and Interrupted on Ctrl-C (after ending the runs as KILLED).
     """
-    from .tracking.runs import RunStore
-
     loaded = load_experiment(request.experiment_file)
     plan = build_plan(loaded)
     pricers = {v.id: Pricer(v.entry) for v in plan.variants}
@@ -130,15 +128,21 @@ def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunRes
     if limit is not None:
         preflight(plan, pricers, limit, loaded.config.allow_unpriced, loaded.path.name)
     resumed = _load_resume(request, loaded) if request.resume else None
-    store = RunStore(resolve_tracking_uri(request.tracking_uri))
-    store.check()
-    session = _Session(loaded, plan, pricers, store, request, hooks or RunHooks(), limit)
+    session = _Session(loaded, plan, pricers, request, hooks or RunHooks(), limit)
     try:
         result = asyncio.run(session.run(resumed))
     except KeyboardInterrupt:
         raise Interrupted(session.parent_run_id) from None
-    register_and_promote(store.client, loaded, plan, request.register_all, result)
+    register_and_promote(session.store.client, loaded, plan, request.register_all, result)
     return result
+
+
+def _open_store(tracking_uri: str) -> RunStore:
+    from .tracking.runs import RunStore
+
+    store = RunStore(tracking_uri)
+    store.check()
+    return store
 
 
 def _load_resume(request: RunRequest, loaded: LoadedExperiment) -> _Resumed:
@@ -160,17 +164,18 @@ def _load_resume(request: RunRequest, loaded: LoadedExperiment) -> _Resumed:
 class _Session:
     """One `llmflow run`: the state shared by the async part and the cleanup."""
 
+    store: RunStore  # opened by run(), alongside the providers
+
     def __init__(
         self,
         loaded: LoadedExperiment,
         plan: Plan,
         pricers: dict[str, Pricer],
-        store: RunStore,
         request: RunRequest,
         hooks: RunHooks,
         limit: float | None,
     ) -> None:
-        self.loaded, self.plan, self.pricers, self.store = loaded, plan, pricers, store
+        self.loaded, self.plan, self.pricers = loaded, plan, pricers
         self.request, self.hooks, self.limit = request, hooks, limit
         self.parent_run_id: str | None = None
         self._lock = threading.Lock()
@@ -178,8 +183,13 @@ class _Session:
     async def run(self, resumed: _Resumed | None) -> RunResult:
         from .tracking.traces import TraceWriter, existing_trace_keys
 
+        # opening the store (imports, migrations: seconds) overlaps opening the providers;
+        # both finish before the first call is sent
+        uri = resolve_tracking_uri(self.request.tracking_uri)
+        opening = asyncio.ensure_future(asyncio.to_thread(_open_store, uri))
         providers, skipped = await _open_providers(self.plan, self.loaded)
         try:
+            self.store = await opening
             for s in skipped:
                 self.hooks.variant_skipped(s)
             experiment_id = self.store.experiment_id(self.loaded.config.experiment)

@@ -66,6 +66,7 @@ class FakeServer:
         class Handler(_Handler):
             fake = server
 
+        ThreadingHTTPServer.request_queue_size = 256  # the default backlog of 5 drops bursts
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
