@@ -66,6 +66,14 @@ def run(
             help="Budget in USD; overrides max_cost_usd of the file.",
         ),
     ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            show_default=False,
+            help="Also write the report (md, html, csv, json, PNGs) into this directory.",
+        ),
+    ] = None,
     tracking_uri: TrackingUri = None,
     debug: Debug = False,
 ) -> None:
@@ -87,6 +95,7 @@ def run(
         register_all=register,
         use_cache=not no_cache,
         max_cost_usd=max_cost,
+        report_dir=out,
         resume=(run_id or LATEST) if resume else None,
     )
     try:
@@ -139,6 +148,15 @@ def compare(
         str | None, typer.Option("--run", help="Parent run id. Default: the latest llmflow run.")
     ] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            "--baseline",
+            show_default=False,
+            help="A parent run id to compare against, or 'previous' (the run of the same "
+            "experiment file before this one). Prints deltas, * when outside the noise.",
+        ),
+    ] = None,
     tracking_uri: TrackingUri = None,
     debug: Debug = False,
 ) -> None:
@@ -148,7 +166,41 @@ def compare(
     with errors(debug):
         store = open_store(tracking_uri)
         comparison = load_comparison(store.client, experiment, run_id)
+        if baseline is not None:
+            from .report import baseline as base
+
+            baseline_id = (
+                base.previous_run_id(store.client, experiment, comparison.parent_run_id)
+                if baseline == "previous"
+                else baseline
+            )
+            before = load_comparison(store.client, experiment, baseline_id)
+            found = base.deltas(before, comparison)
+            sys.stdout.write(base.to_markdown(found, baseline_id, comparison.parent_run_id))
+            return
     _print_comparison(comparison, fmt)
+
+
+@app.command()
+def report(
+    experiment: Annotated[str, typer.Option("--experiment", "-e", help="MLflow experiment name.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the report into.")],
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="Parent run id. Default: the latest llmflow run.")
+    ] = None,
+    tracking_uri: TrackingUri = None,
+    debug: Debug = False,
+) -> None:
+    """Regenerate the report of one `llmflow run` from MLflow alone: report.md, report.html
+    (self-contained), results.csv, results.json and the plots."""
+    from .report.data import load_report_data
+    from .report.render import write_report
+
+    with errors(debug):
+        store = open_store(tracking_uri)
+        files = write_report(load_report_data(store.client, experiment, run_id), out)
+    for path in files:
+        print(path)
 
 
 def _print_comparison(comparison, fmt: Format) -> None:

@@ -148,6 +148,21 @@ class PromotePolicy(_Strict):
         return rules
 
 
+SWEEPABLE = ("temperature", "max_tokens", "top_p", "seed")
+
+
+class Sweep(_Strict):
+    """Lists of settings; every model entry runs once per combination (one variant each)."""
+
+    temperature: list[Annotated[float, _between(0, 2)]] | None = Field(default=None, min_length=1)
+    max_tokens: list[Annotated[int, _at_least(1)]] | None = Field(default=None, min_length=1)
+    top_p: list[Annotated[float, _between(0, 1)]] | None = Field(default=None, min_length=1)
+    seed: list[int] | None = Field(default=None, min_length=1)
+
+    def axes(self) -> dict[str, list[Any]]:
+        return {name: values for name in SWEEPABLE if (values := getattr(self, name))}
+
+
 class Experiment(_Strict):
     experiment: str = Field(min_length=1)
     task: str = Field(default="chat", min_length=1)
@@ -159,6 +174,10 @@ class Experiment(_Strict):
     cache: bool | str = True  # false, true (the user cache dir) or a path to a sqlite file
     max_cost_usd: Annotated[float | None, _at_least(0)] = None
     allow_unpriced: bool = False  # run models with no known price under max_cost_usd
+    sweep: Sweep | None = None
+    warmup: Annotated[int, _between(0, 100)] = 0  # calls per variant left out of statistics
+    prompt_sizes: list[Annotated[int, _at_least(1)]] | None = None  # pad prompts to ~N tokens
+    report: bool = True  # write report.md/html, plots and results into the parent run
 
     @field_validator("prompts")
     @classmethod
@@ -300,6 +319,8 @@ def _known_fields(loc: tuple[Any, ...]) -> list[str]:
         return list(ModelEntry.model_fields)
     if loc and loc[0] == "prompts":
         return list(PromptCase.model_fields)
+    if loc and loc[0] == "sweep":
+        return list(Sweep.model_fields)
     return list(Experiment.model_fields)
 
 

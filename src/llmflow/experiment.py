@@ -52,6 +52,7 @@ class RunRequest:
     max_cost_usd: float | None = None  # overrides the file's max_cost_usd
     resume: str | None = None  # a parent run id, or LATEST
     journal_dir: Path | None = None  # default .llmflow/journals in the working directory
+    report_dir: Path | None = None  # also write the report here (it always goes into MLflow)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -232,8 +233,9 @@ class _Session:
                 self.hooks.call_finished(record)
 
             runnable = tuple(v for v in self.plan.variants if v.id in providers)
+            warmups = [c for c in self.plan.warmup_calls(runnable) if c.key not in done]
             remaining = [c for c in self.plan.calls(runnable) if c.key not in done]
-            self.hooks.started(len(remaining))
+            self.hooks.started(len(warmups) + len(remaining))
             cache = self._open_cache()
             runner = Runner(
                 providers,
@@ -246,6 +248,7 @@ class _Session:
             )
             status = "FAILED"
             try:
+                await runner.run(warmups)  # cold starts first, measured apart
                 await runner.run(remaining)
                 status = "FINISHED"
             except (KeyboardInterrupt, asyncio.CancelledError):
@@ -317,10 +320,30 @@ class _Session:
             self.store.client, result.experiment_name, result.parent_run_id
         )
         journal = journal_path(result.parent_run_id, self.request.journal_dir)
+        if self.loaded.config.report:
+            self._write_report(result)
         self.store.finish_parent(
             result.parent_run_id, comparison_artifacts(comparison), status, journal
         )
         return comparison
+
+    def _write_report(self, result: RunResult) -> None:
+        """The report, built from MLflow alone, into the parent run (and --out). A failure here
+        is reported, never fatal: the calls are already safe."""
+        import tempfile
+
+        from .report.data import load_report_data
+        from .report.render import write_report
+
+        try:
+            data = load_report_data(self.store.client, result.experiment_name, result.parent_run_id)
+            with tempfile.TemporaryDirectory() as tmp:
+                write_report(data, Path(tmp))
+                self.store.client.log_artifacts(result.parent_run_id, tmp, "report")
+            if self.request.report_dir is not None:
+                write_report(data, self.request.report_dir)
+        except Exception as e:
+            result.problems.append(f"could not write the report: {type(e).__name__}: {e}")
 
 
 def _common_system_prompt(loaded: LoadedExperiment) -> str | None:

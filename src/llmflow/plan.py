@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from .config import LoadedExperiment, ModelEntry, PromptCase
 from .types import GenerationSettings, Message
@@ -17,6 +19,7 @@ class Variant:
     id: str
     entry: ModelEntry
     settings: GenerationSettings
+    swept: dict[str, Any] = field(default_factory=dict)  # this variant's values of the sweep
 
     @property
     def provider(self) -> str:
@@ -31,6 +34,10 @@ class Variant:
 class Case:
     id: str
     messages: tuple[Message, ...]
+    prompt_size: int | None = None  # the target size in tokens, with prompt_sizes
+
+
+WARMUP_CASE_PREFIX = "warmup"
 
 
 @dataclass(frozen=True)
@@ -43,12 +50,24 @@ class Call:
     def key(self) -> tuple[str, str, int]:
         return (self.variant.id, self.case.id, self.repeat)
 
+    @property
+    def is_warmup(self) -> bool:
+        return self.repeat < 0
+
 
 @dataclass(frozen=True)
 class Plan:
     variants: tuple[Variant, ...]
     cases: tuple[Case, ...]
     repeats: int
+    warmup: int = 0
+
+    def warmup_calls(self, variants: tuple[Variant, ...] | None = None) -> Iterator[Call]:
+        """`warmup` calls per variant on the first case, numbered -1, -2, ...: they run before
+        the measured calls and are left out of the statistics (cold starts reported apart)."""
+        for variant in variants if variants is not None else self.variants:
+            for k in range(self.warmup):
+                yield Call(variant, self.cases[0], -(k + 1))
 
     def calls(self, variants: tuple[Variant, ...] | None = None) -> Iterator[Call]:
         """Every call, repeats outermost so that early results cover every case and variant."""
@@ -63,14 +82,29 @@ class Plan:
 
 
 def build_plan(experiment: LoadedExperiment) -> Plan:
-    entries = experiment.config.models
-    ids = _variant_ids(entries)
-    variants = tuple(
-        Variant(id=vid, entry=entry, settings=settings_of(entry))
-        for vid, entry in zip(ids, entries, strict=True)
+    config = experiment.config
+    ids = _variant_ids(config.models)
+    axes = config.sweep.axes() if config.sweep else {}
+    variants = []
+    for base_id, entry in zip(ids, config.models, strict=True):
+        for values in itertools.product(*axes.values()):
+            swept = dict(zip(axes, values, strict=True))
+            swept_entry = entry.model_copy(update=swept)
+            label = ",".join(
+                f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in swept.items()
+            )
+            variants.append(
+                Variant(
+                    id=f"{base_id}[{label}]" if label else base_id,
+                    entry=swept_entry,
+                    settings=settings_of(swept_entry),
+                    swept=swept,
+                )
+            )
+    cases = tuple(
+        case for prompt in experiment.prompts for case in sized_cases(prompt, config.prompt_sizes)
     )
-    cases = tuple(case_of(p) for p in experiment.prompts)
-    return Plan(variants=variants, cases=cases, repeats=experiment.config.repeats)
+    return Plan(variants=tuple(variants), cases=cases, repeats=config.repeats, warmup=config.warmup)
 
 
 def settings_of(entry: ModelEntry) -> GenerationSettings:
@@ -90,6 +124,29 @@ def case_of(prompt: PromptCase) -> Case:
         messages.append(Message("system", prompt.system))
     messages.append(Message("user", prompt.user))
     return Case(id=prompt.id, messages=tuple(messages))
+
+
+FILLER = (
+    "The following background is included only to make this prompt longer; it does not change "
+    "the question. Experiment tracking records parameters, metrics and artifacts of each run. "
+)
+
+
+def sized_cases(prompt: PromptCase, sizes: list[int] | None) -> list[Case]:
+    """One case per prompt, or with prompt_sizes one per size: the user message padded with
+    neutral background to about that many tokens (4 characters a token)."""
+    if not sizes:
+        return [case_of(prompt)]
+    cases = []
+    for size in sizes:
+        padding = max(0, size * 4 - len(prompt.user))
+        filler = (FILLER * (padding // len(FILLER) + 1))[:padding]
+        padded = prompt.model_copy(
+            update={"user": f"{filler}\n\n{prompt.user}" if filler else prompt.user}
+        )
+        base = case_of(padded)
+        cases.append(Case(id=f"{prompt.id}@{size}t", messages=base.messages, prompt_size=size))
+    return cases
 
 
 def _variant_ids(entries: list[ModelEntry]) -> list[str]:

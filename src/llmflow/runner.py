@@ -95,7 +95,8 @@ class Runner:
 
         Never raises for a provider failure: the error is recorded instead.
         """
-        if self._cache is not None and (hit := self._cache.get(call)) is not None:
+        use_cache = self._cache is not None and not call.is_warmup  # a cached warmup warms nothing
+        if use_cache and (hit := self._cache.get(call)) is not None:
             return _record(call, completion=hit, cached=True)
         reservation = None
         if self._budget is not None:
@@ -111,7 +112,7 @@ class Runner:
             if reservation is not None:  # no known cost (failed, cancelled) counts as the worst
                 actual = record.cost.usd if record is not None and record.cost else None
                 self._budget.settle(reservation, actual)
-        if self._cache is not None and record.ok and record.completion is not None:
+        if use_cache and record.ok and record.completion is not None:
             self._cache.put(call, record.completion)
         return record
 

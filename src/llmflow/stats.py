@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import random
+import statistics
+from collections.abc import Callable, Iterable, Sequence
 
 from .types import CallRecord
 
@@ -22,14 +24,39 @@ def mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def bootstrap_ci(
+    values: Sequence[float],
+    statistic: Callable[[Sequence[float]], float] = statistics.median,
+    confidence: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """Percentile bootstrap confidence interval of `statistic`; None under 2 values.
+
+    Seeded, so a report regenerated from the same calls shows the same interval.
+    """
+    if len(values) < 2:
+        return None
+    rng = random.Random(seed)
+    n = len(values)
+    estimates = sorted(
+        statistic([values[rng.randrange(n)] for _ in range(n)]) for _ in range(resamples)
+    )
+    tail = (1 - confidence) / 2
+    return percentile(estimates, 100 * tail), percentile(estimates, 100 * (1 - tail))
+
+
 def summarize(records: Iterable[CallRecord]) -> dict[str, float]:
     """The per-variant metrics written to MLflow (keys as in the README).
 
-    Latency statistics use only calls that succeeded and were not served from the cache.
-    Token sums cover every successful call. `estimated_cost_usd` is present only when every
-    successful call was priced (a partial sum would understate the cost).
+    Warmup calls are only counted apart (n_warmup, warmup_latency_s, cold_start_latency_s) and
+    in the money spent. Latency statistics use calls that succeeded and were not served from the
+    cache. Token sums cover every successful measured call. `estimated_cost_usd` (all spend,
+    warmup included) is present only when every paid call was priced.
     """
-    records = list(records)
+    everything = list(records)
+    warmups = sorted((r for r in everything if r.warmup), key=lambda r: -r.repeat)
+    records = [r for r in everything if not r.warmup]
     ok = [r for r in records if r.ok]
     timed = [r for r in ok if not r.cached and r.timing is not None]
     latencies = [r.timing.latency_s for r in timed]
@@ -57,9 +84,28 @@ def summarize(records: Iterable[CallRecord]) -> dict[str, float]:
         "reasoning_tokens": sum(r.usage.reasoning_tokens for r in ok),
         "total_tokens": sum(r.usage.total_tokens or 0 for r in ok),
     }
-    costs = [r.cost for r in ok if not r.cached]
-    unpriced = sum(1 for c in costs if c is None or c.usd is None)
+    if (interval := bootstrap_ci(latencies)) is not None:
+        metrics["latency_p50_ci_low_s"], metrics["latency_p50_ci_high_s"] = interval
+    metrics.update(_warmup_metrics(warmups))
+    measured = [r.cost for r in ok if not r.cached]
+    paid = measured + [r.cost for r in warmups if r.ok]
+    unpriced = sum(1 for c in paid if c is None or c.usd is None)
     metrics["n_unpriced"] = unpriced
     if ok and not unpriced:
-        metrics["estimated_cost_usd"] = sum(c.usd for c in costs if c and c.usd is not None)
+        metrics["estimated_cost_usd"] = sum(c.usd for c in paid if c and c.usd is not None)
+        if measured:
+            metrics["cost_per_call_usd"] = mean(
+                [c.usd for c in measured if c and c.usd is not None]
+            )
     return {k: float(v) for k, v in metrics.items() if v is not None}
+
+
+def _warmup_metrics(warmups: list[CallRecord]) -> dict[str, float | None]:
+    timed = [r.timing.latency_s for r in warmups if r.ok and r.timing is not None]
+    if not warmups:
+        return {}
+    return {
+        "n_warmup": len(warmups),
+        "warmup_latency_s": mean(timed),
+        "cold_start_latency_s": timed[0] if timed else None,
+    }

@@ -126,6 +126,11 @@ class CallRecord:
         return self.error_type is None
 
     @property
+    def warmup(self) -> bool:
+        """Warmup calls (repeat -1, -2, ...) are made first and left out of the statistics."""
+        return self.repeat < 0
+
+    @property
     def usage(self) -> Usage:
         return self.completion.usage if self.completion else Usage()
 

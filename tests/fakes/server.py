@@ -46,6 +46,8 @@ class FakeServer:
 
     def __init__(self) -> None:
         self.delay_s = 0.0  # before the first byte of every generation answer
+        self.model_delays: dict[str, float] = {}  # per model (request body "model"), else delay_s
+        self.seconds_per_max_token = 0.0  # extra delay for each max_tokens/num_predict asked
         self.chunk_delay_s = 0.0  # between streamed chunks
         self.hang_s = 5.0  # how long a "timeout" fault keeps the client waiting
         self.retry_after_s: float | None = 0.01
@@ -120,6 +122,12 @@ class FakeServer:
     def malformed_response(self, request: Request) -> Response:
         raise NotImplementedError
 
+    def delay_for(self, request: Request) -> float:
+        body = request.body if isinstance(request.body, dict) else {}
+        delay = self.model_delays.get(body.get("model", ""), self.delay_s)
+        max_tokens = body.get("max_tokens") or (body.get("options") or {}).get("num_predict") or 0
+        return delay + self.seconds_per_max_token * max_tokens
+
     def _next_fault(self) -> str | None:
         with self._lock:
             if self._queued_faults:
@@ -177,8 +185,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "timeout":
             time.sleep(fake.hang_s)
             return None
-        if fake.delay_s:
-            time.sleep(fake.delay_s)
+        if delay := fake.delay_for(request):
+            time.sleep(delay)
         if fault == "429":
             response = fake.error_response(429, "Resource has been exhausted (e.g. check quota).")
             if fake.retry_after_s is not None:

@@ -76,6 +76,8 @@ class RunStore:
             "llmflow.provider": variant.provider,
             "llmflow.model": variant.model,
         }
+        if variant.swept:
+            tags["llmflow.swept"] = json.dumps(variant.swept)
         run = self.client.create_run(experiment_id, tags=tags, run_name=variant.id)
         _log_params(self.client, run.info.run_id, params)
         saved = {

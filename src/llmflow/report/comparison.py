@@ -8,8 +8,8 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .errors import LlmflowError
-from .tracking.runs import KIND_PARENT, KIND_VARIANT, TAG_KIND, TAG_VARIANT
+from ..errors import LlmflowError
+from ..tracking.runs import KIND_PARENT, KIND_VARIANT, TAG_KIND, TAG_VARIANT
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,17 @@ class ComparisonRow:
     run_id: str
     variant_id: str
     skipped: str | None = None
+    latency_p99_s: float | None = None
+    latency_p50_ci_low_s: float | None = None
+    latency_p50_ci_high_s: float | None = None
+    ttft_p95_s: float | None = None
+    tpot_s: float | None = None
+    output_tokens_per_s: float | None = None
+    cost_per_call_usd: float | None = None
+    n_timed: int = 0
+    n_cached: int = 0
+    cold_start_latency_s: float | None = None
+    swept: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +115,17 @@ def _row(run: Any) -> ComparisonRow:
         run_id=run.info.run_id,
         variant_id=tags.get(TAG_VARIANT, params.get("variant_id", "")),
         skipped=tags.get("llmflow.skipped"),
+        latency_p99_s=metrics.get("latency_p99_s"),
+        latency_p50_ci_low_s=metrics.get("latency_p50_ci_low_s"),
+        latency_p50_ci_high_s=metrics.get("latency_p50_ci_high_s"),
+        ttft_p95_s=metrics.get("ttft_p95_s"),
+        tpot_s=metrics.get("tpot_s"),
+        output_tokens_per_s=metrics.get("output_tokens_per_s"),
+        cost_per_call_usd=metrics.get("cost_per_call_usd"),
+        n_timed=integer("n_timed") or 0,
+        n_cached=integer("n_cached") or 0,
+        cold_start_latency_s=metrics.get("cold_start_latency_s"),
+        swept=json.loads(tags["llmflow.swept"]) if "llmflow.swept" in tags else None,
     )
 
 

@@ -1,0 +1,33 @@
+"""The comparison and the report, built from MLflow alone.
+
+comparison.py  one row per variant, from the child runs' params and metrics (table/md/csv/json)
+data.py        per-call data (the calls.json tables) for distributions and sweeps
+interpret.py   the written interpretation: claims only with the numbers behind them
+plots.py       PNG figures (matplotlib, Agg)
+render.py      report.md, report.html (self-contained), results.csv, results.json
+baseline.py    deltas against a baseline run, marked when outside the noise
+"""
+
+from .comparison import (
+    Comparison,
+    ComparisonRow,
+    comparison_artifacts,
+    format_cost,
+    load_comparison,
+    to_csv,
+    to_json,
+    to_markdown,
+    to_rich_table,
+)
+
+__all__ = [
+    "Comparison",
+    "ComparisonRow",
+    "comparison_artifacts",
+    "format_cost",
+    "load_comparison",
+    "to_csv",
+    "to_json",
+    "to_markdown",
+    "to_rich_table",
+]

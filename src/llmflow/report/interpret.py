@@ -1,0 +1,220 @@
+"""The written interpretation: sentences generated from the numbers, each with its numbers.
+
+"Faster" is claimed only when the 95% bootstrap intervals of the two medians do not overlap;
+otherwise the text says the variants are not distinguishable at this sample size.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from statistics import mean, median
+
+from .comparison import ComparisonRow
+from .data import ReportData, VariantData
+
+
+def interpret(data: ReportData) -> tuple[list[str], list[str]]:
+    """(findings, what to try next), as markdown sentences."""
+    measured = [v for v in data.measured if v.row.latency_p50_s is not None]
+    findings: list[str] = []
+    findings += _speed(measured)
+    findings += _tokens(measured)
+    findings += _cost(data.measured)
+    findings += _errors(data)
+    for axis in data.swept_axes:
+        findings += _sweep(measured, axis)
+    findings += _prompt_sizes(measured)
+    cached = sum(v.row.n_cached for v in data.measured)
+    if cached:
+        findings.append(
+            f"{cached} call(s) were answered from the cache: they are in the token counts but not "
+            "in the latency statistics (`--no-cache` sends them)."
+        )
+    return findings, _next_steps(measured, data)
+
+
+def distinct(a: ComparisonRow, b: ComparisonRow) -> bool:
+    """True when the 95% intervals of the two median latencies do not overlap."""
+    if None in (
+        a.latency_p50_ci_low_s,
+        a.latency_p50_ci_high_s,
+        b.latency_p50_ci_low_s,
+        b.latency_p50_ci_high_s,
+    ):
+        return False
+    return a.latency_p50_ci_high_s < b.latency_p50_ci_low_s or (
+        b.latency_p50_ci_high_s < a.latency_p50_ci_low_s
+    )
+
+
+def ci_text(row: ComparisonRow) -> str:
+    if row.latency_p50_ci_low_s is None or row.latency_p50_ci_high_s is None:
+        return "no interval: fewer than 2 timed calls"
+    return f"95% CI {row.latency_p50_ci_low_s:.3f}-{row.latency_p50_ci_high_s:.3f} s"
+
+
+def _speed(measured: list[VariantData]) -> list[str]:
+    if not measured:
+        return ["No call succeeded, so there is no latency to compare."]
+    ranked = sorted(measured, key=lambda v: v.row.latency_p50_s)
+    fast = ranked[0]
+    if len(ranked) == 1:
+        return [
+            f"Only {fast.label} was measured: median latency {fast.row.latency_p50_s:.3f} s "
+            f"({ci_text(fast.row)}, n={fast.row.n_timed})."
+        ]
+    second, slow = ranked[1], ranked[-1]
+    a, b = fast.row.latency_p50_s, second.row.latency_p50_s
+    if distinct(fast.row, second.row):
+        out = [
+            f"**{fast.label}** is the fastest: median latency {a:.3f} s against {b:.3f} s for "
+            f"{second.label}, {b / a:.2f}x faster ({ci_text(fast.row)} vs {ci_text(second.row)}, "
+            f"n={fast.row.n_timed} and {second.row.n_timed}: the intervals do not overlap)."
+        ]
+    else:
+        out = [
+            f"{fast.label} has the lowest median latency ({a:.3f} s) but is **not "
+            f"distinguishable** from {second.label} ({b:.3f} s): their intervals overlap "
+            f"({ci_text(fast.row)} vs {ci_text(second.row)}, n={fast.row.n_timed} and "
+            f"{second.row.n_timed})."
+        ]
+    if slow is not second:
+        verdict = "clearly slower" if distinct(fast.row, slow.row) else "within the noise"
+        out.append(
+            f"The slowest is {slow.label} at {slow.row.latency_p50_s:.3f} s median "
+            f"({slow.row.latency_p50_s / a:.2f}x the fastest, {verdict})."
+        )
+    ttfts = [v for v in ranked if v.row.ttft_p50_s is not None]
+    if len(ttfts) > 1:
+        first = min(ttfts, key=lambda v: v.row.ttft_p50_s)
+        others = ", ".join(f"{v.label} {v.row.ttft_p50_s:.3f} s" for v in ttfts if v is not first)
+        out.append(
+            f"Time to first token (median): {first.label} is first at "
+            f"{first.row.ttft_p50_s:.3f} s; {others}."
+        )
+    return out
+
+
+def _tokens(measured: list[VariantData]) -> list[str]:
+    per_call = {v.label: mean(v.output_tokens) for v in measured if v.output_tokens}
+    if len(per_call) < 2:
+        return []
+    most = max(per_call, key=per_call.get)
+    least = min(per_call, key=per_call.get)
+    return [
+        f"{most} produced the most output: {per_call[most]:.0f} tokens per call on average, "
+        f"against {per_call[least]:.0f} for {least} (the least)."
+    ]
+
+
+def _cost(measured: list[VariantData]) -> list[str]:
+    priced = [v for v in measured if v.row.cost_kind == "priced" and v.row.cost_per_call_usd]
+    out = []
+    if len(priced) >= 2:
+        dear = max(priced, key=lambda v: v.row.cost_per_call_usd)
+        cheap = min(priced, key=lambda v: v.row.cost_per_call_usd)
+        d, c = dear.row.cost_per_call_usd, cheap.row.cost_per_call_usd
+        out.append(
+            f"{dear.label} cost the most: ${d:.6f} per call (${d * 1000:.2f} per 1,000 calls); "
+            f"{cheap.label} the least: ${c:.6f} per call (${c * 1000:.2f} per 1,000)."
+        )
+    elif priced:
+        v = priced[0]
+        out.append(
+            f"{v.label} cost ${v.row.cost_per_call_usd:.6f} per call "
+            f"(${v.row.cost_per_call_usd * 1000:.2f} per 1,000 calls)."
+        )
+    local = [v.label for v in measured if v.row.cost_kind == "local"]
+    if local:
+        out.append(
+            f"{', '.join(local)} ran on local compute, costed by the hour (cost_per_hour_usd)."
+        )
+    unpriced = [v.label for v in measured if v.row.cost_kind == "unpriced"]
+    if unpriced:
+        out.append(
+            f"{', '.join(unpriced)}: no known price, so no cost is claimed (unpriced, not $0)."
+        )
+    return out
+
+
+def _errors(data: ReportData) -> list[str]:
+    out = [
+        f"{v.label}: {v.row.n_errors} of {v.row.n_calls} calls failed "
+        f"({v.row.n_errors / v.row.n_calls:.0%})."
+        for v in data.measured
+        if v.row.n_errors
+    ]
+    out += [f"{v.label} was skipped: {v.row.skipped}" for v in data.variants if v.row.skipped]
+    if not out and data.measured:
+        out.append("No call failed.")
+    return out
+
+
+def _groups(measured: list[VariantData], axis: str) -> dict[tuple, list[tuple[float, VariantData]]]:
+    """Variants that differ only in `axis`, keyed by model and the other swept values."""
+    groups: dict[tuple, list[tuple[float, VariantData]]] = defaultdict(list)
+    for v in measured:
+        swept = v.row.swept or {}
+        if axis not in swept:
+            continue
+        others = tuple(sorted((k, val) for k, val in swept.items() if k != axis))
+        groups[(v.row.provider, v.row.model, others)].append((float(swept[axis]), v))
+    return {k: sorted(g, key=lambda p: p[0]) for k, g in groups.items() if len(g) > 1}
+
+
+def _sweep(measured: list[VariantData], axis: str) -> list[str]:
+    out = []
+    for (_, model, others), points in _groups(measured, axis).items():
+        medians = [v.row.latency_p50_s for _, v in points]
+        where = f" ({', '.join(f'{k}={val}' for k, val in others)})" if others else ""
+        series = ", ".join(f"{x:g}: {m:.3f} s" for (x, _), m in zip(points, medians, strict=True))
+        steps = [b - a for a, b in zip(medians, medians[1:], strict=False)]
+        if all(s > 0 for s in steps):
+            trend = "rises"
+        elif all(s < 0 for s in steps):
+            trend = "falls"
+        else:
+            trend = "shows no consistent trend"
+        noise = (
+            ""
+            if distinct(points[0][1].row, points[-1][1].row)
+            else ("; the ends are within each other's noise")
+        )
+        out.append(f"Median latency of {model}{where} {trend} with {axis} ({series}{noise}).")
+    return out
+
+
+def _prompt_sizes(measured: list[VariantData]) -> list[str]:
+    out = []
+    for v in measured:
+        sizes = sorted(v.latency_by_prompt_size)
+        if len(sizes) < 2:
+            continue
+        medians = [median(v.latency_by_prompt_size[s]) for s in sizes]
+        series = ", ".join(f"~{s} tokens: {m:.3f} s" for s, m in zip(sizes, medians, strict=True))
+        out.append(f"{v.label}: median latency by prompt size: {series}.")
+    return out
+
+
+def _next_steps(measured: list[VariantData], data: ReportData) -> list[str]:
+    steps = []
+    ranked = sorted(measured, key=lambda v: v.row.latency_p50_s)
+    if len(ranked) >= 2 and not distinct(ranked[0].row, ranked[1].row):
+        steps.append(
+            f"Add repeats to separate {ranked[0].label} and {ranked[1].label} "
+            f"(n={ranked[0].row.n_timed} and {ranked[1].row.n_timed} timed calls now)."
+        )
+    priced = [v for v in measured if v.row.cost_per_call_usd]
+    if ranked and priced and ranked[0] is min(priced, key=lambda v: v.row.cost_per_call_usd):
+        steps.append(f"{ranked[0].label} is both the fastest and the cheapest per call here.")
+    for v in data.measured:
+        if v.row.n_errors:
+            steps.append(
+                f"Look at {v.label}'s failed calls (calls.json) before trusting its numbers; "
+                "lower concurrency or raise max_retries if they are rate limits."
+            )
+    if "max_tokens" in data.swept_axes:
+        steps.append("Keep max_tokens as low as the answers allow: it bounds latency and cost.")
+    elif "temperature" not in data.swept_axes and measured:
+        steps.append("Sweep temperature (e.g. 0.4, 0.6, 0.8) and max_tokens to see their effect.")
+    return steps
