@@ -114,10 +114,16 @@ def _cost(measured: list[VariantData]) -> list[str]:
         dear = max(priced, key=lambda v: v.row.cost_per_call_usd)
         cheap = min(priced, key=lambda v: v.row.cost_per_call_usd)
         d, c = dear.row.cost_per_call_usd, cheap.row.cost_per_call_usd
-        out.append(
-            f"{dear.label} cost the most: ${d:.6f} per call (${d * 1000:.2f} per 1,000 calls); "
-            f"{cheap.label} the least: ${c:.6f} per call (${c * 1000:.2f} per 1,000)."
-        )
+        if f"{d:.6f}" == f"{c:.6f}":
+            names = ", ".join(v.label for v in priced)
+            out.append(
+                f"{names} cost the same: ${d:.6f} per call (${d * 1000:.2f} per 1,000 calls)."
+            )
+        else:
+            out.append(
+                f"{dear.label} cost the most: ${d:.6f} per call (${d * 1000:.2f} per 1,000 calls);"
+                f" {cheap.label} the least: ${c:.6f} per call (${c * 1000:.2f} per 1,000)."
+            )
     elif priced:
         v = priced[0]
         out.append(
@@ -169,18 +175,15 @@ def _sweep(measured: list[VariantData], axis: str) -> list[str]:
         where = f" ({', '.join(f'{k}={val}' for k, val in others)})" if others else ""
         series = ", ".join(f"{x:g}: {m:.3f} s" for (x, _), m in zip(points, medians, strict=True))
         steps = [b - a for a, b in zip(medians, medians[1:], strict=False)]
-        if all(s > 0 for s in steps):
+        if not distinct(points[0][1].row, points[-1][1].row):
+            trend = "does not change beyond the noise"
+        elif all(s > 0 for s in steps):
             trend = "rises"
         elif all(s < 0 for s in steps):
             trend = "falls"
         else:
-            trend = "shows no consistent trend"
-        noise = (
-            ""
-            if distinct(points[0][1].row, points[-1][1].row)
-            else ("; the ends are within each other's noise")
-        )
-        out.append(f"Median latency of {model}{where} {trend} with {axis} ({series}{noise}).")
+            trend = "changes, but not steadily,"
+        out.append(f"Median latency of {model}{where} {trend} with {axis} ({series}).")
     return out
 
 
