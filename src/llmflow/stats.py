@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import random
-import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from .types import CallRecord
 
@@ -26,24 +24,25 @@ def mean(values: Sequence[float]) -> float | None:
 
 def bootstrap_ci(
     values: Sequence[float],
-    statistic: Callable[[Sequence[float]], float] = statistics.median,
     confidence: float = 0.95,
     resamples: int = 2000,
     seed: int = 0,
 ) -> tuple[float, float] | None:
-    """Percentile bootstrap confidence interval of `statistic`; None under 2 values.
+    """Percentile bootstrap confidence interval of the median; None under 2 values.
 
-    Seeded, so a report regenerated from the same calls shows the same interval.
+    Seeded, so a report regenerated from the same calls shows the same interval. Vectorized:
+    2,000 resamples of 1,000 calls take milliseconds, not the seconds a Python loop takes.
     """
+    import numpy as np
+
     if len(values) < 2:
         return None
-    rng = random.Random(seed)
-    n = len(values)
-    estimates = sorted(
-        statistic([values[rng.randrange(n)] for _ in range(n)]) for _ in range(resamples)
-    )
-    tail = (1 - confidence) / 2
-    return percentile(estimates, 100 * tail), percentile(estimates, 100 * (1 - tail))
+    data = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    medians = np.median(data[rng.integers(0, len(data), size=(resamples, len(data)))], axis=1)
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(medians, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def summarize(records: Iterable[CallRecord]) -> dict[str, float]:
