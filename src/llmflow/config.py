@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import difflib
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,53 +224,18 @@ def load_experiment(path: str | Path) -> LoadedExperiment:
     try:
         config = Experiment.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(f"{path}: {_first_error(e)}") from e
+        raise ConfigError(f"{path}: {describe_validation_error(e)}") from e
     if isinstance(config.prompts, str):
+        from .prompts_file import load_prompts_file
+
         prompts = load_prompts_file(path.parent / config.prompts, shown_as=config.prompts)
     else:
         prompts = tuple(config.prompts)
     return LoadedExperiment(config=config, prompts=prompts, path=path, text=text)
 
 
-def load_prompts_file(path: Path, shown_as: str | None = None) -> tuple[PromptCase, ...]:
-    """Prompts from .jsonl, .csv or .yaml/.yml, each row with id, user and optional system."""
-    shown = shown_as or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"prompts: cannot read {shown}: {e.strerror or e}") from e
-    rows = _parse_rows(text, path.suffix.lower(), shown)
-    if not isinstance(rows, list) or not rows:
-        raise ConfigError(f"{shown}: must hold a non-empty list of prompts")
-    cases = []
-    for index, row in enumerate(rows):
-        if isinstance(row, dict):
-            row = {k: v for k, v in row.items() if v not in (None, "")}
-        try:
-            cases.append(PromptCase.model_validate(row))
-        except ValidationError as e:
-            raise ConfigError(f"{shown}: [{index}]{_first_error(e, leading_dot=True)}") from e
-    ids = [c.id for c in cases]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        raise ConfigError(f"{shown}: duplicate prompt id {duplicates[0]!r}")
-    return tuple(cases)
-
-
-def _parse_rows(text: str, suffix: str, shown: str) -> Any:
-    try:
-        if suffix == ".jsonl":
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
-        if suffix == ".csv":
-            return list(csv.DictReader(text.splitlines()))
-        if suffix in (".yaml", ".yml"):
-            return yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(f"{shown}: not valid {suffix[1:]}: {e}") from e
-    raise ConfigError(f"prompts: {shown}: use a .jsonl, .csv or .yaml file")
-
-
-def _first_error(error: ValidationError, leading_dot: bool = False) -> str:
+def describe_validation_error(error: ValidationError, leading_dot: bool = False) -> str:
+    """One line: the field's path and what is wrong with it."""
     detail = error.errors()[0]
     loc = _format_loc(detail["loc"])
     message = _friendly_message(detail)
