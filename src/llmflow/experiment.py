@@ -37,6 +37,7 @@ from .types import CallRecord
 if TYPE_CHECKING:
     from .report import Comparison
     from .tracking.runs import RunStore
+    from .tracking.traces import TraceWriter
 
 LATEST = "latest"
 
@@ -182,7 +183,7 @@ class _Session:
         self._lock = threading.Lock()
 
     async def run(self, resumed: _Resumed | None) -> RunResult:
-        from .tracking.traces import TraceWriter, existing_trace_keys
+        from .tracking.traces import TraceWriter
 
         # opening the store (imports, migrations: seconds) overlaps opening the providers;
         # both finish before the first call is sent
@@ -214,16 +215,7 @@ class _Session:
             journal = Journal(journal_path(parent_id, self.request.journal_dir), header)
             traces = TraceWriter(self.store.client, experiment_id)
             variants = {v.id: v for v in self.plan.variants}
-            done = set()
-            for record in resumed.records if resumed else []:
-                result.records[record.variant_id].append(record)
-                done.add((record.variant_id, record.case_id, record.repeat))
-            result.resumed_calls = len(done)
-            for variant_id, run_id in run_ids.items() if resumed else []:
-                traced = existing_trace_keys(self.store.client, experiment_id, run_id)
-                for record in result.records.get(variant_id, []):
-                    if (record.case_id, record.repeat) not in traced:
-                        traces.submit(record, variants[variant_id], run_id)
+            done = self._restore(resumed, result, traces, run_ids) if resumed else set()
 
             def on_record(record: CallRecord) -> None:
                 journal.append(record)  # first: a paid result is safe before anything else
@@ -264,6 +256,23 @@ class _Session:
             return result
         finally:
             await asyncio.gather(*(p.aclose() for p in providers.values()), return_exceptions=True)
+
+    def _restore(
+        self, resumed: _Resumed, result: RunResult, traces: TraceWriter, run_ids: dict[str, str]
+    ) -> set[tuple[str, str, int]]:
+        """Take the journaled calls back, write the traces a kill prevented; the done keys."""
+        from .tracking.traces import existing_trace_keys
+
+        variants = {v.id: v for v in self.plan.variants}
+        for record in resumed.records:
+            result.records[record.variant_id].append(record)
+        result.resumed_calls = len(resumed.records)
+        for variant_id, run_id in run_ids.items():
+            traced = existing_trace_keys(self.store.client, result.experiment_id, run_id)
+            for record in result.records.get(variant_id, []):
+                if (record.case_id, record.repeat) not in traced:
+                    traces.submit(record, variants[variant_id], run_id)
+        return {(r.variant_id, r.case_id, r.repeat) for r in resumed.records}
 
     def _open_runs(
         self, experiment_id: str, resumed: _Resumed | None

@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import __version__, gates
 from ..errors import LlmflowError
-from .runs import VARIANT_ARTIFACT
+from .runs import KIND_VARIANT, TAG_KIND, VARIANT_ARTIFACT
 
 ALIASES = ("staging", "production")
 STAGES = {"staging": "Staging", "production": "Production"}
@@ -60,7 +60,7 @@ def register_run(client: Any, run_id: str, name: str | None = None, gates_from_f
     import mlflow
 
     run = client.get_run(run_id)
-    if run.data.tags.get("llmflow.kind") != "variant":
+    if run.data.tags.get(TAG_KIND) != KIND_VARIANT:
         raise LlmflowError(f"run {run_id} is not an llmflow variant run")
     saved = json.loads(_read(client, run_id, VARIANT_ARTIFACT))
     entry = saved["entry"]
@@ -77,6 +77,8 @@ def register_run(client: Any, run_id: str, name: str | None = None, gates_from_f
             model_config=config,
             pip_requirements=[f"llmflow=={__version__}", SDK_REQUIREMENT[provider], "mlflow"],
         )
+    # start_run(run_id=...) reopened the run and ended it FINISHED: keep its own status
+    client.set_terminated(run_id, status=run.info.status)
     version = mlflow.register_model(info.model_uri, name, await_registration_for=0)
     tags = {
         "llmflow.source_run_id": run_id,
