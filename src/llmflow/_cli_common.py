@@ -20,6 +20,15 @@ TrackingUri = Annotated[
     ),
 ]
 Debug = Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")]
+ExperimentName = Annotated[
+    str, typer.Option("--experiment", "-e", help="MLflow experiment name.", show_default=False)
+]
+ParentRun = Annotated[
+    str | None,
+    typer.Option(
+        "--run", help="Parent run id. Default: the latest llmflow run.", show_default=False
+    ),
+]
 
 
 def quiet_mlflow() -> None:

@@ -9,7 +9,17 @@ from typing import Annotated
 
 import typer
 
-from ._cli_common import Debug, TrackingUri, err, errors, open_store, out, quiet_mlflow
+from ._cli_common import (
+    Debug,
+    ExperimentName,
+    ParentRun,
+    TrackingUri,
+    err,
+    errors,
+    open_store,
+    out,
+    quiet_mlflow,
+)
 
 app = typer.Typer(
     help="Run the same prompts against several LLM providers, track every call in MLflow, "
@@ -143,10 +153,8 @@ def _print_outcome(result) -> None:
 
 @app.command()
 def compare(
-    experiment: Annotated[str, typer.Option("--experiment", "-e", help="MLflow experiment name.")],
-    run_id: Annotated[
-        str | None, typer.Option("--run", help="Parent run id. Default: the latest llmflow run.")
-    ] = None,
+    experiment: ExperimentName,
+    run_id: ParentRun = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     baseline: Annotated[
         str | None,
@@ -183,11 +191,9 @@ def compare(
 
 @app.command()
 def report(
-    experiment: Annotated[str, typer.Option("--experiment", "-e", help="MLflow experiment name.")],
+    experiment: ExperimentName,
     out: Annotated[Path, typer.Option("--out", help="Directory to write the report into.")],
-    run_id: Annotated[
-        str | None, typer.Option("--run", help="Parent run id. Default: the latest llmflow run.")
-    ] = None,
+    run_id: ParentRun = None,
     tracking_uri: TrackingUri = None,
     debug: Debug = False,
 ) -> None:
