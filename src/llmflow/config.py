@@ -346,11 +346,16 @@ def resolve_cache_path(setting: bool | str, experiment_dir: Path) -> Path | None
         return None
     if isinstance(setting, str):
         return experiment_dir / setting
+    return resolve_cache_dir() / "responses.sqlite"
+
+
+def resolve_cache_dir() -> Path:
+    """$LLMFLOW_CACHE_DIR, else $XDG_CACHE_HOME/llmflow, else ~/.cache/llmflow."""
     base = os.environ.get("LLMFLOW_CACHE_DIR")
     if base is None:
         xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         base = str(Path(xdg) / "llmflow")
-    return Path(base) / "responses.sqlite"
+    return Path(base)
 
 
 def resolve_tracking_uri(option: str | None) -> str:

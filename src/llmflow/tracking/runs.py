@@ -30,6 +30,10 @@ class RunStore:
         import mlflow
         from mlflow import MlflowClient
 
+        from ..config import resolve_cache_dir
+        from .sqlite_template import prepare_new_sqlite_store
+
+        prepare_new_sqlite_store(tracking_uri, resolve_cache_dir())
         self.tracking_uri = tracking_uri
         mlflow.set_tracking_uri(tracking_uri)
         self.client = MlflowClient(tracking_uri)
