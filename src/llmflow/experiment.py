@@ -247,12 +247,18 @@ class _Session:
                 status = "KILLED"
                 raise
             finally:
-                await asyncio.to_thread(traces.close)
                 journal.close()
                 if cache is not None:
                     cache.close()
-                result.traces_written, result.traces_failed = traces.written, traces.failed
-                result.comparison = self._finish(result, run_ids, status)
+                # the runs' metrics, tables and report are written while the last traces drain
+                draining = asyncio.ensure_future(asyncio.to_thread(traces.close))
+                try:
+                    result.comparison = await asyncio.to_thread(
+                        self._finish, result, run_ids, status
+                    )
+                finally:
+                    await draining
+                    result.traces_written, result.traces_failed = traces.written, traces.failed
             return result
         finally:
             await asyncio.gather(*(p.aclose() for p in providers.values()), return_exceptions=True)
