@@ -39,7 +39,16 @@ def bootstrap_ci(
         return None
     data = np.asarray(values, dtype=float)
     rng = np.random.default_rng(seed)
-    medians = np.median(data[rng.integers(0, len(data), size=(resamples, len(data)))], axis=1)
+    chunk = max(1, 200_000 // len(data))  # resamples at a time: a few MB, not resamples x n
+    medians = np.concatenate(
+        [
+            np.median(
+                data[rng.integers(0, len(data), size=(min(chunk, resamples - start), len(data)))],
+                axis=1,
+            )
+            for start in range(0, resamples, chunk)
+        ]
+    )
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(medians, [tail, 100 - tail])
     return float(low), float(high)
