@@ -37,9 +37,6 @@ class Case:
     prompt_size: int | None = None  # the target size in tokens, with prompt_sizes
 
 
-WARMUP_CASE_PREFIX = "warmup"
-
-
 @dataclass(frozen=True)
 class Call:
     variant: Variant

@@ -80,10 +80,6 @@ class Timing:
     started_ns: int
     ended_ns: int
 
-    @property
-    def streamed(self) -> bool:
-        return self.ttft_s is not None
-
 
 @dataclass(frozen=True)
 class Completion:
