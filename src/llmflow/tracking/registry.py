@@ -7,7 +7,9 @@ as a tag `llmflow.promotion.<epoch ms>` so that history can be rebuilt from MLfl
 
 from __future__ import annotations
 
+import contextlib
 import getpass
+import io
 import json
 import time
 import warnings
@@ -69,17 +71,20 @@ def register_run(client: Any, run_id: str, name: str | None = None, gates_from_f
     name = name or entry.get("register_as") or default_name(provider, task)
     config = {"entry": _serving_entry(entry), "system": saved.get("system")}
     script = resources.files("llmflow.serving") / "model_script.py"
-    with warnings.catch_warnings(), mlflow.start_run(run_id=run_id):
+    # MLflow prints its own "Successfully registered" lines and schema hints to stderr; the
+    # caller reports the registration in its own words
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(script),
-            model_config=config,
-            pip_requirements=[f"llmflow=={__version__}", SDK_REQUIREMENT[provider], "mlflow"],
-        )
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(script),
+                model_config=config,
+                pip_requirements=[f"llmflow=={__version__}", SDK_REQUIREMENT[provider], "mlflow"],
+            )
+        version = mlflow.register_model(info.model_uri, name, await_registration_for=0)
     # start_run(run_id=...) reopened the run and ended it FINISHED: keep its own status
     client.set_terminated(run_id, status=run.info.status)
-    version = mlflow.register_model(info.model_uri, name, await_registration_for=0)
     tags = {
         "llmflow.source_run_id": run_id,
         "llmflow.parent_run_id": run.data.tags.get("mlflow.parentRunId", ""),
