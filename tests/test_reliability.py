@@ -199,8 +199,6 @@ def test_budget_needs_max_tokens_and_a_price(tmp_path: Path, fake_gemini, fake_o
 
 
 def test_running_budget_never_passes_the_limit():
-    import asyncio
-
     from llmflow.budget import Budget
 
     budget = Budget(1.0)
@@ -210,7 +208,6 @@ def test_running_budget_never_passes_the_limit():
         budget.settle(reservation, 0.25)
     assert budget.spent_usd == 0.75
     assert budget.reserve(0.3) is None and budget.reserve(0.25) is not None
-    assert asyncio.iscoroutinefunction(asyncio.sleep)  # keeps the import honest
 
 
 # --- faults ------------------------------------------------------------------------------------

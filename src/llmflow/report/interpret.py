@@ -156,7 +156,9 @@ def _errors(data: ReportData) -> list[str]:
     return out
 
 
-def _groups(measured: list[VariantData], axis: str) -> dict[tuple, list[tuple[float, VariantData]]]:
+def sweep_groups(
+    measured: list[VariantData], axis: str
+) -> dict[tuple, list[tuple[float, VariantData]]]:
     """Variants that differ only in `axis`, keyed by model and the other swept values."""
     groups: dict[tuple, list[tuple[float, VariantData]]] = defaultdict(list)
     for v in measured:
@@ -170,7 +172,7 @@ def _groups(measured: list[VariantData], axis: str) -> dict[tuple, list[tuple[fl
 
 def _sweep(measured: list[VariantData], axis: str) -> list[str]:
     out = []
-    for (_, model, others), points in _groups(measured, axis).items():
+    for (_, model, others), points in sweep_groups(measured, axis).items():
         medians = [v.row.latency_p50_s for _, v in points]
         where = f" ({', '.join(f'{k}={val}' for k, val in others)})" if others else ""
         series = ", ".join(f"{x:g}: {m:.3f} s" for (x, _), m in zip(points, medians, strict=True))

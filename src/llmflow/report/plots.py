@@ -6,7 +6,7 @@ from pathlib import Path
 from statistics import mean, median
 
 from .data import ReportData, VariantData
-from .interpret import _groups
+from .interpret import sweep_groups
 
 SIZE_IN, DPI = (8, 4.5), 100
 
@@ -26,7 +26,7 @@ def make_plots(data: ReportData, out_dir: Path) -> dict[str, Path]:
         if costed:
             plots["Cost versus latency"] = _cost(costed, out_dir / "cost_vs_latency.png")
     for axis in data.swept_axes:
-        groups = _groups(measured, axis)
+        groups = sweep_groups(measured, axis)
         if groups:
             plots[f"Latency against {axis}"] = _sweep(groups, axis, out_dir / f"sweep_{axis}.png")
     sized = [v for v in measured if len(v.latency_by_prompt_size) > 1]
