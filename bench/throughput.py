@@ -4,7 +4,8 @@ The fake server runs in its own process on 127.0.0.1 with a set delay per answer
 process, alternating: (a) raw: N streamed chat completions through AsyncOpenAI with a
 semaphore of the same concurrency, nothing recorded; (b) llmflow: `run_experiment` on the same
 N prompts with full MLflow logging (runs, metrics, tables, one trace per call) into a fresh
-sqlite store. Then one `llmflow run` in a subprocess for its peak RSS.
+sqlite store; both sides' per-call latencies are compared too. Then one whole `llmflow run`
+process for its wall time and memory.
 
     python bench/throughput.py [--calls 1000] [--concurrency 16] [--delays 0.1 0] [--rounds 2]
 """
@@ -37,14 +38,16 @@ def start_fake(delay: float) -> tuple[subprocess.Popen, str]:
     return process, url
 
 
-async def raw(url: str, n: int, concurrency: int) -> None:
+async def raw(url: str, n: int, concurrency: int) -> list[float]:
+    """The calls' latencies, timed as llmflow times them: request sent to last chunk."""
     import openai
 
     client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="no-key", max_retries=0)
     slots = asyncio.Semaphore(concurrency)
 
-    async def one(i: int) -> None:
+    async def one(i: int) -> float:
         async with slots:
+            start = time.perf_counter()
             stream = await client.chat.completions.create(
                 model="gpt-4o-mini",
                 messages=[{"role": "user", "content": f"Prompt number {i}"}],
@@ -53,9 +56,11 @@ async def raw(url: str, n: int, concurrency: int) -> None:
             )
             async for _ in stream:
                 pass
+            return time.perf_counter() - start
 
-    await asyncio.gather(*(one(i) for i in range(n)))
+    latencies = await asyncio.gather(*(one(i) for i in range(n)))
     await client.close()
+    return list(latencies)
 
 
 def experiment_file(directory: Path, url: str, n: int, concurrency: int) -> Path:
@@ -78,7 +83,10 @@ def experiment_file(directory: Path, url: str, n: int, concurrency: int) -> Path
     return path
 
 
-def timed_llmflow(path: Path, directory: Path, store: Path | None = None) -> float:
+def timed_llmflow(
+    path: Path, directory: Path, store: Path | None = None
+) -> tuple[float, list[float]]:
+    """Wall time of `run_experiment`, and the latencies it recorded."""
     from llmflow.experiment import RunRequest, run_experiment
 
     db = store or directory / f"mlflow-{time.monotonic_ns()}.db"
@@ -86,29 +94,52 @@ def timed_llmflow(path: Path, directory: Path, store: Path | None = None) -> flo
     result = run_experiment(RunRequest(experiment_file=path, tracking_uri=f"sqlite:///{db}"))
     elapsed = time.perf_counter() - start
     assert result.n_failed_calls == 0 and result.traces_failed == 0, "the benchmark run failed"
-    return elapsed
+    records = [r for rs in result.records.values() for r in rs]
+    return elapsed, [r.timing.latency_s for r in records if r.timing]
 
 
-def peak_rss_mb(path: Path, directory: Path) -> float:
-    """Peak RSS of a whole `llmflow run` process (the largest so far among children)."""
-    db = directory / f"rss-{time.monotonic_ns()}.db"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "llmflow.cli",
-            "run",
-            str(path),
-            "--tracking-uri",
-            f"sqlite:///{db}",
-        ],
-        capture_output=True,
-        text=True,
+def measure_cli(path: Path, directory: Path) -> tuple[float, float, float | None]:
+    """One whole `llmflow run` process (imports and trace-writer start included): its wall time,
+    its peak RSS, and the peak of its RSS plus its trace writer's, sampled every 20 ms (Linux
+    /proc; shared library pages count in both, so the sum is an upper bound)."""
+    db = directory / f"cli-{time.monotonic_ns()}.db"
+    command = [sys.executable, "-m", "llmflow.cli", "run", str(path), "--tracking-uri"]
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [*command, f"sqlite:///{db}"],
         cwd=directory,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    if done.returncode != 0:
-        raise SystemExit(f"llmflow run failed:\n{done.stderr}")
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    peak_sum = 0.0
+    while process.poll() is None:
+        rss = [_rss_mb(pid) for pid in [process.pid, *_children(process.pid)]]
+        peak_sum = max(peak_sum, sum(r for r in rss if r is not None))
+        time.sleep(0.02)
+    wall = time.perf_counter() - start
+    if process.returncode != 0:
+        raise SystemExit(f"llmflow run failed:\n{process.stderr.read()}")
+    peak_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return wall, peak_rss, peak_sum or None
+
+
+def _children(pid: int) -> list[int]:
+    """Every thread's children: the trace writer is started from a worker thread."""
+    tasks = Path(f"/proc/{pid}/task").glob("*/children")
+    try:
+        return [int(child) for t in tasks for child in t.read_text().split()]
+    except OSError:
+        return []
+
+
+def _rss_mb(pid: int) -> float | None:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    kb = next((int(line.split()[1]) for line in text.splitlines() if line.startswith("VmRSS:")), 0)
+    return kb / 1024
 
 
 def main() -> None:
@@ -140,30 +171,53 @@ def main() -> None:
             fake, url = start_fake(delay)
             try:
                 path = experiment_file(directory, url, args.calls, args.concurrency)
-                raw_times, our_times = [], []
+                raw_times, our_times, raw_latencies, our_latencies = [], [], [], []
                 for _ in range(args.rounds):
                     start = time.perf_counter()
-                    asyncio.run(raw(url, args.calls, args.concurrency))
+                    raw_latencies += asyncio.run(raw(url, args.calls, args.concurrency))
                     raw_times.append(time.perf_counter() - start)
-                    our_times.append(timed_llmflow(path, directory, store))
-                rss = peak_rss_mb(path, directory)
+                    elapsed, latencies = timed_llmflow(path, directory, store)
+                    our_times.append(elapsed)
+                    our_latencies += latencies
+                cli = measure_cli(path, directory)
             finally:
                 fake.terminate()
-            raw_best, ours_best = min(raw_times), min(our_times)
-            rows.append((delay, raw_best, ours_best, rss))
+            rows.append((delay, min(raw_times), min(our_times), raw_latencies, our_latencies, *cli))
+    print_tables(args, rows)
 
+
+def print_tables(args: argparse.Namespace, rows: list[tuple]) -> None:
     where = "one existing store" if args.reuse_store else "a fresh sqlite store per round"
     print(f"\n{args.calls} calls, concurrency {args.concurrency}, best of {args.rounds} rounds,")
     print(f"llmflow logging into {where}")
     print(
-        f"{'delay':>6} {'raw s':>7} {'raw calls/s':>11} {'llmflow s':>9} "
-        f"{'llmflow calls/s':>15} {'ratio':>6} {'llmflow peak RSS MB':>19}"
+        f"{'delay':>6} {'raw s':>6} {'raw calls/s':>11} {'llmflow s':>9} "
+        f"{'llmflow calls/s':>15} {'ratio':>5}"
     )
-    for delay, raw_s, ours_s, rss in rows:
+    for delay, raw_s, ours_s, *_ in rows:
         print(
-            f"{delay:>6g} {raw_s:>7.2f} {args.calls / raw_s:>11.1f} {ours_s:>9.2f} "
-            f"{args.calls / ours_s:>15.1f} {ours_s / raw_s:>6.2f} {rss:>19.0f}"
+            f"{delay:>6g} {raw_s:>6.2f} {args.calls / raw_s:>11.1f} {ours_s:>9.2f} "
+            f"{args.calls / ours_s:>15.1f} {ours_s / raw_s:>5.2f}"
         )
+    print("\nlatency per call as each side timed it, all rounds (ms)")
+    print(f"{'delay':>6} {'raw p50':>7} {'raw p95':>7} {'llmflow p50':>11} {'llmflow p95':>11}")
+    for delay, _, _, raw_latencies, our_latencies, *_ in rows:
+        raw_p50, raw_p95 = _percentiles_ms(raw_latencies)
+        our_p50, our_p95 = _percentiles_ms(our_latencies)
+        print(f"{delay:>6g} {raw_p50:>7.1f} {raw_p95:>7.1f} {our_p50:>11.1f} {our_p95:>11.1f}")
+    print("\none whole `llmflow run` process: imports, trace writer and report included")
+    print(f"{'delay':>6} {'wall s':>6} {'peak RSS MB':>11} {'+ trace writer RSS MB':>21}")
+    for delay, *_, cli_s, rss, both in rows:
+        total = f"{both:.0f}" if both is not None else "n/a"
+        print(f"{delay:>6g} {cli_s:>6.2f} {rss:>11.0f} {total:>21}")
+
+
+def _percentiles_ms(latencies: list[float]) -> tuple[float, float]:
+    ordered = sorted(latencies)
+    return (
+        1000 * ordered[len(ordered) // 2],
+        1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
+    )
 
 
 if __name__ == "__main__":

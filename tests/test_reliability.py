@@ -89,6 +89,22 @@ def wait_for_journal_lines(cwd: Path, at_least: int, timeout: float = 60) -> Pat
     raise AssertionError("the run never journaled enough calls")
 
 
+def trace_writer_pids(parent: int) -> list[int]:
+    """The trace-writer children of a process, started by any of its threads (Linux /proc)."""
+    tasks = Path(f"/proc/{parent}/task").glob("*/children")
+    pids = [int(pid) for children in tasks for pid in children.read_text().split()]
+    return [p for p in pids if b"trace_writer" in Path(f"/proc/{p}/cmdline").read_bytes()]
+
+
+def wait_until_gone(pids: list[int], timeout: float = 10) -> None:
+    deadline = time.time() + timeout
+    for pid in pids:
+        status = Path(f"/proc/{pid}/status")
+        while status.exists() and "zombie" not in status.read_text():
+            assert time.time() < deadline, f"process {pid} outlived its parent"
+            time.sleep(0.05)
+
+
 def test_kill_9_then_resume_sends_no_finished_call_twice(
     tmp_path: Path, tracking_uri: str, fake_ollama
 ):
@@ -97,8 +113,11 @@ def test_kill_9_then_resume_sends_no_finished_call_twice(
     path = write_experiment(tmp_path, ollama(fake_ollama), prompts=unique_prompts(n), concurrency=2)
     process = spawn_run(path, tmp_path)
     journal = wait_for_journal_lines(tmp_path, at_least=5)
+    writers = trace_writer_pids(process.pid)
+    assert writers or not Path("/proc").exists()
     process.send_signal(signal.SIGKILL)
     process.wait()
+    wait_until_gone(writers)  # the trace writer dies with its parent: no trace written twice
     finished = [json.loads(line) for line in journal.read_text().splitlines()[1:]]
     finished_prompts = {c["messages"][-1]["content"] for c in finished if c.get("completion")}
     assert 5 <= len(finished_prompts) < n

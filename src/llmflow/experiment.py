@@ -37,7 +37,7 @@ from .types import CallRecord
 if TYPE_CHECKING:
     from .report import Comparison
     from .tracking.runs import RunStore
-    from .tracking.traces import TraceWriter
+    from .tracking.trace_writer import TraceWriter
 
 LATEST = "latest"
 
@@ -183,85 +183,95 @@ class _Session:
         self._lock = threading.Lock()
 
     async def run(self, resumed: _Resumed | None) -> RunResult:
-        from .tracking.traces import TraceWriter
+        from .tracking.trace_writer import TraceWriter
 
-        # opening the store (imports, migrations: seconds) overlaps opening the providers;
-        # both finish before the first call is sent
+        # opening the store and starting the trace writer (imports, migrations: seconds) overlap
+        # opening the providers; all three finish before the first call is sent
         uri = resolve_tracking_uri(self.request.tracking_uri)
         opening = asyncio.ensure_future(asyncio.to_thread(_open_store, uri))
-        providers, skipped = await _open_providers(self.plan, self.loaded)
+        starting = asyncio.ensure_future(asyncio.to_thread(TraceWriter, uri))
+        providers: dict[str, Provider] = {}
         try:
+            providers, skipped = await _open_providers(self.plan, self.loaded)
             self.store = await opening
-            for s in skipped:
-                self.hooks.variant_skipped(s)
-            experiment_id = self.store.experiment_id(self.loaded.config.experiment)
-            parent_id, run_ids = self._open_runs(experiment_id, resumed)
-            self.parent_run_id = parent_id
-            result = RunResult(
-                experiment_name=self.loaded.config.experiment,
-                experiment_id=experiment_id,
-                parent_run_id=parent_id,
-                tracking_uri=self.store.tracking_uri,
-                records=defaultdict(list),
-                skipped=skipped,
-            )
-            header = {
-                "parent_run_id": parent_id,
-                "run_ids": run_ids,
-                "experiment_id": experiment_id,
-                "config_sha256": self.loaded.sha256,
-                "tracking_uri": self.store.tracking_uri,
-            }
-            journal = Journal(journal_path(parent_id, self.request.journal_dir), header)
-            traces = TraceWriter(self.store.client, experiment_id)
-            variants = {v.id: v for v in self.plan.variants}
-            done = self._restore(resumed, result, traces, run_ids) if resumed else set()
-
-            def on_record(record: CallRecord) -> None:
-                journal.append(record)  # first: a paid result is safe before anything else
-                with self._lock:
-                    result.records[record.variant_id].append(record)
-                traces.submit(record, variants[record.variant_id], run_ids[record.variant_id])
-                self.hooks.call_finished(record)
-
-            runnable = tuple(v for v in self.plan.variants if v.id in providers)
-            warmups = [c for c in self.plan.warmup_calls(runnable) if c.key not in done]
-            remaining = [c for c in self.plan.calls(runnable) if c.key not in done]
-            self.hooks.started(len(warmups) + len(remaining))
-            cache = self._open_cache()
-            runner = Runner(
-                providers,
-                self.pricers,
-                concurrency=self.loaded.config.concurrency,
-                on_record=on_record,
-                retry=self.request.retry,
-                cache=cache,
-                budget=self._budget(result),
-            )
-            status = "FAILED"
-            try:
-                await runner.run(warmups)  # cold starts first, measured apart
-                await runner.run(remaining)
-                status = "FINISHED"
-            except (KeyboardInterrupt, asyncio.CancelledError):
-                status = "KILLED"
-                raise
-            finally:
-                journal.close()
-                if cache is not None:
-                    cache.close()
-                # the runs' metrics, tables and report are written while the last traces drain
-                draining = asyncio.ensure_future(asyncio.to_thread(traces.close))
-                try:
-                    result.comparison = await asyncio.to_thread(
-                        self._finish, result, run_ids, status
-                    )
-                finally:
-                    await draining
-                    result.traces_written, result.traces_failed = traces.written, traces.failed
-            return result
+            return await self._run(resumed, providers, skipped, await starting)
         finally:
+            # whatever failed, the writer process ends (close is a no-op after _run's)
+            outcome = await asyncio.gather(opening, starting, return_exceptions=True)
+            if isinstance(outcome[1], TraceWriter):
+                await asyncio.to_thread(outcome[1].close)
             await asyncio.gather(*(p.aclose() for p in providers.values()), return_exceptions=True)
+
+    async def _run(
+        self,
+        resumed: _Resumed | None,
+        providers: dict[str, Provider],
+        skipped: list[Skipped],
+        traces: TraceWriter,
+    ) -> RunResult:
+        for s in skipped:
+            self.hooks.variant_skipped(s)
+        experiment_id = self.store.experiment_id(self.loaded.config.experiment)
+        parent_id, run_ids = self._open_runs(experiment_id, resumed)
+        self.parent_run_id = parent_id
+        result = RunResult(
+            experiment_name=self.loaded.config.experiment,
+            experiment_id=experiment_id,
+            parent_run_id=parent_id,
+            tracking_uri=self.store.tracking_uri,
+            records=defaultdict(list),
+            skipped=skipped,
+        )
+        header = {
+            "parent_run_id": parent_id,
+            "run_ids": run_ids,
+            "experiment_id": experiment_id,
+            "config_sha256": self.loaded.sha256,
+            "tracking_uri": self.store.tracking_uri,
+        }
+        journal = Journal(journal_path(parent_id, self.request.journal_dir), header)
+        traces.begin(experiment_id, self.plan.variants)
+        variants = {v.id: v for v in self.plan.variants}
+        done = self._restore(resumed, result, traces, run_ids) if resumed else set()
+
+        def on_record(record: CallRecord) -> None:
+            journal.append(record)  # first: a paid result is safe before anything else
+            with self._lock:
+                result.records[record.variant_id].append(record)
+            traces.submit(record, variants[record.variant_id], run_ids[record.variant_id])
+            self.hooks.call_finished(record)
+
+        runnable = tuple(v for v in self.plan.variants if v.id in providers)
+        warmups = [c for c in self.plan.warmup_calls(runnable) if c.key not in done]
+        remaining = [c for c in self.plan.calls(runnable) if c.key not in done]
+        self.hooks.started(len(warmups) + len(remaining))
+        cache = self._open_cache()
+        runner = Runner(
+            providers,
+            self.pricers,
+            concurrency=self.loaded.config.concurrency,
+            on_record=on_record,
+            retry=self.request.retry,
+            cache=cache,
+            budget=self._budget(result),
+        )
+        status = "FAILED"
+        try:
+            await runner.run(warmups)  # cold starts first, measured apart
+            await runner.run(remaining)
+            status = "FINISHED"
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            status = "KILLED"
+            raise
+        finally:
+            journal.close()
+            if cache is not None:
+                cache.close()
+            # the last traces first: the store then has one writer at a time
+            await asyncio.to_thread(traces.close)
+            result.traces_written, result.traces_failed = traces.written, traces.failed
+            result.comparison = await asyncio.to_thread(self._finish, result, run_ids, status)
+        return result
 
     def _restore(
         self, resumed: _Resumed, result: RunResult, traces: TraceWriter, run_ids: dict[str, str]

@@ -1,4 +1,4 @@
-"""One MLflow trace per call, written in batches by a background thread.
+"""One MLflow trace per call: the span built from a CallRecord, and the batched write.
 
 Each trace is a single CHAT_MODEL span carrying the request as inputs and the answer as outputs,
 with the attributes the MLflow UI reads for tokens, model, provider and cost. The cost is
@@ -7,15 +7,12 @@ llmflow's own (genai-prices or the local cost model); MLflow's catalog is never 
 Why not `mlflow.start_span` per call: measured here on sqlite, that path costs ~22 ms of MLflow
 CPU per trace and its async queue drops traces when full. Building the spans ourselves and
 writing them with the store's `log_spans` (many traces in one session) plus
-`link_traces_to_run` costs ~2 ms per trace, and every trace written is counted.
+`link_traces_to_run` costs ~2 ms per trace. `trace_writer` runs these writes in a child process.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import queue
-import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -23,70 +20,29 @@ from typing import Any
 from ..plan import Variant
 from ..types import CallRecord
 
-logger = logging.getLogger(__name__)
-
 BATCH = 100  # link_traces_to_run takes at most 100 trace ids
 CALL_TAG = "llmflow.call"  # "<case id>#<repeat>" on every trace
-_STOP = object()
 
 
 @dataclass(frozen=True)
-class _Job:
+class TraceJob:
+    """One call to record as a trace, with the variant run it belongs to."""
+
     record: CallRecord
     variant: Variant
     run_id: str
 
 
-class TraceWriter:
-    """Accepts records from any thread; `close()` returns once every trace is written."""
-
-    def __init__(self, client: Any, experiment_id: str) -> None:
-        self._client = client
-        self._experiment_id = experiment_id
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self.written = 0
-        self.failed = 0
-        self._thread = threading.Thread(target=self._drain, name="llmflow-traces", daemon=True)
-        self._thread.start()
-
-    def submit(self, record: CallRecord, variant: Variant, run_id: str) -> None:
-        self._queue.put(_Job(record, variant, run_id))
-
-    def close(self) -> None:
-        self._queue.put(_STOP)
-        self._thread.join()
-
-    def _drain(self) -> None:
-        stopping = False
-        while not stopping:
-            batch: list[_Job] = []
-            item = self._queue.get()  # block for the first, then take what is already there
-            while item is not _STOP:
-                batch.append(item)
-                if len(batch) == BATCH:
-                    break
-                try:
-                    item = self._queue.get(timeout=0.05)
-                except queue.Empty:
-                    break
-            stopping = item is _STOP
-            if batch:
-                self._write(batch)
-
-    def _write(self, batch: list[_Job]) -> None:
-        try:
-            built = [(job.run_id, build_span(self._experiment_id, job)) for job in batch]
-            store = self._client._tracking_client.store  # the store's batch API; no public twin
-            store.log_spans(self._experiment_id, [span for _, span in built])
-            by_run: dict[str, list[str]] = {}
-            for run_id, span in built:
-                by_run.setdefault(run_id, []).append(span.trace_id)
-            for run_id, trace_ids in by_run.items():
-                self._client.link_traces_to_run(trace_ids, run_id)
-            self.written += len(batch)
-        except Exception:  # a lost trace must not lose the run; it is counted and reported
-            self.failed += len(batch)
-            logger.warning("could not write %d trace(s)", len(batch), exc_info=True)
+def write_traces(client: Any, experiment_id: str, jobs: list[TraceJob]) -> None:
+    """Write the traces of up to BATCH calls in one store session and link them to their runs."""
+    built = [(job.run_id, build_span(experiment_id, job)) for job in jobs]
+    store = client._tracking_client.store  # the store's batch API; no public twin
+    store.log_spans(experiment_id, [span for _, span in built])
+    by_run: dict[str, list[str]] = {}
+    for run_id, span in built:
+        by_run.setdefault(run_id, []).append(span.trace_id)
+    for run_id, trace_ids in by_run.items():
+        client.link_traces_to_run(trace_ids, run_id)
 
 
 def call_tag(case_id: str, repeat: int) -> str:
@@ -114,7 +70,7 @@ def existing_trace_keys(client: Any, experiment_id: str, run_id: str) -> set[tup
             return keys
 
 
-def build_span(experiment_id: str, job: _Job) -> Any:
+def build_span(experiment_id: str, job: TraceJob) -> Any:
     """A finished MLflow Span for one call, as the tracing SDK itself would build it."""
     from mlflow.entities import Span, SpanType
     from mlflow.entities.span import SpanStatus, SpanStatusCode

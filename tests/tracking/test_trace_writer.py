@@ -1,0 +1,75 @@
+"""The trace-writer process: every trace lands in its run, runs share one child, a dead child's
+traces are counted as failed and the next run gets a new one."""
+
+import logging
+import time
+from pathlib import Path
+
+from llmflow.config import load_experiment
+from llmflow.plan import Variant, build_plan
+from llmflow.tracking.runs import RunStore
+from llmflow.tracking.trace_writer import TraceWriter
+from llmflow.types import CallRecord, Completion, Message, Timing, Usage
+from tests.helpers import write_experiment
+
+
+def open_variant_run(tmp_path: Path, tracking_uri: str) -> tuple[RunStore, str, Variant, str]:
+    models = [{"provider": "ollama", "model": "llama3.1", "base_url": "http://127.0.0.1:9"}]
+    loaded = load_experiment(write_experiment(tmp_path, models))
+    variant = build_plan(loaded).variants[0]
+    store = RunStore(tracking_uri)
+    experiment_id = store.experiment_id("traces")
+    parent_id = store.start_parent(experiment_id, loaded, "test")
+    return store, experiment_id, variant, store.start_variant(experiment_id, parent_id, variant, {})
+
+
+def records(variant: Variant, first: int, n: int) -> list[CallRecord]:
+    now = time.time_ns()
+    return [
+        CallRecord(
+            variant_id=variant.id,
+            case_id=f"case-{i}",
+            repeat=0,
+            messages=(Message("user", f"question {i}"),),
+            settings=variant.settings,
+            completion=Completion(f"answer {i}", Usage(5, 7), "stop"),
+            timing=Timing(0.05, 0.01, now, now + 50_000_000),
+            cost=None,
+        )
+        for i in range(first, first + n)
+    ]
+
+
+def write(tracking_uri: str, experiment_id: str, variant: Variant, run_id: str, batch: list):
+    writer = TraceWriter(tracking_uri)
+    writer.begin(experiment_id, [variant])
+    for record in batch:
+        writer.submit(record, variant, run_id)
+    writer.close()
+    return writer
+
+
+def test_each_run_gets_its_traces_from_one_shared_child(tmp_path: Path, tracking_uri: str):
+    store, experiment_id, variant, run_id = open_variant_run(tmp_path, tracking_uri)
+    first = write(tracking_uri, experiment_id, variant, run_id, records(variant, 0, 3))
+    second = write(tracking_uri, experiment_id, variant, run_id, records(variant, 3, 2))
+    assert (first.written, first.failed, second.written, second.failed) == (3, 0, 2, 0)
+    assert first._child.pid == second._child.pid, "a second run reuses the started child"
+    traces = store.client.search_traces(locations=[experiment_id], run_id=run_id)
+    assert sorted(t.info.tags["llmflow.call"] for t in traces) == [f"case-{i}#0" for i in range(5)]
+
+
+def test_a_dead_child_counts_its_traces_as_failed(tmp_path: Path, tracking_uri: str, caplog):
+    store, experiment_id, variant, run_id = open_variant_run(tmp_path, tracking_uri)
+    writer = TraceWriter(tracking_uri)
+    writer._child.kill()
+    writer._child.wait()
+    writer.begin(experiment_id, [variant])
+    for record in records(variant, 0, 2):
+        writer.submit(record, variant, run_id)
+    with caplog.at_level(logging.WARNING):
+        writer.close()
+    assert (writer.written, writer.failed) == (0, 2)
+    assert "the trace writer exited early" in caplog.text
+    after = write(tracking_uri, experiment_id, variant, run_id, records(variant, 2, 1))
+    assert (after.written, after.failed) == (1, 0) and after._child.pid != writer._child.pid
