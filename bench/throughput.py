@@ -103,15 +103,23 @@ def measure_cli(path: Path, directory: Path) -> tuple[float, float, float | None
     its peak RSS, and the peak of its RSS plus its trace writer's, sampled every 20 ms (Linux
     /proc; shared library pages count in both, so the sum is an upper bound)."""
     db = directory / f"cli-{time.monotonic_ns()}.db"
-    command = [sys.executable, "-m", "llmflow.cli", "run", str(path), "--tracking-uri"]
+    errors = directory / "cli-stderr.txt"
     start = time.perf_counter()
-    process = subprocess.Popen(
-        [*command, f"sqlite:///{db}"],
-        cwd=directory,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    with errors.open("w") as stderr:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llmflow.cli",
+                "run",
+                str(path),
+                "--tracking-uri",
+                f"sqlite:///{db}",
+            ],
+            cwd=directory,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     peak_sum = 0.0
     while process.poll() is None:
         rss = [_rss_mb(pid) for pid in [process.pid, *_children(process.pid)]]
@@ -119,7 +127,7 @@ def measure_cli(path: Path, directory: Path) -> tuple[float, float, float | None
         time.sleep(0.02)
     wall = time.perf_counter() - start
     if process.returncode != 0:
-        raise SystemExit(f"llmflow run failed:\n{process.stderr.read()}")
+        raise SystemExit(f"llmflow run failed:\n{errors.read_text()}")
     peak_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return wall, peak_rss, peak_sum or None
 
