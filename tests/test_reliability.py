@@ -76,6 +76,7 @@ def spawn_run(path: Path, cwd: Path) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
     )
 
 
@@ -153,7 +154,7 @@ def test_ctrl_c_ends_runs_as_killed_and_says_how_to_resume(
     )
     process = spawn_run(path, tmp_path)
     wait_for_journal_lines(tmp_path, at_least=2)
-    process.send_signal(signal.SIGINT)
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert "--resume" in stderr
@@ -162,6 +163,8 @@ def test_ctrl_c_ends_runs_as_killed_and_says_how_to_resume(
     assert {r.info.status for r in runs} == {"KILLED"}
     child = next(r for r in runs if r.data.tags.get("llmflow.kind") == "variant")
     assert child.data.metrics["n_calls"] >= 2  # what finished before Ctrl-C is in MLflow
+    traces = client.search_traces(locations=[child.info.experiment_id], run_id=child.info.run_id)
+    assert len(traces) == child.data.metrics["n_calls"], "the trace writer outlives Ctrl-C"
 
 
 def test_resume_refuses_a_changed_file(tmp_path: Path, fake_ollama):

@@ -2,6 +2,9 @@
 traces are counted as failed and the next run gets a new one."""
 
 import logging
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -11,6 +14,8 @@ from llmflow.tracking.runs import RunStore
 from llmflow.tracking.trace_writer import TraceWriter
 from llmflow.types import CallRecord, Completion, Message, Timing, Usage
 from tests.helpers import write_experiment
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def open_variant_run(tmp_path: Path, tracking_uri: str) -> tuple[RunStore, str, Variant, str]:
@@ -73,3 +78,27 @@ def test_a_dead_child_counts_its_traces_as_failed(tmp_path: Path, tracking_uri: 
     assert "the trace writer exited early" in caplog.text
     after = write(tracking_uri, experiment_id, variant, run_id, records(variant, 2, 1))
     assert (after.written, after.failed) == (1, 0) and after._child.pid != writer._child.pid
+
+
+def test_a_script_without_a_main_guard_runs_once(tmp_path: Path, fake_ollama):
+    """The writer is a fresh interpreter: the caller's script is never imported again (as
+    multiprocessing's spawn would), so a plain top-level script works."""
+    models = [{"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url}]
+    write_experiment(tmp_path, models)
+    script = tmp_path / "script.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        "from llmflow.experiment import RunRequest, run_experiment\n"
+        "request = RunRequest(Path('compare.yaml'), tracking_uri='sqlite:///mlflow.db')\n"
+        "print('traces written:', run_experiment(request).traces_written)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["traces written: 2"]
