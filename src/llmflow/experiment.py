@@ -12,7 +12,7 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .budget import Budget, preflight
@@ -24,8 +24,8 @@ from .config import (
     resolve_connection,
     resolve_tracking_uri,
 )
-from .errors import ConfigError, MissingCredentials, ProviderError
-from .journal import Journal, journal_path, latest_journal, read_journal
+from .errors import MissingCredentials, ProviderError
+from .journal import Journal, Resumed, journal_path, load_for_resume
 from .plan import Plan, Variant, build_plan
 from .pricing import Pricer
 from .providers import Provider, create_provider
@@ -110,12 +110,6 @@ class RunHooks:
     def variant_skipped(self, skipped: Skipped) -> None: ...
 
 
-@dataclass
-class _Resumed:
-    header: dict[str, Any]
-    records: list[CallRecord]
-
-
 def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunResult:
     """Run every call of the experiment file and record it all in MLflow.
 
@@ -129,7 +123,10 @@ def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunRes
     limit = request.max_cost_usd if request.max_cost_usd is not None else loaded.config.max_cost_usd
     if limit is not None:
         preflight(plan, pricers, limit, loaded.config.allow_unpriced, loaded.path.name)
-    resumed = _load_resume(request, loaded) if request.resume else None
+    resumed = None
+    if request.resume:
+        run_id = None if request.resume == LATEST else request.resume
+        resumed = load_for_resume(run_id, request.journal_dir, loaded.path, loaded.sha256)
     session = _Session(loaded, plan, pricers, request, hooks or RunHooks(), limit)
     try:
         result = asyncio.run(session.run(resumed))
@@ -145,22 +142,6 @@ def _open_store(tracking_uri: str) -> RunStore:
     store = RunStore(tracking_uri)
     store.check()
     return store
-
-
-def _load_resume(request: RunRequest, loaded: LoadedExperiment) -> _Resumed:
-    if request.resume == LATEST:
-        path = latest_journal(request.journal_dir)
-        if path is None:
-            raise ConfigError("--resume: no journal in .llmflow/journals to resume from")
-    else:
-        path = journal_path(request.resume or "", request.journal_dir)
-    header, records = read_journal(path)
-    if header.get("config_sha256") != loaded.sha256:
-        raise ConfigError(
-            f"{loaded.path}: changed since run {header.get('parent_run_id')} started; "
-            "--resume needs the same experiment file"
-        )
-    return _Resumed(header, records)
 
 
 class _Session:
@@ -182,7 +163,7 @@ class _Session:
         self.parent_run_id: str | None = None
         self._lock = threading.Lock()
 
-    async def run(self, resumed: _Resumed | None) -> RunResult:
+    async def run(self, resumed: Resumed | None) -> RunResult:
         from .tracking.trace_writer import TraceWriter
 
         # opening the store and starting the trace writer (imports, migrations: seconds) overlap
@@ -204,7 +185,7 @@ class _Session:
 
     async def _run(
         self,
-        resumed: _Resumed | None,
+        resumed: Resumed | None,
         providers: dict[str, Provider],
         skipped: list[Skipped],
         traces: TraceWriter,
@@ -274,7 +255,7 @@ class _Session:
         return result
 
     def _restore(
-        self, resumed: _Resumed, result: RunResult, traces: TraceWriter, run_ids: dict[str, str]
+        self, resumed: Resumed, result: RunResult, traces: TraceWriter, run_ids: dict[str, str]
     ) -> set[tuple[str, str, int]]:
         """Take the journaled calls back, write the traces a kill prevented; the done keys."""
         from .tracking.traces import existing_trace_keys
@@ -290,9 +271,7 @@ class _Session:
                     traces.submit(record, variants[variant_id], run_id)
         return {(r.variant_id, r.case_id, r.repeat) for r in resumed.records}
 
-    def _open_runs(
-        self, experiment_id: str, resumed: _Resumed | None
-    ) -> tuple[str, dict[str, str]]:
+    def _open_runs(self, experiment_id: str, resumed: Resumed | None) -> tuple[str, dict[str, str]]:
         from .tracking.runs import variant_params
 
         if resumed is not None:

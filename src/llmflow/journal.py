@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,33 @@ def read_journal(path: Path) -> tuple[dict[str, Any], list[CallRecord]]:
         else:
             records.append(record_from_dict(entry))
     return header, records
+
+
+@dataclass
+class Resumed:
+    """What a journal gives `--resume`: the header naming the MLflow runs, and every call."""
+
+    header: dict[str, Any]
+    records: list[CallRecord]
+
+
+def load_for_resume(
+    parent_run_id: str | None, directory: Path | None, config: Path, config_sha256: str
+) -> Resumed:
+    """The journal of a run (None: the latest), refused if the experiment file has changed."""
+    if parent_run_id is None:
+        path = latest_journal(directory)
+        if path is None:
+            raise ConfigError("--resume: no journal in .llmflow/journals to resume from")
+    else:
+        path = journal_path(parent_run_id, directory)
+    header, records = read_journal(path)
+    if header.get("config_sha256") != config_sha256:
+        raise ConfigError(
+            f"{config}: changed since run {header.get('parent_run_id')} started; "
+            "--resume needs the same experiment file"
+        )
+    return Resumed(header, records)
 
 
 def latest_journal(directory: Path | None = None) -> Path | None:
