@@ -57,7 +57,6 @@ class TraceWriter:
         self._closed = False
         self.submitted = 0
         self.written = 0
-        self.failed = 0
 
     def begin(self, experiment_id: str, variants: Iterable[Variant]) -> None:
         """Where the traces go; before the first `submit`, once the runs exist."""
@@ -83,7 +82,11 @@ class TraceWriter:
         else:
             logger.warning("the trace writer exited early; `llmflow run --resume` writes the rest")
             _stop(self._child)
-        self.failed = self.submitted - self.written
+
+    @property
+    def failed(self) -> int:
+        """Traces submitted but not confirmed as written (all of them until `close()`)."""
+        return self.submitted - self.written
 
     def _send_all(self) -> None:
         stdin = self._child.stdin
