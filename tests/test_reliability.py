@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -104,6 +105,17 @@ def wait_until_gone(pids: list[int], timeout: float = 10) -> None:
         while status.exists() and "zombie" not in status.read_text():
             assert time.time() < deadline, f"process {pid} outlived its parent"
             time.sleep(0.05)
+
+
+def test_a_request_cut_off_mid_send_never_reaches_the_fake(fake_ollama):
+    """A client killed between the headers and the body: like a real server, the fake drops it,
+    so the kill -9 test counts only requests that were really sent."""
+    host, port = fake_ollama.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as client:
+        client.sendall(b"POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Length: 64\r\n\r\n{")
+        client.shutdown(socket.SHUT_WR)
+        assert client.recv(1024) == b"", "the fake closes the connection without an answer"
+    assert fake_ollama.generation_requests() == []
 
 
 def test_kill_9_then_resume_sends_no_finished_call_twice(

@@ -158,6 +158,9 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.fake
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if len(raw) < length:  # the client died mid-send: a real server never sees this request
+            self.close_connection = True
+            return
         try:
             body = json.loads(raw) if raw else None
         except json.JSONDecodeError:
