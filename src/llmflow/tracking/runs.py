@@ -7,11 +7,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from ..config import LoadedExperiment
 from ..errors import TrackingError
 from ..plan import Variant
+from ..redact import redact_url
 from ..types import CallRecord
 
 TAG_KIND = "llmflow.kind"
@@ -141,16 +141,6 @@ def variant_params(variant: Variant, task: str, cost_model: str) -> dict[str, An
         if (value := getattr(entry, name)) is not None:
             params[name] = value
     return params
-
-
-def redact_url(url: str) -> str:
-    """Drop user:password@ from a URL, the one place a secret can hide in a base_url."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def calls_table(records: Sequence[CallRecord]) -> dict[str, list[Any]]:
