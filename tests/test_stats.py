@@ -61,3 +61,35 @@ def test_cost_is_absent_when_any_call_is_unpriced():
 def test_non_streaming_calls_have_no_ttft():
     m = summarize([record(1.0, ttft=None)])
     assert "ttft_p50_s" not in m and "tpot_s" not in m
+
+
+def _with(completion: Completion) -> CallRecord:
+    return CallRecord(
+        variant_id="v",
+        case_id="c",
+        repeat=0,
+        messages=(),
+        settings=GenerationSettings(),
+        completion=completion,
+        timing=Timing(1.0, None, 0, 0),
+        cost=Cost("unpriced", None),
+    )
+
+
+def test_unknown_token_counts_make_the_sums_unknown_never_zero():
+    m = summarize([_with(Completion("a", Usage())), _with(Completion("b", Usage(3, 4)))])
+    assert m["n_usage_missing"] == 1
+    for key in ("input_tokens", "output_tokens", "reasoning_tokens", "total_tokens"):
+        assert key not in m
+    m = summarize([_with(Completion("b", Usage(3, 4)))])
+    assert m["n_usage_missing"] == 0 and m["total_tokens"] == 7
+
+
+def test_a_half_known_usage_has_no_total():
+    assert Usage(input_tokens=3).total_tokens is None
+    assert Usage(3, 4).total_tokens == 7
+
+
+def test_blank_answers_are_counted_as_empty():
+    m = summarize([_with(Completion(" \n\n", Usage(3, 1))), _with(Completion("ok", Usage(3, 1)))])
+    assert m["n_empty"] == 1

@@ -59,8 +59,10 @@ def summarize(records: Iterable[CallRecord]) -> dict[str, float]:
 
     Warmup calls are only counted apart (n_warmup, warmup_latency_s, cold_start_latency_s) and
     in the money spent. Latency statistics use calls that succeeded and were not served from the
-    cache. Token sums cover every successful measured call. `estimated_cost_usd` (all spend,
-    warmup included) is present only when every paid call was priced.
+    cache. Token sums cover every successful measured call and are absent when any of them has
+    no count (`n_usage_missing` says how many). `n_empty` counts successful calls whose answer
+    is blank. `estimated_cost_usd` (all spend, warmup included) is present only when every paid
+    call was priced.
     """
     everything = list(records)
     warmups = sorted((r for r in everything if r.warmup), key=lambda r: -r.repeat)
@@ -87,10 +89,9 @@ def summarize(records: Iterable[CallRecord]) -> dict[str, float]:
         "ttft_p95_s": percentile(ttfts, 95),
         "tpot_s": mean(tpots),
         "output_tokens_per_s": mean(speeds),
-        "input_tokens": sum(r.usage.input_tokens or 0 for r in ok),
-        "output_tokens": sum(r.usage.output_tokens or 0 for r in ok),
-        "reasoning_tokens": sum(r.usage.reasoning_tokens for r in ok),
-        "total_tokens": sum(r.usage.total_tokens or 0 for r in ok),
+        "n_empty": sum(r.completion is not None and not r.completion.text.strip() for r in ok),
+        "n_usage_missing": sum(r.usage.total_tokens is None for r in ok),
+        **_token_sums(ok),
     }
     if (interval := bootstrap_ci(latencies)) is not None:
         metrics["latency_p50_ci_low_s"], metrics["latency_p50_ci_high_s"] = interval
@@ -106,6 +107,21 @@ def summarize(records: Iterable[CallRecord]) -> dict[str, float]:
                 [c.usd for c in measured if c and c.usd is not None]
             )
     return {k: float(v) for k, v in metrics.items() if v is not None}
+
+
+def _token_sums(ok: list[CallRecord]) -> dict[str, int | None]:
+    """Token sums over successful calls; a sum is unknown (None) when any call lacks that count,
+    since a partial sum would look measured."""
+    usages = [r.usage for r in ok]
+    inputs = [u.input_tokens for u in usages]
+    outputs = [u.output_tokens for u in usages]
+    known = None not in inputs and None not in outputs
+    return {
+        "input_tokens": sum(inputs) if None not in inputs else None,
+        "output_tokens": sum(outputs) if None not in outputs else None,
+        "reasoning_tokens": sum(u.reasoning_tokens for u in usages) if known else None,
+        "total_tokens": sum(u.total_tokens for u in usages) if known else None,
+    }
 
 
 def _warmup_metrics(warmups: list[CallRecord]) -> dict[str, float | None]:
