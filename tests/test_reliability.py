@@ -34,11 +34,22 @@ def rows(experiment: str = "provider-comparison") -> list[dict]:
 # --- cache -------------------------------------------------------------------------------------
 
 
-def test_second_run_is_served_from_the_cache(tmp_path: Path, tracking_uri: str, fake_ollama):
+def test_a_second_run_measures_again_unless_the_cache_is_asked_for(
+    tmp_path: Path, tracking_uri: str, fake_ollama
+):
     path = write_experiment(tmp_path, ollama(fake_ollama), repeats=2)
     assert invoke("run", str(path)).exit_code == 0
+    assert invoke("run", str(path)).exit_code == 0
+    assert len(fake_ollama.generation_requests()) == 8, "no cache unless asked: a rerun measures"
+    metrics = MlflowClient(tracking_uri).get_run(rows()[0]["run_id"]).data.metrics
+    assert metrics["n_cached"] == 0 and metrics["n_timed"] == 4
+
+
+def test_second_run_is_served_from_the_cache(tmp_path: Path, tracking_uri: str, fake_ollama):
+    path = write_experiment(tmp_path, ollama(fake_ollama), repeats=2)
+    assert invoke("run", str(path), "--cache").exit_code == 0
     assert len(fake_ollama.generation_requests()) == 4
-    second = invoke("run", str(path))
+    second = invoke("run", str(path), "--cache")
     assert second.exit_code == 0 and "4 call(s) answered from the cache" in second.stderr
     assert len(fake_ollama.generation_requests()) == 4, "a cached call must not be sent again"
     run_id = rows()[0]["run_id"]
@@ -52,7 +63,7 @@ def test_second_run_is_served_from_the_cache(tmp_path: Path, tracking_uri: str, 
 
 def test_cache_false_and_failed_calls_are_never_cached(tmp_path: Path, fake_ollama):
     fake_ollama.inject("500")
-    path = write_experiment(tmp_path, ollama(fake_ollama, max_retries=0))
+    path = write_experiment(tmp_path, ollama(fake_ollama, max_retries=0), cache=True)
     assert invoke("run", str(path)).exit_code == 1
     assert invoke("run", str(path)).exit_code == 0  # the failed one is sent again
     assert len(fake_ollama.generation_requests()) == 3
@@ -78,7 +89,14 @@ def spawn_run(path: Path, cwd: Path) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a terminal's foreground job
+        # a suite started with `&` inherits SIGINT as ignored, and llmflow honours that: the
+        # child gets the disposition a terminal's foreground job has
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_journal_lines(cwd: Path, at_least: int, timeout: float = 60) -> Path:
@@ -177,6 +195,48 @@ def test_ctrl_c_ends_runs_as_killed_and_says_how_to_resume(
     assert child.data.metrics["n_calls"] >= 2  # what finished before Ctrl-C is in MLflow
     traces = client.search_traces(locations=[child.info.experiment_id], run_id=child.info.run_id)
     assert len(traces) == child.data.metrics["n_calls"], "the trace writer outlives Ctrl-C"
+
+
+def _statuses(tracking_uri: str) -> set[str]:
+    client = MlflowClient(tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name("provider-comparison").experiment_id])
+    return {r.info.status for r in runs}
+
+
+def test_sigterm_ends_runs_as_killed_like_ctrl_c(tmp_path: Path, tracking_uri: str, fake_ollama):
+    """docker stop, a CI cancel and `timeout` send SIGTERM: the same clean end as Ctrl-C."""
+    fake_ollama.delay_s = 0.2
+    path = write_experiment(
+        tmp_path, ollama(fake_ollama), prompts=unique_prompts(30), concurrency=1
+    )
+    process = spawn_run(path, tmp_path)
+    wait_for_journal_lines(tmp_path, at_least=2)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "SIGTERM" in stderr and "ended as KILLED" in stderr and "--resume" in stderr
+    assert "Traceback" not in stderr
+    assert _statuses(tracking_uri) == {"KILLED"}
+
+
+def test_repeated_ctrl_c_never_leaves_a_run_running(
+    tmp_path: Path, tracking_uri: str, fake_ollama
+):
+    """Ctrl-C, then Ctrl-C again while the runs are being written, then a third: the user may
+    abandon the wait, but the runs are still ended as KILLED."""
+    fake_ollama.delay_s = 0.2
+    path = write_experiment(
+        tmp_path, ollama(fake_ollama), prompts=unique_prompts(30), concurrency=1
+    )
+    process = spawn_run(path, tmp_path)
+    wait_for_journal_lines(tmp_path, at_least=2)
+    for _ in range(3):
+        os.killpg(process.pid, signal.SIGINT)
+        time.sleep(0.2)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert _statuses(tracking_uri) == {"KILLED"}, stderr
 
 
 def test_resume_refuses_a_changed_file(tmp_path: Path, fake_ollama):

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -46,18 +47,51 @@ def open_store(tracking_uri: str | None):
 
 
 class errors:
-    """Turn llmflow's errors into one red line and an exit code (2 for bad input)."""
+    """Turn any error into one red line and an exit code: 2 for bad input, 130 for an
+    interruption, 1 otherwise. `--debug` lets the traceback through instead.
 
-    def __init__(self, debug: bool) -> None:
+    An error that names a parent run (the runs were created, then ended) is followed by the
+    command that continues it, when `resume_command` (with a `{run_id}` field) says how.
+    """
+
+    def __init__(self, debug: bool, resume_command: str | None = None) -> None:
         self.debug = debug
+        self.resume_command = resume_command
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, kind, error, tb) -> bool:
-        from .errors import ConfigError, LlmflowError
-
-        if error is None or not isinstance(error, LlmflowError) or self.debug:
+        if error is None or self.debug or isinstance(error, (typer.Exit, SystemExit)):
             return False
-        err.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2 if isinstance(error, ConfigError) else 1)
+        if isinstance(error, KeyboardInterrupt):
+            err.print("[yellow]interrupted[/]")
+            raise typer.Exit(130)
+        if not isinstance(error, Exception):
+            return False
+        report_error(error)
+        run_id = getattr(error, "parent_run_id", None)
+        if run_id and self.resume_command is not None:
+            err.print(f"continue it: {self.resume_command.format(run_id=run_id)}")
+        raise typer.Exit(exit_code_of(error))
+
+
+def report_error(error: BaseException) -> None:
+    """One line: llmflow's own message, else what failed and where the traceback is."""
+    from .errors import LlmflowError
+    from .redact import redact_text
+
+    if isinstance(error, LlmflowError):
+        message = str(error)
+    else:
+        first = (str(error).strip().splitlines() or [""])[0][:300]
+        message = f"unexpected {type(error).__name__}: {first} (--debug shows the traceback)"
+    err.print(f"[red]error:[/] {escape(redact_text(message))}", highlight=False, soft_wrap=True)
+
+
+def exit_code_of(error: BaseException) -> int:
+    from .errors import ConfigError, Interrupted
+
+    if isinstance(error, Interrupted):
+        return 130
+    return 2 if isinstance(error, ConfigError) else 1

@@ -7,7 +7,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
+from rich.markup import escape
 
 from ._cli_common import (
     Debug,
@@ -20,6 +22,7 @@ from ._cli_common import (
     out,
     quiet_mlflow,
 )
+from .redact import redact_url
 
 app = typer.Typer(
     help="Run the same prompts against several LLM providers, track every call in MLflow, "
@@ -64,9 +67,15 @@ def run(
             help="Register every variant (as llm_<provider>_<task> unless register_as names it).",
         ),
     ] = False,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Send every call, even those answered before.")
-    ] = False,
+    cache: Annotated[
+        bool | None,
+        typer.Option(
+            "--cache/--no-cache",
+            show_default=False,
+            help="Answer repeated calls from the response cache (not measured), or never. "
+            "Default: the file's `cache:` setting, which is off.",
+        ),
+    ] = None,
     max_cost: Annotated[
         float | None,
         typer.Option(
@@ -93,7 +102,7 @@ def run(
     2 when the experiment file is invalid or the plan could exceed the budget, 130 on Ctrl-C.
     """
     from ._progress import ProgressHooks
-    from .experiment import LATEST, Interrupted, RunRequest, run_experiment
+    from .experiment import LATEST, RunRequest, run_experiment
 
     if run_id is not None and not resume:
         err.print("[red]error:[/] a RUN_ID after the experiment file needs --resume")
@@ -103,21 +112,14 @@ def run(
         experiment_file=experiment_file,
         tracking_uri=tracking_uri,
         register_all=register,
-        use_cache=not no_cache,
+        use_cache=cache,
         max_cost_usd=max_cost,
         report_dir=out,
         resume=(run_id or LATEST) if resume else None,
     )
-    try:
-        with errors(debug), ProgressHooks(err) as hooks:
-            result = run_experiment(request, hooks)
-    except Interrupted as stopped:
-        err.print(f"[yellow]{stopped}[/]")
-        if stopped.parent_run_id:
-            err.print(
-                f"continue it: llmflow run {experiment_file} --resume {stopped.parent_run_id}"
-            )
-        raise typer.Exit(130) from None
+    resume_command = f"llmflow run {experiment_file} --resume {{run_id}}"
+    with errors(debug, resume_command), ProgressHooks(err) as hooks:
+        result = run_experiment(request, hooks)
     if result.comparison is not None:
         _print_comparison(result.comparison, Format.table)
     _print_outcome(result)
@@ -131,21 +133,27 @@ def _print_outcome(result) -> None:
         notes.append(f"resumed: {result.resumed_calls} call(s) came from the journal")
     if result.n_cached_calls:
         notes.append(
-            f"{result.n_cached_calls} call(s) answered from the cache (not in latency statistics;"
-            " --no-cache to send them)"
+            f"{result.n_cached_calls} call(s) answered from the cache, not measured (not in "
+            "latency statistics; --no-cache to send them)"
         )
     if result.n_failed_calls:
         notes.append(
             f"[red]{result.n_failed_calls} call(s) failed[/]: see calls.json in each variant run"
         )
+    if result.n_empty_answers:
+        notes.append(
+            f"[yellow]{result.n_empty_answers} answer(s) were empty[/]: counted as successes, "
+            "shown as n_empty; see responses.md in each variant run"
+        )
     if result.traces_failed:
-        notes.append(f"[red]{result.traces_failed} trace(s) could not be written[/]")
+        reason = f": {escape(result.traces_failure)}" if result.traces_failure else ""
+        notes.append(f"[red]{result.traces_failed} trace(s) could not be written{reason}[/]")
     notes += [f"[green]registered[/] {line}" for line in result.registered]
     notes += [f"[red]{line}[/]" for line in result.problems]
+    uri = redact_url(result.tracking_uri)
     notes.append(
-        f"MLflow: {result.tracking_uri}  experiment {result.experiment_name!r}  "
-        f"run {result.parent_run_id}\n"
-        f"Browse it: mlflow ui --backend-store-uri {result.tracking_uri}"
+        f"MLflow: {uri}  experiment {result.experiment_name!r}  run {result.parent_run_id}\n"
+        f"Browse it: mlflow ui --backend-store-uri {uri}"
     )
     for note in notes:
         err.print(note)
@@ -226,7 +234,19 @@ cli_registry.attach(app)
 
 
 def main() -> None:
-    app()
+    """The console script. Ctrl-C before a command has started (imports take a second) is
+    an interruption like any other: one line and exit code 130, no traceback."""
+    try:
+        code = app(standalone_mode=False)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        err.print("[yellow]interrupted[/]")
+        code = 130
+    except click.exceptions.ClickException as e:
+        e.show()
+        code = e.exit_code
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ LlmflowError
 ├── ConfigError            a bad experiment file or option; the message names file and field
 ├── MissingCredentials     an API key is not in the environment; the message says which variable
 ├── TrackingError          the MLflow store cannot be reached or written
+├── Interrupted            Ctrl-C, SIGTERM or SIGHUP during a run; says how the runs were ended
+├── RunFailed              a failure after the MLflow runs were created; they were ended FAILED
 └── ProviderError          a call to a provider failed; translated once, at the provider boundary
     ├── ProviderUnavailable    connection refused, DNS, server down                (retryable)
     ├── ProviderTimeout        no complete answer within timeout_s                 (retryable)
@@ -32,6 +34,42 @@ class MissingCredentials(LlmflowError):
 
 class TrackingError(LlmflowError):
     """The MLflow tracking store cannot be used."""
+
+
+class Interrupted(LlmflowError):  # noqa: N818 - reads as what happened, like KeyboardInterrupt
+    """Ctrl-C, SIGTERM or SIGHUP. `status` is what the runs were ended as (None: no run had
+    been created yet); every finished call was kept, and `--resume` sends the others."""
+
+    def __init__(self, parent_run_id: str | None, status: str | None, signal: str = "SIGINT"):
+        if parent_run_id is None:
+            message = f"interrupted ({signal}) before any MLflow run was created"
+        elif status == "FINISHED":
+            message = (
+                f"interrupted ({signal}) after the last call; MLflow run {parent_run_id} was "
+                "ended as FINISHED, nothing was registered"
+            )
+        else:
+            message = f"interrupted ({signal}); MLflow run {parent_run_id} was ended as {status}"
+        super().__init__(message)
+        self.parent_run_id = parent_run_id if status != "FINISHED" else None
+        self.status = status
+
+
+class RunFailed(LlmflowError):
+    """Something failed after the MLflow runs were created; they were ended as FAILED with every
+    finished call, and `--resume` sends the others."""
+
+    def __init__(self, parent_run_id: str, cause: BaseException) -> None:
+        super().__init__(
+            f"{_describe(cause)}; MLflow run {parent_run_id} was ended as FAILED"
+        )
+        self.parent_run_id = parent_run_id
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, LlmflowError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
 
 
 class ProviderError(LlmflowError):

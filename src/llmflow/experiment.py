@@ -8,6 +8,8 @@ what was collected; after a kill -9, `--resume` continues them from the journal.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sys
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -24,14 +26,16 @@ from .config import (
     resolve_connection,
     resolve_tracking_uri,
 )
-from .errors import MissingCredentials, ProviderError
+from .errors import Interrupted, LlmflowError, MissingCredentials, ProviderError, RunFailed
 from .journal import Journal, Resumed, journal_path, load_for_resume
 from .plan import Plan, Variant, build_plan
 from .pricing import Pricer
 from .providers import Provider, create_provider
+from .redact import redact_url
 from .registration import register_and_promote
 from .runner import RetryPolicy, Runner
 from .stats import summarize
+from .stopping import StopSignals
 from .types import CallRecord
 
 if TYPE_CHECKING:
@@ -49,7 +53,7 @@ class RunRequest:
     experiment_file: Path
     tracking_uri: str | None = None
     register_all: bool = False  # register every variant, not only those with register_as
-    use_cache: bool = True
+    use_cache: bool | None = None  # True/False override the file's `cache:` (off by default)
     max_cost_usd: float | None = None  # overrides the file's max_cost_usd
     resume: str | None = None  # a parent run id, or LATEST
     journal_dir: Path | None = None  # default .llmflow/journals in the working directory
@@ -74,6 +78,8 @@ class RunResult:
     resumed_calls: int = 0
     traces_written: int = 0
     traces_failed: int = 0
+    traces_failure: str | None = None  # why the first trace that failed did
+    status: str = "RUNNING"  # what the runs were ended as: FINISHED, KILLED or FAILED
     comparison: Comparison | None = None
     registered: list[str] = field(default_factory=list)  # "name v3 (variant)"
     problems: list[str] = field(default_factory=list)  # registration/policy trouble, one line each
@@ -83,21 +89,22 @@ class RunResult:
         return sum(not r.ok for records in self.records.values() for r in records)
 
     @property
+    def n_empty_answers(self) -> int:
+        return sum(
+            r.completion is not None and not r.completion.text.strip()
+            for records in self.records.values()
+            for r in records
+        )
+
+    @property
     def n_cached_calls(self) -> int:
         return sum(r.cached for records in self.records.values() for r in records)
 
     @property
     def exit_code(self) -> int:
-        """0 when every call succeeded, 1 when some failed or a variant was skipped."""
-        return 1 if self.n_failed_calls or self.skipped else 0
-
-
-class Interrupted(Exception):  # noqa: N818 - reads as what happened, like KeyboardInterrupt
-    """Ctrl-C: the runs were ended as KILLED with every finished call; resume to finish."""
-
-    def __init__(self, parent_run_id: str | None) -> None:
-        super().__init__(f"interrupted; MLflow run {parent_run_id} was ended as KILLED")
-        self.parent_run_id = parent_run_id
+        """0 when every call succeeded and was traced; 1 when a call failed, a variant was
+        skipped or a trace could not be written."""
+        return 1 if self.n_failed_calls or self.skipped or self.traces_failed else 0
 
 
 class RunHooks:
@@ -130,9 +137,14 @@ def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunRes
     session = _Session(loaded, plan, pricers, request, hooks or RunHooks(), limit)
     try:
         result = asyncio.run(session.run(resumed))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        raise Interrupted(None, None, session.stop_signal or "SIGINT") from None
+    if session.stop_signal is not None:
+        raise Interrupted(result.parent_run_id, result.status, session.stop_signal)
+    try:
+        register_and_promote(session.store.client, loaded, plan, request.register_all, result)
     except KeyboardInterrupt:
-        raise Interrupted(session.parent_run_id) from None
-    register_and_promote(session.store.client, loaded, plan, request.register_all, result)
+        result.problems.append("registration was interrupted (Ctrl-C): nothing more registered")
     return result
 
 
@@ -161,7 +173,16 @@ class _Session:
         self.loaded, self.plan, self.pricers = loaded, plan, pricers
         self.request, self.hooks, self.limit = request, hooks, limit
         self.parent_run_id: str | None = None
+        self._run_ids: dict[str, str] = {}
+        self._signals: StopSignals | None = None
+        self._traces: TraceWriter | None = None
+        self._cache: ResponseCache | None = None
         self._lock = threading.Lock()
+
+    @property
+    def stop_signal(self) -> str | None:
+        """The name of the stop signal received (SIGINT, SIGTERM, SIGHUP), if any."""
+        return self._signals.received if self._signals else None
 
     async def run(self, resumed: Resumed | None) -> RunResult:
         from .tracking.trace_writer import TraceWriter
@@ -172,16 +193,25 @@ class _Session:
         opening = asyncio.ensure_future(asyncio.to_thread(_open_store, uri))
         starting = asyncio.ensure_future(asyncio.to_thread(TraceWriter, uri))
         providers: dict[str, Provider] = {}
-        try:
-            providers, skipped = await _open_providers(self.plan, self.loaded)
-            self.store = await opening
-            return await self._run(resumed, providers, skipped, await starting)
-        finally:
-            # whatever failed, the writer process ends (close is a no-op after _run's)
-            outcome = await asyncio.gather(opening, starting, return_exceptions=True)
-            if isinstance(outcome[1], TraceWriter):
-                await asyncio.to_thread(outcome[1].close)
-            await asyncio.gather(*(p.aclose() for p in providers.values()), return_exceptions=True)
+        self._cache = self._open_cache()  # a bad cache file fails here, before any run exists
+        with StopSignals(self._abandon) as self._signals:
+            # before the runs exist, a stop signal simply ends the start-up
+            self._signals.cancels(asyncio.current_task().cancel)
+            try:
+                providers, skipped = await _open_providers(self.plan, self.loaded)
+                self.store = await opening
+                self._traces = await starting
+                return await self._run(resumed, providers, skipped, self._traces)
+            finally:
+                # whatever failed, the writer process ends (close is a no-op after _run's)
+                outcome = await asyncio.gather(opening, starting, return_exceptions=True)
+                if isinstance(outcome[1], TraceWriter):
+                    await asyncio.to_thread(outcome[1].close)
+                await asyncio.gather(
+                    *(p.aclose() for p in providers.values()), return_exceptions=True
+                )
+                if self._cache is not None:
+                    self._cache.close()
 
     async def _run(
         self,
@@ -193,8 +223,11 @@ class _Session:
         for s in skipped:
             self.hooks.variant_skipped(s)
         experiment_id = self.store.experiment_id(self.loaded.config.experiment)
+        if resumed is not None:
+            self._check_unfinished(resumed)
+        # from here on the runs exist: a signal stops the calls, never the cleanup below
         parent_id, run_ids = self._open_runs(experiment_id, resumed)
-        self.parent_run_id = parent_id
+        self.parent_run_id, self._run_ids = parent_id, run_ids
         result = RunResult(
             experiment_name=self.loaded.config.experiment,
             experiment_id=experiment_id,
@@ -203,15 +236,55 @@ class _Session:
             records=defaultdict(list),
             skipped=skipped,
         )
+        status, failure = "FAILED", None
+        opened: list[Journal] = []
+        calls: asyncio.Future[None] | None = None
+        try:
+            calls = asyncio.ensure_future(
+                self._send(resumed, providers, result, run_ids, traces, opened)
+            )
+            self._signals.cancels(calls.cancel)
+            await calls
+            status = "FINISHED"
+        except asyncio.CancelledError:
+            if calls is None or not calls.cancelled() or self.stop_signal is None:
+                raise
+            status = "KILLED"
+        except Exception as e:
+            failure = e
+        finally:
+            self._signals.now_waiting_for("the last traces and the runs to be written")
+            for resource in opened:
+                resource.close()
+            await asyncio.to_thread(traces.close)
+            result.traces_written, result.traces_failed = traces.written, traces.failed
+            result.traces_failure = traces.failure_reason
+            result.comparison = await asyncio.to_thread(self._finish, result, run_ids, status)
+            result.status = status
+        if failure is not None:
+            raise RunFailed(parent_id, failure) from failure
+        return result
+
+    async def _send(
+        self,
+        resumed: Resumed | None,
+        providers: dict[str, Provider],
+        result: RunResult,
+        run_ids: dict[str, str],
+        traces: TraceWriter,
+        opened: list[Journal],
+    ) -> None:
+        """Every call not yet finished: the warmups first (cold starts, measured apart)."""
         header = {
-            "parent_run_id": parent_id,
+            "parent_run_id": result.parent_run_id,
             "run_ids": run_ids,
-            "experiment_id": experiment_id,
+            "experiment_id": result.experiment_id,
             "config_sha256": self.loaded.sha256,
-            "tracking_uri": self.store.tracking_uri,
+            "tracking_uri": redact_url(self.store.tracking_uri),
         }
-        journal = Journal(journal_path(parent_id, self.request.journal_dir), header)
-        traces.begin(experiment_id, self.plan.variants)
+        journal = Journal(journal_path(result.parent_run_id, self.request.journal_dir), header)
+        opened.append(journal)
+        traces.begin(result.experiment_id, self.plan.variants)
         variants = {v.id: v for v in self.plan.variants}
         done = self._restore(resumed, result, traces, run_ids) if resumed else set()
 
@@ -226,33 +299,45 @@ class _Session:
         warmups = [c for c in self.plan.warmup_calls(runnable) if c.key not in done]
         remaining = [c for c in self.plan.calls(runnable) if c.key not in done]
         self.hooks.started(len(warmups) + len(remaining))
-        cache = self._open_cache()
         runner = Runner(
             providers,
             self.pricers,
             concurrency=self.loaded.config.concurrency,
             on_record=on_record,
             retry=self.request.retry,
-            cache=cache,
+            cache=self._cache,
             budget=self._budget(result),
         )
-        status = "FAILED"
-        try:
-            await runner.run(warmups)  # cold starts first, measured apart
-            await runner.run(remaining)
-            status = "FINISHED"
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            status = "KILLED"
-            raise
-        finally:
-            journal.close()
-            if cache is not None:
-                cache.close()
-            # the last traces first: the store then has one writer at a time
-            await asyncio.to_thread(traces.close)
-            result.traces_written, result.traces_failed = traces.written, traces.failed
-            result.comparison = await asyncio.to_thread(self._finish, result, run_ids, status)
-        return result
+        await runner.run(warmups)
+        await runner.run(remaining)
+
+    def _check_unfinished(self, resumed: Resumed) -> None:
+        """Resuming a run that already finished would change it: refuse, change nothing."""
+        parent_id = resumed.header["parent_run_id"]
+        status = self.store.client.get_run(parent_id).info.status
+        if status == "FINISHED":
+            raise LlmflowError(
+                f"run {parent_id} already finished: nothing to resume "
+                f"(llmflow compare -e {self.loaded.config.experiment!r} --run {parent_id})"
+            )
+
+    def _abandon(self) -> None:
+        """A third stop signal: stop waiting for the cleanup, but never leave a run RUNNING."""
+        import os
+
+        if self._traces is not None:
+            self._traces.abandon()
+        ids = [self.parent_run_id, *self._run_ids.values()] if self.parent_run_id else []
+        for run_id in ids:
+            with contextlib.suppress(Exception):  # best effort: we are leaving anyway
+                self.store.client.set_terminated(run_id, status="KILLED")
+        resume = f"llmflow run {self.request.experiment_file} --resume {self.parent_run_id}"
+        print(
+            f"abandoned: MLflow run {self.parent_run_id} was ended as KILLED; resume: {resume}",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(130)
 
     def _restore(
         self, resumed: Resumed, result: RunResult, traces: TraceWriter, run_ids: dict[str, str]
@@ -293,9 +378,14 @@ class _Session:
         return parent_id, run_ids
 
     def _open_cache(self) -> ResponseCache | None:
-        if not self.request.use_cache:
+        """The response cache when the file (`cache:`) or the command line (`--cache`) asks;
+        `--no-cache` wins over both. Off by default: a measuring tool measures."""
+        setting = self.loaded.config.cache
+        if self.request.use_cache is False:
             return None
-        path = resolve_cache_path(self.loaded.config.cache, self.loaded.path.parent)
+        if self.request.use_cache and not setting:
+            setting = True
+        path = resolve_cache_path(setting, self.loaded.path.parent)
         return ResponseCache(path) if path is not None else None
 
     def _budget(self, result: RunResult) -> Budget | None:
@@ -308,18 +398,27 @@ class _Session:
         return budget
 
     def _finish(self, result: RunResult, run_ids: dict[str, str], status: str) -> Comparison:
-        """Write what was collected, even after a failure or Ctrl-C: calls paid for are kept."""
+        """Write what was collected, even after a failure or Ctrl-C: calls paid for are kept.
+        If the store fails now, every run is still ended, never left RUNNING."""
+        try:
+            return self._write_runs(result, run_ids, status)
+        except Exception as e:
+            for run_id in [result.parent_run_id, *run_ids.values()]:
+                with contextlib.suppress(Exception):  # the store is failing: best effort
+                    self.store.client.set_terminated(run_id, status="FAILED")
+            raise RunFailed(result.parent_run_id, e) from e
+
+    def _write_runs(self, result: RunResult, run_ids: dict[str, str], status: str) -> Comparison:
         from .report import comparison_artifacts, load_comparison
 
         skipped = {s.variant.id: s.reason for s in result.skipped}
         for variant in self.plan.variants:
             run_id = run_ids[variant.id]
+            records = result.records.get(variant.id, [])  # a resumed, skipped one keeps its own
             if variant.id in skipped:
                 self.store.client.set_tag(run_id, "llmflow.skipped", skipped[variant.id])
-                self.store.finish_variant(run_id, [], {}, "FAILED")
-                continue
-            records = result.records.get(variant.id, [])
-            self.store.finish_variant(run_id, records, summarize(records), status)
+            variant_status = "FAILED" if variant.id in skipped else status
+            self.store.finish_variant(run_id, records, summarize(records), variant_status)
         comparison = load_comparison(
             self.store.client, result.experiment_name, result.parent_run_id
         )

@@ -14,7 +14,8 @@ and then closes the writer.
 
 Its stdin carries pickled messages, per run: ("open", tracking_uri), ("begin", experiment_id,
 variants) once the runs exist, ("call", record, variant_id, run_id) per finished call, then
-("end",), answered on stdout by a line with the number of traces written. If the parent dies
+("end",), answered on stdout by a line with the number of traces written and, when some could
+not be written, the first reason (tab-separated). If the parent dies
 mid-run (kill -9), the input ends without ("end",) and the child exits at once, as a thread would
 have died with it: `llmflow run --resume` then writes every missing trace from the journal.
 """
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..plan import Variant
+from ..redact import redact_text
 from ..types import CallRecord
 from .traces import BATCH, TraceJob, write_traces
 
@@ -57,6 +59,7 @@ class TraceWriter:
         self._closed = False
         self.submitted = 0
         self.written = 0
+        self.failure_reason: str | None = None  # why the first trace that failed did
 
     def begin(self, experiment_id: str, variants: Iterable[Variant]) -> None:
         """Where the traces go; before the first `submit`, once the runs exist."""
@@ -75,13 +78,19 @@ class TraceWriter:
         self._outbox.put(_END)
         self._sender.join()
         assert self._child.stdout is not None
-        reply = self._child.stdout.readline().strip()
-        if reply.isdigit():
-            self.written = int(reply)
+        written, _, reason = self._child.stdout.readline().decode().strip().partition("\t")
+        if written.isdigit():
+            self.written, self.failure_reason = int(written), reason or None
             _return_child(self._child)
         else:
-            logger.warning("the trace writer exited early; `llmflow run --resume` writes the rest")
+            self.failure_reason = "the trace writer process exited early"
             _stop(self._child)
+
+    def abandon(self) -> None:
+        """Stop the child now (a user gave up waiting): what it had not written stays
+        unwritten, and `llmflow run --resume` writes it."""
+        self._closed = True
+        self._child.kill()
 
     @property
     def failed(self) -> int:
@@ -167,7 +176,7 @@ def serve(messages: IO[bytes], replies: IO[str]) -> None:
         state.write([job for message in batch if (job := state.take(message)) is not None])
         if ended:
             try:
-                replies.write(f"{state.written}\n")
+                replies.write(f"{state.written}\t{state.failure_reason}\n")
                 replies.flush()
             except OSError:  # the parent is gone
                 os._exit(1)
@@ -200,13 +209,14 @@ class _ChildState:
         self.experiment_id = ""
         self.variants: dict[str, Variant] = {}
         self.written = 0
+        self.failure_reason = ""
 
     def take(self, message: tuple[Any, ...]) -> TraceJob | None:
         """Apply an "open" or "begin"; a "call" becomes the TraceJob returned."""
         kind = message[0]
         if kind == "open":
             _, self.tracking_uri = message
-            self.written = 0
+            self.written, self.failure_reason = 0, ""
         elif kind == "begin":
             _, self.experiment_id, self.variants = message
         else:
@@ -224,8 +234,11 @@ class _ChildState:
                 self.clients[self.tracking_uri] = MlflowClient(self.tracking_uri)
             write_traces(self.clients[self.tracking_uri], self.experiment_id, jobs)
             self.written += len(jobs)
-        except Exception:  # a lost trace must not lose the run; it is counted and reported
-            logger.warning("could not write %d trace(s)", len(jobs), exc_info=True)
+        except Exception as e:  # a lost trace must not lose the run; it is counted and reported
+            logger.debug("could not write %d trace(s)", len(jobs), exc_info=True)
+            if not self.failure_reason:
+                first_line = (str(e).strip().splitlines() or [""])[0]
+                self.failure_reason = redact_text(f"{type(e).__name__}: {first_line}")[:300]
 
 
 def _receive_all(messages: IO[bytes], inbox: queue.SimpleQueue[tuple[Any, ...]]) -> None:

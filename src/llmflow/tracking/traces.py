@@ -22,6 +22,7 @@ from ..types import CallRecord
 
 BATCH = 100  # link_traces_to_run takes at most 100 trace ids
 CALL_TAG = "llmflow.call"  # "<case id>#<repeat>" on every trace
+UNPRICED_USAGE = "llmflow.token_usage"  # an unpriced call's token counts
 
 
 @dataclass(frozen=True)
@@ -99,11 +100,17 @@ def build_span(experiment_id: str, job: TraceJob) -> Any:
         # (each costs a row, ~0.3 ms a trace), enough to search calls and to resume
         f"{SpanAttributeKey.TRACE_TAG_PREFIX}{CALL_TAG}": call_tag(record.case_id, record.repeat),
     }
-    if (cost := _cost(record)) is not None:
+    cost = _cost(record)
+    if cost is not None:
         attributes[SpanAttributeKey.LLM_COST] = cost
     if record.completion is not None:
         attributes[SpanAttributeKey.OUTPUTS] = _outputs(record, variant)
-        attributes[SpanAttributeKey.CHAT_USAGE] = _usage(record)
+        if (usage := _usage(record)) is not None:
+            # MLflow prices a span that has usage but no cost from its own catalog (a
+            # self-hosted "gpt-4o-mini" at OpenAI's rate), and no placeholder cost survives a
+            # remote server (it refuses the batch): an unpriced call keeps its tokens apart
+            usage_key = SpanAttributeKey.CHAT_USAGE if cost is not None else UNPRICED_USAGE
+            attributes[usage_key] = usage
         if record.usage.details:
             attributes["llmflow.usage_details"] = record.usage.details
         status = SpanStatus(SpanStatusCode.OK)
@@ -135,17 +142,8 @@ def build_span(experiment_id: str, job: TraceJob) -> Any:
 
 
 def _encoded(attributes: dict[str, Any]) -> dict[str, str]:
-    """JSON-encode attribute values, as MLflow stores them; an unknown cost stays "".
-
-    The cost attribute is always present so that MLflow never prices the call from its own
-    catalog (it would price a self-hosted "gpt-4o-mini" at OpenAI's rate). A raw empty string
-    is the one value the store reads as "no cost": {} would aggregate to a trace cost of 0.
-    """
-    from mlflow.tracing.constant import SpanAttributeKey
-
-    encoded = {key: json.dumps(value) for key, value in attributes.items()}
-    encoded.setdefault(SpanAttributeKey.LLM_COST, "")
-    return encoded
+    """JSON-encode attribute values, as MLflow stores them."""
+    return {key: json.dumps(value) for key, value in attributes.items()}
 
 
 def _inputs(record: CallRecord, variant: Variant) -> dict[str, Any]:
@@ -156,9 +154,13 @@ def _inputs(record: CallRecord, variant: Variant) -> dict[str, Any]:
     }
 
 
-def _outputs(record: CallRecord, variant: Variant) -> dict[str, Any]:
+def _outputs(record: CallRecord, variant: Variant) -> dict[str, Any] | str:
+    """The answer in the chat format the UI reads; an empty answer is the empty string, which
+    the trace list shows as empty (a chat dict with empty content shows as raw JSON there)."""
     completion = record.completion
     assert completion is not None
+    if not completion.text:
+        return ""
     return {
         "choices": [
             {
@@ -171,12 +173,15 @@ def _outputs(record: CallRecord, variant: Variant) -> dict[str, Any]:
     }
 
 
-def _usage(record: CallRecord) -> dict[str, int]:
+def _usage(record: CallRecord) -> dict[str, int] | None:
+    """The token usage the UI shows; None (no attribute) when the provider did not report it."""
     usage = record.usage
+    if usage.input_tokens is None or usage.output_tokens is None:
+        return None
     value = {
-        "input_tokens": usage.input_tokens or 0,
-        "output_tokens": usage.output_tokens or 0,
-        "total_tokens": usage.total_tokens or 0,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "total_tokens": usage.input_tokens + usage.output_tokens,
     }
     if usage.cached_input_tokens:
         value["cache_read_input_tokens"] = usage.cached_input_tokens
@@ -184,8 +189,11 @@ def _usage(record: CallRecord) -> dict[str, int]:
 
 
 def _cost(record: CallRecord) -> dict[str, float] | None:
+    """llmflow's price of the call: nothing for a cached answer, None when unpriced."""
+    if record.cached:
+        return {"input_cost": 0.0, "output_cost": 0.0, "total_cost": 0.0}
     cost = record.cost
-    if cost is None or cost.usd is None or record.cached:
+    if cost is None or cost.usd is None:
         return None
     return {
         "input_cost": cost.input_usd if cost.input_usd is not None else 0.0,

@@ -1,0 +1,76 @@
+"""Ctrl-C, SIGTERM and SIGHUP during `llmflow run`: stop sending, finish the runs, then exit.
+
+The first signal cancels the calls in flight (never the cleanup that follows them), so the runs
+are written with every finished call and ended as KILLED. While the cleanup runs, a second
+signal says what is being waited for; a third abandons the waiting: the runs are still marked
+KILLED, and `--resume` writes whatever was left (the journal holds every finished call).
+
+A signal that the process inherited as ignored (a job started with `&` by a non-interactive
+shell ignores SIGINT; `nohup` ignores SIGHUP) stays ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Callable
+
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+class StopSignals:
+    """Installs the handlers on the running loop for the duration of a `with` block."""
+
+    def __init__(self, on_abandon: Callable[[], None]) -> None:
+        self.received: str | None = None  # the name of the first stop signal
+        self._warned = False
+        self._cancel: Callable[[], object] | None = None
+        self._waiting_for = "the runs to be written"
+        self._on_abandon = on_abandon
+        self._installed: list[signal.Signals] = []
+
+    def __enter__(self) -> StopSignals:
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            if signal.getsignal(sig) is signal.SIG_IGN:
+                continue
+            try:
+                loop.add_signal_handler(sig, self._received, sig)
+            except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+                continue
+            self._installed.append(sig)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._installed:
+            loop.remove_signal_handler(sig)
+
+    def cancels(self, cancel: Callable[[], object]) -> None:
+        """What the first signal stops: the task sending the calls."""
+        self._cancel = cancel
+
+    def now_waiting_for(self, what: str) -> None:
+        """What the cleanup waits for, said to a user who presses Ctrl-C again."""
+        self._waiting_for = what
+        self._cancel = None  # the calls are over: a signal now only hurries the cleanup
+
+    def _received(self, sig: signal.Signals) -> None:
+        if self.received is None:
+            self.received = sig.name
+        if self._cancel is not None:
+            cancel, self._cancel = self._cancel, None
+            cancel()
+        elif not self._warned:
+            self._warned = True
+            print(
+                f"finishing: waiting for {self._waiting_for}; press Ctrl-C again to abandon "
+                "(the runs are still marked KILLED)",
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            self._on_abandon()
