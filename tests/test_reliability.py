@@ -196,6 +196,35 @@ def test_ctrl_c_ends_runs_as_killed_and_says_how_to_resume(
     traces = client.search_traces(locations=[child.info.experiment_id], run_id=child.info.run_id)
     assert len(traces) == child.data.metrics["n_calls"], "the trace writer outlives Ctrl-C"
 
+    fake_ollama.delay_s = 0
+    assert invoke("run", str(path), "--resume").exit_code == 0
+    table = json.loads(Path(client.download_artifacts(child.info.run_id, "calls.json")).read_text())
+    cases = [row[0] for row in table["data"]]
+    assert sorted(cases) == [f"p{i:02d}" for i in range(30)], "each call once in calls.json"
+    again = invoke("run", str(path), "--resume")
+    assert again.exit_code == 1 and "already finished: nothing to resume" in again.stderr
+    assert client.get_run(child.info.run_id).data.metrics["n_calls"] == 30
+
+
+def test_resume_while_the_provider_is_down_keeps_the_journaled_calls(
+    tmp_path: Path, tracking_uri: str, fake_ollama
+):
+    fake_ollama.delay_s = 0.2
+    path = write_experiment(
+        tmp_path, ollama(fake_ollama), prompts=unique_prompts(30), concurrency=1
+    )
+    process = spawn_run(path, tmp_path)
+    wait_for_journal_lines(tmp_path, at_least=3)
+    os.killpg(process.pid, signal.SIGINT)
+    process.communicate(timeout=60)
+    (before,) = rows()
+    assert before["n_calls"] >= 3
+    fake_ollama.models = set()  # the model is gone: the variant is skipped on resume
+    resumed = invoke("run", str(path), "--resume")
+    assert resumed.exit_code == 1 and "skipped" in resumed.stderr
+    (after,) = rows()
+    assert after["n_calls"] == before["n_calls"], "paid, journaled calls are never wiped"
+
 
 def _statuses(tracking_uri: str) -> set[str]:
     client = MlflowClient(tracking_uri)

@@ -149,11 +149,9 @@ def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunRes
 
 
 def _open_store(tracking_uri: str) -> RunStore:
-    from .tracking.runs import RunStore
+    from .tracking.runs import open_store
 
-    store = RunStore(tracking_uri)
-    store.check()
-    return store
+    return open_store(tracking_uri)
 
 
 class _Session:

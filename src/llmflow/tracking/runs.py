@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 from ..config import LoadedExperiment
 from ..errors import TrackingError
 from ..plan import Variant
-from ..redact import redact_url
+from ..redact import redact_text, redact_url
 from ..types import CallRecord
 
 TAG_KIND = "llmflow.kind"
@@ -21,6 +22,71 @@ TAG_VERSION = "llmflow.version"
 KIND_PARENT = "experiment-run"
 KIND_VARIANT = "variant"
 VARIANT_ARTIFACT = "llmflow/variant.json"  # the model entry, enough to rebuild it for serving
+
+
+_REACH_TIMEOUT_S = 5.0
+
+
+def open_store(tracking_uri: str) -> RunStore:
+    """The store, checked: a server that does not answer, a file that is not a database, a
+    folder that cannot be written each fail here with one line, before any run or call."""
+    shown = redact_url(tracking_uri)
+    if tracking_uri.startswith(("http://", "https://")):
+        _check_reachable(shown)
+    elif tracking_uri.startswith("sqlite:///"):
+        _check_sqlite_file(Path(tracking_uri.removeprefix("sqlite:///")), shown)
+    try:
+        store = RunStore(tracking_uri)
+        store.check()
+    except TrackingError:
+        raise
+    except Exception as e:
+        raise TrackingError(f"MLflow store {shown} cannot be used: {_first_line(e)}") from e
+    return store
+
+
+def _check_reachable(url: str) -> None:
+    """A few seconds, not MLflow's minutes of HTTP retries, to learn that nothing answers.
+    /health needs no credentials, so the URL goes without them."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=_REACH_TIMEOUT_S):
+            return
+    except urllib.error.HTTPError:
+        return  # something answers; MLflow's own calls will say what is wrong with it
+    except (OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        raise TrackingError(
+            f"MLflow server {url} is not reachable ({reason}): start it, "
+            "or pass another --tracking-uri"
+        ) from e
+
+
+def _check_sqlite_file(path: Path, shown: str) -> None:
+    """What MLflow would otherwise retry for minutes, or answer with a traceback."""
+    problem = None
+    if path.is_dir():
+        problem = "is a folder, not a database file"
+    elif path.exists():
+        with path.open("rb") as file:
+            header = file.read(16)
+        if header and header != b"SQLite format 3\x00":
+            problem = "is not an SQLite database"
+        elif not os.access(path, os.W_OK):
+            problem = "is read-only"
+    elif not path.parent.is_dir():
+        problem = f"cannot be created: the folder {path.parent} does not exist"
+    elif not os.access(path.parent, os.W_OK):
+        problem = f"cannot be created: the folder {path.parent} is not writable"
+    if problem:
+        raise TrackingError(f"MLflow store {shown}: {path} {problem}")
+
+
+def _first_line(error: BaseException) -> str:
+    text = (str(error).strip().splitlines() or [""])[0][:300]
+    return redact_text(f"{type(error).__name__}: {text}")
 
 
 class RunStore:
@@ -44,7 +110,7 @@ class RunStore:
             self.client.search_experiments(max_results=1)
         except Exception as e:
             raise TrackingError(
-                f"MLflow store {self.tracking_uri} cannot be used: {type(e).__name__}: {e}"
+                f"MLflow store {redact_url(self.tracking_uri)} cannot be used: {_first_line(e)}"
             ) from e
 
     def experiment_id(self, name: str) -> str:
@@ -62,7 +128,16 @@ class RunStore:
             "llmflow.task": loaded.config.task,
         }
         run = self.client.create_run(experiment_id, tags=tags, run_name=_run_name(loaded.path.stem))
-        self.client.log_text(run.info.run_id, loaded.text, f"config/{loaded.path.name}")
+        try:  # the first artifact: a store whose artifact location cannot be written fails here
+            self.client.log_text(
+                run.info.run_id, redact_text(loaded.text), f"config/{loaded.path.name}"
+            )
+        except Exception as e:
+            self.client.set_terminated(run.info.run_id, status="FAILED")
+            raise TrackingError(
+                f"cannot write artifacts of MLflow run {run.info.run_id} "
+                f"({redact_url(run.info.artifact_uri)}): {type(e).__name__}: {e}"
+            ) from e
         return run.info.run_id
 
     def start_variant(
@@ -84,10 +159,10 @@ class RunStore:
             tags["llmflow.swept"] = json.dumps(variant.swept)
         run = self.client.create_run(experiment_id, tags=tags, run_name=variant.id)
         _log_params(self.client, run.info.run_id, params)
-        saved = {
-            "entry": variant.entry.model_dump(mode="json", exclude_none=True),
-            "system": system,
-        }
+        entry = variant.entry.model_dump(mode="json", exclude_none=True)
+        if "base_url" in entry:
+            entry["base_url"] = redact_url(entry["base_url"])
+        saved = {"entry": entry, "system": system}
         self.client.log_dict(run.info.run_id, saved, VARIANT_ARTIFACT)
         return run.info.run_id
 
@@ -99,9 +174,22 @@ class RunStore:
         now = int(time.time() * 1000)
         self.client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
         ordered = sorted(records, key=lambda r: (r.case_id, r.repeat))
-        self.client.log_table(run_id, data=calls_table(ordered), artifact_file="calls.json")
+        self._log_table(run_id, calls_table(ordered), "calls.json")
         self.client.log_text(run_id, responses_markdown(ordered), "responses.md")
         self.client.set_terminated(run_id, status=status)
+
+    def _log_table(self, run_id: str, columns: dict[str, list[Any]], artifact_file: str) -> None:
+        """The table in `mlflow.log_table`'s format, written whole: log_table appends to an
+        existing file, which would duplicate rows when a resumed run is finished again."""
+        from mlflow.utils.mlflow_tags import MLFLOW_LOGGED_ARTIFACTS
+
+        rows = [list(row) for row in zip(*columns.values(), strict=True)]
+        self.client.log_dict(run_id, {"columns": list(columns), "data": rows}, artifact_file)
+        tags = self.client.get_run(run_id).data.tags
+        logged = json.loads(tags.get(MLFLOW_LOGGED_ARTIFACTS, "[]"))
+        entry = {"path": artifact_file, "type": "table"}
+        if entry not in logged:
+            self.client.set_tag(run_id, MLFLOW_LOGGED_ARTIFACTS, json.dumps([*logged, entry]))
 
     def finish_parent(
         self, run_id: str, artifacts: dict[str, str], status: str, journal: Path | None = None

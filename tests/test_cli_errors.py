@@ -1,0 +1,84 @@
+"""Every command's error paths: one line, a documented exit code, never a traceback."""
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llmflow.cli import app
+from tests.helpers import write_experiment
+
+
+def run_cli(*args: str, cwd: Path):
+    result = CliRunner().invoke(app, list(args))
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
+    return result
+
+
+@pytest.fixture
+def experiment(tmp_path: Path) -> Path:
+    return write_experiment(
+        tmp_path, [{"provider": "ollama", "model": "llama3.1", "base_url": "http://127.0.0.1:9"}]
+    )
+
+
+def bad_stores(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "folder.db").mkdir()
+    (tmp_path / "text.db").write_text("not a database\n")
+    return {
+        "folder": f"sqlite:///{tmp_path / 'folder.db'}",
+        "text file": f"sqlite:///{tmp_path / 'text.db'}",
+        "missing folder": f"sqlite:///{tmp_path / 'nope' / 'x.db'}",
+        "no server": "http://user:PASSWORD@127.0.0.1:9",
+    }
+
+
+@pytest.mark.parametrize("store", ["folder", "text file", "missing folder", "no server"])
+@pytest.mark.parametrize("command", ["run", "compare", "report", "models"])
+def test_an_unusable_store_is_one_line(tmp_path: Path, experiment: Path, store: str, command):
+    uri = bad_stores(tmp_path)[store]
+    args = {
+        "run": ["run", str(experiment)],
+        "compare": ["compare", "-e", "provider-comparison"],
+        "report": ["report", "-e", "provider-comparison", "--out", str(tmp_path / "r")],
+        "models": ["models"],
+    }[command]
+    result = run_cli(*args, "--tracking-uri", uri, cwd=tmp_path)
+    assert result.exit_code == 1
+    assert result.stderr.count("error:") == 1 and "PASSWORD" not in result.stderr
+
+
+def test_bad_input_is_exit_2(tmp_path: Path, experiment: Path):
+    assert run_cli("run", str(tmp_path / "missing.yaml"), cwd=tmp_path).exit_code == 2
+    (tmp_path / "broken.yaml").write_text("models: [\n")
+    assert run_cli("run", str(tmp_path / "broken.yaml"), cwd=tmp_path).exit_code == 2
+    assert run_cli("run", str(experiment), "some-run-id", cwd=tmp_path).exit_code == 2
+
+
+def test_reading_what_does_not_exist_is_one_line(tmp_path: Path, experiment: Path):
+    for args in (
+        ["compare", "-e", "nothing-here"],
+        ["report", "-e", "nothing-here", "--out", str(tmp_path / "r")],
+        ["run", str(experiment), "--resume", "no-such-run"],
+    ):
+        result = run_cli(*args, cwd=tmp_path)
+        assert result.exit_code in (1, 2) and "error:" in result.stderr, args
+
+
+def test_an_unexpected_error_is_one_line_that_points_at_debug(tmp_path: Path, monkeypatch):
+    import llmflow.report as report
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something inside llmflow broke")
+
+    monkeypatch.setattr(report, "load_comparison", broken)
+    result = run_cli("compare", "-e", "x", cwd=tmp_path)
+    assert result.exit_code == 1
+    assert "unexpected RuntimeError: something inside llmflow broke" in result.stderr
+    assert "--debug" in result.stderr
+    with pytest.raises(RuntimeError):
+        CliRunner().invoke(app, ["compare", "-e", "x", "--debug"], catch_exceptions=False)
