@@ -199,6 +199,34 @@ def test_api_keys_never_reach_the_store(
     assert GEMINI_KEY not in result.output and OPENAI_KEY not in result.output
 
 
+def test_passwords_in_urls_never_reach_the_store_or_the_terminal(
+    tmp_path: Path, tracking_uri: str, fake_ollama
+):
+    """A base_url with user:password@ (one that answers, one that does not), and a password
+    in a URL of the error message: redacted in params, artifacts, tags, journal, output."""
+    password = "url-password-3e9d1"
+    port = fake_ollama.url.rsplit(":", 1)[1]
+    models = [
+        {
+            "provider": "ollama",
+            "model": "llama3.1",
+            "base_url": f"http://me:{password}@127.0.0.1:{port}",
+        },
+        {
+            "provider": "ollama",
+            "model": "llama3.2",
+            "base_url": f"http://me:{password}@127.0.0.1:9",
+        },
+    ]
+    path = write_experiment(tmp_path, models)
+    result = invoke("run", str(path), "--register")
+    assert result.exit_code == 1  # the second one is unreachable and skipped
+    assert "skipped" in result.stderr
+    for file in (p for p in tmp_path.rglob("*") if p.is_file() and p != path):
+        assert password.encode() not in file.read_bytes(), f"the password leaked into {file}"
+    assert password not in result.output
+
+
 def test_missing_key_skips_that_model_and_runs_the_others(
     tmp_path: Path, fake_gemini, fake_ollama, fake_openai, keyed
 ):

@@ -31,7 +31,7 @@ from .journal import Journal, Resumed, journal_path, load_for_resume
 from .plan import Plan, Variant, build_plan
 from .pricing import Pricer
 from .providers import Provider, create_provider
-from .redact import redact_url
+from .redact import redact_text, redact_url
 from .registration import register_and_promote
 from .runner import RetryPolicy, Runner
 from .stats import summarize
@@ -472,7 +472,7 @@ async def _open_providers(
         try:
             await provider.check()
         except ProviderError as e:
-            return f"{type(e).__name__}: {e}"
+            return redact_text(f"{type(e).__name__}: {e}")
         return None
 
     checks = await asyncio.gather(*(check(p) for p in providers.values()))

@@ -19,6 +19,7 @@ from .errors import LlmflowError, ProviderError, ProviderTimeout, RateLimited
 from .plan import Call, Variant
 from .pricing import Pricer
 from .providers import Provider, collect
+from .redact import redact_text
 from .types import CallRecord
 
 
@@ -169,5 +170,8 @@ def _record(call: Call, **fields: object) -> CallRecord:
 
 def _failed(call: Call, error: BaseException, attempts: int) -> CallRecord:
     return _record(
-        call, error_type=type(error).__name__, error_message=str(error)[:500], attempts=attempts
+        call,
+        error_type=type(error).__name__,
+        error_message=redact_text(str(error))[:500],
+        attempts=attempts,
     )
