@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from llmflow.providers import collect
-from llmflow.types import Completion, GenerationSettings, Message, Timing
+from llmflow.types import CallRecord, Completion, Cost, GenerationSettings, Message, Timing, Usage
 
 PROMPTS = [
     {
@@ -30,18 +30,44 @@ PROMPTS = [
 def write_experiment(
     directory: Path, models: Any = None, name: str = "compare.yaml", **fields: Any
 ) -> Path:
+    """An experiment file. The report is off unless asked (report=True): it takes a second or
+    two per run (plots), and only tests/report tests it."""
     document = {
         "experiment": "provider-comparison",
         "task": "chat",
         "prompts": PROMPTS,
         "repeats": 1,
         "concurrency": 4,
+        "report": False,
         "models": models,
         **fields,
     }
     path = directory / name
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
+
+
+def call_record(
+    variant_id: str,
+    latency_s: float,
+    text: str = "An answer.",
+    usage: Usage | None = None,
+    repeat: int = 0,
+    case_id: str = "q",
+    **fields: Any,
+) -> CallRecord:
+    """A successful call with a fixed latency, as the runner records it; no clock involved."""
+    return CallRecord(
+        variant_id=variant_id,
+        case_id=case_id,
+        repeat=repeat,
+        messages=(Message("user", "What does MLflow track?"),),
+        settings=GenerationSettings(),
+        completion=Completion(text, usage or Usage(input_tokens=12, output_tokens=30)),
+        timing=Timing(latency_s, None, 0, int(latency_s * 1e9)),
+        cost=fields.pop("cost", Cost("unpriced", None)),
+        **fields,
+    )
 
 
 def complete(

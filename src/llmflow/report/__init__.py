@@ -1,7 +1,7 @@
-"""The comparison and the report, built from MLflow alone.
+"""The comparison and the report, built from MLflow alone (or from CallRecords in memory).
 
 comparison.py  one row per variant, from the child runs' params and metrics (table/md/csv/json)
-data.py        per-call data (the calls.json tables) for distributions and sweeps
+data.py        per-call data (the calls.json tables) for distributions and sweeps; also in memory
 interpret.py   the written interpretation: claims only with the numbers behind them
 plots.py       PNG figures (matplotlib, Agg)
 render.py      report.md, report.html (self-contained), results.csv, results.json

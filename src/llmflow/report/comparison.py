@@ -45,6 +45,16 @@ class ComparisonRow:
     n_cached: int = 0
     cold_start_latency_s: float | None = None
     swept: dict[str, Any] | None = None
+    n_empty: int = 0  # successful calls whose answer is blank
+    n_usage_missing: int = 0  # successful calls without a token count: the sums are then None
+
+    @property
+    def label(self) -> str:
+        return self.variant_id or self.model
+
+    @property
+    def n_answered(self) -> int:
+        return self.n_calls - self.n_errors
 
 
 @dataclass(frozen=True)
@@ -86,7 +96,13 @@ def load_comparison(client: Any, experiment: str, run_id: str | None = None) -> 
 
 
 def _row(run: Any) -> ComparisonRow:
-    params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
+    return row_from(run.info.run_id, run.data.params, run.data.metrics, run.data.tags)
+
+
+def row_from(
+    run_id: str, params: dict[str, str], metrics: dict[str, float], tags: dict[str, str]
+) -> ComparisonRow:
+    """A variant's row from its run's params, metrics (stats.summarize) and tags."""
     cost_model = params.get("cost_model", "")
     if "estimated_cost_usd" in metrics:
         kind = "local" if cost_model.startswith("local") else "priced"
@@ -112,7 +128,7 @@ def _row(run: Any) -> ComparisonRow:
         cost_kind=kind,
         n_calls=integer("n_calls") or 0,
         n_errors=integer("n_errors") or 0,
-        run_id=run.info.run_id,
+        run_id=run_id,
         variant_id=tags.get(TAG_VARIANT, params.get("variant_id", "")),
         skipped=tags.get("llmflow.skipped"),
         latency_p99_s=metrics.get("latency_p99_s"),
@@ -126,6 +142,8 @@ def _row(run: Any) -> ComparisonRow:
         n_cached=integer("n_cached") or 0,
         cold_start_latency_s=metrics.get("cold_start_latency_s"),
         swept=json.loads(tags["llmflow.swept"]) if "llmflow.swept" in tags else None,
+        n_empty=integer("n_empty") or 0,
+        n_usage_missing=integer("n_usage_missing") or 0,
     )
 
 
@@ -215,12 +233,29 @@ def _fmt_temp(value: float | str | None) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def warnings(comparison: Comparison) -> list[str]:
+    """What a cell cannot say: blank answers, and token counts the server did not send."""
+    out = []
+    for r in comparison.rows:
+        if r.skipped:
+            continue
+        if r.n_empty:
+            out.append(f"{r.n_empty} of {r.n_answered} answers of {r.label} were empty")
+        if r.n_usage_missing:
+            out.append(
+                f"tokens not reported by the server for {r.n_usage_missing} of {r.n_answered} "
+                f"calls of {r.label}: its token sums are unknown (-), not 0"
+            )
+    return out
+
+
 def to_markdown(comparison: Comparison) -> str:
     header = SEED_COLUMNS + EXTRA_COLUMNS
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in table_rows(comparison)]
-    skipped = [r for r in comparison.rows if r.skipped]
-    lines += [""] + [f"- {r.variant_id} skipped: {r.skipped}" for r in skipped] if skipped else []
+    notes = [f"- **Warning**: {w}" for w in warnings(comparison)]
+    notes += [f"- {r.variant_id} skipped: {r.skipped}" for r in comparison.rows if r.skipped]
+    lines += [""] + notes if notes else []
     return "\n".join(lines) + "\n"
 
 
@@ -240,13 +275,21 @@ def to_csv(comparison: Comparison) -> str:
 
 def to_rich_table(comparison: Comparison):
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=f"{comparison.experiment} (run {comparison.parent_run_id[:8]})")
+    # Text, not str: rich would read a sweep's variant id, m[temperature=0.2], as markup
+    found = warnings(comparison)
+    table = Table(
+        title=Text(f"{comparison.experiment} (run {comparison.parent_run_id[:8]})"),
+        caption=Text("\n".join(f"Warning: {w}" for w in found)) if found else None,
+        caption_style="bold yellow",
+        caption_justify="left",
+    )
     for name in SEED_COLUMNS + EXTRA_COLUMNS:
         numeric = name not in ("Model", "Provider", "Task type", "Estimated cost")
         table.add_column(name, justify="right" if numeric else "left")
     for row in table_rows(comparison):
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))
     return table
 
 

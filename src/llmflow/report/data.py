@@ -1,14 +1,19 @@
-"""Per-call data for the report, read back from MLflow: each variant run's calls.json table."""
+"""Per-call data for the report: each variant run's calls.json table, read back from MLflow, or
+the same built in memory from CallRecords (report_data_from_records)."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .comparison import Comparison, ComparisonRow, load_comparison
+from ..stats import summarize
+from ..tracking.runs import TAG_VARIANT, calls_table
+from ..types import CallRecord
+from .comparison import Comparison, ComparisonRow, load_comparison, row_from
 
 _SIZED_CASE = re.compile(r"@(\d+)t$")
 
@@ -22,7 +27,7 @@ class VariantData:
 
     @property
     def label(self) -> str:
-        return self.row.variant_id or self.row.model
+        return self.row.label
 
 
 @dataclass
@@ -56,6 +61,43 @@ def load_report_data(client: Any, experiment: str, run_id: str | None = None) ->
     return ReportData(comparison, variants, client.tracking_uri)
 
 
+@dataclass(frozen=True)
+class VariantRun:
+    """One variant held in memory: what its MLflow run would hold (params as variant_params)."""
+
+    run_id: str
+    params: dict[str, Any]
+    records: Sequence[CallRecord] = ()
+    swept: dict[str, Any] | None = None
+    skipped: str | None = None
+
+
+def report_data_from_records(
+    experiment: str,
+    parent_run_id: str,
+    variants: Sequence[VariantRun],
+    tracking_uri: str = "(not stored)",
+) -> ReportData:
+    """The report's data without MLflow: the metrics come from stats.summarize and the per-call
+    table from calls_table, as for a stored run."""
+    built = []
+    for v in variants:
+        params = {k: str(val) for k, val in v.params.items()}
+        tags = {TAG_VARIANT: params.get("variant_id", "")}
+        if v.swept:
+            tags["llmflow.swept"] = json.dumps(v.swept)
+        if v.skipped:
+            tags["llmflow.skipped"] = v.skipped
+        metrics = summarize(v.records) if not v.skipped else {}
+        data = VariantData(row_from(v.run_id, params, metrics, tags))
+        if not v.skipped:
+            _fill(data, _rows(calls_table(v.records)))
+        built.append(data)
+    built.sort(key=lambda d: d.row.variant_id)
+    comparison = Comparison(experiment, parent_run_id, tuple(d.row for d in built))
+    return ReportData(comparison, built, tracking_uri)
+
+
 def _calls_table(client: Any, run_id: str) -> list[dict[str, Any]]:
     try:
         path = client.download_artifacts(run_id, "calls.json")
@@ -64,6 +106,12 @@ def _calls_table(client: Any, run_id: str) -> list[dict[str, Any]]:
     table = json.loads(Path(path).read_text())
     columns = table["columns"]
     return [dict(zip(columns, values, strict=True)) for values in table["data"]]
+
+
+def _rows(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """calls_table's columns as one dict per call, as _calls_table reads them back."""
+    names = list(columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
 def _fill(data: VariantData, rows: list[dict[str, Any]]) -> None:

@@ -18,7 +18,9 @@ def interpret(data: ReportData) -> tuple[list[str], list[str]]:
     measured = [v for v in data.measured if v.row.latency_p50_s is not None]
     findings: list[str] = []
     findings += _speed(measured)
+    findings += _empty(data.measured)
     findings += _tokens(measured)
+    findings += _unreported_tokens(data.measured)
     findings += _cost(data.measured)
     findings += _errors(data)
     for axis in data.swept_axes:
@@ -95,16 +97,53 @@ def _speed(measured: list[VariantData]) -> list[str]:
     return out
 
 
+def _empty(measured: list[VariantData]) -> list[str]:
+    return [
+        f"**{v.row.n_empty} of {v.row.n_answered} answers of {v.label} were empty**: the calls "
+        "succeeded but the text is blank (see responses.md); its latency and token figures "
+        "include them."
+        for v in measured
+        if v.row.n_empty
+    ]
+
+
 def _tokens(measured: list[VariantData]) -> list[str]:
-    per_call = {v.label: mean(v.output_tokens) for v in measured if v.output_tokens}
+    """Output per call, compared only between variants whose every answer has its count."""
+    per_call = {
+        v.label: mean(v.output_tokens)
+        for v in measured
+        if v.row.output_tokens is not None and v.output_tokens
+    }
     if len(per_call) < 2:
         return []
     most = max(per_call, key=per_call.get)
     least = min(per_call, key=per_call.get)
+    if f"{per_call[most]:.0f}" == f"{per_call[least]:.0f}":
+        return [
+            f"{', '.join(per_call)} produced the same output: {per_call[most]:.0f} tokens per "
+            "call on average."
+        ]
     return [
         f"{most} produced the most output: {per_call[most]:.0f} tokens per call on average, "
         f"against {per_call[least]:.0f} for {least} (the least)."
     ]
+
+
+def _unreported_tokens(measured: list[VariantData]) -> list[str]:
+    out = []
+    for v in measured:
+        if not v.row.n_usage_missing:
+            continue
+        what = (
+            "its token counts are unknown (-), so they are not compared"
+            if v.row.output_tokens is None
+            else "its total is unknown (-); its output counts are complete"
+        )
+        out.append(
+            f"{v.label}: tokens not reported by the server for {v.row.n_usage_missing} of "
+            f"{v.row.n_answered} calls: {what}."
+        )
+    return out
 
 
 def _cost(measured: list[VariantData]) -> list[str]:
@@ -213,6 +252,11 @@ def _next_steps(measured: list[VariantData], data: ReportData) -> list[str]:
     if ranked and priced and ranked[0] is min(priced, key=lambda v: v.row.cost_per_call_usd):
         steps.append(f"{ranked[0].label} is both the fastest and the cheapest per call here.")
     for v in data.measured:
+        if v.row.n_empty:
+            steps.append(
+                f"Read {v.label}'s empty answers in responses.md: a model that ends its turn at "
+                "once may need another prompt_template, temperature or a larger model."
+            )
         if v.row.n_errors:
             steps.append(
                 f"Look at {v.label}'s failed calls (calls.json) before trusting its numbers; "

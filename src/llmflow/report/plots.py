@@ -21,7 +21,8 @@ def make_plots(data: ReportData, out_dir: Path) -> dict[str, Path]:
     plots: dict[str, Path] = {}
     if measured:
         plots["Latency per variant"] = _latency(measured, out_dir / "latency_distribution.png")
-        plots["Output tokens per call"] = _tokens(measured, out_dir / "tokens.png")
+        if any(_known_output(v) for v in measured):
+            plots["Output tokens per call"] = _tokens(measured, out_dir / "tokens.png")
         costed = [v for v in measured if v.row.cost_per_call_usd is not None]
         if costed:
             plots["Cost versus latency"] = _cost(costed, out_dir / "cost_vs_latency.png")
@@ -64,11 +65,18 @@ def _latency(variants: list[VariantData], path: Path) -> Path:
     return _save(fig, path)
 
 
+def _known_output(v: VariantData) -> bool:
+    """Every answer has its output count: a mean over some of them would look measured."""
+    return v.row.output_tokens is not None and bool(v.output_tokens)
+
+
 def _tokens(variants: list[VariantData], path: Path) -> Path:
     fig, ax = _figure()
     labels = [v.label for v in variants]
-    values = [mean(v.output_tokens) if v.output_tokens else 0 for v in variants]
-    ax.bar(range(len(labels)), values, color="#4C72B0")
+    known = [i for i, v in enumerate(variants) if _known_output(v)]
+    ax.bar(known, [mean(variants[i].output_tokens) for i in known], color="#4C72B0")
+    for i in set(range(len(variants))) - set(known):  # no bar of height 0 for an unknown
+        ax.annotate("not reported", (i, 0), ha="center", va="bottom", fontsize=8, color="#8a4b00")
     ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
     ax.set_ylabel("output tokens per call (mean)")
     ax.set_title("Output tokens per call")

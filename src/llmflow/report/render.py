@@ -7,7 +7,7 @@ import html
 import re
 from pathlib import Path
 
-from .comparison import EXTRA_COLUMNS, SEED_COLUMNS, table_rows, to_csv, to_json
+from .comparison import EXTRA_COLUMNS, SEED_COLUMNS, table_rows, to_csv, to_json, warnings
 from .data import ReportData
 from .interpret import interpret
 from .plots import make_plots
@@ -43,6 +43,8 @@ def _tables(data: ReportData) -> tuple[list[list[str]], list[str], list[list[str
         "tokens/s",
         "cached",
         "cold start (s)",
+        "empty answers",
+        "no token count",
     ]
     extended = []
     for row, r in zip(rows, data.comparison.rows, strict=True):
@@ -61,6 +63,8 @@ def _tables(data: ReportData) -> tuple[list[list[str]], list[str], list[list[str
                 _num(r.output_tokens_per_s, 1),
                 str(r.n_cached),
                 _num(r.cold_start_latency_s),
+                str(r.n_empty),
+                str(r.n_usage_missing),
             ]
         )
     return seed, extended_header, extended
@@ -76,6 +80,7 @@ def markdown(data: ReportData, findings: list[str], next_steps: list[str], plots
         "",
         _md_table(list(SEED_COLUMNS), seed),
         "",
+        *_md_warnings(c),
         "## Distribution and details",
         "",
         _md_table(extended_header, extended),
@@ -87,6 +92,11 @@ def markdown(data: ReportData, findings: list[str], next_steps: list[str], plots
     lines += [f"- {s}" for s in next_steps] or ["- Nothing stands out."]
     lines += ["", "## Plots", ""] + [f"![{title}]({path.name})" for title, path in plots.items()]
     return "\n".join(lines) + "\n"
+
+
+def _md_warnings(comparison) -> list[str]:
+    found = [f"- **Warning**: {w}" for w in warnings(comparison)]
+    return [*found, ""] if found else []
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
@@ -114,11 +124,13 @@ th, td {{ border: 1px solid #ccc; padding: 0.3rem 0.6rem; text-align: right; }}
 th {{ background: #f3f3f3; }} td:first-child, th:first-child {{ text-align: left; }}
 code {{ background: #f3f3f3; padding: 0 0.2rem; }} figure {{ margin: 1.5rem 0; }}
 img {{ max-width: 100%; border: 1px solid #eee; }} figcaption {{ color: #555; }}
+.warnings {{ color: #8a4b00; }}
 </style></head><body>
 <h1>{html.escape(c.experiment)}: provider comparison</h1>
 <p>MLflow run <code>{html.escape(c.parent_run_id)}</code>
 in <code>{html.escape(data.tracking_uri)}</code>.</p>
 {_html_table(list(SEED_COLUMNS), seed)}
+{_html_warnings(warnings(c))}
 <h2>Distribution and details</h2>
 {_html_table(extended_header, extended)}
 <h2>Interpretation</h2>
@@ -129,6 +141,11 @@ in <code>{html.escape(data.tracking_uri)}</code>.</p>
 {images}
 </body></html>
 """
+
+
+def _html_warnings(found: list[str]) -> str:
+    items = "".join(f"<li><strong>Warning</strong>: {html.escape(w)}</li>" for w in found)
+    return f'<ul class="warnings">{items}</ul>' if found else ""
 
 
 def _html_table(header: list[str], rows: list[list[str]]) -> str:
