@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -110,7 +111,12 @@ def serve_and_ask(tracking_uri: str, model_uri: str, env: dict, prompt: str) -> 
             "-p",
             str(port),
         ],
-        env={**env, "MLFLOW_TRACKING_URI": tracking_uri},
+        # `mlflow models serve` starts `uvicorn` from PATH: this interpreter's, venv or not
+        env={
+            **env,
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
