@@ -82,3 +82,40 @@ def test_an_unexpected_error_is_one_line_that_points_at_debug(tmp_path: Path, mo
     assert "--debug" in result.stderr
     with pytest.raises(RuntimeError):
         CliRunner().invoke(app, ["compare", "-e", "x", "--debug"], catch_exceptions=False)
+
+
+def test_a_deleted_experiment_is_one_line(tmp_path: Path, tracking_uri: str, fake_ollama):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    client.delete_experiment(client.create_experiment("provider-comparison"))
+    path = write_experiment(
+        tmp_path, [{"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url}]
+    )
+    result = run_cli("run", str(path), cwd=tmp_path)
+    assert result.exit_code == 1 and "is deleted: restore it" in result.stderr
+    deleted = client.get_experiment_by_name("provider-comparison")
+    assert client.search_runs([deleted.experiment_id], run_view_type=3) == []
+
+
+def test_a_failure_after_the_runs_exist_ends_them_and_says_how_to_resume(
+    tmp_path: Path, tracking_uri: str, fake_ollama, monkeypatch
+):
+    from mlflow import MlflowClient
+
+    from llmflow import runner
+
+    async def broken(self, calls):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(runner.Runner, "run", broken)
+    path = write_experiment(
+        tmp_path, [{"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url}]
+    )
+    result = run_cli("run", str(path), cwd=tmp_path)
+    assert result.exit_code == 1
+    assert "OSError: No space left on device" in result.stderr
+    assert "was ended as FAILED" in result.stderr and "--resume" in result.stderr
+    client = MlflowClient(tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name("provider-comparison").experiment_id])
+    assert runs and {r.info.status for r in runs} == {"FAILED"}

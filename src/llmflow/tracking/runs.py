@@ -115,9 +115,15 @@ class RunStore:
 
     def experiment_id(self, name: str) -> str:
         experiment = self.client.get_experiment_by_name(name)
-        if experiment is not None:
-            return experiment.experiment_id
-        return self.client.create_experiment(name)
+        if experiment is None:
+            return self.client.create_experiment(name)
+        if experiment.lifecycle_stage == "deleted":
+            raise TrackingError(
+                f"MLflow experiment {name!r} is deleted: restore it "
+                f"(mlflow experiments restore --experiment-id {experiment.experiment_id}) "
+                "or name another experiment in the file"
+            )
+        return experiment.experiment_id
 
     def start_parent(self, experiment_id: str, loaded: LoadedExperiment, version: str) -> str:
         tags = {
