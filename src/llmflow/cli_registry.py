@@ -51,6 +51,7 @@ def promote(
 
     Gates are the --require rules plus the experiment file's `promote.require`, checked against
     the metrics recorded on the version when it was registered. Exit code 1 when refused.
+    Sending the production version back to staging takes it out of production.
     """
     from .tracking import registry
 
@@ -64,7 +65,8 @@ def promote(
             raise typer.Exit(1) from None
     gates = ", ".join(record["gates"]) or "no gates"
     previous = f" (was v{record['previous_version']})" if record["previous_version"] else ""
-    out.print(f"{name} v{version} is now {to}{previous}; passed: {gates}")
+    line = f"{name} v{version} is now {to}{previous}{_dropped(record)}; passed: {gates}"
+    out.print(line, markup=False)
 
 
 models_app = typer.Typer(
@@ -141,8 +143,14 @@ def models_history(
         previous = f"replacing v{r['previous_version']}" if r["previous_version"] else "first"
         forced = " (forced)" if r["forced"] else ""
         gates = ", ".join(r["gates"]) or "no gates"
-        line = f"{r['at']}  v{r['version']} -> {r['to']}{forced}  {previous}  by {r['by']}"
+        line = f"{r['at']}  v{r['version']} -> {r['to']}{forced}{_dropped(r)}  {previous}"
+        line += f"  by {r['by']}"
         out.print(f"{line}  passed: {gates}", markup=False)
+
+
+def _dropped(record: dict) -> str:
+    dropped = record.get("dropped")  # absent from promotions recorded before it existed
+    return f", no longer {' or '.join(dropped)}" if dropped else ""
 
 
 def _num(value: float | None, missing: str = "-") -> str:

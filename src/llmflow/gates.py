@@ -8,6 +8,19 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 
+# what registration records on every version, so the only names a gate can test
+METRICS = (
+    "latency_s",
+    "latency_p50_s",
+    "latency_p95_s",
+    "ttft_p50_s",
+    "total_tokens",
+    "output_tokens",
+    "estimated_cost_usd",
+    "error_rate",
+    "n_calls",
+    "n_errors",
+)
 _OPERATORS = {
     "<=": operator.le,
     ">=": operator.ge,
@@ -16,7 +29,8 @@ _OPERATORS = {
     "<": operator.lt,
     ">": operator.gt,
 }
-_RULE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|==|!=|<|>)\s*(-?[\d.]+(?:e-?\d+)?)\s*$")
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_RULE = re.compile(rf"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|==|!=|<|>)\s*({_NUMBER})\s*$")
 
 
 @dataclass(frozen=True)
@@ -27,10 +41,16 @@ class Gate:
 
     @classmethod
     def parse(cls, rule: str) -> Gate:
+        """The gate a rule says; ConfigError naming the rule when it is malformed or its metric
+        is not one llmflow records."""
         match = _RULE.match(rule)
         if not match:
             raise ConfigError(
                 f"gate {rule!r}: write METRIC OP NUMBER, e.g. latency_p95_s<3 or error_rate==0"
+            )
+        if match[1] not in METRICS:
+            raise ConfigError(
+                f"gate {rule!r}: unknown metric {match[1]}; one of {', '.join(METRICS)}"
             )
         return cls(match[1], match[2], float(match[3]))
 
@@ -47,10 +67,15 @@ class Gate:
         return f"{self}: {self.metric} is {value:g}"
 
 
+def parse_all(rules: list[str]) -> list[Gate]:
+    """Every rule parsed, so that a malformed one fails before anything is looked up."""
+    return [Gate.parse(rule) for rule in rules]
+
+
 def check(rules: list[str], metrics: dict[str, float]) -> tuple[list[str], list[str]]:
     """(passed, failures) for the rules against the metrics."""
     passed, failures = [], []
-    for gate in (Gate.parse(r) for r in rules):
+    for gate in parse_all(rules):
         reason = gate.failure(metrics)
         if reason is None:
             passed.append(str(gate))

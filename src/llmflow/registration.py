@@ -6,6 +6,7 @@ from typing import Any
 
 from .config import LoadedExperiment
 from .plan import Plan
+from .redact import redact_text
 
 
 def register_and_promote(
@@ -25,8 +26,9 @@ def register_and_promote(
             continue
         try:
             mv = registry.register_run(client, row.run_id, gates_from_file=rules)
-        except Exception as e:
-            result.problems.append(f"could not register {row.variant_id}: {type(e).__name__}: {e}")
+        except Exception as e:  # anything: the run is recorded already, and the rest may register
+            problem = redact_text(f"{type(e).__name__}: {e}")
+            result.problems.append(f"could not register {row.variant_id}: {problem}")
             continue
         versions.append(mv)
         result.registered.append(f"{mv.name} v{mv.version} ({row.variant_id})")

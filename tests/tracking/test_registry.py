@@ -158,3 +158,38 @@ def test_mlflow_models_serve_answers(registered, tracking_uri):
     env = {**os.environ, "REG_KEY": KEY}
     answer = serve_and_ask(tracking_uri, "models:/llm_openai_chat@production", env, "Served?")
     assert answer == ["Echo: Served?"]
+
+
+PASSWORD = "canary-url-password-77c1"
+
+
+def test_no_url_credentials_in_the_registered_model(tmp_path, tracking_uri, fake_openai):
+    fake_openai.api_key = None  # the fake checks no key; the URL's userinfo is the secret here
+    host = fake_openai.url.removeprefix("http://")
+    models = [
+        {
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "base_url": f"http://llmuser:{PASSWORD}@{host}/v1",
+            "register_as": "llm_userinfo",
+        }
+    ]
+    result = invoke("run", str(write_experiment(tmp_path, models)))
+    fake_openai.api_key = "test-openai-key"
+    assert result.exit_code == 0, result.output
+    client = MlflowClient(tracking_uri)
+    mv = client.get_model_version("llm_userinfo", "1")
+    source = client.get_run(mv.tags["llmflow.source_run_id"])
+    logged = client.search_logged_models([source.info.experiment_id])
+    assert logged
+    local = Path(mlflow.artifacts.download_artifacts(mv.source, dst_path=str(tmp_path / "model")))
+    stored = {
+        "run params": json.dumps(source.data.params),
+        "run tags": json.dumps(source.data.tags),
+        "logged model": json.dumps([[m.params, m.tags] for m in logged]),
+        "version tags": json.dumps(mv.tags),
+        "model tags": json.dumps(client.get_registered_model("llm_userinfo").tags),
+        **{str(p): p.read_text(errors="ignore") for p in local.rglob("*") if p.is_file()},
+    }
+    assert {where for where, text in stored.items() if PASSWORD in text} == set()
+    assert f"http://{host}/v1" in (local / "MLmodel").read_text()

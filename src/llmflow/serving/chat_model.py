@@ -11,7 +11,10 @@ predict() answers through the same provider, retry layer and settings as `llmflo
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import warnings
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import mlflow.pyfunc
 
@@ -20,10 +23,20 @@ from ..errors import LlmflowError
 from ..plan import Call, Case, Variant, settings_of
 from ..pricing import Pricer
 from ..providers import create_provider
+from ..redact import redact_text
 from ..runner import Runner
 from ..types import Message
 
 MAX_PARALLEL = 8
+T = TypeVar("T")
+
+
+class PartialAnswers(UserWarning):
+    """Some prompts of a batch failed; `failures` maps each one's index to its error."""
+
+    def __init__(self, message: str, failures: dict[int, str]) -> None:
+        super().__init__(message)
+        self.failures = failures
 
 
 class ChatModel(mlflow.pyfunc.PythonModel):
@@ -36,8 +49,15 @@ class ChatModel(mlflow.pyfunc.PythonModel):
 
     # no type hints here on purpose: MLflow would try to derive an input schema from them
     def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
+        """One answer per prompt or chat, in input order.
+
+        A prompt that fails (after the retries of its model entry) gets None in its place and
+        the others keep their answers: a `PartialAnswers` warning names the failed ones, with
+        their errors in `.failures`. Only when every prompt fails does this raise. Works inside
+        a running event loop too (Jupyter, FastAPI), blocking it until the answers are in.
+        """
         conversations = [self._messages(item) for item in to_items(model_input)]
-        return asyncio.run(self._answer(conversations))
+        return settle(run_sync(self._answer(conversations)))
 
     def _messages(self, item: str | list[dict[str, str]]) -> tuple[Message, ...]:
         if isinstance(item, str):
@@ -48,7 +68,7 @@ class ChatModel(mlflow.pyfunc.PythonModel):
         prefix = (Message("system", self.system),) if self.system and not has_system else ()
         return prefix + tuple(turns)
 
-    async def _answer(self, conversations: list[tuple[Message, ...]]) -> list[str]:
+    async def _answer(self, conversations: list[tuple[Message, ...]]) -> list[str | Exception]:
         provider = create_provider(
             self.entry.provider, **self.entry.provider_options(self.connection)
         )
@@ -61,17 +81,48 @@ class ChatModel(mlflow.pyfunc.PythonModel):
         )
         slots = asyncio.Semaphore(MAX_PARALLEL)
 
-        async def one(index: int, messages: tuple[Message, ...]) -> str:
+        async def one(index: int, messages: tuple[Message, ...]) -> str | Exception:
             async with slots:
                 record = await runner.execute(Call(variant, Case(f"input-{index}", messages), 0))
             if not record.ok or record.completion is None:
-                raise LlmflowError(f"{record.error_type}: {record.error_message}")
+                return LlmflowError(redact_text(f"{record.error_type}: {record.error_message}"))
             return record.completion.text
 
         try:
             return list(await asyncio.gather(*(one(i, m) for i, m in enumerate(conversations))))
         finally:
             await provider.aclose()
+
+
+def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run, also where an event loop is already running in this thread (a notebook, an
+    async web handler), where asyncio.run refuses: there, on a loop of its own in a worker."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no running loop: the usual case
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmflow-predict") as worker:
+        return worker.submit(asyncio.run, coroutine).result()
+
+
+def settle(results: list[str | Exception]) -> list[str | None]:
+    """The answers, None where a prompt failed; raises only when every prompt failed."""
+    failures = {i: str(r) for i, r in enumerate(results) if isinstance(r, Exception)}
+    if not failures:
+        return list(results)
+    listed = "; ".join(f"input[{i}]: {error}" for i, error in list(failures.items())[:5])
+    if len(failures) > 5:
+        listed += f"; and {len(failures) - 5} more"
+    if len(failures) == len(results):
+        raise LlmflowError(f"every prompt failed: {listed}")
+    warnings.warn(
+        PartialAnswers(
+            f"{len(failures)} of {len(results)} prompts failed, their answers are None: {listed}",
+            failures,
+        ),
+        stacklevel=2,
+    )
+    return [None if isinstance(r, Exception) else r for r in results]
 
 
 def to_items(model_input: Any) -> list[str | list[dict[str, str]]]:

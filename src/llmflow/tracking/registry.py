@@ -3,6 +3,11 @@
 Promotion moves an alias (`staging`, `production`) and, for tools that still read them, the
 legacy stage (archiving the version that held it). Every promotion is written on the version
 as a tag `llmflow.promotion.<epoch ms>` so that history can be rebuilt from MLflow alone.
+
+The registry has no transactions and no lock that holds across machines, so two promotions at
+once can interleave. The aliases are the source of truth: after moving one, `reconcile` makes
+the legacy stages agree with wherever the aliases point now. The last alias written wins; the
+stages never disagree with it once every promotion has returned.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import contextlib
 import getpass
 import io
 import json
+import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -19,23 +25,14 @@ from importlib import resources
 from typing import Any
 
 from .. import __version__, gates
-from ..errors import LlmflowError
+from ..errors import ConfigError, LlmflowError, TrackingError
+from ..redact import redact_url
 from .runs import KIND_VARIANT, TAG_KIND, VARIANT_ARTIFACT
 
 ALIASES = ("staging", "production")
 STAGES = {"staging": "Staging", "production": "Production"}
-RECORDED_METRICS = (
-    "latency_s",
-    "latency_p50_s",
-    "latency_p95_s",
-    "ttft_p50_s",
-    "total_tokens",
-    "output_tokens",
-    "estimated_cost_usd",
-    "error_rate",
-    "n_calls",
-    "n_errors",
-)
+RECORDED_METRICS = gates.METRICS
+RECONCILE_ROUNDS = 5
 PROMOTION_PREFIX = "llmflow.promotion."
 SDK_REQUIREMENT = {
     "gemini": "google-genai",
@@ -58,10 +55,13 @@ def default_name(provider: str, task: str) -> str:
 
 
 def register_run(client: Any, run_id: str, name: str | None = None, gates_from_file=()) -> Any:
-    """Log the variant run's configuration as a pyfunc model and register a new version."""
+    """Log the variant run's configuration as a pyfunc model and register a new version.
+
+    The model's base_url is stored without credentials (see `_serving_entry`).
+    """
     import mlflow
 
-    run = client.get_run(run_id)
+    run = _run(client, run_id)
     if run.data.tags.get(TAG_KIND) != KIND_VARIANT:
         raise LlmflowError(f"run {run_id} is not an llmflow variant run")
     saved = json.loads(_read(client, run_id, VARIANT_ARTIFACT))
@@ -109,10 +109,17 @@ def promote(
     require: list[str] = (),
     force: bool = False,
 ) -> dict[str, Any]:
-    """Check the gates, then move the alias and the legacy stage. Returns the record written."""
+    """Check the gates, then move the alias and the legacy stage. Returns the record written.
+
+    The version that held the alias is archived. Sending the production version back to
+    staging takes it out of production: it loses the `production` alias, and no version is
+    in production until another is promoted there.
+    """
     if to not in ALIASES:
-        raise LlmflowError(f"--to must be one of {', '.join(ALIASES)}")
-    mv = client.get_model_version(name, version)
+        raise ConfigError(f"--to must be one of {', '.join(ALIASES)}, not {to!r}")
+    gates.parse_all(list(require))
+    mv = _version(client, name, version)
+    version = str(mv.version)
     rules = list(require) + json.loads(mv.tags.get("llmflow.gates", "[]"))
     passed, failures = gates.check(rules, recorded_metrics(mv))
     if to == "production" and not force and not _was_in(mv, "staging"):
@@ -122,18 +129,16 @@ def promote(
     if failures:
         raise PromotionRefused(failures)
     previous = _holder(client, name, to)
-    client.set_registered_model_alias(name, to, version)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # stages are deprecated in MLflow; the seed reads them
-        client.transition_model_version_stage(
-            name, version, STAGES[to], archive_existing_versions=True
-        )
-    now = time.time()
+    now = time.time()  # before the alias moves: concurrent promotions' records sort as they did
+    dropped = _move_alias(client, name, version, to)
+    _set_stage(client, name, version, STAGES[to], archive_others=True)
+    reconcile(client, name)
     record = {
         "to": to,
-        "version": str(version),
+        "version": version,
         "previous_version": previous,
         "previous_stage": mv.current_stage,
+        "dropped": dropped,
         "by": _who(),
         "at": _iso(now),
         "gates": passed,
@@ -145,15 +150,41 @@ def promote(
     return record
 
 
+def reconcile(client: Any, name: str) -> list[tuple[str, str]]:
+    """Move the legacy stages to where the aliases point now; returns the (version, stage) set.
+
+    The `production` holder is in Production, the `staging` holder in Staging (unless it holds
+    production too), and any other version in Staging or Production is archived. Another
+    promotion may move an alias meanwhile, so this reads again after writing until what it
+    reads agrees; whichever promotion returns last has seen the final state agree.
+    """
+    done: list[tuple[str, str]] = []
+    fixes = _stage_fixes(client, name)
+    for _ in range(RECONCILE_ROUNDS):
+        if not fixes:
+            return done
+        for version, stage in fixes:
+            _set_stage(client, name, version, stage)
+        done += fixes
+        fixes = _stage_fixes(client, name)
+    if fixes:
+        raise TrackingError(
+            f"the aliases of {name} kept moving while their stages were being matched: "
+            "check `llmflow models`, then promote again"
+        )
+    return done
+
+
 def history(client: Any, name: str) -> list[dict[str, Any]]:
     """Every promotion of every version of `name`, oldest first."""
     stamped = []
-    for mv in client.search_model_versions(f"name = '{name}'"):
+    versions = _versions(client, name)
+    if not versions:
+        _model(client, name)  # a model with no versions has no history; no model is an error
+    for mv in versions:
         for key, value in mv.tags.items():
             if key.startswith(PROMOTION_PREFIX):
                 stamped.append((int(key.removeprefix(PROMOTION_PREFIX)), json.loads(value)))
-    if not stamped and not client.search_registered_models(f"name = '{name}'"):
-        raise LlmflowError(f"no registered model named {name!r}")
     return [record for _, record in sorted(stamped, key=lambda pair: pair[0])]
 
 
@@ -172,7 +203,7 @@ class VersionSummary:
 def list_versions(client: Any) -> list[VersionSummary]:
     out = []
     for model in client.search_registered_models():
-        for found in client.search_model_versions(f"name = '{model.name}'"):
+        for found in _versions(client, model.name):
             mv = client.get_model_version(found.name, found.version)  # search omits aliases
             out.append(
                 VersionSummary(
@@ -203,16 +234,135 @@ def _was_in(mv: Any, alias: str) -> bool:
     )
 
 
+def _move_alias(client: Any, name: str, version: str, to: str) -> list[str]:
+    """Point `to` at the version; the aliases it loses on the way (production, going back)."""
+    dropped = []
+    if to == "staging" and _holder(client, name, "production") == version:
+        client.delete_registered_model_alias(name, "production")
+        dropped.append("production")
+    _set_alias(client, name, to, version)
+    return dropped
+
+
+def _set_alias(client: Any, name: str, alias: str, version: str, tries: int = 3) -> None:
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(1, tries + 1):
+        try:
+            client.set_registered_model_alias(name, alias, version)
+            return
+        except MlflowException as e:
+            # MLflow inserts an alias it has not seen: of two first settings at once, one
+            # fails on the unique key (BAD_REQUEST); tried again, it is an update
+            if e.error_code != "BAD_REQUEST" or attempt == tries:
+                raise
+
+
+def _set_stage(
+    client: Any, name: str, version: str, stage: str, archive_others: bool = False
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # stages are deprecated in MLflow; the seed reads them
+        client.transition_model_version_stage(
+            name, version, stage, archive_existing_versions=archive_others
+        )
+
+
+def _stage_fixes(client: Any, name: str) -> list[tuple[str, str]]:
+    """(version, stage) for each version whose legacy stage disagrees with the aliases."""
+    wanted = {}
+    for alias in ALIASES:  # production last: a version holding both aliases is in Production
+        if (holder := _holder(client, name, alias)) is not None:
+            wanted[holder] = STAGES[alias]
+    fixes = []
+    for mv in _versions(client, name):
+        version, stage = str(mv.version), mv.current_stage
+        want = wanted.get(version, "Archived" if stage in STAGES.values() else stage)
+        if stage != want:
+            fixes.append((version, want))
+    return sorted(fixes, key=lambda fix: int(fix[0]))
+
+
+# how MLflow says "no such run / model / version / alias" (sqlite and REST stores alike)
+_NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+
+
 def _holder(client: Any, name: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
     try:
         return str(client.get_model_version_by_alias(name, alias).version)
-    except Exception:  # MLflow raises when the alias is unset
-        return None
+    except MlflowException as e:
+        if e.error_code not in _NOT_FOUND:
+            raise
+    return None  # the alias is unset
+
+
+def _run(client: Any, run_id: str) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_run(run_id)
+    except MlflowException as e:
+        if e.error_code not in _NOT_FOUND:
+            raise
+    raise LlmflowError(f"no run {run_id!r} in {redact_url(client.tracking_uri)}")
+
+
+def _model(client: Any, name: str) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_registered_model(name)
+    except MlflowException as e:
+        if e.error_code not in _NOT_FOUND:
+            raise
+    raise LlmflowError(f"no registered model named {name!r}")
+
+
+def _version(client: Any, name: str, version: str) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version(name, version)
+    except MlflowException as e:
+        if e.error_code not in _NOT_FOUND:
+            raise
+    _model(client, name)
+    known = ", ".join(sorted((str(v.version) for v in _versions(client, name)), key=int))
+    raise LlmflowError(f"{name!r} has no version {version!r}; its versions: {known or 'none'}")
+
+
+def _versions(client: Any, name: str) -> list[Any]:
+    """Every version of the model `name`, whatever characters the name holds."""
+    query = _name_filter(name)
+    page = client.search_model_versions(query)
+    found = list(page)
+    while page.token:
+        page = client.search_model_versions(query, page_token=page.token)
+        found += page
+    return [mv for mv in found if mv.name == name]
+
+
+def _name_filter(name: str) -> str:
+    """An MLflow filter that finds `name`. Its parser has no escape for a quote inside a
+    string, so quote with the kind the name lacks; a name with both kinds gets a LIKE on the
+    part before the first quote, and `_versions` keeps the exact matches."""
+    for quote in ("'", '"'):
+        if quote not in name:
+            return f"name = {quote}{name}{quote}"
+    prefix = re.split("['\"]", name, maxsplit=1)[0]  # a % or _ in it only widens the match
+    return f"name LIKE '{prefix}%'"
 
 
 def _serving_entry(entry: dict[str, Any]) -> dict[str, Any]:
-    """The model entry minus what only matters to an experiment run."""
-    return {k: v for k, v in entry.items() if k not in ("register_as", "name") and v is not None}
+    """The model entry minus what only matters to an experiment run, and minus credentials:
+    MLflow writes model_config into MLmodel, where anyone who can read the registry reads it.
+    A server that needs `user:password@` in its URL gets no credentials this way."""
+    served = {k: v for k, v in entry.items() if k not in ("register_as", "name") and v is not None}
+    if "base_url" in served:
+        served["base_url"] = redact_url(served["base_url"])
+    return served
 
 
 def _read(client: Any, run_id: str, path: str) -> str:
@@ -229,7 +379,7 @@ def _parent_tag(client: Any, run: Any, key: str) -> str:
 def _who() -> str:
     try:
         return getpass.getuser()
-    except Exception:
+    except (KeyError, OSError):  # no login name in the environment nor the password database
         return "unknown"
 
 

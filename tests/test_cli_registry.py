@@ -1,0 +1,90 @@
+"""`register`, `promote`, `models history`: a mistake is one line on stderr, never a traceback."""
+
+import json
+
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from llmflow.cli import app
+
+
+@pytest.fixture(scope="module")
+def tracking_uri(tmp_path_factory):
+    uri = f"sqlite:///{tmp_path_factory.mktemp('cli_registry') / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    for name in ("plain", "it's", "both'\"quotes", "it"):
+        client.create_registered_model(name)
+        for _ in range(2):
+            client.create_model_version(name, source="file:///nowhere/model")
+    return uri
+
+
+def invoke(tracking_uri, *args):
+    result = CliRunner().invoke(
+        app, [*args, "--tracking-uri", tracking_uri], catch_exceptions=False
+    )
+    assert "Traceback" not in result.output
+    return result
+
+
+def one_line(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["promote", "nope", "-v", "1", "--to", "staging"], 1, "no registered model named 'nope'"),
+        (
+            ["promote", "plain", "-v", "7", "--to", "staging"],
+            1,
+            "'plain' has no version '7'; its versions: 1, 2",
+        ),
+        (["promote", "plain", "-v", "x", "--to", "staging"], 1, "no version 'x'"),
+        (["promote", "plain", "-v", "1", "--to", "prod"], 2, "--to must be one of"),
+        (["register", "--run", "0123456789abcdef"], 1, "no run '0123456789abcdef' in sqlite:"),
+        (["models", "history", "not'there"], 1, 'no registered model named "not\'there"'),
+    ],
+)
+def test_unknown_names_say_so_in_one_line(tracking_uri, args, code, says):
+    result = invoke(tracking_uri, *args)
+    assert result.exit_code == code
+    assert says in one_line(result)
+
+
+@pytest.mark.parametrize(
+    ("gate", "says"),
+    [
+        ("error_rate<1.2.3", "write METRIC OP NUMBER"),
+        ("error_rate 0", "write METRIC OP NUMBER"),
+        ("error_rate", "write METRIC OP NUMBER"),
+        ("latncy_p95_s<3", "unknown metric latncy_p95_s"),
+    ],
+)
+def test_a_malformed_gate_is_bad_input(tracking_uri, gate, says):
+    # malformed even before the model is looked up: the one line is about the gate
+    for model in ("plain", "nope"):
+        result = invoke(
+            tracking_uri, "promote", model, "-v", "1", "--to", "staging", "--require", gate
+        )
+        assert result.exit_code == 2
+        assert says in one_line(result) and repr(gate) in one_line(result)
+
+
+@pytest.mark.parametrize("name", ["it's", "both'\"quotes"])
+def test_history_of_a_name_with_quotes(tracking_uri, name):
+    promoted = invoke(tracking_uri, "promote", name, "-v", "2", "--to", "staging")
+    assert promoted.exit_code == 0, promoted.output
+    result = invoke(tracking_uri, "models", "history", name, "--json")
+    assert result.exit_code == 0, result.output
+    assert [(r["version"], r["to"]) for r in json.loads(result.stdout)] == [("2", "staging")]
+    # the versions of `it` are not those of `it's`, nor of any name sharing a prefix
+    assert json.loads(invoke(tracking_uri, "models", "history", "it", "--json").stdout) == []
+    listed = json.loads(invoke(tracking_uri, "models", "--json").stdout)
+    assert sorted((v["name"], v["version"]) for v in listed if v["name"] == name) == [
+        (name, "1"),
+        (name, "2"),
+    ]
