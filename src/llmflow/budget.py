@@ -11,19 +11,31 @@ from .plan import Call, Plan
 from .pricing import Pricer
 from .types import Usage
 
-CHARS_PER_TOKEN = 3.0  # a cautious guess for the pre-flight: real tokenizers average ~4
+# The worst case must never be below what a call really costs: concurrent calls reserve it,
+# and a reservation that is too low lets them pass the limit together (CJK prompts at the old
+# 3 characters a token went 27% over). One token per UTF-8 byte of the prompt bounds the
+# tokenizers in use: byte-level BPE (OpenAI, Llama 3, Qwen) and SentencePiece with byte
+# fallback (Gemini, Gemma) never make more tokens than bytes, as a token covers at least one.
+# One per character would not do: a rare CJK character or an emoji is 2 to 4 byte-level
+# tokens. It overestimates English about 4 times, on the input side only, and max_tokens
+# of output usually dominates. Chat templates add role markers around every message.
+TOKENS_PER_MESSAGE = 8
+TOKENS_PER_PROMPT = 16
+
+
+def input_tokens_bound(call: Call) -> int:
+    """At least as many input tokens as any tokenizer counts for the call's messages."""
+    return TOKENS_PER_PROMPT + sum(
+        len(m.content.encode("utf-8")) + TOKENS_PER_MESSAGE for m in call.case.messages
+    )
 
 
 def worst_case_usd(call: Call, pricer: Pricer) -> float:
-    """The most one call can cost: its prompt (estimated) plus max_tokens of output."""
+    """The most one call can cost: its prompt (bounded from above) plus max_tokens of output."""
     entry = call.variant.entry
     if pricer.kind == "local":
         return (entry.cost_per_hour_usd or 0.0) * entry.timeout_s / 3600.0
-    characters = sum(len(m.content) for m in call.case.messages)
-    usage = Usage(
-        input_tokens=math.ceil(characters / CHARS_PER_TOKEN) + 16,
-        output_tokens=entry.max_tokens or 0,
-    )
+    usage = Usage(input_tokens=input_tokens_bound(call), output_tokens=entry.max_tokens or 0)
     return pricer.price(usage, entry.timeout_s).usd or 0.0
 
 
@@ -31,6 +43,7 @@ def preflight(
     plan: Plan, pricers: dict[str, Pricer], max_cost_usd: float, allow_unpriced: bool, file: str
 ) -> float:
     """Refuse a plan that could exceed the budget; returns the worst-case estimate."""
+    check_limit(max_cost_usd)
     for index, variant in enumerate(plan.variants):
         pricer = pricers[variant.id]
         if pricer.kind == "local":
@@ -46,13 +59,34 @@ def preflight(
                 f"{file}: models[{index}].max_tokens: is required under max_cost_usd "
                 "(it bounds what a call can cost)"
             )
-    worst = sum(worst_case_usd(call, pricers[call.variant.id]) for call in plan.calls())
+    worst = plan_worst_case_usd(plan, pricers)
     if worst > max_cost_usd:
         raise ConfigError(
             f"{file}: the plan could cost up to ${worst:.4f}, ${worst - max_cost_usd:.4f} over "
             f"max_cost_usd ${max_cost_usd:g}: lower repeats or max_tokens, or raise the budget"
         )
     return worst
+
+
+def plan_worst_case_usd(plan: Plan, pricers: dict[str, Pricer]) -> float:
+    """Every call's worst case, warmup calls included: one price per variant and case, as
+    repeats of a call cost the same."""
+    total = 0.0
+    for variant in plan.variants:
+        pricer = pricers[variant.id]
+        for case in plan.cases:
+            total += worst_case_usd(Call(variant, case, 0), pricer) * plan.repeats
+        if plan.warmup:
+            total += worst_case_usd(Call(variant, plan.cases[0], -1), pricer) * plan.warmup
+    return total
+
+
+def check_limit(max_cost_usd: float) -> None:
+    """ConfigError for a limit no spending can be compared with (`--max-cost nan`)."""
+    if not math.isfinite(max_cost_usd) or max_cost_usd < 0:
+        raise ConfigError(
+            f"max_cost_usd: must be a finite number of USD, at least 0 (got {max_cost_usd})"
+        )
 
 
 @dataclass
@@ -64,6 +98,7 @@ class Budget:
     """Spend so far plus what calls in flight could still cost never exceeds the limit."""
 
     def __init__(self, limit_usd: float) -> None:
+        check_limit(limit_usd)  # NaN would refuse nothing: every comparison with it is false
         self.limit_usd = limit_usd
         self.spent_usd = 0.0
         self._reserved = 0.0

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 import os
+import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -21,18 +24,25 @@ from pydantic import (
 )
 
 from .errors import ConfigError, MissingCredentials
+from .redact import redact_text
 
 ProviderName = Literal["gemini", "ollama", "openai", "local"]
 PROVIDERS: tuple[str, ...] = ("gemini", "ollama", "openai", "local")
 DEFAULT_LOCAL_MODEL = "gemma-3-270m"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_OLLAMA_HOST = "http://localhost:11434"
+MAX_CALLS = 1_000_000  # a bigger plan is a typo, and its calls would not fit in memory
+MAX_EXPERIMENT_NAME = 500  # MLflow's limit on an experiment name
+MAX_REPEATS = MAX_CALLS
+MAX_CONCURRENCY = 1024  # calls in flight; far past any provider's rate limit
+MAX_PROMPT_SIZE = 2_000_000  # tokens: the largest context window on offer
+MAX_TIMEOUT_S = 86_400  # a day: past any call's answer, and within asyncio's timer range
 
 
 def _between(low: float, high: float):
     def check(value: float | None) -> float | None:
         if value is not None and not low <= value <= high:
-            raise ValueError(f"must be between {low:g} and {high:g}")
+            raise ValueError(f"must be between {_number(low)} and {_number(high)}")
         return value
 
     return AfterValidator(check)
@@ -41,14 +51,19 @@ def _between(low: float, high: float):
 def _at_least(low: float):
     def check(value: float | None) -> float | None:
         if value is not None and value < low:
-            raise ValueError(f"must be at least {low:g}")
+            raise ValueError(f"must be at least {_number(low)}")
         return value
 
     return AfterValidator(check)
 
 
+def _number(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN passes every range check (all comparisons are false) and inf disables a limit
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class PromptCase(_Strict):
@@ -79,9 +94,9 @@ class ModelEntry(_Strict):
     base_url: str | None = None
     api_key_env: str | None = None
     register_as: str | None = None
-    timeout_s: Annotated[float, _at_least(0.001)] = 120.0
+    timeout_s: Annotated[float, _between(0.001, MAX_TIMEOUT_S)] = 120.0
     max_retries: Annotated[int, _between(0, 20)] = 2
-    max_concurrency: Annotated[int | None, _at_least(1)] = None
+    max_concurrency: Annotated[int | None, _between(1, MAX_CONCURRENCY)] = None
     cost_per_hour_usd: Annotated[float | None, _at_least(0)] = None
     price_per_mtok: TokenPrice | None = None
     price_as: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.:/-]+$")
@@ -89,6 +104,14 @@ class ModelEntry(_Strict):
     prompt_template: str | None = None
     n_threads: Annotated[int | None, _at_least(1)] = None
     n_ctx: Annotated[int | None, _at_least(64)] = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _valid_url(cls, url: str | None) -> str | None:
+        # the URL may hold a credential: the message does not echo it
+        if url is not None and not _is_http_url(url):
+            raise ValueError("not a valid URL (write http://host:port or https://host/path)")
+        return url
 
     @model_validator(mode="after")
     def _check_provider_fields(self) -> ModelEntry:
@@ -157,25 +180,58 @@ class Sweep(_Strict):
     top_p: list[Annotated[float, _between(0, 1)]] | None = Field(default=None, min_length=1)
     seed: list[int] | None = Field(default=None, min_length=1)
 
+    @field_validator("temperature", "max_tokens", "top_p", "seed")
+    @classmethod
+    def _no_duplicates(cls, values: list[Any] | None) -> list[Any] | None:
+        # two equal values would be one variant run twice under one id
+        seen: set[Any] = set()
+        for value in values or ():
+            if value in seen:
+                raise ValueError(f"{value!r} appears twice")
+            seen.add(value)
+        return values
+
     def axes(self) -> dict[str, list[Any]]:
         return {name: values for name in SWEEPABLE if (values := getattr(self, name))}
 
 
 class Experiment(_Strict):
-    experiment: str = Field(min_length=1)
+    experiment: str
     task: str = Field(default="chat", min_length=1)
     prompts: list[PromptCase] | str
-    repeats: Annotated[int, _at_least(1)] = 1
-    concurrency: Annotated[int, _at_least(1)] = 4
+    repeats: Annotated[int, _between(1, MAX_REPEATS)] = 1
+    concurrency: Annotated[int, _between(1, MAX_CONCURRENCY)] = 4
     models: list[ModelEntry] = Field(min_length=1)
     promote: PromotePolicy | None = None
-    cache: bool | str = True  # false, true (the user cache dir) or a path to a sqlite file
+    # off unless asked for: a cached answer silently stands in for a fresh call.
+    # false, true (the user cache dir) or a path to a sqlite file
+    cache: bool | str = False
     max_cost_usd: Annotated[float | None, _at_least(0)] = None
     allow_unpriced: bool = False  # run models with no known price under max_cost_usd
     sweep: Sweep | None = None
     warmup: Annotated[int, _between(0, 100)] = 0  # calls per variant left out of statistics
-    prompt_sizes: list[Annotated[int, _at_least(1)]] | None = None  # pad prompts to ~N tokens
+    # pad prompts to ~N tokens
+    prompt_sizes: list[Annotated[int, _between(1, MAX_PROMPT_SIZE)]] | None = None
     report: bool = True  # write report.md/html, plots and results into the parent run
+
+    @field_validator("cache")
+    @classmethod
+    def _cache_path(cls, setting: bool | str) -> bool | str:
+        if isinstance(setting, str) and not setting.strip():
+            raise ValueError("write true, false or the path of a sqlite file")
+        return setting
+
+    @field_validator("experiment")
+    @classmethod
+    def _mlflow_name(cls, name: str) -> str:
+        if not name.strip():
+            raise ValueError("must not be empty")
+        if len(name) > MAX_EXPERIMENT_NAME:
+            raise ValueError(
+                f"must be at most {MAX_EXPERIMENT_NAME} characters, MLflow's limit "
+                f"(got {len(name):,})"
+            )
+        return name
 
     @field_validator("prompts")
     @classmethod
@@ -186,7 +242,7 @@ class Experiment(_Strict):
             seen: set[str] = set()
             for case in prompts:
                 if case.id in seen:
-                    raise ValueError(f"duplicate prompt id {case.id!r}")
+                    raise ValueError(f"duplicate prompt id {shorten(case.id)}")
                 seen.add(case.id)
         return prompts
 
@@ -209,16 +265,10 @@ def load_experiment(path: str | Path) -> LoadedExperiment:
     """Read and validate an experiment file. Raises ConfigError naming the file and field."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, str(path))
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from e
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark else ""
-        problem = getattr(e, "problem", None) or "not valid YAML"
-        raise ConfigError(f"{path}: {where}{problem}") from e
+    raw = load_yaml(text, str(path))
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: must be a YAML mapping with experiment, prompts and models")
     try:
@@ -231,11 +281,137 @@ def load_experiment(path: str | Path) -> LoadedExperiment:
         prompts = load_prompts_file(path.parent / config.prompts, shown_as=config.prompts)
     else:
         prompts = tuple(config.prompts)
+    check_plan_size(config, len(prompts), str(path))
     return LoadedExperiment(config=config, prompts=prompts, path=path, text=text)
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
+def read_text(path: Path, shown: str) -> str:
+    """A UTF-8 file's text, without the byte order mark Excel and Notepad write.
+
+    Raises OSError when it cannot be read, ConfigError naming `shown` when it is not UTF-8.
+    """
+    data = path.read_bytes()
+    start = len(_BOM) if data.startswith(_BOM) else 0
+    try:
+        return data[start:].decode("utf-8")
+    except UnicodeDecodeError as e:
+        at = start + e.start
+        raise ConfigError(
+            f"{shown}: not UTF-8 text (byte 0x{data[at]:02x} at position {at}): save it as UTF-8"
+        ) from None
+
+
+# what aliases may add to a document: anchors for shared settings stay usable, while a 1 KB
+# "billion laughs" file cannot grow into a billion values for pydantic or an error message
+MAX_ALIAS_EXPANSION = 100_000
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None:
+            _check_expansion(node)
+        return node
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node, active: frozenset[int]) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise yaml.constructor.ConstructorError(
+                None, None, "an alias refers to a value that contains it", node.start_mark
+            )
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        inner = active | {key}
+        sizes[key] = 1 + sum(size(child, inner) for child in children)
+        return sizes[key]
+
+    if size(root, frozenset()) - len(sizes) > MAX_ALIAS_EXPANSION:
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"aliases expand to more than {MAX_ALIAS_EXPANSION:,} values: write them out",
+            root.start_mark,
+        )
+
+
+def load_yaml(text: str, shown: str) -> Any:
+    """YAML (safe, with bounded alias expansion); ConfigError naming `shown` and the line."""
+    try:
+        return yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        problem = getattr(e, "problem", None) or "not valid YAML"
+        raise ConfigError(f"{shown}: {where}{clip(problem)}") from e
+    except RecursionError:
+        raise ConfigError(f"{shown}: nested too deeply") from None
+
+
+def check_plan_size(config: Experiment, n_prompts: int, shown: str) -> None:
+    """Refuse a plan of more than MAX_CALLS calls, before anything is built for it."""
+    n_sizes = len(config.prompt_sizes or ()) or 1
+    n_variants = len(config.models) * math.prod(
+        len(values) for values in (config.sweep.axes() if config.sweep else {}).values()
+    )
+    total = n_variants * (n_prompts * n_sizes * config.repeats + config.warmup)
+    if total <= MAX_CALLS:
+        return
+    parts = [_count(n_prompts, "prompt")]
+    if config.prompt_sizes:
+        parts.append(_count(n_sizes, "prompt size"))
+    parts.append(_count(config.repeats, "repeat"))
+    factors = " x ".join(parts)
+    if config.warmup:
+        factors = f"{factors} + {config.warmup} warmup"
+    raise ConfigError(
+        f"{shown}: the plan has {total:,} calls ({factors} x {_count(n_variants, 'variant')}); "
+        f"the limit is {MAX_CALLS:,}"
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+_ECHO = reprlib.Repr()
+_ECHO.maxstring = _ECHO.maxother = 60
+_ECHO.maxlevel, _ECHO.maxlist, _ECHO.maxdict = 2, 4, 4
+
+
+def shorten(value: Any, limit: int = 80) -> str:
+    """A value as an error message may echo it: repr'd, cut to `limit` characters, without
+    credentials. reprlib stops at a few levels, so a huge structure is never walked."""
+    return clip(redact_text(_ECHO.repr(value)), limit)
+
+
+def clip(text: str, limit: int = 200) -> str:
+    """`text`, cut to `limit` characters (with "...") if longer."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def describe_validation_error(error: ValidationError, leading_dot: bool = False) -> str:
-    """One line: the field's path and what is wrong with it."""
+    """One line: the field's path and what is wrong with it (a value echoed is cut short)."""
     detail = error.errors()[0]
     loc = _format_loc(detail["loc"])
     message = _friendly_message(detail)
@@ -243,6 +419,7 @@ def describe_validation_error(error: ValidationError, leading_dot: bool = False)
     field, sep, rest = message.partition(": ")
     if sep and field.isidentifier() and field in _known_fields(detail["loc"]):
         loc, message = (f"{loc}.{field}" if loc else field), rest
+    message = clip(message)
     if not loc:
         return (" " if leading_dot else "") + message
     return f"{'.' if leading_dot else ''}{loc}: {message}"
@@ -257,7 +434,8 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            part = clip(str(part), 40)  # an unknown key is the user's text, of any length
+            out += f".{part}" if out else part
     return out
 
 
@@ -266,13 +444,15 @@ def _friendly_message(detail: dict[str, Any]) -> str:
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
-        field = str(detail["loc"][-1])
+        field = str(detail["loc"][-1])[:100]
         known = _known_fields(detail["loc"])
         close = difflib.get_close_matches(field, known, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         return f"unknown field{hint}"
     if kind == "literal_error":
-        return f"must be one of {', '.join(PROVIDERS)} (got {detail['input']!r})"
+        return f"must be one of {', '.join(PROVIDERS)} (got {shorten(detail['input'])})"
+    if kind == "finite_number":
+        return f"must be a finite number (got {detail['input']})"
     message = str(detail["msg"])
     return message.removeprefix("Value error, ")
 
@@ -339,14 +519,21 @@ def _first_env(names: list[str]) -> str | None:
     return None
 
 
-def resolve_cache_path(setting: bool | str, experiment_dir: Path) -> Path | None:
-    """`cache: false` -> None; a path (relative to the experiment file); else the user cache:
-    $LLMFLOW_CACHE_DIR, else $XDG_CACHE_HOME/llmflow, else ~/.cache/llmflow."""
-    if setting is False:
-        return None
+def resolve_cache_path(
+    setting: bool | str, experiment_dir: Path, force: bool = False
+) -> Path | None:
+    """The response cache to use, or None for none.
+
+    `cache: path` -> that file (relative to the experiment file); `cache: true`, or `force`
+    (`llmflow run --cache`) with no path -> responses.sqlite in the user cache dir
+    ($LLMFLOW_CACHE_DIR, else $XDG_CACHE_HOME/llmflow, else ~/.cache/llmflow);
+    `cache: false` or no `cache:` -> None.
+    """
     if isinstance(setting, str):
         return experiment_dir / setting
-    return resolve_cache_dir() / "responses.sqlite"
+    if setting or force:
+        return resolve_cache_dir() / "responses.sqlite"
+    return None
 
 
 def resolve_cache_dir() -> Path:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .redact import redact_url
 from .types import CallRecord, Completion, Cost, GenerationSettings, Message, Timing, Usage
 
 JOURNAL_DIR = Path(".llmflow") / "journals"
@@ -23,23 +25,78 @@ def journal_path(parent_run_id: str, directory: Path | None = None) -> Path:
     return (directory or JOURNAL_DIR) / f"{parent_run_id}.jsonl"
 
 
+@dataclass(frozen=True)
+class JournalHeader:
+    """Line 1 of a journal: the MLflow runs a resumed run continues, and the file it ran.
+
+    `config_path` is the experiment file's resolved path (None in journals written before it
+    was recorded); `tracking_uri` is kept redacted, as everything llmflow writes.
+    """
+
+    parent_run_id: str
+    run_ids: dict[str, str]  # variant id -> child run id
+    experiment_id: str
+    config_sha256: str
+    config_path: str | None = None
+    tracking_uri: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tracking_uri", redact_url(self.tracking_uri))
+
+    def to_json(self) -> str:
+        return json.dumps({"type": "header", **asdict(self)}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, line: str) -> JournalHeader:
+        """Raises ConfigError when the line is not a journal header."""
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            data = None
+        if not isinstance(data, dict) or data.pop("type", None) != "header":
+            raise ConfigError("not a journal header")
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JournalHeader:
+        """From the header's keys (others are ignored); ConfigError when one is missing."""
+        known = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError as e:
+            raise ConfigError(f"not a journal header: {e}") from None
+
+    def __getitem__(self, name: str) -> Any:
+        """The dict-era `header["parent_run_id"]`, until every caller reads the attribute."""
+        return getattr(self, name)
+
+    def matches(self, config: Path, config_sha256: str) -> bool:
+        """Started from this experiment file (a header with no path: from the same content)."""
+        if self.config_path is None:
+            return self.config_sha256 == config_sha256
+        return Path(self.config_path) == config.resolve()
+
+
 class Journal:
-    def __init__(self, path: Path, header: dict[str, Any] | None = None) -> None:
+    def __init__(self, path: Path, header: JournalHeader | Mapping[str, Any] | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         new = not path.exists()
-        self._file = path.open("a", encoding="utf-8")
+        # newline="\n": the reader splits at "\n" only, whatever the platform
+        self._file = path.open("a", encoding="utf-8", newline="\n")
         self._lock = threading.Lock()
         if new and header is not None:
-            self._write({"type": "header", **header})
+            if not isinstance(header, JournalHeader):
+                header = JournalHeader.from_dict(header)
+            self._write_line(header.to_json())
 
     def append(self, record: CallRecord) -> None:
-        self._write({"type": "call", **record_to_dict(record)})
+        entry = {"type": "call", **record_to_dict(record)}
+        self._write_line(json.dumps(entry, ensure_ascii=False))
 
-    def _write(self, entry: dict[str, Any]) -> None:
-        line = json.dumps(entry, ensure_ascii=False) + "\n"
+    def _write_line(self, line: str) -> None:
         with self._lock:
-            self._file.write(line)
+            self._file.write(line + "\n")
             # flushed to the OS: survives the process being killed (not a power cut, which an
             # fsync per call would cover at a cost of milliseconds each)
             self._file.flush()
@@ -48,54 +105,104 @@ class Journal:
         self._file.close()
 
 
-def read_journal(path: Path) -> tuple[dict[str, Any], list[CallRecord]]:
-    """The header and every complete record; a line cut short by a kill is ignored."""
+def _lines(path: Path) -> Iterator[str]:
+    """The JSON lines of a journal, read as bytes and split at b"\n" only: str.splitlines
+    would also split at U+2028, U+2029 and U+0085, which json.dumps(ensure_ascii=False) leaves
+    in strings, and lose those calls. A line cut mid-character by a kill is dropped."""
+    with path.open("rb") as file:
+        for raw in file:
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+
+
+def read_journal(path: Path) -> tuple[JournalHeader | None, list[CallRecord]]:
+    """The header (None if missing) and every complete record; a line cut short by a kill is
+    ignored."""
     if not path.exists():
         raise ConfigError(f"no journal at {path}: --resume needs the directory the run started in")
-    header: dict[str, Any] = {}
+    header = None
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in _lines(path):
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
             continue  # the last line of a killed process may be partial
+        if not isinstance(entry, dict):
+            continue
         if entry.pop("type", None) == "header":
-            header = entry
+            header = JournalHeader.from_dict(entry)
         else:
             records.append(record_from_dict(entry))
     return header, records
+
+
+def read_header(path: Path) -> JournalHeader | None:
+    """The header alone (the first line), or None when the file has none."""
+    try:
+        with path.open("rb") as file:
+            first = file.readline()
+    except OSError:
+        return None
+    try:
+        return JournalHeader.from_json(first.decode("utf-8"))
+    except (UnicodeDecodeError, ConfigError):
+        return None
 
 
 @dataclass
 class Resumed:
     """What a journal gives `--resume`: the header naming the MLflow runs, and every call."""
 
-    header: dict[str, Any]
+    header: JournalHeader
     records: list[CallRecord]
 
 
 def load_for_resume(
     parent_run_id: str | None, directory: Path | None, config: Path, config_sha256: str
 ) -> Resumed:
-    """The journal of a run (None: the latest), refused if the experiment file has changed."""
+    """The journal of a run (None: the latest one started from this experiment file), refused
+    if the experiment file has changed."""
     if parent_run_id is None:
-        path = latest_journal(directory)
+        path = latest_journal(directory, config, config_sha256)
         if path is None:
-            raise ConfigError("--resume: no journal in .llmflow/journals to resume from")
+            raise ConfigError(
+                f"--resume: no journal in {directory or JOURNAL_DIR} was started from {config}: "
+                "run it from the directory the run started in, or name the run to resume"
+            )
     else:
         path = journal_path(parent_run_id, directory)
     header, records = read_journal(path)
-    if header.get("config_sha256") != config_sha256:
+    if header is None:
+        raise ConfigError(f"{path}: not a journal (no header line)")
+    if header.config_sha256 != config_sha256:
         raise ConfigError(
-            f"{config}: changed since run {header.get('parent_run_id')} started; "
+            f"{config}: changed since run {header.parent_run_id} started; "
             "--resume needs the same experiment file"
         )
     return Resumed(header, records)
 
 
-def latest_journal(directory: Path | None = None) -> Path | None:
-    journals = sorted((directory or JOURNAL_DIR).glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
-    return journals[-1] if journals else None
+def latest_journal(
+    directory: Path | None = None, config: Path | None = None, config_sha256: str = ""
+) -> Path | None:
+    """The newest journal; with `config`, the newest one started from that experiment file."""
+    journals = sorted((directory or JOURNAL_DIR).glob("*.jsonl"), key=_mtime, reverse=True)
+    for path in journals:
+        if config is None:
+            return path
+        header = read_header(path)
+        if header is not None and header.matches(config, config_sha256):
+            return path
+    return None
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # removed since the glob
+        return 0.0
 
 
 def record_to_dict(record: CallRecord) -> dict[str, Any]:

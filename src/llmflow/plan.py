@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import LoadedExperiment, ModelEntry, PromptCase
+from .config import LoadedExperiment, ModelEntry, PromptCase, shorten
+from .errors import ConfigError
 from .types import GenerationSettings, Message
 
 
@@ -87,9 +88,7 @@ def build_plan(experiment: LoadedExperiment) -> Plan:
         for values in itertools.product(*axes.values()):
             swept = dict(zip(axes, values, strict=True))
             swept_entry = entry.model_copy(update=swept)
-            label = ",".join(
-                f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in swept.items()
-            )
+            label = ",".join(f"{k}={format_value(v)}" for k, v in swept.items())
             variants.append(
                 Variant(
                     id=f"{base_id}[{label}]" if label else base_id,
@@ -98,10 +97,31 @@ def build_plan(experiment: LoadedExperiment) -> Plan:
                     swept=swept,
                 )
             )
+    _check_unique([v.id for v in variants], experiment.path.name)
     cases = tuple(
         case for prompt in experiment.prompts for case in sized_cases(prompt, config.prompt_sizes)
     )
     return Plan(variants=tuple(variants), cases=cases, repeats=config.repeats, warmup=config.warmup)
+
+
+def _check_unique(ids: list[str], file: str) -> None:
+    # two variants under one id would share one MLflow run, which would never be finished
+    counts = Counter(ids)
+    for variant_id, count in counts.items():
+        if count > 1:
+            raise ConfigError(
+                f"{file}: models: two variants would both be called {shorten(variant_id)}: "
+                "give them distinct name: fields"
+            )
+
+
+def format_value(value: Any) -> str:
+    """A setting as a variant id shows it: short (0.7, not 0.7000000000000001 or 1.0), yet
+    never the same text for two different values (0.5 and 0.5000001 stay apart)."""
+    if isinstance(value, float):
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)
+    return str(value)
 
 
 def settings_of(entry: ModelEntry) -> GenerationSettings:
@@ -155,11 +175,12 @@ def _variant_ids(entries: list[ModelEntry]) -> list[str]:
         if counts[label] > 1 and entry.name is None:
             label = f"{entry.provider}:{label}"
             if entry.temperature is not None:
-                label += f"@t{entry.temperature:g}"
+                label += f"@t{format_value(entry.temperature)}"
         ids.append(label)
+    counts = Counter(ids)
     seen: Counter[str] = Counter()
     unique = []
     for label in ids:
         seen[label] += 1
-        unique.append(label if ids.count(label) == 1 else f"{label}#{seen[label]}")
+        unique.append(label if counts[label] == 1 else f"{label}#{seen[label]}")
     return unique

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from .config import PromptCase, describe_validation_error
+from .config import (
+    PromptCase,
+    clip,
+    describe_validation_error,
+    load_yaml,
+    read_text,
+    shorten,
+)
 from .errors import ConfigError
 
 
 def load_prompts_file(path: Path, shown_as: str | None = None) -> tuple[PromptCase, ...]:
     """Prompts from .jsonl, .csv or .yaml/.yml, each row with id, user and optional system."""
-    shown = shown_as or str(path)
+    shown = clip(shown_as or str(path))
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, shown)
     except OSError as e:
         raise ConfigError(f"prompts: cannot read {shown}: {e.strerror or e}") from e
     rows = _parse_rows(text, path.suffix.lower(), shown)
@@ -34,21 +41,37 @@ def load_prompts_file(path: Path, shown_as: str | None = None) -> tuple[PromptCa
             raise ConfigError(
                 f"{shown}: [{index}]{describe_validation_error(e, leading_dot=True)}"
             ) from e
-    ids = [c.id for c in cases]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        raise ConfigError(f"{shown}: duplicate prompt id {duplicates[0]!r}")
+    seen: set[str] = set()
+    for case in cases:
+        if case.id in seen:
+            raise ConfigError(f"{shown}: duplicate prompt id {shorten(case.id)}")
+        seen.add(case.id)
     return tuple(cases)
 
 
 def _parse_rows(text: str, suffix: str, shown: str) -> Any:
-    try:
-        if suffix == ".jsonl":
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
-        if suffix == ".csv":
-            return list(csv.DictReader(text.splitlines()))
-        if suffix in (".yaml", ".yml"):
-            return yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(f"{shown}: not valid {suffix[1:]}: {e}") from e
+    if suffix == ".jsonl":
+        return _jsonl_rows(text, shown)
+    if suffix == ".csv":
+        # newline="": a quoted field keeps its line breaks, which csv itself handles
+        try:
+            return list(csv.DictReader(io.StringIO(text, newline="")))
+        except csv.Error as e:
+            raise ConfigError(f"{shown}: not valid csv: {e}") from e
+    if suffix in (".yaml", ".yml"):
+        return load_yaml(text, shown)
     raise ConfigError(f"prompts: {shown}: use a .jsonl, .csv or .yaml file")
+
+
+def _jsonl_rows(text: str, shown: str) -> list[Any]:
+    # '\n' only: str.splitlines also splits at U+2028, U+2029 and U+0085, which JSON strings
+    # may hold unescaped
+    rows = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{shown}: line {number}: not valid JSON: {e.msg}") from e
+    return rows

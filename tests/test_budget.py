@@ -1,0 +1,91 @@
+"""The budget: the worst case of a call is never below its real cost, so the limit holds."""
+
+from collections import deque
+from pathlib import Path
+
+import pytest
+
+from llmflow.budget import Budget, input_tokens_bound, preflight, worst_case_usd
+from llmflow.config import ModelEntry, load_experiment
+from llmflow.errors import ConfigError
+from llmflow.plan import Call, Case, Variant, build_plan, settings_of
+from llmflow.pricing import Pricer
+from llmflow.types import Message, Usage
+from tests.helpers import write_experiment
+
+CJK = "請用三句話解釋機器學習的基本概念，並舉一個例子。" * 10
+PRICED = ModelEntry(
+    provider="openai",
+    model="m",
+    base_url="http://127.0.0.1:1/v1",
+    max_tokens=50,
+    price_per_mtok={"input": 10.0, "output": 30.0},
+)
+
+
+def cjk_call(repeat: int) -> Call:
+    variant = Variant("m", PRICED, settings_of(PRICED))
+    case = Case("cjk", (Message("system", "简洁回答。"), Message("user", CJK)))
+    return Call(variant, case, repeat)
+
+
+def most_tokens_any_tokenizer_counts(call: Call) -> int:
+    """Byte-level BPE at its worst: a token per byte, plus the chat template's role markers."""
+    return sum(len(m.content.encode()) + 4 for m in call.case.messages) + 3
+
+
+def test_cjk_prompts_under_a_tight_budget_never_pass_the_limit():
+    pricer, limit = Pricer(PRICED), 0.1
+    budget, in_flight = Budget(limit), deque()
+    for repeat in range(200):  # 8 calls in flight at a time, each settled at its real cost
+        call = cjk_call(repeat)
+        reservation = budget.reserve(worst_case_usd(call, pricer))
+        while reservation is None and in_flight:
+            budget.settle(*in_flight.popleft())
+            reservation = budget.reserve(worst_case_usd(call, pricer))
+        if reservation is None:
+            break
+        usage = Usage(most_tokens_any_tokenizer_counts(call), PRICED.max_tokens)
+        in_flight.append((reservation, pricer.price(usage, 1.0).usd))
+        if len(in_flight) == 8:
+            budget.settle(*in_flight.popleft())
+    while in_flight:
+        budget.settle(*in_flight.popleft())
+    assert limit * 0.8 < budget.spent_usd <= limit
+
+
+def test_the_input_bound_covers_every_byte():
+    call = cjk_call(0)
+    assert input_tokens_bound(call) >= most_tokens_any_tokenizer_counts(call)
+    assert input_tokens_bound(call) >= 3 * len(CJK)
+
+
+def test_preflight_prices_cjk_prompts_at_their_bound(tmp_path: Path):
+    model = {**PRICED.model_dump(exclude_none=True), "max_tokens": 1}
+    path = write_experiment(tmp_path, [model], prompts=[{"id": "a", "user": CJK}], repeats=10)
+    plan = build_plan(load_experiment(path))
+    pricers = {v.id: Pricer(v.entry) for v in plan.variants}
+    # 10 calls of 720 bytes (+ the template's 24 tokens) at $10/Mtok and 1 token at $30/Mtok;
+    # 3 characters a token said $0.0099
+    worst = 10 * ((720 + 24) * 10 + 1 * 30) / 1e6
+    with pytest.raises(ConfigError, match=r"could cost up to \$0\.0747"):
+        preflight(plan, pricers, 0.05, False, "e.yaml")
+    assert preflight(plan, pricers, 0.08, False, "e.yaml") == pytest.approx(worst)
+
+
+def test_preflight_counts_warmup_calls(tmp_path: Path):
+    model = {**PRICED.model_dump(exclude_none=True)}
+    plain = write_experiment(tmp_path, [model], name="a.yaml")
+    warm = write_experiment(tmp_path, [model], name="b.yaml", warmup=3)
+    costs = []
+    for path in (plain, warm):
+        plan = build_plan(load_experiment(path))
+        costs.append(preflight(plan, {v.id: Pricer(v.entry) for v in plan.variants}, 1, False, "x"))
+    first_case = worst_case_usd(next(build_plan(load_experiment(warm)).calls()), Pricer(PRICED))
+    assert costs[1] == pytest.approx(costs[0] + 3 * first_case)
+
+
+@pytest.mark.parametrize("limit", [float("nan"), float("inf"), -1.0])
+def test_a_limit_that_bounds_nothing_is_refused(limit: float):
+    with pytest.raises(ConfigError, match="max_cost_usd: must be a finite number"):
+        Budget(limit)

@@ -1,0 +1,124 @@
+"""The run journal: what a kill leaves behind is read back whole, and --resume finds the right
+journal."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from llmflow.errors import ConfigError
+from llmflow.journal import (
+    Journal,
+    JournalHeader,
+    journal_path,
+    latest_journal,
+    load_for_resume,
+    read_journal,
+)
+from llmflow.types import CallRecord, Completion, GenerationSettings, Message, Timing, Usage
+
+LINE_BREAKS = "a\u2028b\u2029c\u0085d\re\x1cf"
+
+
+def record(case_id: str, text: str = "ok") -> CallRecord:
+    return CallRecord(
+        variant_id="v",
+        case_id=case_id,
+        repeat=0,
+        messages=(Message("user", f"say {text}"),),
+        settings=GenerationSettings(temperature=0.5, stop=("\n",)),
+        completion=Completion(text, Usage(3, 4)),
+        timing=Timing(0.5, 0.1, 1, 2),
+        cost=None,
+    )
+
+
+def header(config: Path, sha: str = "s" * 64, run: str = "run1", **extra) -> JournalHeader:
+    return JournalHeader(
+        parent_run_id=run,
+        run_ids={"v": f"{run}-child"},
+        experiment_id="1",
+        config_sha256=sha,
+        config_path=str(config.resolve()),
+        tracking_uri="http://user:pw@mlflow.example:5000/?token=abc",
+        **extra,
+    )
+
+
+def test_records_with_unicode_line_separators_survive_a_resume(tmp_path: Path):
+    path = tmp_path / "j.jsonl"
+    journal = Journal(path, header(tmp_path / "e.yaml"))
+    journal.append(record("a", LINE_BREAKS))
+    journal.append(record("b", "plain"))
+    journal.close()
+    read_header, records = read_journal(path)
+    assert read_header is not None and read_header.parent_run_id == "run1"
+    assert [(r.case_id, r.completion.text) for r in records] == [("a", LINE_BREAKS), ("b", "plain")]
+    assert records[0] == record("a", LINE_BREAKS)
+
+
+def test_a_line_cut_mid_character_by_a_kill_is_dropped(tmp_path: Path):
+    path = tmp_path / "j.jsonl"
+    journal = Journal(path, header(tmp_path / "e.yaml"))
+    journal.append(record("a"))
+    journal.close()
+    with path.open("ab") as file:
+        file.write(json.dumps({"type": "call", "text": "\u4e2d"}, ensure_ascii=False).encode()[:-4])
+    assert [r.case_id for r in read_journal(path)[1]] == ["a"]
+
+
+def test_the_header_is_a_dataclass_with_a_redacted_tracking_uri(tmp_path: Path):
+    original = header(tmp_path / "e.yaml")
+    assert "pw" not in original.tracking_uri and "abc" not in original.tracking_uri
+    line = original.to_json()
+    assert "pw" not in line and "abc" not in line
+    assert JournalHeader.from_json(line) == original
+    assert original["parent_run_id"] == "run1"  # what experiment.py reads today
+    with pytest.raises(ConfigError):
+        JournalHeader.from_json('{"type": "call"}')
+
+
+def test_the_old_dict_header_still_reads(tmp_path: Path):
+    path = tmp_path / "j.jsonl"
+    old = {"parent_run_id": "p", "run_ids": {"v": "c"}, "experiment_id": "1"}
+    old |= {"config_sha256": "s", "tracking_uri": "sqlite:///x.db"}
+    Journal(path, old).close()
+    read_header = read_journal(path)[0]
+    assert read_header == JournalHeader("p", {"v": "c"}, "1", "s", None, "sqlite:///x.db")
+
+
+def write_journal(directory: Path, head: JournalHeader, mtime: float) -> Path:
+    path = journal_path(head.parent_run_id, directory)
+    Journal(path, head).close()
+    os.utime(path, (mtime, mtime))
+    return path
+
+
+def test_resume_picks_the_newest_journal_of_this_experiment_file(tmp_path: Path):
+    mine, other = tmp_path / "mine.yaml", tmp_path / "other.yaml"
+    write_journal(tmp_path, header(mine, run="old-mine"), 1000)
+    write_journal(tmp_path, header(mine, run="new-mine"), 2000)
+    write_journal(tmp_path, header(other, sha="o" * 64, run="other"), 3000)
+    resumed = load_for_resume(None, tmp_path, mine, "s" * 64)
+    assert resumed.header.parent_run_id == "new-mine"
+    assert latest_journal(tmp_path, other, "o" * 64).name == "other.jsonl"
+
+
+def test_resume_says_when_no_journal_belongs_to_this_file(tmp_path: Path):
+    write_journal(tmp_path, header(tmp_path / "other.yaml", run="other"), 1000)
+    with pytest.raises(ConfigError, match=r"no journal in .* was started from .*mine\.yaml"):
+        load_for_resume(None, tmp_path, tmp_path / "mine.yaml", "s" * 64)
+
+
+def test_resume_refuses_this_file_once_changed(tmp_path: Path):
+    write_journal(tmp_path, header(tmp_path / "mine.yaml"), 1000)
+    with pytest.raises(ConfigError, match=r"changed since run run1 started"):
+        load_for_resume(None, tmp_path, tmp_path / "mine.yaml", "changed")
+
+
+def test_old_headers_without_a_path_match_by_content(tmp_path: Path):
+    old = JournalHeader("old", {"v": "c"}, "1", "s" * 64)
+    write_journal(tmp_path, old, 1000)
+    write_journal(tmp_path, JournalHeader("newer", {}, "1", "x" * 64), 2000)
+    assert load_for_resume(None, tmp_path, tmp_path / "e.yaml", "s" * 64).header == old
