@@ -72,6 +72,22 @@ def test_cache_false_and_failed_calls_are_never_cached(tmp_path: Path, fake_olla
     assert len(fake_ollama.generation_requests()) == 5
 
 
+def test_a_cache_that_is_not_sqlite_is_one_line_before_any_run(tmp_path: Path, fake_ollama):
+    (tmp_path / "notes.txt").write_text("not a database\n" * 10)
+    path = write_experiment(tmp_path, ollama(fake_ollama), cache="notes.txt")
+    result = invoke("run", str(path))
+    assert result.exit_code == 2 and "notes.txt is not a sqlite database" in result.stderr
+    assert not (tmp_path / "mlflow.db").exists() and fake_ollama.generation_requests() == []
+    assert invoke("run", str(path), "--no-cache").exit_code == 0
+
+
+def test_run_cache_forces_the_user_cache_on(tmp_path: Path, fake_ollama):
+    path = write_experiment(tmp_path, ollama(fake_ollama))
+    assert invoke("run", str(path), "--cache").exit_code == 0
+    assert "1 call(s) answered" not in invoke("run", str(path)).stderr  # the file says no cache
+    assert "2 call(s) answered from the cache" in invoke("run", str(path), "--cache").stderr
+
+
 # --- journal, kill -9 and resume ----------------------------------------------------------------
 
 

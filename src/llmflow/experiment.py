@@ -27,11 +27,11 @@ from .config import (
     resolve_tracking_uri,
 )
 from .errors import Interrupted, LlmflowError, MissingCredentials, ProviderError, RunFailed
-from .journal import Journal, Resumed, journal_path, load_for_resume
+from .journal import Journal, JournalHeader, Resumed, journal_path, load_for_resume
 from .plan import Plan, Variant, build_plan
 from .pricing import Pricer
 from .providers import Provider, create_provider
-from .redact import redact_text, redact_url
+from .redact import redact_text
 from .registration import register_and_promote
 from .runner import RetryPolicy, Runner
 from .stats import summarize
@@ -134,11 +134,15 @@ def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunRes
     if request.resume:
         run_id = None if request.resume == LATEST else request.resume
         resumed = load_for_resume(run_id, request.journal_dir, loaded.path, loaded.sha256)
-    session = _Session(loaded, plan, pricers, request, hooks or RunHooks(), limit)
+    cache = _open_cache(loaded, request.use_cache)  # a bad cache file: ConfigError, no run yet
+    session = _Session(loaded, plan, pricers, request, hooks or RunHooks(), limit, cache)
     try:
         result = asyncio.run(session.run(resumed))
     except (KeyboardInterrupt, asyncio.CancelledError):
         raise Interrupted(None, None, session.stop_signal or "SIGINT") from None
+    finally:
+        if cache is not None:
+            cache.close()
     if session.stop_signal is not None:
         raise Interrupted(result.parent_run_id, result.status, session.stop_signal)
     try:
@@ -146,6 +150,15 @@ def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunRes
     except KeyboardInterrupt:
         result.problems.append("registration was interrupted (Ctrl-C): nothing more registered")
     return result
+
+
+def _open_cache(loaded: LoadedExperiment, use_cache: bool | None) -> ResponseCache | None:
+    """The response cache when the file (`cache:`) or `--cache` asks; `--no-cache` wins over
+    both. Off by default: a tool that measures latency measures."""
+    if use_cache is False:
+        return None
+    path = resolve_cache_path(loaded.config.cache, loaded.path.parent, force=bool(use_cache))
+    return ResponseCache.open(path) if path is not None else None
 
 
 def _open_store(tracking_uri: str) -> RunStore:
@@ -167,14 +180,15 @@ class _Session:
         request: RunRequest,
         hooks: RunHooks,
         limit: float | None,
+        cache: ResponseCache | None,
     ) -> None:
         self.loaded, self.plan, self.pricers = loaded, plan, pricers
+        self._cache = cache
         self.request, self.hooks, self.limit = request, hooks, limit
         self.parent_run_id: str | None = None
         self._run_ids: dict[str, str] = {}
         self._signals: StopSignals | None = None
         self._traces: TraceWriter | None = None
-        self._cache: ResponseCache | None = None
         self._lock = threading.Lock()
 
     @property
@@ -191,7 +205,6 @@ class _Session:
         opening = asyncio.ensure_future(asyncio.to_thread(_open_store, uri))
         starting = asyncio.ensure_future(asyncio.to_thread(TraceWriter, uri))
         providers: dict[str, Provider] = {}
-        self._cache = self._open_cache()  # a bad cache file fails here, before any run exists
         with StopSignals(self._abandon) as self._signals:
             # before the runs exist, a stop signal simply ends the start-up
             self._signals.cancels(asyncio.current_task().cancel)
@@ -208,8 +221,6 @@ class _Session:
                 await asyncio.gather(
                     *(p.aclose() for p in providers.values()), return_exceptions=True
                 )
-                if self._cache is not None:
-                    self._cache.close()
 
     async def _run(
         self,
@@ -273,13 +284,14 @@ class _Session:
         opened: list[Journal],
     ) -> None:
         """Every call not yet finished: the warmups first (cold starts, measured apart)."""
-        header = {
-            "parent_run_id": result.parent_run_id,
-            "run_ids": run_ids,
-            "experiment_id": result.experiment_id,
-            "config_sha256": self.loaded.sha256,
-            "tracking_uri": redact_url(self.store.tracking_uri),
-        }
+        header = JournalHeader(
+            parent_run_id=result.parent_run_id,
+            run_ids=run_ids,
+            experiment_id=result.experiment_id,
+            config_sha256=self.loaded.sha256,
+            config_path=str(self.loaded.path.resolve()),
+            tracking_uri=self.store.tracking_uri,
+        )
         journal = Journal(journal_path(result.parent_run_id, self.request.journal_dir), header)
         opened.append(journal)
         traces.begin(result.experiment_id, self.plan.variants)
@@ -311,7 +323,7 @@ class _Session:
 
     def _check_unfinished(self, resumed: Resumed) -> None:
         """Resuming a run that already finished would change it: refuse, change nothing."""
-        parent_id = resumed.header["parent_run_id"]
+        parent_id = resumed.header.parent_run_id
         status = self.store.client.get_run(parent_id).info.status
         if status == "FINISHED":
             raise LlmflowError(
@@ -358,7 +370,7 @@ class _Session:
         from .tracking.runs import variant_params
 
         if resumed is not None:
-            parent_id, run_ids = resumed.header["parent_run_id"], resumed.header["run_ids"]
+            parent_id, run_ids = resumed.header.parent_run_id, resumed.header.run_ids
             self.store.reopen([parent_id, *run_ids.values()])
             return parent_id, run_ids
         parent_id = self.store.start_parent(experiment_id, self.loaded, __version__)
@@ -374,17 +386,6 @@ class _Session:
             for v in self.plan.variants
         }
         return parent_id, run_ids
-
-    def _open_cache(self) -> ResponseCache | None:
-        """The response cache when the file (`cache:`) or the command line (`--cache`) asks;
-        `--no-cache` wins over both. Off by default: a measuring tool measures."""
-        setting = self.loaded.config.cache
-        if self.request.use_cache is False:
-            return None
-        if self.request.use_cache and not setting:
-            setting = True
-        path = resolve_cache_path(setting, self.loaded.path.parent)
-        return ResponseCache(path) if path is not None else None
 
     def _budget(self, result: RunResult) -> Budget | None:
         if self.limit is None:

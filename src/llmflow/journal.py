@@ -66,10 +66,6 @@ class JournalHeader:
         except TypeError as e:
             raise ConfigError(f"not a journal header: {e}") from None
 
-    def __getitem__(self, name: str) -> Any:
-        """The dict-era `header["parent_run_id"]`, until every caller reads the attribute."""
-        return getattr(self, name)
-
     def matches(self, config: Path, config_sha256: str) -> bool:
         """Started from this experiment file (a header with no path: from the same content)."""
         if self.config_path is None:
