@@ -53,6 +53,7 @@ class FakeServer:
         self.retry_after_s: float | None = 0.01
         self.fault_rate = 0.0
         self.fault_kinds: tuple[str, ...] = FAULT_KINDS
+        self.raw_response: Response | None = None  # answers every request (checks too) when set
         self._rng = random.Random(1234)
         self._queued_faults: deque[str] = deque()
         self._lock = threading.Lock()
@@ -107,6 +108,7 @@ class FakeServer:
             self.requests.clear()
             self.completed.clear()
             self._queued_faults.clear()
+        self.raw_response = None
 
     # --- for subclasses ----------------------------------------------------------------------
 
@@ -171,7 +173,12 @@ class _Handler(BaseHTTPRequestHandler):
         with fake._lock:
             fake.requests.append(request)
         generation = fake.is_generation(request)
-        response = self._generation(request) if generation else fake.route(request)
+        if fake.raw_response is not None:
+            response = fake.raw_response
+        elif generation:
+            response = self._generation(request)
+        else:
+            response = fake.route(request)
         if response is None:  # a dropped connection or a hang: no answer at all
             self.close_connection = True
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,6 +24,7 @@ from ..errors import (
     parse_retry_after,
 )
 from ..types import Delta, GenerationSettings, Message, Usage
+from .base import excerpt
 
 
 class GeminiProvider:
@@ -124,8 +126,9 @@ def _map_usage(meta: gt.GenerateContentResponseUsageMetadata) -> Usage:
 
 
 def _translate(e: Exception) -> ProviderError:
-    if isinstance(e, genai_errors.APIError):
-        message = f"gemini {e.code} {e.status or ''}: {e.message or ''}".strip()
+    """Any exception from the SDK as our error tree; never raises, whatever the body's shape."""
+    if isinstance(e, genai_errors.APIError) and isinstance(e.code, int):
+        message = _status_message(e)
         if "API_KEY_INVALID" in _detail_values(e, "reason"):  # Gemini answers a bad key with 400
             return AuthenticationError(message, status_code=e.code)
         return error_for_status(e.code, message, retry_after=_retry_after(e))
@@ -134,8 +137,19 @@ def _translate(e: Exception) -> ProviderError:
     if isinstance(
         e, (aiohttp.ClientConnectionError, httpx.TransportError, ConnectionError, OSError)
     ):
-        return ProviderUnavailable(f"gemini: cannot connect: {e}")
-    return BadResponse(f"gemini: unreadable response: {type(e).__name__}: {e}")
+        return ProviderUnavailable(f"gemini: cannot connect: {excerpt(str(e))}")
+    if isinstance(e, json.JSONDecodeError):
+        # the SDK's aiohttp path parses an error body sent as JSON without catching this, so a
+        # cut-short error body arrives here without its HTTP status
+        return BadResponse(f"gemini: unreadable response body: {excerpt(e.doc)}")
+    return BadResponse(f"gemini: unreadable response: {type(e).__name__}: {excerpt(str(e))}")
+
+
+def _status_message(e: genai_errors.APIError) -> str:
+    status = e.status if isinstance(e.status, str) else ""
+    # the SDK fills message from {"error": {"message"}}; any other shape is shown as it came
+    body = e.message if isinstance(e.message, str) and e.message.strip() else e.details
+    return f"gemini {e.code} {status[:40]}".rstrip() + f": {excerpt(body)}"
 
 
 def _retry_after(e: genai_errors.APIError) -> float | None:
@@ -150,7 +164,9 @@ def _retry_after(e: genai_errors.APIError) -> float | None:
 
 
 def _detail_values(e: genai_errors.APIError, key: str) -> list[object]:
-    """Values of `key` in the google.rpc details of an error body."""
-    body = e.details if isinstance(e.details, dict) else {}
-    details = body.get("error", {}).get("details", [])
+    """Values of `key` in the google.rpc details of an error body; [] for any other shape."""
+    error = e.details.get("error") if isinstance(e.details, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    if not isinstance(details, list):
+        return []
     return [d[key] for d in details if isinstance(d, dict) and key in d]

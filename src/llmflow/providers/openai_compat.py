@@ -22,6 +22,7 @@ from ..errors import (
     parse_retry_after,
 )
 from ..types import Delta, GenerationSettings, Message, Usage
+from .base import excerpt
 
 
 class OpenAICompatProvider:
@@ -75,14 +76,15 @@ class OpenAICompatProvider:
 
     async def check(self) -> None:
         try:
-            await self._client.models.list()
+            # the raw response: a /models that answers 200 with something else is not our concern
+            await self._client.models.with_raw_response.list()
         except (
             openai.APIConnectionError,
             openai.AuthenticationError,
             openai.PermissionDeniedError,
         ) as e:
             raise _translate(e) from e
-        except openai.APIError:
+        except openai.APIStatusError:
             pass  # many compatible servers do not implement /models; the calls will tell
 
     async def aclose(self) -> None:
@@ -124,21 +126,22 @@ def _map_usage(usage: CompletionUsage) -> Usage:
 
 
 def _translate(e: Exception) -> ProviderError:
+    """Any exception from the SDK as our error tree; never raises, whatever the body's shape."""
     if isinstance(e, openai.APIStatusError):
         retry_after = parse_retry_after(e.response.headers.get("retry-after"))
-        message = f"openai {e.status_code}: {_short(e)}"
+        message = f"openai {e.status_code}: {excerpt(_body_message(e.body))}"
         if isinstance(e, (openai.AuthenticationError, openai.PermissionDeniedError)):
             return AuthenticationError(message, status_code=e.status_code)
         return error_for_status(e.status_code, message, retry_after=retry_after)
     if isinstance(e, openai.APITimeoutError):
         return ProviderTimeout("openai: timed out")
     if isinstance(e, openai.APIConnectionError):
-        return ProviderUnavailable(f"openai: cannot connect: {e.__cause__ or e}")
-    return BadResponse(f"openai: unreadable response: {type(e).__name__}: {e}")
+        return ProviderUnavailable(f"openai: cannot connect: {excerpt(str(e.__cause__ or e))}")
+    return BadResponse(f"openai: unreadable response: {type(e).__name__}: {excerpt(str(e))}")
 
 
-def _short(e: openai.APIStatusError) -> str:
-    body = e.body
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
+def _body_message(body: object) -> object:
+    """The SDK hands over {"error": {...}} unwrapped; any other shape is shown as it came."""
+    if isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"]:
         return body["message"]
-    return e.message
+    return body
