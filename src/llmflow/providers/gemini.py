@@ -24,7 +24,7 @@ from ..errors import (
     parse_retry_after,
 )
 from ..types import Delta, GenerationSettings, Message, Usage
-from .base import excerpt
+from .base import cut_off, excerpt
 
 
 class GeminiProvider:
@@ -74,8 +74,13 @@ class GeminiProvider:
                 chunks = await models.generate_content_stream(
                     model=self.model, contents=contents, config=config
                 )
+                finished = False
                 async for chunk in chunks:
-                    yield _delta(chunk)
+                    delta = _delta(chunk)
+                    finished = finished or delta.finish_reason is not None
+                    yield delta
+                if not finished:
+                    raise cut_off("gemini", "a finishReason")
             else:
                 yield _delta(
                     await models.generate_content(
@@ -99,7 +104,7 @@ class GeminiProvider:
 
 def _delta(response: gt.GenerateContentResponse) -> Delta:
     text = ""
-    finish_reason = None
+    finish_reason = _blocked(response)
     if response.candidates:
         candidate = response.candidates[0]
         parts = candidate.content.parts if candidate.content and candidate.content.parts else []
@@ -109,6 +114,14 @@ def _delta(response: gt.GenerateContentResponse) -> Delta:
     return Delta(
         text=text, usage=usage, finish_reason=finish_reason, model_version=response.model_version
     )
+
+
+def _blocked(response: gt.GenerateContentResponse) -> str | None:
+    """A blocked prompt gets no candidate, so no finishReason: its blockReason ends the answer."""
+    feedback = response.prompt_feedback
+    if feedback is None or feedback.block_reason is None:
+        return None
+    return f"PROMPT_BLOCKED:{getattr(feedback.block_reason, 'value', feedback.block_reason)}"
 
 
 def _map_usage(meta: gt.GenerateContentResponseUsageMetadata) -> Usage:

@@ -19,7 +19,7 @@ from ..errors import (
 )
 from ..redact import redact_url
 from ..types import Delta, GenerationSettings, Message, Usage
-from .base import excerpt
+from .base import cut_off, excerpt
 
 _DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
 
@@ -59,8 +59,12 @@ class OllamaProvider:
         }
         try:
             if settings.stream:
+                done = False
                 async for part in await self._client.chat(**request, stream=True):
+                    done = done or bool(part.done)
                     yield _delta(part)
+                if not done:
+                    raise cut_off("ollama", 'a last line with "done": true')
             else:
                 yield _delta(await self._client.chat(**request, stream=False))
         except ProviderError:

@@ -18,11 +18,12 @@ from ..errors import (
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
+    ServerError,
     error_for_status,
     parse_retry_after,
 )
 from ..types import Delta, GenerationSettings, Message, Usage
-from .base import excerpt
+from .base import cut_off, excerpt
 
 
 class OpenAICompatProvider:
@@ -65,8 +66,13 @@ class OpenAICompatProvider:
                 chunks = await create(
                     **request, stream=True, stream_options={"include_usage": True}
                 )
+                finished = False
                 async for chunk in chunks:
-                    yield _chunk_delta(chunk)
+                    delta = _chunk_delta(chunk)
+                    finished = finished or delta.finish_reason is not None
+                    yield delta
+                if not finished:  # the usage chunk may be missing: servers ignore stream_options
+                    raise cut_off("openai", "a finish_reason")
             else:
                 yield _response_delta(await create(**request))
         except ProviderError:
@@ -137,6 +143,8 @@ def _translate(e: Exception) -> ProviderError:
         return ProviderTimeout("openai: timed out")
     if isinstance(e, openai.APIConnectionError):
         return ProviderUnavailable(f"openai: cannot connect: {excerpt(str(e.__cause__ or e))}")
+    if type(e) is openai.APIError:  # an {"error": ...} event inside a 200 stream
+        return ServerError(f"openai: error during the answer: {excerpt(_body_message(e.body))}")
     return BadResponse(f"openai: unreadable response: {type(e).__name__}: {excerpt(str(e))}")
 
 
