@@ -221,5 +221,9 @@ def _tokens(
 
 
 def _first_stop(text: str, stop: tuple[str, ...]) -> int | None:
-    positions = [i for s in stop if s and (i := text.find(s)) >= 0]
+    """Where the first stop sequence begins, counting only matches that reach past the leading
+    whitespace: a small model often opens with "\n\n", and a "\n\n" stop would otherwise end
+    the answer before it began. "\nQuestion:" right after that whitespace still stops it."""
+    begun = len(text) - len(text.lstrip())  # all-blank text: nothing can match past its end
+    positions = [i for s in stop if s and (i := text.find(s, max(0, begun - len(s) + 1))) >= 0]
     return min(positions) if positions else None
