@@ -1,5 +1,6 @@
 """Assembling the packaged Gemma GGUF into the user cache, safely under concurrency."""
 
+import asyncio
 import hashlib
 import os
 import subprocess
@@ -191,3 +192,15 @@ def test_local_with_its_own_template_keeps_the_text_as_sampled(monkeypatch):
     provider = local_on(monkeypatch, ["\n\n", "Hi", "\n\n"], prompt_template="{prompt}")
     completion, _ = complete(provider, "Hello", stop=("\n\n",))
     assert completion.text == "\n\nHi"
+
+
+def test_local_check_reports_a_failed_assembly_as_its_own_error(monkeypatch):
+    from llmflow.errors import ModelNotFound
+    from llmflow.providers.local import LocalProvider
+
+    def full_disk() -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(llama_engine, "packaged_model_path", full_disk)
+    with pytest.raises(ModelNotFound, match="No space left"):
+        asyncio.run(LocalProvider().check())

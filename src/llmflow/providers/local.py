@@ -48,7 +48,7 @@ class LocalProvider:
     def _load(self) -> llama_engine.LoadedModel:
         try:
             return llama_engine.load_model(self.model, n_ctx=self.n_ctx, n_threads=self.n_threads)
-        except (FileNotFoundError, ValueError) as e:
+        except (OSError, ValueError) as e:  # no such file, a failed assembly (disk full), bad GGUF
             raise ModelNotFound(f"local: {e}") from e
 
     async def check(self) -> None:
