@@ -77,7 +77,7 @@ class GeminiProvider:
                 finished = False
                 async for chunk in chunks:
                     delta = _delta(chunk)
-                    finished = finished or delta.finish_reason is not None
+                    finished = finished or bool(delta.finish_reason)  # some servers send ""
                     yield delta
                 if not finished:
                     raise cut_off("gemini", "a finishReason")

@@ -69,7 +69,7 @@ class OpenAICompatProvider:
                 finished = False
                 async for chunk in chunks:
                     delta = _chunk_delta(chunk)
-                    finished = finished or delta.finish_reason is not None
+                    finished = finished or bool(delta.finish_reason)  # some servers send ""
                     yield delta
                 if not finished:  # the usage chunk may be missing: servers ignore stream_options
                     raise cut_off("openai", "a finish_reason")
