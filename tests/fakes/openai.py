@@ -18,6 +18,7 @@ class FakeOpenAI(FakeServer):
         self.completion_tokens = 25
         self.reasoning_tokens = 0
         self.cached_tokens = 0
+        self.stream_usage = True  # False: ignore stream_options, as some compatible servers do
 
     def is_generation(self, request: Request) -> bool:
         return request.method == "POST" and request.path.endswith("/chat/completions")
@@ -75,7 +76,9 @@ class FakeOpenAI(FakeServer):
                     "system_fingerprint": "fp_fake",
                 }
             )
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        include_usage = self.stream_usage and bool(
+            (body.get("stream_options") or {}).get("include_usage")
+        )
 
         def chunk(delta: dict, finish: str | None) -> dict:
             payload = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import threading
 import time
 from collections import deque
@@ -40,9 +41,19 @@ class Response:
 
 
 class FakeServer:
-    """Base class: subclasses implement `route(request) -> Response` and the fault bodies."""
+    """Base class: subclasses implement `route(request) -> Response` and the fault bodies.
+
+    Every attribute set in `__init__` (of this class or a subclass) is a knob or a record that
+    `reset()` puts back as a fresh server has it.
+    """
 
     stream_content_type = "text/event-stream"
+    _KEPT_BY_RESET = frozenset({"_httpd", "_lock", "_init_args"})
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> FakeServer:
+        server = super().__new__(cls)
+        server._init_args = (args, kwargs)  # reset() builds a fresh twin to copy defaults from
+        return server
 
     def __init__(self) -> None:
         self.delay_s = 0.0  # before the first byte of every generation answer
@@ -53,6 +64,9 @@ class FakeServer:
         self.retry_after_s: float | None = 0.01
         self.fault_rate = 0.0
         self.fault_kinds: tuple[str, ...] = FAULT_KINDS
+        self.raw_response: Response | None = None  # answers every request (checks too) when set
+        # streams end cleanly after half their chunks, before the final chunk, usage and [DONE]
+        self.truncate_stream = False
         self._rng = random.Random(1234)
         self._queued_faults: deque[str] = deque()
         self._lock = threading.Lock()
@@ -68,8 +82,7 @@ class FakeServer:
         class Handler(_Handler):
             fake = server
 
-        ThreadingHTTPServer.request_queue_size = 256  # the default backlog of 5 drops bursts
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _HTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
@@ -103,10 +116,16 @@ class FakeServer:
         return [r for r in self.requests if self.is_generation(r)]
 
     def reset(self) -> None:
+        """Every knob, record and queued fault back to a fresh server's, so that one test's
+        settings (or its failure half-way) cannot leak into the next test."""
+        args, kwargs = self._init_args
+        fresh = type(self)(*args, **kwargs)  # not started: no socket
         with self._lock:
-            self.requests.clear()
-            self.completed.clear()
-            self._queued_faults.clear()
+            for name in set(vars(self)) - set(vars(fresh)) - self._KEPT_BY_RESET:
+                delattr(self, name)  # a method a test patched on the instance
+            for name, value in vars(fresh).items():
+                if name not in self._KEPT_BY_RESET:
+                    setattr(self, name, value)
 
     # --- for subclasses ----------------------------------------------------------------------
 
@@ -141,6 +160,16 @@ def sse(payload: Any) -> bytes:
     return f"data: {json.dumps(payload)}\n\n".encode()
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog of 5 drops bursts
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client that times out or cancels closes its end mid-answer: normal, not worth a
+        # traceback in the test output; anything else is a bug in a fake and is printed
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     fake: FakeServer
@@ -171,7 +200,12 @@ class _Handler(BaseHTTPRequestHandler):
         with fake._lock:
             fake.requests.append(request)
         generation = fake.is_generation(request)
-        response = self._generation(request) if generation else fake.route(request)
+        if fake.raw_response is not None:
+            response = fake.raw_response
+        elif generation:
+            response = self._generation(request)
+        else:
+            response = fake.route(request)
         if response is None:  # a dropped connection or a hang: no answer at all
             self.close_connection = True
             return
@@ -199,7 +233,11 @@ class _Handler(BaseHTTPRequestHandler):
             return fake.error_response(500, "An internal error has occurred.")
         if fault == "malformed":
             return fake.malformed_response(request)
-        return fake.route(request)
+        response = fake.route(request)
+        if fake.truncate_stream and response.chunks is not None:
+            chunks = list(response.chunks)
+            response.chunks = chunks[: len(chunks) // 2]
+        return response
 
     def _send(self, response: Response) -> None:
         self.send_response(response.status)

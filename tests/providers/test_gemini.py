@@ -4,6 +4,7 @@ import pytest
 
 from llmflow.errors import AuthenticationError, BadResponse, ModelNotFound, RateLimited, ServerError
 from llmflow.providers.gemini import GeminiProvider
+from tests.fakes.server import Response, sse
 from tests.helpers import complete
 
 
@@ -76,3 +77,16 @@ def test_bad_key_and_unknown_model(fake_gemini):
     with pytest.raises(ModelNotFound):
         asyncio.run(provider(fake_gemini, model="gemini-9").check())
     asyncio.run(provider(fake_gemini).check())
+
+
+def test_a_stream_cut_off_before_its_finish_reason_fails(fake_gemini):
+    fake_gemini.truncate_stream = True
+    with pytest.raises(BadResponse, match="cut off"):
+        complete(provider(fake_gemini), "one two three four", stream=True)
+
+
+def test_a_blocked_prompt_is_an_answer_not_a_cut_off_stream(fake_gemini):
+    blocked = {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {}}
+    fake_gemini.raw_response = Response(chunks=[sse(blocked)], content_type="text/event-stream")
+    completion, _ = complete(provider(fake_gemini), stream=True)
+    assert completion.text == "" and completion.finish_reason == "PROMPT_BLOCKED:SAFETY"

@@ -116,3 +116,12 @@ def test_registered_local_model_is_served(tmp_path: Path, tracking_uri: str):
     assert CliRunner().invoke(app, ["run", str(path)]).exit_code == 0
     answer = serve_and_ask(tracking_uri, "models:/llm_local_chat/1", dict(os.environ), "Hi?")
     assert len(answer) == 1 and answer[0].strip()
+
+
+@pytest.mark.parametrize("seed", [7, 9, 10])
+def test_list_answers_that_open_with_a_blank_line_are_not_empty(seed):
+    # these seeds opened with "\n\n", which the default "\n\n" stop took for the end (issue #4)
+    completion, _ = complete(
+        LocalProvider(), "Give three tips to cut LLM latency.", seed=seed, max_tokens=24
+    )
+    assert completion.text.strip() and completion.text == completion.text.lstrip()

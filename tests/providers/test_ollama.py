@@ -4,6 +4,7 @@ import pytest
 
 from llmflow.errors import BadResponse, ModelNotFound, ProviderUnavailable, RateLimited, ServerError
 from llmflow.providers.ollama import OllamaProvider
+from tests.fakes.server import Response
 from tests.helpers import complete
 
 
@@ -49,3 +50,16 @@ def test_server_down_is_unavailable():
     down = OllamaProvider("llama3.1", base_url="http://127.0.0.1:9", timeout_s=2)
     with pytest.raises(ProviderUnavailable, match="ollama serve"):
         asyncio.run(down.check())
+
+
+def test_a_stream_cut_off_before_done_fails(fake_ollama):
+    fake_ollama.truncate_stream = True
+    with pytest.raises(BadResponse, match="cut off"):
+        complete(provider(fake_ollama), "one two three four", stream=True)
+
+
+def test_an_error_line_inside_the_stream_is_a_server_error(fake_ollama):
+    line = b'{"error": "llama runner process has terminated"}\n'
+    fake_ollama.raw_response = Response(chunks=[line], content_type="application/x-ndjson")
+    with pytest.raises(ServerError, match="runner process has terminated"):
+        complete(provider(fake_ollama), stream=True)

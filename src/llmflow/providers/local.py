@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from ..errors import BadRequest, ModelNotFound, ProviderError
@@ -47,7 +48,7 @@ class LocalProvider:
     def _load(self) -> llama_engine.LoadedModel:
         try:
             return llama_engine.load_model(self.model, n_ctx=self.n_ctx, n_threads=self.n_threads)
-        except (FileNotFoundError, ValueError) as e:
+        except (OSError, ValueError) as e:  # no such file, a failed assembly (disk full), bad GGUF
             raise ModelNotFound(f"local: {e}") from e
 
     async def check(self) -> None:
@@ -58,10 +59,37 @@ class LocalProvider:
     ) -> AsyncIterator[Delta]:
         loaded = await asyncio.to_thread(self._load)
         prompt = render_prompt(messages, self.prompt_template)
+        text = []
+        # The default template ends in "Answer:", so the model opens with " " or "\n\n": that
+        # whitespace is our prompt's framing, not the answer, and is dropped (its tokens still
+        # count). A caller's own template gets the text exactly as sampled.
+        leading = self.prompt_template is None
+        async with aclosing(self._generate(loaded, prompt, settings)) as pieces:
+            async for item in pieces:
+                if isinstance(item, llama_engine.Generated):
+                    break
+                if leading:
+                    item = item.lstrip()
+                    leading = not item
+                if item and settings.stream:
+                    yield Delta(text=item)
+                elif item:
+                    text.append(item)
+        usage = Usage(input_tokens=item.prompt_tokens, output_tokens=item.output_tokens)
+        yield Delta(
+            text="".join(text),
+            usage=usage,
+            finish_reason=item.finish_reason,
+            model_version=loaded.path.name,
+        )
+
+    async def _generate(
+        self, loaded: llama_engine.LoadedModel, prompt: str, settings: GenerationSettings
+    ) -> AsyncIterator[str | llama_engine.Generated]:
+        """The pieces of text as llama.cpp samples them in a worker thread, then the result."""
         loop = asyncio.get_running_loop()
         pieces: asyncio.Queue[str | BaseException | llama_engine.Generated] = asyncio.Queue()
         stop = tuple(settings.stop) or (DEFAULT_STOP if self.prompt_template is None else ())
-
         cancelled = threading.Event()
 
         def work() -> None:
@@ -89,28 +117,18 @@ class LocalProvider:
                 loop.call_soon_threadsafe(pieces.put_nowait, e)
 
         worker = asyncio.ensure_future(asyncio.to_thread(work))
-        text = []
         try:
             while True:
                 item = await pieces.get()
                 if isinstance(item, BaseException):
                     raise _translate(item) from item
                 if isinstance(item, llama_engine.Generated):
-                    break
-                if settings.stream:
-                    yield Delta(text=item)
-                else:
-                    text.append(item)
+                    await worker
+                    yield item
+                    return
+                yield item
         finally:
             cancelled.set()
-        await worker
-        usage = Usage(input_tokens=item.prompt_tokens, output_tokens=item.output_tokens)
-        yield Delta(
-            text="".join(text),
-            usage=usage,
-            finish_reason=item.finish_reason,
-            model_version=loaded.path.name,
-        )
 
     async def aclose(self) -> None:
         return None  # the model stays loaded for the rest of the process, by design

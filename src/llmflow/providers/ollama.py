@@ -14,9 +14,12 @@ from ..errors import (
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
+    ServerError,
     error_for_status,
 )
+from ..redact import redact_url
 from ..types import Delta, GenerationSettings, Message, Usage
+from .base import cut_off, excerpt
 
 _DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
 
@@ -56,8 +59,12 @@ class OllamaProvider:
         }
         try:
             if settings.stream:
+                done = False
                 async for part in await self._client.chat(**request, stream=True):
+                    done = done or bool(part.done)
                     yield _delta(part)
+                if not done:
+                    raise cut_off("ollama", 'a last line with "done": true')
             else:
                 yield _delta(await self._client.chat(**request, stream=False))
         except ProviderError:
@@ -74,7 +81,7 @@ class OllamaProvider:
         wanted = self.model if ":" in self.model else f"{self.model}:latest"
         if self.model not in names and wanted not in names:
             raise ModelNotFound(
-                f"ollama model {self.model} is not pulled on {self.base_url}: "
+                f"ollama model {self.model} is not pulled on {_where(self.base_url)}: "
                 f"run `ollama pull {self.model}`"
             )
 
@@ -99,14 +106,40 @@ def _map_usage(part: ollama.ChatResponse) -> Usage:
 
 
 def _translate(e: Exception, host: str | None) -> ProviderError:
+    """Any exception from the SDK as our error tree; never raises, whatever the body's shape."""
+    where = _where(host)
     if isinstance(e, ollama.ResponseError):
-        if e.status_code == 404:
-            return ModelNotFound(
-                f"ollama: {e.error}: run `ollama pull <model>` on {host}", status_code=404
-            )
-        return error_for_status(e.status_code, f"ollama {e.status_code}: {e.error}")
+        return _status_error(e.status_code, e.error, where)
+    if (status := _http_status_error(e)) is not None:
+        # ollama.ResponseError itself fails on a JSON body that is not an object ([], "x", null):
+        # the HTTP error it was handling still carries the status and the body
+        return _status_error(status.response.status_code, status.response.text, where)
     if isinstance(e, httpx.TimeoutException):
         return ProviderTimeout(f"ollama: timed out ({type(e).__name__})")
     if isinstance(e, (httpx.TransportError, ConnectionError)):
-        return ProviderUnavailable(f"ollama: cannot connect to {host}: is `ollama serve` running?")
-    return BadResponse(f"ollama: unreadable response: {type(e).__name__}: {e}")
+        return ProviderUnavailable(f"ollama: cannot connect to {where}: is `ollama serve` running?")
+    return BadResponse(f"ollama: unreadable response: {type(e).__name__}: {excerpt(str(e))}")
+
+
+def _where(host: str | None) -> str:
+    return redact_url(host) if host else "the default host (OLLAMA_HOST or 127.0.0.1:11434)"
+
+
+def _status_error(status_code: int, body: object, where: str) -> ProviderError:
+    if status_code == 404:
+        return ModelNotFound(
+            f"ollama 404: {excerpt(body)}: run `ollama pull <model>` on {where}", status_code=404
+        )
+    if status_code < 100:
+        # an {"error": ...} line inside a 200 stream (status -1): the server failed mid-answer
+        return ServerError(f"ollama: error during the answer: {excerpt(body)}")
+    return error_for_status(status_code, f"ollama {status_code}: {excerpt(body)}")
+
+
+def _http_status_error(e: BaseException) -> httpx.HTTPStatusError | None:
+    seen: BaseException | None = e
+    for _ in range(10):  # a cause chain is short; the bound guards against a cycle
+        if seen is None or isinstance(seen, httpx.HTTPStatusError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None

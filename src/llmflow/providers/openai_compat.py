@@ -18,10 +18,12 @@ from ..errors import (
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
+    ServerError,
     error_for_status,
     parse_retry_after,
 )
 from ..types import Delta, GenerationSettings, Message, Usage
+from .base import cut_off, excerpt
 
 
 class OpenAICompatProvider:
@@ -64,8 +66,13 @@ class OpenAICompatProvider:
                 chunks = await create(
                     **request, stream=True, stream_options={"include_usage": True}
                 )
+                finished = False
                 async for chunk in chunks:
-                    yield _chunk_delta(chunk)
+                    delta = _chunk_delta(chunk)
+                    finished = finished or bool(delta.finish_reason)  # some servers send ""
+                    yield delta
+                if not finished:  # the usage chunk may be missing: servers ignore stream_options
+                    raise cut_off("openai", "a finish_reason")
             else:
                 yield _response_delta(await create(**request))
         except ProviderError:
@@ -75,14 +82,15 @@ class OpenAICompatProvider:
 
     async def check(self) -> None:
         try:
-            await self._client.models.list()
+            # the raw response: a /models that answers 200 with something else is not our concern
+            await self._client.models.with_raw_response.list()
         except (
             openai.APIConnectionError,
             openai.AuthenticationError,
             openai.PermissionDeniedError,
         ) as e:
             raise _translate(e) from e
-        except openai.APIError:
+        except openai.APIStatusError:
             pass  # many compatible servers do not implement /models; the calls will tell
 
     async def aclose(self) -> None:
@@ -124,21 +132,24 @@ def _map_usage(usage: CompletionUsage) -> Usage:
 
 
 def _translate(e: Exception) -> ProviderError:
+    """Any exception from the SDK as our error tree; never raises, whatever the body's shape."""
     if isinstance(e, openai.APIStatusError):
         retry_after = parse_retry_after(e.response.headers.get("retry-after"))
-        message = f"openai {e.status_code}: {_short(e)}"
+        message = f"openai {e.status_code}: {excerpt(_body_message(e.body))}"
         if isinstance(e, (openai.AuthenticationError, openai.PermissionDeniedError)):
             return AuthenticationError(message, status_code=e.status_code)
         return error_for_status(e.status_code, message, retry_after=retry_after)
     if isinstance(e, openai.APITimeoutError):
         return ProviderTimeout("openai: timed out")
     if isinstance(e, openai.APIConnectionError):
-        return ProviderUnavailable(f"openai: cannot connect: {e.__cause__ or e}")
-    return BadResponse(f"openai: unreadable response: {type(e).__name__}: {e}")
+        return ProviderUnavailable(f"openai: cannot connect: {excerpt(str(e.__cause__ or e))}")
+    if type(e) is openai.APIError:  # an {"error": ...} event inside a 200 stream
+        return ServerError(f"openai: error during the answer: {excerpt(_body_message(e.body))}")
+    return BadResponse(f"openai: unreadable response: {type(e).__name__}: {excerpt(str(e))}")
 
 
-def _short(e: openai.APIStatusError) -> str:
-    body = e.body
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
+def _body_message(body: object) -> object:
+    """The SDK hands over {"error": {...}} unwrapped; any other shape is shown as it came."""
+    if isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"]:
         return body["message"]
-    return e.message
+    return body
