@@ -433,3 +433,18 @@ def test_malformed_files_give_one_line_exit_2_and_no_run(tmp_path: Path, change:
     assert "\n" not in message
     assert message.startswith(f"error: {path}: {field}"), message
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_cut_off_stream_is_retried_then_failed_never_a_success(
+    tmp_path: Path, tracking_uri: str, fake_ollama
+):
+    fake_ollama.truncate_stream = True
+    path = write_experiment(tmp_path, ollama(fake_ollama, max_retries=1), prompts=unique_prompts(1))
+    assert invoke("run", str(path)).exit_code == 1
+    assert len(fake_ollama.generation_requests()) == 2, "retried once, as max_retries says"
+    (row,) = rows()
+    assert (row["n_calls"], row["n_errors"]) == (1, 1) and row["latency_p50_s"] is None
+    client = MlflowClient(tracking_uri)
+    table = json.loads(Path(client.download_artifacts(row["run_id"], "calls.json")).read_text())
+    error = table["data"][0][table["columns"].index("error")]
+    assert error.startswith("StreamCutOff: ollama: the stream was cut off")

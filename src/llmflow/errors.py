@@ -15,6 +15,7 @@ LlmflowError
     ├── ModelNotFound          HTTP 404 for the model, or a model not pulled
     ├── BadRequest             HTTP 400/422: the provider rejected the request
     └── BadResponse            the answer could not be parsed
+        └── StreamCutOff       a stream that ended before its finish marker           (retryable)
 """
 
 from __future__ import annotations
@@ -118,6 +119,12 @@ class BadRequest(ProviderError):
 
 class BadResponse(ProviderError):
     pass
+
+
+class StreamCutOff(BadResponse):
+    """The stream ended before the server said the answer was done; trying again may help."""
+
+    retryable = True
 
 
 def error_for_status(

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Protocol
 
-from ..errors import BadResponse
+from ..errors import StreamCutOff
 from ..redact import redact_text
 from ..types import Completion, Delta, GenerationSettings, Message, Timing, Usage
 
@@ -96,7 +96,7 @@ def excerpt(body: object, limit: int = EXCERPT_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def cut_off(provider: str, missing: str) -> BadResponse:
+def cut_off(provider: str, missing: str) -> StreamCutOff:
     """The error for a stream that ended cleanly but before the server said the answer was done:
     a proxy or load balancer closing it, a server restarting. Its text is partial."""
-    return BadResponse(f"{provider}: the stream was cut off: it ended without {missing}")
+    return StreamCutOff(f"{provider}: the stream was cut off: it ended without {missing}")
