@@ -1,7 +1,6 @@
 """The trace-writer process: every trace lands in its run, runs share one child, a dead child's
 traces are counted as failed and the next run gets a new one."""
 
-import logging
 import os
 import subprocess
 import sys
@@ -64,7 +63,7 @@ def test_each_run_gets_its_traces_from_one_shared_child(tmp_path: Path, tracking
     assert sorted(t.info.tags["llmflow.call"] for t in traces) == [f"case-{i}#0" for i in range(5)]
 
 
-def test_a_dead_child_counts_its_traces_as_failed(tmp_path: Path, tracking_uri: str, caplog):
+def test_a_dead_child_counts_its_traces_as_failed(tmp_path: Path, tracking_uri: str):
     store, experiment_id, variant, run_id = open_variant_run(tmp_path, tracking_uri)
     writer = TraceWriter(tracking_uri)
     writer._child.kill()
@@ -72,10 +71,9 @@ def test_a_dead_child_counts_its_traces_as_failed(tmp_path: Path, tracking_uri: 
     writer.begin(experiment_id, [variant])
     for record in records(variant, 0, 2):
         writer.submit(record, variant, run_id)
-    with caplog.at_level(logging.WARNING):
-        writer.close()
+    writer.close()
     assert (writer.written, writer.failed) == (0, 2)
-    assert "the trace writer exited early" in caplog.text
+    assert writer.failure_reason == "the trace writer process exited early"
     after = write(tracking_uri, experiment_id, variant, run_id, records(variant, 2, 1))
     assert (after.written, after.failed) == (1, 0) and after._child.pid != writer._child.pid
 
@@ -102,3 +100,10 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path: Path, fake_ollama):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["traces written: 2"]
+
+
+def test_a_trace_the_store_refuses_is_counted_with_its_reason(tmp_path: Path, tracking_uri: str):
+    store, experiment_id, variant, run_id = open_variant_run(tmp_path, tracking_uri)
+    after = write(tracking_uri, "no-such-experiment", variant, run_id, records(variant, 0, 2))
+    assert (after.written, after.failed) == (0, 2)
+    assert after.failure_reason and "Traceback" not in after.failure_reason
