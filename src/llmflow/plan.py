@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import LoadedExperiment, ModelEntry, PromptCase, shorten
+from .config import LoadedExperiment, ModelEntry, PromptCase
 from .errors import ConfigError
 from .types import GenerationSettings, Message
+from .user_files import shorten
 
 
 @dataclass(frozen=True)

@@ -10,15 +10,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .config import (
-    PromptCase,
-    clip,
-    describe_validation_error,
-    load_yaml,
-    read_text,
-    shorten,
-)
+from .config import PromptCase, describe_validation_error
 from .errors import ConfigError
+from .user_files import clip, load_yaml, read_text, shorten
 
 
 def load_prompts_file(path: Path, shown_as: str | None = None) -> tuple[PromptCase, ...]:
