@@ -33,8 +33,10 @@ ParentRun = Annotated[
 
 
 def quiet_mlflow() -> None:
-    """MLflow's INFO lines (database migrations, queue flushes) are noise to a CLI user."""
+    """MLflow's INFO lines (database migrations, queue flushes) and its download progress bars
+    are noise to a CLI user."""
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def open_store(tracking_uri: str | None):

@@ -6,7 +6,9 @@ can drive the same loop, and so the llama.cpp quirks live in one place.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
+import logging
 import os
 import random
 import tempfile
@@ -20,6 +22,19 @@ from typing import Any
 
 from llama_cpp import Llama
 from llama_cpp import llama_cpp as llama_lib  # the ctypes layer that Llama itself calls
+
+logger = logging.getLogger(__name__)
+
+
+@llama_lib.llama_log_callback
+def _log_to_logging(level: int, text: bytes, user_data: Any) -> None:
+    """llama.cpp's own log, at debug level: even with verbose=False, llama-cpp-python's callback
+    prints context notes ("using full-size SWA cache") into the progress bar. A load that fails
+    raises, so nothing a user needs is lost."""
+    logger.debug(text.decode("utf-8", errors="replace").rstrip())
+
+
+llama_lib.llama_log_set(_log_to_logging, ctypes.c_void_p(0))
 
 try:
     import fcntl
