@@ -1,16 +1,27 @@
 """llmflow: run the same prompts against several LLM providers, track every call in MLflow,
-compare them side by side, and ship the winner through the MLflow Model Registry."""
+compare them side by side, and ship the winner through the MLflow Model Registry.
 
-from importlib.metadata import PackageNotFoundError, version
+The names below are imported on first use (PEP 562), so `import llmflow` and `llmflow --help`
+do not pay for pydantic and the config models.
+"""
 
-try:
-    __version__ = version("llmflow")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+unknown"
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from .config import Experiment, ModelEntry, PromptCase, load_experiment  # noqa: E402
-from .errors import ConfigError, LlmflowError, ProviderError  # noqa: E402
-from .types import CallRecord, Completion, GenerationSettings, Message, Usage  # noqa: E402
+_EXPORTS = {
+    "CallRecord": "types",
+    "Completion": "types",
+    "ConfigError": "errors",
+    "Experiment": "config",
+    "GenerationSettings": "types",
+    "LlmflowError": "errors",
+    "Message": "types",
+    "ModelEntry": "config",
+    "PromptCase": "config",
+    "ProviderError": "errors",
+    "Usage": "types",
+    "load_experiment": "config",
+}
 
 __all__ = [
     "CallRecord",
@@ -27,3 +38,33 @@ __all__ = [
     "__version__",
     "load_experiment",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        value: Any = _version()
+    elif name in _EXPORTS:
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    else:
+        raise AttributeError(f"module 'llmflow' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("llmflow")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        return "0.0.0+unknown"
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__ imports them
+    from .config import Experiment, ModelEntry, PromptCase, load_experiment
+    from .errors import ConfigError, LlmflowError, ProviderError
+    from .types import CallRecord, Completion, GenerationSettings, Message, Usage
