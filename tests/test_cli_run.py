@@ -218,7 +218,7 @@ def test_passwords_in_urls_never_reach_the_store_or_the_terminal(
             "base_url": f"http://me:{password}@127.0.0.1:9",
         },
     ]
-    path = write_experiment(tmp_path, models)
+    path = write_experiment(tmp_path, models, report=True)
     result = invoke("run", str(path), "--register")
     assert result.exit_code == 1  # the second one is unreachable and skipped
     assert "skipped" in result.stderr

@@ -38,3 +38,8 @@ def test_redact_text_masks_every_url_in_a_message():
 def test_redact_text_leaves_plain_text_alone():
     text = "base_url: http://127.0.0.1:8080/v1  # a@b.c key=value"
     assert redact_text(text) == text
+
+
+def test_a_password_holding_an_at_sign_is_removed_whole():
+    assert redact_text("see http://me:p@ss-word@host/x") == "see http://host/x"
+    assert redact_url("http://me:p@ss-word@host:8080/v1") == "http://host:8080/v1"

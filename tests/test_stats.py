@@ -93,3 +93,9 @@ def test_a_half_known_usage_has_no_total():
 def test_blank_answers_are_counted_as_empty():
     m = summarize([_with(Completion(" \n\n", Usage(3, 1))), _with(Completion("ok", Usage(3, 1)))])
     assert m["n_empty"] == 1
+
+
+def test_a_variant_without_any_answer_has_no_token_sums():
+    m = summarize([record(None, error="ServerError")])
+    assert "total_tokens" not in m and "input_tokens" not in m
+    assert summarize([]).get("total_tokens") is None

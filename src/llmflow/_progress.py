@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .experiment import RunHooks, Skipped
@@ -41,4 +42,5 @@ class ProgressHooks(RunHooks):
         self._progress.update(self._task, advance=1, errors=errors)
 
     def variant_skipped(self, skipped: Skipped) -> None:
-        self._progress.console.print(f"[yellow]skipping[/] {skipped.variant.id}: {skipped.reason}")
+        what = escape(f"{skipped.variant.id}: {skipped.reason}")
+        self._progress.console.print(f"[yellow]skipping[/] {what}")

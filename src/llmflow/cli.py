@@ -22,7 +22,7 @@ from ._cli_common import (
     out,
     quiet_mlflow,
 )
-from .redact import redact_url
+from .redact import redact_text, redact_url
 
 app = typer.Typer(
     help="Run the same prompts against several LLM providers, track every call in MLflow, "
@@ -128,7 +128,7 @@ def run(
 
 def _print_outcome(result) -> None:
     """What the table does not say, on stderr: skips, cache, failures, registry, the store."""
-    notes = [f"[yellow]skipped[/] {s.variant.id}: {s.reason}" for s in result.skipped]
+    notes = [f"[yellow]skipped[/] {_plain(f'{s.variant.id}: {s.reason}')}" for s in result.skipped]
     if result.resumed_calls:
         notes.append(f"resumed: {result.resumed_calls} call(s) came from the journal")
     if result.n_cached_calls:
@@ -146,10 +146,10 @@ def _print_outcome(result) -> None:
             "shown as n_empty; see responses.md in each variant run"
         )
     if result.traces_failed:
-        reason = f": {escape(result.traces_failure)}" if result.traces_failure else ""
+        reason = f": {_plain(result.traces_failure)}" if result.traces_failure else ""
         notes.append(f"[red]{result.traces_failed} trace(s) could not be written{reason}[/]")
-    notes += [f"[green]registered[/] {line}" for line in result.registered]
-    notes += [f"[red]{line}[/]" for line in result.problems]
+    notes += [f"[green]registered[/] {_plain(line)}" for line in result.registered]
+    notes += [f"[red]{_plain(line)}[/]" for line in result.problems]
     uri = redact_url(result.tracking_uri)
     notes.append(
         f"MLflow: {uri}  experiment {result.experiment_name!r}  run {result.parent_run_id}\n"
@@ -157,6 +157,12 @@ def _print_outcome(result) -> None:
     )
     for note in notes:
         err.print(note)
+
+
+def _plain(text: str) -> str:
+    """Text from data (variant ids like `m[temperature=0.2]`, messages): shown as written, never
+    read as rich markup, and without credentials."""
+    return escape(redact_text(text))
 
 
 @app.command()

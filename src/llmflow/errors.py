@@ -47,7 +47,7 @@ class Interrupted(LlmflowError):  # noqa: N818 - reads as what happened, like Ke
         elif status == "FINISHED":
             message = (
                 f"interrupted ({signal}) after the last call; MLflow run {parent_run_id} was "
-                "ended as FINISHED, nothing was registered"
+                "ended as FINISHED; registration, if asked for, did not run or did not finish"
             )
         else:
             message = f"interrupted ({signal}); MLflow run {parent_run_id} was ended as {status}"
@@ -68,9 +68,10 @@ class RunFailed(LlmflowError):
 
 
 def _describe(error: BaseException) -> str:
-    if isinstance(error, LlmflowError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
+    """One line: a server's HTML page inside an exception must not flood the terminal."""
+    text = str(error) if isinstance(error, LlmflowError) else f"{type(error).__name__}: {error}"
+    first = (text.strip().splitlines() or [""])[0]
+    return first if len(first) <= 300 else first[:297] + "..."
 
 
 class ProviderError(LlmflowError):

@@ -35,7 +35,7 @@ from .redact import redact_text
 from .registration import register_and_promote
 from .runner import RetryPolicy, Runner
 from .stats import summarize
-from .stopping import StopSignals
+from .stopping import StopSignals, stop_signals_interrupt
 from .types import CallRecord
 
 if TYPE_CHECKING:
@@ -90,11 +90,9 @@ class RunResult:
 
     @property
     def n_empty_answers(self) -> int:
-        return sum(
-            r.completion is not None and not r.completion.text.strip()
-            for records in self.records.values()
-            for r in records
-        )
+        """Blank answers among the measured calls (the variants' n_empty, summed)."""
+        rows = self.comparison.rows if self.comparison is not None else ()
+        return sum(row.n_empty for row in rows)
 
     @property
     def n_cached_calls(self) -> int:
@@ -145,10 +143,11 @@ def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunRes
             cache.close()
     if session.stop_signal is not None:
         raise Interrupted(result.parent_run_id, result.status, session.stop_signal)
-    try:
-        register_and_promote(session.store.client, loaded, plan, request.register_all, result)
-    except KeyboardInterrupt:
-        result.problems.append("registration was interrupted (Ctrl-C): nothing more registered")
+    with stop_signals_interrupt() as received:
+        try:
+            register_and_promote(session.store.client, loaded, plan, request.register_all, result)
+        except KeyboardInterrupt:
+            raise Interrupted(result.parent_run_id, result.status, received()) from None
     return result
 
 
@@ -165,6 +164,9 @@ def _open_store(tracking_uri: str) -> RunStore:
     from .tracking.runs import open_store
 
     return open_store(tracking_uri)
+
+
+_ABANDON_WAIT_S = 5.0
 
 
 class _Session:
@@ -332,22 +334,35 @@ class _Session:
             )
 
     def _abandon(self) -> None:
-        """A third stop signal: stop waiting for the cleanup, but never leave a run RUNNING."""
+        """A third stop signal: stop waiting for the cleanup, but never leave a run RUNNING.
+
+        The runs are marked KILLED from a thread given a few seconds: a store that does not
+        answer (often why a user presses Ctrl-C three times) must not hold the process."""
         import os
 
         if self._traces is not None:
             self._traces.abandon()
-        ids = [self.parent_run_id, *self._run_ids.values()] if self.parent_run_id else []
-        for run_id in ids:
-            with contextlib.suppress(Exception):  # best effort: we are leaving anyway
-                self.store.client.set_terminated(run_id, status="KILLED")
+        if self.parent_run_id is None:
+            print("abandoned before any MLflow run was created", file=sys.stderr, flush=True)
+            os._exit(130)
+        ids = [self.parent_run_id, *self._run_ids.values()]
+        ending = threading.Thread(target=self._end_runs, args=(ids, "KILLED"), daemon=True)
+        ending.start()
+        ending.join(_ABANDON_WAIT_S)
+        outcome = "was ended as KILLED" if not ending.is_alive() else "could not be ended in time"
         resume = f"llmflow run {self.request.experiment_file} --resume {self.parent_run_id}"
         print(
-            f"abandoned: MLflow run {self.parent_run_id} was ended as KILLED; resume: {resume}",
+            f"abandoned: MLflow run {self.parent_run_id} {outcome}; resume: {resume}",
             file=sys.stderr,
             flush=True,
         )
         os._exit(130)
+
+    def _end_runs(self, run_ids: list[str], status: str) -> None:
+        """Best effort, for a store that is failing or a user who is leaving."""
+        for run_id in run_ids:
+            with contextlib.suppress(Exception):
+                self.store.client.set_terminated(run_id, status=status)
 
     def _restore(
         self, resumed: Resumed, result: RunResult, traces: TraceWriter, run_ids: dict[str, str]
@@ -367,24 +382,31 @@ class _Session:
         return {(r.variant_id, r.case_id, r.repeat) for r in resumed.records}
 
     def _open_runs(self, experiment_id: str, resumed: Resumed | None) -> tuple[str, dict[str, str]]:
+        """The parent and variant runs (new, or reopened to resume). If the store fails halfway,
+        those already opened are ended as FAILED, never left RUNNING."""
         from .tracking.runs import variant_params
 
         if resumed is not None:
             parent_id, run_ids = resumed.header.parent_run_id, resumed.header.run_ids
-            self.store.reopen([parent_id, *run_ids.values()])
+            opened = [parent_id, *run_ids.values()]
+            try:
+                self.store.reopen(opened)
+            except Exception as e:
+                self._end_runs(opened, "FAILED")
+                raise RunFailed(parent_id, e) from e
             return parent_id, run_ids
         parent_id = self.store.start_parent(experiment_id, self.loaded, __version__)
         system = _common_system_prompt(self.loaded)
-        run_ids = {
-            v.id: self.store.start_variant(
-                experiment_id,
-                parent_id,
-                v,
-                variant_params(v, self.loaded.config.task, self.pricers[v.id].describe()),
-                system,
-            )
-            for v in self.plan.variants
-        }
+        run_ids: dict[str, str] = {}
+        try:
+            for v in self.plan.variants:
+                params = variant_params(v, self.loaded.config.task, self.pricers[v.id].describe())
+                run_ids[v.id] = self.store.start_variant(
+                    experiment_id, parent_id, v, params, system
+                )
+        except Exception as e:
+            self._end_runs([parent_id, *run_ids.values()], "FAILED")
+            raise RunFailed(parent_id, e) from e
         return parent_id, run_ids
 
     def _budget(self, result: RunResult) -> Budget | None:
@@ -402,9 +424,7 @@ class _Session:
         try:
             return self._write_runs(result, run_ids, status)
         except Exception as e:
-            for run_id in [result.parent_run_id, *run_ids.values()]:
-                with contextlib.suppress(Exception):  # the store is failing: best effort
-                    self.store.client.set_terminated(run_id, status="FAILED")
+            self._end_runs([result.parent_run_id, *run_ids.values()], "FAILED")
             raise RunFailed(result.parent_run_id, e) from e
 
     def _write_runs(self, result: RunResult, run_ids: dict[str, str], status: str) -> Comparison:

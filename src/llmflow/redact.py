@@ -34,8 +34,9 @@ _SECRET_PARAMS = frozenset(
     }
 )
 
-# scheme://userinfo@ anywhere in free text; userinfo stops at whitespace, '/', '@' or a quote
-_USERINFO_IN_TEXT = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^\s/@'\"<>]+@")
+# scheme://userinfo@ anywhere in free text, up to the LAST '@' before the host (a password may
+# hold an '@', as requests and urllib3 allow); userinfo stops at whitespace, '/' or a quote
+_USERINFO_IN_TEXT = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^\s/'\"<>]+@")
 _SECRET_QUERY_IN_TEXT = re.compile(
     r"(?P<lead>[?&](?P<name>[A-Za-z0-9_\-]+)=)(?P<value>[^&\s'\"<>#]+)"
 )

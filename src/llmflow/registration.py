@@ -48,5 +48,6 @@ def _promote_best(client: Any, versions: list[Any], metric: str, result: Any) ->
     try:
         registry.promote(client, best.name, best.version, "staging")
         result.registered.append(f"{best.name} v{best.version} promoted to staging (best {metric})")
-    except registry.PromotionRefused as e:
-        result.problems.append(f"{best.name} v{best.version} not promoted: {e}")
+    except Exception as e:  # a refusal or a store error: the run and the versions are safe
+        problem = str(e) if isinstance(e, registry.PromotionRefused) else redact_text(repr(e))
+        result.problems.append(f"{best.name} v{best.version} not promoted: {problem}")

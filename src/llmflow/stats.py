@@ -112,6 +112,8 @@ def summarize(records: Iterable[CallRecord]) -> dict[str, float]:
 def _token_sums(ok: list[CallRecord]) -> dict[str, int | None]:
     """Token sums over successful calls; a sum is unknown (None) when any call lacks that count,
     since a partial sum would look measured."""
+    if not ok:
+        return {}  # no answer at all: nothing was counted, and 0 would look measured
     usages = [r.usage for r in ok]
     inputs = [u.input_tokens for u in usages]
     outputs = [u.output_tokens for u in usages]

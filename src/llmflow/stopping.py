@@ -12,9 +12,10 @@ shell ignores SIGINT; `nohup` ignores SIGHUP) stays ignored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 STOP_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
@@ -74,3 +75,25 @@ class StopSignals:
             )
         else:
             self._on_abandon()
+
+
+@contextlib.contextmanager
+def stop_signals_interrupt() -> Iterator[Callable[[], str]]:
+    """Outside the event loop (registration): SIGTERM and SIGHUP raise KeyboardInterrupt as
+    Ctrl-C does, so the code they interrupt cleans up instead of the process vanishing. Yields
+    a function that names the signal received (SIGINT when none was caught here)."""
+    received: list[str] = []
+
+    def interrupt(sig: int, frame: object) -> None:
+        received.append(signal.Signals(sig).name)
+        raise KeyboardInterrupt
+
+    previous = {}
+    for sig in STOP_SIGNALS[1:]:  # SIGINT already raises KeyboardInterrupt
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            previous[sig] = signal.signal(sig, interrupt)
+    try:
+        yield lambda: received[0] if received else "SIGINT"
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -20,7 +20,7 @@ from tests.helpers import free_port, write_experiment
 
 
 @pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory) -> str:
+def mlflow_server(tmp_path_factory) -> tuple[str, Path]:
     root = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
     log = (root / "server.log").open("w")
@@ -53,7 +53,7 @@ def mlflow_server(tmp_path_factory) -> str:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_for(url, process, root / "server.log")
-        yield url
+        yield url, root
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -80,21 +80,27 @@ def _wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = 1
 def test_every_trace_lands_on_a_remote_server(
     tmp_path: Path, mlflow_server: str, fake_openai, fake_ollama, monkeypatch
 ):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    url, server_root = mlflow_server
+    password = "server-password-81c2"
+    # a password in the tracking URI reaches no artifact, report, table or output
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url.replace("http://", f"http://me:{password}@"))
     models = [
         # self-hosted: unpriced; the key is not needed
         {"provider": "openai", "model": "gpt-4o-mini", "base_url": f"{fake_openai.url}/v1"},
         {"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url},
     ]
-    path = write_experiment(tmp_path, models, cache=True, experiment="remote-traces")
+    path = write_experiment(tmp_path, models, cache=True, experiment="remote-traces", report=True)
     fake_openai.api_key = None
     try:
         for _ in range(2):  # the second run is answered from the cache
             result = CliRunner().invoke(app, ["run", str(path)])
             assert result.exit_code == 0, result.output
+            assert password not in result.output
     finally:
         fake_openai.api_key = "test-openai-key"
-    client = MlflowClient(mlflow_server)
+    for file in (p for root in (server_root, tmp_path) for p in root.rglob("*") if p.is_file()):
+        assert password.encode() not in file.read_bytes(), f"the password leaked into {file}"
+    client = MlflowClient(url)
     experiment = client.get_experiment_by_name("remote-traces")
     runs = client.search_runs([experiment.experiment_id], "tags.`llmflow.kind` = 'variant'")
     calls = sum(int(r.data.metrics["n_calls"]) for r in runs)

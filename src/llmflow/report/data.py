@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..redact import redact_url
 from ..stats import summarize
 from ..tracking.runs import TAG_VARIANT, calls_table
 from ..types import CallRecord
@@ -58,7 +59,7 @@ def load_report_data(client: Any, experiment: str, run_id: str | None = None) ->
         if not row.skipped:
             _fill(data, _calls_table(client, row.run_id))
         variants.append(data)
-    return ReportData(comparison, variants, client.tracking_uri)
+    return ReportData(comparison, variants, redact_url(client.tracking_uri))
 
 
 @dataclass(frozen=True)

@@ -75,16 +75,23 @@ def register_run(client: Any, run_id: str, name: str | None = None, gates_from_f
     # caller reports the registration in its own words
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
-        with mlflow.start_run(run_id=run_id):
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=str(script),
-                model_config=config,
-                pip_requirements=[f"llmflow=={__version__}", SDK_REQUIREMENT[provider], "mlflow"],
-            )
+        try:
+            with mlflow.start_run(run_id=run_id):
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=str(script),
+                    model_config=config,
+                    pip_requirements=[
+                        f"llmflow=={__version__}",
+                        SDK_REQUIREMENT[provider],
+                        "mlflow",
+                    ],
+                )
+        finally:
+            # start_run(run_id=...) reopened the run and ended it FINISHED (FAILED on Ctrl-C):
+            # it keeps its own status
+            client.set_terminated(run_id, status=run.info.status)
         version = mlflow.register_model(info.model_uri, name, await_registration_for=0)
-    # start_run(run_id=...) reopened the run and ended it FINISHED: keep its own status
-    client.set_terminated(run_id, status=run.info.status)
     tags = {
         "llmflow.source_run_id": run_id,
         "llmflow.parent_run_id": run.data.tags.get("mlflow.parentRunId", ""),

@@ -48,6 +48,7 @@ def open_store(tracking_uri: str) -> RunStore:
 def _check_reachable(url: str) -> None:
     """A few seconds, not MLflow's minutes of HTTP retries, to learn that nothing answers.
     /health needs no credentials, so the URL goes without them."""
+    import ssl
     import urllib.error
     import urllib.request
 
@@ -58,6 +59,10 @@ def _check_reachable(url: str) -> None:
         return  # something answers; MLflow's own calls will say what is wrong with it
     except (OSError, ValueError) as e:
         reason = getattr(e, "reason", e)
+        if isinstance(reason, ssl.SSLError):
+            # a server answers; MLflow's client trusts what urllib may not (its own CA bundle,
+            # MLFLOW_TRACKING_SERVER_CERT_PATH, MLFLOW_TRACKING_INSECURE_TLS)
+            return
         raise TrackingError(
             f"MLflow server {url} is not reachable ({reason}): start it, "
             "or pass another --tracking-uri"

@@ -78,7 +78,8 @@ class TraceWriter:
         self._outbox.put(_END)
         self._sender.join()
         assert self._child.stdout is not None
-        written, _, reason = self._child.stdout.readline().decode().strip().partition("\t")
+        reply = self._child.stdout.readline().decode(errors="replace").strip()
+        written, _, reason = reply.partition("\t")
         if written.isdigit():
             self.written, self.failure_reason = int(written), reason or None
             _return_child(self._child)
