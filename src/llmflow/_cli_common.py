@@ -81,13 +81,12 @@ class errors:
 def report_error(error: BaseException) -> None:
     """One line: llmflow's own message, else what failed and where the traceback is."""
     from .errors import LlmflowError
-    from .redact import redact_text
+    from .redact import one_line, redact_text
 
     if isinstance(error, LlmflowError):
         message = str(error)
     else:
-        first = (str(error).strip().splitlines() or [""])[0][:300]
-        message = f"unexpected {type(error).__name__}: {first} (--debug shows the traceback)"
+        message = f"unexpected {one_line(error)} (--debug shows the traceback)"
     err.print(f"[red]error:[/] {escape(redact_text(message))}", highlight=False, soft_wrap=True)
 
 

@@ -68,10 +68,9 @@ class RunFailed(LlmflowError):
 
 
 def _describe(error: BaseException) -> str:
-    """One line: a server's HTML page inside an exception must not flood the terminal."""
-    text = str(error) if isinstance(error, LlmflowError) else f"{type(error).__name__}: {error}"
-    first = (text.strip().splitlines() or [""])[0]
-    return first if len(first) <= 300 else first[:297] + "..."
+    from .redact import one_line
+
+    return one_line(str(error) if isinstance(error, LlmflowError) else error)
 
 
 class ProviderError(LlmflowError):

@@ -85,3 +85,12 @@ def _mask_query_match(match: re.Match[str]) -> str:
 
 def _is_secret_param(name: str) -> bool:
     return name.lower().replace("-", "_") in _SECRET_PARAMS
+
+
+def one_line(error: BaseException | str, limit: int = 300) -> str:
+    """An error as one line for a user: `Type: first line` (or the text), cut to `limit`
+    characters, without credentials. A server's HTML page or a traceback inside an exception
+    must not flood the terminal or a tag."""
+    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    first = redact_text((text.strip().splitlines() or [""])[0])
+    return first if len(first) <= limit else first[: limit - 3] + "..."

@@ -12,7 +12,7 @@ from typing import Any
 from ..config import LoadedExperiment
 from ..errors import TrackingError
 from ..plan import Variant
-from ..redact import redact_text, redact_url
+from ..redact import one_line, redact_text, redact_url
 from ..types import CallRecord
 
 TAG_KIND = "llmflow.kind"
@@ -41,7 +41,7 @@ def open_store(tracking_uri: str) -> RunStore:
     except TrackingError:
         raise
     except Exception as e:
-        raise TrackingError(f"MLflow store {shown} cannot be used: {_first_line(e)}") from e
+        raise TrackingError(f"MLflow store {shown} cannot be used: {one_line(e)}") from e
     return store
 
 
@@ -89,11 +89,6 @@ def _check_sqlite_file(path: Path, shown: str) -> None:
         raise TrackingError(f"MLflow store {shown}: {path} {problem}")
 
 
-def _first_line(error: BaseException) -> str:
-    text = (str(error).strip().splitlines() or [""])[0][:300]
-    return redact_text(f"{type(error).__name__}: {text}")
-
-
 class RunStore:
     """A thin, explicit wrapper over MlflowClient: no fluent global run state, thread-safe."""
 
@@ -115,7 +110,7 @@ class RunStore:
             self.client.search_experiments(max_results=1)
         except Exception as e:
             raise TrackingError(
-                f"MLflow store {redact_url(self.tracking_uri)} cannot be used: {_first_line(e)}"
+                f"MLflow store {redact_url(self.tracking_uri)} cannot be used: {one_line(e)}"
             ) from e
 
     def experiment_id(self, name: str) -> str:

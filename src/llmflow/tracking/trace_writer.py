@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..plan import Variant
-from ..redact import redact_text
+from ..redact import one_line
 from ..types import CallRecord
 from .traces import BATCH, TraceJob, write_traces
 
@@ -238,8 +238,7 @@ class _ChildState:
         except Exception as e:  # a lost trace must not lose the run; it is counted and reported
             logger.debug("could not write %d trace(s)", len(jobs), exc_info=True)
             if not self.failure_reason:
-                first_line = (str(e).strip().splitlines() or [""])[0]
-                self.failure_reason = redact_text(f"{type(e).__name__}: {first_line}")[:300]
+                self.failure_reason = one_line(e)
 
 
 def _receive_all(messages: IO[bytes], inbox: queue.SimpleQueue[tuple[Any, ...]]) -> None:
