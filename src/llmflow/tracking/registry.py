@@ -294,47 +294,41 @@ def _stage_fixes(client: Any, name: str) -> list[tuple[str, str]]:
 _NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
 
 
-def _holder(client: Any, name: str, alias: str) -> str | None:
+def _or_none(lookup: Any, *args: str) -> Any:
+    """What an MLflow lookup returns, or None where MLflow says that thing does not exist."""
     from mlflow.exceptions import MlflowException
 
     try:
-        return str(client.get_model_version_by_alias(name, alias).version)
+        return lookup(*args)
     except MlflowException as e:
         if e.error_code not in _NOT_FOUND:
             raise
-    return None  # the alias is unset
+    return None
+
+
+def _holder(client: Any, name: str, alias: str) -> str | None:
+    mv = _or_none(client.get_model_version_by_alias, name, alias)
+    return str(mv.version) if mv is not None else None  # None: the alias is unset
 
 
 def _run(client: Any, run_id: str) -> Any:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_run(run_id)
-    except MlflowException as e:
-        if e.error_code not in _NOT_FOUND:
-            raise
-    raise LlmflowError(f"no run {run_id!r} in {redact_url(client.tracking_uri)}")
+    run = _or_none(client.get_run, run_id)
+    if run is None:
+        raise LlmflowError(f"no run {run_id!r} in {redact_url(client.tracking_uri)}")
+    return run
 
 
 def _model(client: Any, name: str) -> Any:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_registered_model(name)
-    except MlflowException as e:
-        if e.error_code not in _NOT_FOUND:
-            raise
-    raise LlmflowError(f"no registered model named {name!r}")
+    model = _or_none(client.get_registered_model, name)
+    if model is None:
+        raise LlmflowError(f"no registered model named {name!r}")
+    return model
 
 
 def _version(client: Any, name: str, version: str) -> Any:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_model_version(name, version)
-    except MlflowException as e:
-        if e.error_code not in _NOT_FOUND:
-            raise
+    mv = _or_none(client.get_model_version, name, version)
+    if mv is not None:
+        return mv
     _model(client, name)
     known = ", ".join(sorted((str(v.version) for v in _versions(client, name)), key=int))
     raise LlmflowError(f"{name!r} has no version {version!r}; its versions: {known or 'none'}")
