@@ -6,6 +6,7 @@ can drive the same loop, and so the llama.cpp quirks live in one place.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import hashlib
 import logging
@@ -35,6 +36,17 @@ def _log_to_logging(level: int, text: bytes, user_data: Any) -> None:
 
 
 llama_lib.llama_log_set(_log_to_logging, ctypes.c_void_p(0))
+
+
+@atexit.register
+def _give_back_the_log() -> None:
+    """llama.cpp logs while contexts are freed, which can happen as the interpreter tears down
+    modules, after this callback object is gone: hand logging back to llama-cpp-python's own
+    callback first, and free the models we hold while everything is still alive."""
+    from llama_cpp import _logger
+
+    _loaded.clear()
+    llama_lib.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
 
 try:
     import fcntl
