@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -29,14 +30,19 @@ class ServerUnavailable(RuntimeError):
 
 
 def _pg_bin(name: str) -> str:
-    found = shutil.which(name) or next(
-        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None
-    )
+    # Debian's own folder first: its /usr/bin wrappers pick a cluster, not our server
+    versioned = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=_version, reverse=True)
+    found = next(iter(versioned), None) or shutil.which(name)
     if found is None:
         raise ServerUnavailable(
             f"PostgreSQL's {name} is not installed (apt-get install postgresql)"
         )
     return found
+
+
+def _version(path: str) -> int:
+    number = Path(path).parents[1].name
+    return int(number) if number.isdigit() else 0
 
 
 @dataclass
@@ -153,6 +159,7 @@ class MlflowServer:
         if self.auth_config is not None:
             command += ["--app-name", "basic-auth"]
             env["MLFLOW_AUTH_CONFIG_PATH"] = str(self.auth_config)
+            env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = secrets.token_hex(16)  # CSRF, required
         for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
             env.pop(name, None)
         with self.log.open("a") as log:
