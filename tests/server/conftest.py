@@ -73,3 +73,11 @@ def auth_mlflow(postgres: Postgres, server_root: Path) -> Iterator[MlflowServer]
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def keyless_openai(fake_openai):
+    """The fake OpenAI server as a self-hosted one: no key needed (and none set here)."""
+    fake_openai.api_key = None
+    yield fake_openai
+    fake_openai.api_key = "test-openai-key"

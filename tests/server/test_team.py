@@ -21,14 +21,6 @@ pytestmark = pytest.mark.server
 OTLP_TRACES = "/v1/traces"  # MLflow's batched span ingestion (OTLP over HTTP)
 
 
-@pytest.fixture
-def keyless_openai(fake_openai):
-    """The fake OpenAI server as a self-hosted one: no key needed (and none set here)."""
-    fake_openai.api_key = None
-    yield fake_openai
-    fake_openai.api_key = "test-openai-key"
-
-
 def _openai(fake_openai) -> list[dict]:
     return [{"provider": "openai", "model": "gpt-4o-mini", "base_url": f"{fake_openai.url}/v1"}]
 
@@ -70,7 +62,7 @@ def test_a_thousand_calls_leave_a_thousand_traces_in_batches(
     assert 10 <= batches <= 100, f"{batches} span-ingestion requests for 1,000 traces"
 
 
-def _client_run(path: Path, url: str) -> subprocess.Popen[str]:
+def client_run(path: Path, url: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "llmflow.cli", "run", str(path), "--tracking-uri", url],
         stdout=subprocess.PIPE,
@@ -93,7 +85,7 @@ def test_four_clients_at_once_lose_nothing(
         )
         for i in range(4)
     ]  # 2 models x 2 prompts x 10 repeats = 40 calls per client
-    clients = [_client_run(path, pg_mlflow.url) for path in paths]
+    clients = [client_run(path, pg_mlflow.url) for path in paths]
     outcomes = [(c.wait(600), c.stderr.read()) for c in clients]
     failed = [err for code, err in outcomes if code != 0]
     assert not failed, "\n---\n".join(failed)
