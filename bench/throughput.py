@@ -8,18 +8,26 @@ sqlite store; both sides' per-call latencies are compared too. Then one whole `l
 process for its wall time and memory.
 
     python bench/throughput.py [--calls 1000] [--concurrency 16] [--delays 0.1 0] [--rounds 2]
+        [--tracking-uri http://127.0.0.1:5000 | --start-server]
+
+With --tracking-uri (an `mlflow server`) or --start-server (a PostgreSQL server and an
+`mlflow server` on it, started here on 127.0.0.1 as the tests do, then stopped), each round also
+runs llmflow logging into that server, and its ratio to raw is printed beside the sqlite one;
+then the time of one `llmflow compare` process on the server's experiment.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -84,14 +92,15 @@ def experiment_file(directory: Path, url: str, n: int, concurrency: int) -> Path
 
 
 def timed_llmflow(
-    path: Path, directory: Path, store: Path | None = None
+    path: Path, directory: Path, store: Path | None = None, tracking_uri: str | None = None
 ) -> tuple[float, list[float]]:
     """Wall time of `run_experiment`, and the latencies it recorded."""
     from llmflow.experiment import RunRequest, run_experiment
 
     db = store or directory / f"mlflow-{time.monotonic_ns()}.db"
+    uri = tracking_uri or f"sqlite:///{db}"
     start = time.perf_counter()
-    result = run_experiment(RunRequest(experiment_file=path, tracking_uri=f"sqlite:///{db}"))
+    result = run_experiment(RunRequest(experiment_file=path, tracking_uri=uri))
     elapsed = time.perf_counter() - start
     assert result.n_failed_calls == 0 and result.traces_failed == 0, "the benchmark run failed"
     records = [r for rs in result.records.values() for r in rs]
@@ -162,36 +171,95 @@ def main() -> None:
         help="log every llmflow round into one store created beforehand (no schema migrations "
         "in the timing, as for a user whose store already exists)",
     )
+    parser.add_argument("--tracking-uri", help="an `mlflow server` to measure too (http://...)")
+    parser.add_argument(
+        "--start-server",
+        action="store_true",
+        help="start PostgreSQL and an `mlflow server` on it here, measure it, stop them",
+    )
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     sys.path.insert(0, str(ROOT))
+    with tempfile.TemporaryDirectory() as tmp, _server(args, Path(tmp)) as server_uri:
+        rows = measure(args, Path(tmp), server_uri)
+        print_tables(args, rows)
+        if server_uri:
+            print_server(args, rows, server_uri, Path(tmp))
 
+
+@contextlib.contextmanager
+def _server(args: argparse.Namespace, directory: Path) -> Iterator[str | None]:
+    if not args.start_server:
+        yield args.tracking_uri
+        return
+    from tests.server.servers import MlflowServer, start_postgres
+
+    postgres = start_postgres()
+    root = directory / "mlflow-server"
+    root.mkdir()
+    server = MlflowServer(root, postgres.create_database("bench"), workers=4)
+    try:
+        server.start()
+        yield server.url
+    finally:
+        server.stop()
+        postgres.stop()
+
+
+def measure(args: argparse.Namespace, directory: Path, server_uri: str | None) -> list[tuple]:
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp)
-        store = None
-        if args.reuse_store:
-            from llmflow.tracking.runs import RunStore
+    store = None
+    if args.reuse_store:
+        from llmflow.tracking.runs import RunStore
 
-            store = directory / "shared.db"
-            RunStore(f"sqlite:///{store}").check()  # creates the schema once, untimed
-        for delay in args.delays:
-            fake, url = start_fake(delay)
-            try:
-                path = experiment_file(directory, url, args.calls, args.concurrency)
-                raw_times, our_times, raw_latencies, our_latencies = [], [], [], []
-                for _ in range(args.rounds):
-                    start = time.perf_counter()
-                    raw_latencies += asyncio.run(raw(url, args.calls, args.concurrency))
-                    raw_times.append(time.perf_counter() - start)
-                    elapsed, latencies = timed_llmflow(path, directory, store)
-                    our_times.append(elapsed)
-                    our_latencies += latencies
-                cli = measure_cli(path, directory)
-            finally:
-                fake.terminate()
-            rows.append((delay, min(raw_times), min(our_times), raw_latencies, our_latencies, *cli))
-    print_tables(args, rows)
+        store = directory / "shared.db"
+        RunStore(f"sqlite:///{store}").check()  # creates the schema once, untimed
+    for delay in args.delays:
+        fake, url = start_fake(delay)
+        try:
+            path = experiment_file(directory, url, args.calls, args.concurrency)
+            raw_times, our_times, server_times, raw_latencies, our_latencies = [], [], [], [], []
+            for _ in range(args.rounds):
+                start = time.perf_counter()
+                raw_latencies += asyncio.run(raw(url, args.calls, args.concurrency))
+                raw_times.append(time.perf_counter() - start)
+                elapsed, latencies = timed_llmflow(path, directory, store)
+                our_times.append(elapsed)
+                our_latencies += latencies
+                if server_uri:
+                    server_times.append(timed_llmflow(path, directory, None, server_uri)[0])
+            cli = measure_cli(path, directory)
+        finally:
+            fake.terminate()
+        best_server = min(server_times) if server_times else None
+        rows.append(
+            (delay, min(raw_times), min(our_times), raw_latencies, our_latencies, best_server, *cli)
+        )
+    return rows
+
+
+def print_server(
+    args: argparse.Namespace, rows: list[tuple], server_uri: str, directory: Path
+) -> None:
+    from llmflow.redact import redact_url
+
+    print(f"\nllmflow logging into {redact_url(server_uri)} (best of {args.rounds}), beside sqlite")
+    print(f"{'delay':>6} {'raw s':>6} {'server s':>8} {'server ratio':>12} {'sqlite ratio':>12}")
+    for delay, raw_s, ours_s, _, _, server_s, *_ in rows:
+        print(
+            f"{delay:>6g} {raw_s:>6.2f} {server_s:>8.2f} {server_s / raw_s:>12.2f} "
+            f"{ours_s / raw_s:>12.2f}"
+        )
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "llmflow.cli", "compare", "-e", "throughput", "-f", "json",
+         "--tracking-uri", server_uri],
+        cwd=directory, capture_output=True, text=True,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"llmflow compare failed:\n{done.stderr}")
+    print(f"\none `llmflow compare` process on the server's experiment: {elapsed:.2f} s")
 
 
 def print_tables(args: argparse.Namespace, rows: list[tuple]) -> None:

@@ -270,9 +270,13 @@ def _set_stage(
 ) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # stages are deprecated in MLflow; the seed reads them
-        client.transition_model_version_stage(
-            name, version, stage, archive_existing_versions=archive_others
-        )
+        # never MLflow's archive_existing_versions: on PostgreSQL its query compares the integer
+        # version column with a string and the request fails (MLflow 3.17)
+        client.transition_model_version_stage(name, version, stage)
+        if archive_others:
+            for mv in _versions(client, name):
+                if str(mv.version) != str(version) and mv.current_stage == stage:
+                    client.transition_model_version_stage(name, mv.version, "Archived")
 
 
 def _stage_fixes(client: Any, name: str) -> list[tuple[str, str]]:

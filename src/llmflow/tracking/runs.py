@@ -116,7 +116,10 @@ class RunStore:
     def experiment_id(self, name: str) -> str:
         experiment = self.client.get_experiment_by_name(name)
         if experiment is None:
-            return self.client.create_experiment(name)
+            created = self._create_experiment(name)
+            if created is not None:
+                return created
+            experiment = self.client.get_experiment_by_name(name)
         if experiment.lifecycle_stage == "deleted":
             raise TrackingError(
                 f"MLflow experiment {name!r} is deleted: restore it "
@@ -124,6 +127,18 @@ class RunStore:
                 "or name another experiment in the file"
             )
         return experiment.experiment_id
+
+    def _create_experiment(self, name: str) -> str | None:
+        """The new experiment's id; None when another client created it first (several
+        `llmflow run` processes starting at once against one server)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.create_experiment(name)
+        except MlflowException as e:
+            if e.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            return None
 
     def start_parent(self, experiment_id: str, loaded: LoadedExperiment, version: str) -> str:
         tags = {

@@ -31,6 +31,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
@@ -43,6 +44,10 @@ from .traces import BATCH, TraceJob, write_traces
 logger = logging.getLogger(__name__)
 
 _GATHER_S = 0.05  # after a call arrives, wait this long for more to share its batch
+# a server that went away (restarted, redeployed): how long a batch waits for it to come back;
+# MLflow's client itself retries its other requests for about 2 minutes
+_SERVER_AWAY_S = 60.0
+_VERSION_UNKNOWN = "could not identify MLflow server version"  # MLflow's words, RestStore
 _END = ("end",)
 
 
@@ -211,13 +216,14 @@ class _ChildState:
         self.variants: dict[str, Variant] = {}
         self.written = 0
         self.failure_reason = ""
+        self.away_since: float | None = None  # when the server stopped answering
 
     def take(self, message: tuple[Any, ...]) -> TraceJob | None:
         """Apply an "open" or "begin"; a "call" becomes the TraceJob returned."""
         kind = message[0]
         if kind == "open":
             _, self.tracking_uri = message
-            self.written, self.failure_reason = 0, ""
+            self.written, self.failure_reason, self.away_since = 0, "", None
         elif kind == "begin":
             _, self.experiment_id, self.variants = message
         else:
@@ -228,17 +234,51 @@ class _ChildState:
     def write(self, jobs: list[TraceJob]) -> None:
         if not jobs:
             return
-        try:
-            if self.tracking_uri not in self.clients:
-                from mlflow import MlflowClient
+        pause = 1.0
+        while True:
+            try:
+                self._write_once(jobs)
+                self.written += len(jobs)
+                self.away_since = None
+                return
+            except Exception as e:  # a lost trace must not lose the run: counted and reported
+                if not _server_away(e):
+                    self._failed(jobs, e)
+                    return
+                if self.away_since is None:
+                    self.away_since = time.monotonic()
+                # one wait for the whole outage, not one per batch
+                if time.monotonic() + pause >= self.away_since + _SERVER_AWAY_S:
+                    self._failed(jobs, e)
+                    return
+            time.sleep(pause)
+            pause = min(2 * pause, 10.0)
 
-                self.clients[self.tracking_uri] = MlflowClient(self.tracking_uri)
-            write_traces(self.clients[self.tracking_uri], self.experiment_id, jobs)
-            self.written += len(jobs)
-        except Exception as e:  # a lost trace must not lose the run; it is counted and reported
-            logger.debug("could not write %d trace(s)", len(jobs), exc_info=True)
-            if not self.failure_reason:
-                self.failure_reason = one_line(e)
+    def _write_once(self, jobs: list[TraceJob]) -> None:
+        if self.tracking_uri not in self.clients:
+            from mlflow import MlflowClient
+
+            self.clients[self.tracking_uri] = MlflowClient(self.tracking_uri)
+        write_traces(self.clients[self.tracking_uri], self.experiment_id, jobs)
+
+    def _failed(self, jobs: list[TraceJob], error: Exception) -> None:
+        logger.debug("could not write %d trace(s)", len(jobs), exc_info=error)
+        if not self.failure_reason:
+            self.failure_reason = one_line(error)
+
+
+def _server_away(error: Exception) -> bool:
+    """A server that did not answer MLflow's version probe, made before any span is sent (so a
+    retry writes nothing twice). The probe does not retry, and MLflow caches its "unknown"
+    answer for the life of the process: forget it, so that a server back up is asked again."""
+    if not isinstance(error, NotImplementedError) or _VERSION_UNKNOWN not in str(error):
+        return False
+    from mlflow.store.tracking.rest_store import RestStore
+
+    cached = getattr(RestStore._get_server_version, "cache_clear", None)
+    if cached is not None:
+        cached()
+    return True
 
 
 def _receive_all(messages: IO[bytes], inbox: queue.SimpleQueue[tuple[Any, ...]]) -> None:

@@ -1,0 +1,56 @@
+"""The server goes away mid-run and comes back: the calls keep going, and every run, metric and
+trace is written once it is back (MLflow's client retries a refused request for ~2 minutes)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from tests.helpers import write_experiment
+from tests.server.conftest import start_mlflow
+from tests.server.servers import Postgres
+from tests.server.test_team import client_run
+
+pytestmark = pytest.mark.server
+
+
+def test_a_server_restarted_mid_run_loses_nothing(
+    tmp_path: Path, postgres: Postgres, server_root: Path, keyless_openai
+):
+    server = start_mlflow(
+        server_root / "restart", postgres.create_database("mlflow_restart"), workers=1
+    )
+    keyless_openai.delay_s = 0.25
+    try:
+        model = {
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "base_url": f"{keyless_openai.url}/v1",
+        }
+        path = write_experiment(
+            tmp_path, [model], experiment="team-restart", repeats=30, concurrency=2
+        )  # 60 calls, ~8 s of answers
+        process = client_run(path, server.url)
+        deadline = time.time() + 180
+        while len(keyless_openai.generation_requests()) < 5:
+            assert process.poll() is None and time.time() < deadline, "no calls started"
+            time.sleep(0.2)
+        server.stop()  # calls in flight; the run's traces and metrics have nowhere to go
+        paid = len(keyless_openai.generation_requests())
+        time.sleep(3)
+        assert process.poll() is None, "the run gave up while the server was away"
+        assert len(keyless_openai.generation_requests()) > paid, "the calls stopped"
+        server.start()  # the same port
+        assert process.wait(600) == 0, process.stderr.read()
+        client = MlflowClient(server.url)
+        experiment_id = client.get_experiment_by_name("team-restart").experiment_id
+        (variant,) = client.search_runs([experiment_id], "tags.`llmflow.kind` = 'variant'")
+        assert variant.data.metrics["n_calls"] == 60 and variant.info.status == "FINISHED"
+        traces = client.search_traces(locations=[experiment_id], max_results=500)
+        assert len(traces) == 60
+    finally:
+        keyless_openai.delay_s = 0.0
+        server.stop()
