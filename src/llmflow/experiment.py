@@ -409,15 +409,19 @@ class _Session:
 
     def _write_runs(self, result: RunResult, run_ids: dict[str, str], status: str) -> Comparison:
         from .report import comparison_artifacts, load_comparison
+        from .scoring import case_table, quality_metrics, score_records
 
         skipped = {s.variant.id: s.reason for s in result.skipped}
+        checks = case_table(self.loaded)  # None when the file has no checks
         for variant in self.plan.variants:
             run_id = run_ids[variant.id]
             records = result.records.get(variant.id, [])  # a resumed, skipped one keeps its own
             if variant.id in skipped:
                 self.store.client.set_tag(run_id, "llmflow.skipped", skipped[variant.id])
             variant_status = "FAILED" if variant.id in skipped else status
-            self.store.finish_variant(run_id, records, summarize(records), variant_status)
+            scores = score_records(records, checks) if checks is not None else None
+            metrics = {**summarize(records), **quality_metrics(scores or {})}
+            self.store.finish_variant(run_id, records, metrics, variant_status, scores)
         comparison = load_comparison(
             self.store.client, result.experiment_name, result.parent_run_id
         )

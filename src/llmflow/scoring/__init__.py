@@ -25,7 +25,7 @@ __all__ = [
     "CaseChecks",
     "Score",
     "ScorerSpec",
-    "case_checks",
+    "case_table",
     "quality_metrics",
     "score_record",
     "score_records",
@@ -54,10 +54,13 @@ class CaseChecks:
     checks: tuple[tuple[str, ScorerSpec], ...]
 
 
-def case_checks(loaded: LoadedExperiment) -> dict[str, CaseChecks]:
-    """Every case id of the plan (prompt_sizes included) -> its reference and named checks."""
+def case_table(loaded: LoadedExperiment) -> dict[str, CaseChecks] | None:
+    """Every case id of the plan (prompt_sizes included) -> its reference and named checks;
+    None when the file checks nothing (no quality columns or metrics then)."""
     from ..plan import sized_cases
 
+    if not has_checks(loaded):
+        return None
     scorers = list(loaded.config.scorers or ())
     table = {}
     for prompt in loaded.prompts:

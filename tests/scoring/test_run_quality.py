@@ -1,0 +1,76 @@
+"""Quality end to end: `llmflow run` against the fake Ollama server (it answers "Echo: <prompt>"),
+so the answers, and with them the pass rates, are known exactly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from llmflow.cli import app
+from llmflow.scoring import wilson_interval
+from tests.helpers import write_experiment
+
+PROMPTS = [
+    {
+        "id": "capital",
+        "user": "Capital of France? Paris",
+        "expected": "Echo: Capital of France? Paris",
+    },
+    {
+        "id": "river",
+        "user": "Longest river?",
+        "assert": [{"type": "icontains", "value": "nile"}],  # the echo never says nile
+    },
+]
+SCORERS = [
+    {"type": "not-empty"},
+    {"type": "regex", "value": "^Echo"},
+    {"type": "icontains", "value": "paris", "name": "mentions-paris"},
+    {"type": "rouge-l", "threshold": 0.9},
+]
+
+
+def run(tmp_path: Path, tracking_uri: str, fake_ollama, **fields) -> dict:
+    model = {"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url}
+    fields.setdefault("prompts", PROMPTS)
+    path = write_experiment(tmp_path, [model], repeats=3, **fields)
+    result = CliRunner().invoke(app, ["run", str(path), "--tracking-uri", tracking_uri])
+    assert result.exit_code == 0, result.output
+    client = MlflowClient(tracking_uri)
+    (child,) = client.search_runs(
+        [client.get_experiment_by_name("provider-comparison").experiment_id],
+        filter_string="tags.`llmflow.kind` = 'variant'",
+    )
+    table = json.loads(Path(client.download_artifacts(child.info.run_id, "calls.json")).read_text())
+    return {"metrics": child.data.metrics, "table": table}
+
+
+def test_known_answers_give_exact_pass_rates(tmp_path: Path, tracking_uri: str, fake_ollama):
+    found = run(tmp_path, tracking_uri, fake_ollama, scorers=SCORERS)
+    metrics = found["metrics"]
+    # capital passes all four; river fails mentions-paris and its own nile check
+    assert metrics["pass_rate"] == 0.5
+    assert metrics["n_scored"] == 6 and metrics["n_score_errors"] == 0
+    low, high = wilson_interval(3, 6)
+    assert metrics["pass_rate_ci_low"] == low and metrics["pass_rate_ci_high"] == high
+    assert metrics["score.not-empty"] == 1.0
+    assert metrics["score.mentions-paris"] == 0.5
+    assert metrics["score.rouge-l"] == 1.0  # only capital has a reference
+    assert metrics["score.icontains"] == 0.0  # river's own check
+    columns = found["table"]["columns"]
+    rows = [dict(zip(columns, row, strict=True)) for row in found["table"]["data"]]
+    assert {"not-empty", "regex", "mentions-paris", "rouge-l", "icontains", "passed"} <= set(
+        columns
+    )
+    by_case = {r["case"]: r for r in rows}
+    assert by_case["capital"]["passed"] is True and by_case["river"]["passed"] is False
+    assert by_case["river"]["rouge-l"] is None and by_case["capital"]["icontains"] is None
+
+
+def test_no_checks_no_quality_columns(tmp_path: Path, tracking_uri: str, fake_ollama):
+    found = run(tmp_path, tracking_uri, fake_ollama, prompts=[{"id": "a", "user": "Hi"}])
+    assert "pass_rate" not in found["metrics"]
+    assert "passed" not in found["table"]["columns"]
