@@ -154,7 +154,8 @@ class ModelEntry(_Strict):
 
 class PromotePolicy(_Strict):
     """`promote:` rules: gates for every promotion of models registered from this file and,
-    with best_by, which registered variant of a run goes to staging (lowest value wins)."""
+    with best_by, which registered variant of a run goes to staging (the best value wins: the
+    highest pass_rate, the lowest latency or cost)."""
 
     require: list[str] = Field(default_factory=list)
     best_by: str | None = None
