@@ -34,6 +34,7 @@ from .providers import Provider, create_provider
 from .redact import redact_text
 from .registration import register_and_promote
 from .runner import RetryPolicy, Runner
+from .scoring import case_table
 from .stats import summarize
 from .stopping import StopSignals
 from .types import CallRecord
@@ -294,7 +295,7 @@ class _Session:
         )
         journal = Journal(journal_path(result.parent_run_id, self.request.journal_dir), header)
         opened.append(journal)
-        traces.begin(result.experiment_id, self.plan.variants)
+        traces.begin(result.experiment_id, self.plan.variants, case_table(self.loaded))
         variants = {v.id: v for v in self.plan.variants}
         done = self._restore(resumed, result, traces, run_ids) if resumed else set()
 
@@ -409,7 +410,7 @@ class _Session:
 
     def _write_runs(self, result: RunResult, run_ids: dict[str, str], status: str) -> Comparison:
         from .report import comparison_artifacts, load_comparison
-        from .scoring import case_table, quality_metrics, score_records
+        from .scoring import quality_metrics, score_records
 
         skipped = {s.variant.id: s.reason for s in result.skipped}
         checks = case_table(self.loaded)  # None when the file has no checks

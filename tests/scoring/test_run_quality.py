@@ -45,7 +45,10 @@ def run(tmp_path: Path, tracking_uri: str, fake_ollama, **fields) -> dict:
         filter_string="tags.`llmflow.kind` = 'variant'",
     )
     table = json.loads(Path(client.download_artifacts(child.info.run_id, "calls.json")).read_text())
-    return {"metrics": child.data.metrics, "table": table}
+    traces = client.search_traces(
+        locations=[child.info.experiment_id], run_id=child.info.run_id, include_spans=False
+    )
+    return {"metrics": child.data.metrics, "table": table, "traces": traces}
 
 
 def test_known_answers_give_exact_pass_rates(tmp_path: Path, tracking_uri: str, fake_ollama):
@@ -74,3 +77,17 @@ def test_no_checks_no_quality_columns(tmp_path: Path, tracking_uri: str, fake_ol
     found = run(tmp_path, tracking_uri, fake_ollama, prompts=[{"id": "a", "user": "Hi"}])
     assert "pass_rate" not in found["metrics"]
     assert "passed" not in found["table"]["columns"]
+
+
+def test_each_score_is_an_assessment_on_its_trace(tmp_path: Path, tracking_uri: str, fake_ollama):
+    found = run(tmp_path, tracking_uri, fake_ollama, scorers=SCORERS)
+    assert len(found["traces"]) == 6
+    for trace in found["traces"]:
+        by_name = {a.name: a for a in trace.info.assessments}
+        if trace.info.tags["llmflow.call"].startswith("river"):
+            assert set(by_name) == {"not-empty", "regex", "mentions-paris", "icontains"}
+            assert by_name["icontains"].value is False
+            assert by_name["icontains"].rationale == "'nile' not found (ignoring case)"
+        else:
+            assert by_name["rouge-l"].value == 1.0
+        assert {a.source.source_type for a in trace.info.assessments} == {"CODE"}
