@@ -91,3 +91,49 @@ def test_each_score_is_an_assessment_on_its_trace(tmp_path: Path, tracking_uri: 
         else:
             assert by_name["rouge-l"].value == 1.0
         assert {a.source.source_type for a in trace.info.assessments} == {"CODE"}
+
+
+def test_score_rescoring_calls_no_model_and_is_idempotent(
+    tmp_path: Path, tracking_uri: str, fake_ollama
+):
+    run(tmp_path, tracking_uri, fake_ollama, scorers=SCORERS)
+    sent = len(fake_ollama.requests)
+    edited = [*SCORERS[:2], {"type": "icontains", "value": "echo", "name": "mentions-paris"}]
+    path = write_experiment(
+        tmp_path,
+        [{"provider": "ollama", "model": "llama3.1"}],
+        name="edited.yaml",
+        prompts=PROMPTS,
+        scorers=edited,
+    )
+    score = ["score", "-e", "provider-comparison", "--tracking-uri", tracking_uri]
+    first = CliRunner().invoke(app, [*score, "--config", str(path)])
+    assert first.exit_code == 0, first.output
+    assert "llama3.1: pass rate 50.0% (n=6)" in first.output  # river still fails its nile check
+    assert "new assessment(s)" in first.output
+    assert len(fake_ollama.requests) == sent  # no model was called again
+    client = MlflowClient(tracking_uri)
+    (child,) = client.search_runs(
+        [client.get_experiment_by_name("provider-comparison").experiment_id],
+        filter_string="tags.`llmflow.kind` = 'variant'",
+    )
+    assert child.data.metrics["score.mentions-paris"] == 1.0
+    table = json.loads(Path(client.download_artifacts(child.info.run_id, "calls.json")).read_text())
+    assert "rouge-l" not in table["columns"] and "mentions-paris" in table["columns"]
+    traces = client.search_traces(
+        locations=[child.info.experiment_id], run_id=child.info.run_id, include_spans=False
+    )
+    for trace in traces:
+        valid = [a for a in trace.info.assessments if a.name == "mentions-paris" and a.valid]
+        assert [a.value for a in valid] == [True]
+    again = CliRunner().invoke(app, [*score, "--config", str(path)])
+    assert again.exit_code == 0 and "nothing changed" in again.output, again.output
+
+
+def test_score_without_checks_is_a_config_error(tmp_path: Path, tracking_uri: str, fake_ollama):
+    run(tmp_path, tracking_uri, fake_ollama, prompts=[{"id": "a", "user": "Hi"}])
+    result = CliRunner().invoke(
+        app, ["score", "-e", "provider-comparison", "--tracking-uri", tracking_uri]
+    )
+    assert result.exit_code == 2
+    assert "no scorers: or assert: to score with" in result.output

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 SOURCE_ID = "llmflow"
 
 
-def feedback(trace_id: str, score: Score, source_id: str = SOURCE_ID) -> Any:
+def feedback(trace_id: str, score: Score, overrides: str | None = None) -> Any:
     """The MLflow Feedback of one score: its value (None with an error when the check could
     not be made), its rationale, and a CODE or LLM_JUDGE source."""
     from mlflow.entities import AssessmentError, AssessmentSource, Feedback
@@ -35,16 +35,26 @@ def feedback(trace_id: str, score: Score, source_id: str = SOURCE_ID) -> Any:
         value=None if score.error else score.value,
         error=error,
         rationale=score.rationale,
-        source=AssessmentSource(source_type=score.source, source_id=source_id),
+        source=AssessmentSource(source_type=score.source, source_id=SOURCE_ID),
         metadata={"passed": str(score.passed).lower()},
+        overrides=overrides,
     )
 
 
-def log_scores(client: Any, scores: Sequence[tuple[str, Score]]) -> None:
-    """Log (trace_id, score) pairs as assessments, in one session where the store allows."""
+def log_scores(
+    client: Any,
+    scores: Sequence[tuple[str, Score]],
+    overrides: Sequence[str | None] | None = None,
+) -> None:
+    """Log (trace_id, score) pairs as assessments, in one session where the store allows.
+    `overrides`, one per pair: the id of an earlier assessment each replaces (marked invalid)."""
     if not scores:
         return
-    feedbacks = [feedback(trace_id, score) for trace_id, score in scores]
+    replaced = list(overrides) if overrides is not None else [None] * len(scores)
+    feedbacks = [
+        feedback(trace_id, score, old)
+        for (trace_id, score), old in zip(scores, replaced, strict=True)
+    ]
     store = client._tracking_client.store  # the batch needs the store; no public twin
     if _batchable(store):
         _insert_all(store, feedbacks)
@@ -74,4 +84,9 @@ def _insert_all(store: Any, feedbacks: list[Any]) -> None:
             row = SqlAssessments.from_mlflow_entity(item)
             row.experiment_id = trace.experiment_id
             row.trace_timestamp_ms = trace.timestamp_ms
+            if item.overrides:
+                session.query(SqlAssessments).filter(
+                    SqlAssessments.trace_id == item.trace_id,
+                    SqlAssessments.assessment_id == item.overrides,
+                ).update({"valid": False})
             session.add(row)
