@@ -137,3 +137,42 @@ def test_score_without_checks_is_a_config_error(tmp_path: Path, tracking_uri: st
     )
     assert result.exit_code == 2
     assert "no scorers: or assert: to score with" in result.output
+
+
+def judge(fake_ollama) -> dict:
+    return {
+        "type": "judge",
+        "name": "correct",
+        "provider": "ollama",
+        "model": "llama3.1",
+        "base_url": fake_ollama.url,
+        "rubric": "Is the answer correct?",
+        "threshold": 0.7,
+    }
+
+
+def test_a_judge_grades_through_the_provider_layer(tmp_path: Path, tracking_uri: str, fake_ollama):
+    found = run(tmp_path, tracking_uri, fake_ollama, scorers=[judge(fake_ollama)])
+    metrics = found["metrics"]
+    # the fake judge gives 1 when the answer holds the reference: only capital has one
+    assert metrics["pass_rate"] == 0.5 and metrics["score.correct"] == 0.5
+    assert metrics["judge_cost_usd"] == 0.0  # ollama: the local cost model, $0 an hour
+    judge_requests = [r for r in fake_ollama.completed if '{"score":' in str(r.body)]
+    assert len(judge_requests) == 6 and all(r.body["stream"] is False for r in judge_requests)
+    for trace in found["traces"]:
+        (assessment,) = [a for a in trace.info.assessments if a.name == "correct"]
+        assert assessment.source.source_type == "LLM_JUDGE"
+        assert assessment.rationale in ("reference found", "reference missing")
+
+
+def test_an_unparseable_judge_answer_is_a_scorer_error(
+    tmp_path: Path, tracking_uri: str, fake_ollama
+):
+    fake_ollama.judge_unparseable = True
+    found = run(tmp_path, tracking_uri, fake_ollama, scorers=[judge(fake_ollama)])
+    metrics = found["metrics"]
+    assert metrics["pass_rate"] == 0.0 and metrics["n_score_errors"] == 6
+    assert "score.correct" not in metrics  # no value was read, so no mean
+    for trace in found["traces"]:
+        (assessment,) = [a for a in trace.info.assessments if a.name == "correct"]
+        assert assessment.value is None and "not {'score'" in assessment.error.error_message

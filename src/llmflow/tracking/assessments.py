@@ -90,3 +90,33 @@ def _insert_all(store: Any, feedbacks: list[Any]) -> None:
                     SqlAssessments.assessment_id == item.overrides,
                 ).update({"valid": False})
             session.add(row)
+
+
+def log_call_scores(
+    client: Any, experiment_id: str, run_id: str, scores: dict[tuple[str, int], list[Score]]
+) -> None:
+    """Log a variant run's scores, by (case_id, repeat), on the traces of those calls."""
+    from .traces import CALL_TAG, call_tag
+
+    by_tag: dict[str, str] = {}
+    token = None
+    while True:
+        page = client.search_traces(
+            locations=[experiment_id],
+            run_id=run_id,
+            max_results=500,
+            page_token=token,
+            include_spans=False,
+        )
+        for trace in page:
+            by_tag[trace.info.tags.get(CALL_TAG, "")] = trace.info.trace_id
+        token = page.token
+        if not token:
+            break
+    pairs = [
+        (by_tag[tag], score)
+        for (case_id, repeat), found in scores.items()
+        if (tag := call_tag(case_id, repeat)) in by_tag
+        for score in found
+    ]
+    log_scores(client, pairs)
