@@ -1,8 +1,9 @@
 """`llmflow score`: score the stored answers of an existing run again, with the checks of the
 (possibly edited) experiment file. No model is called: the answers come from each variant's
-calls.json. New scores become new assessments on the same traces (overriding the earlier one of
-the same name); the variant metrics, calls.json, the comparison and the report are updated.
-Scoring again with unchanged checks changes nothing.
+calls.json; only judges are asked again, and only where a judge changed (its entry, rubric or
+threshold) or has no stored verdict. New scores become new assessments on the same traces
+(overriding the earlier one of the same name); the variant metrics, calls.json, the comparison
+and the report are updated. Scoring again with unchanged checks changes nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .config import LoadedExperiment, load_experiment
 from .errors import ConfigError
 from .scoring import CaseChecks, Score, case_table, quality_metrics, score_records
 from .tracking.runs import KIND_VARIANT, TAG_KIND, TAG_VARIANT, RunStore, calls_table
-from .types import CallRecord, Completion, Cost, GenerationSettings, Timing, Usage
+from .types import CallRecord, Completion, Cost, GenerationSettings, Message, Timing, Usage
 
 BASE_COLUMNS = tuple(calls_table([]))
 
@@ -44,11 +45,9 @@ def rescore(
     checks = case_table(loaded)
     if checks is None:
         raise ConfigError(f"{loaded.path.name}: no scorers: or assert: to score with")
-    if any(spec.type == "judge" for c in checks.values() for _, spec in c.checks):
-        raise ConfigError(f"{loaded.path.name}: scorers: type judge: not available yet")
     result = RescoreResult(parent_id)
     for run in _variant_runs(client, parent_id):
-        result.changed |= _rescore_variant(store, run, checks, result)
+        result.changed |= _rescore_variant(store, run, checks, result, loaded)
     if result.changed:
         _refresh_parent(store, experiment, parent_id)
     return result
@@ -87,7 +86,11 @@ def _variant_runs(client: Any, parent_id: str) -> list[Any]:
 
 
 def _rescore_variant(
-    store: RunStore, run: Any, checks: dict[str, CaseChecks], result: RescoreResult
+    store: RunStore,
+    run: Any,
+    checks: dict[str, CaseChecks],
+    result: RescoreResult,
+    loaded: LoadedExperiment,
 ) -> bool:
     """Score one variant's stored answers; True when anything was written."""
     from mlflow.entities import Metric
@@ -98,9 +101,16 @@ def _rescore_variant(
     columns = _stored_table(client, run_id)
     if columns is None:
         return False
-    records = records_from_table(run.data.tags.get(TAG_VARIANT, ""), columns)
+    variant_id = run.data.tags.get(TAG_VARIANT, "")
+    records = records_from_table(variant_id, columns)
+    current = _current_assessments(client, run)
     scores = score_records(records, checks)
+    judged, judge_cost = _judge_scores(variant_id, records, checks, current, loaded)
+    for key, found in judged.items():
+        scores.setdefault(key, []).extend(found)
     metrics = quality_metrics(scores)
+    if judge_cost:
+        metrics["judge_cost_usd"] = run.data.metrics.get("judge_cost_usd", 0.0) + judge_cost
     result.variants[run.data.tags.get(TAG_VARIANT, run_id)] = metrics
     new = {k: v for k, v in metrics.items() if run.data.metrics.get(k) != v}
     if new:
@@ -111,7 +121,7 @@ def _rescore_variant(
     table_changed = table != columns
     if table_changed:
         store._log_table(run_id, table, "calls.json")
-    written = _log_new_assessments(client, run, scores)
+    written = _log_new_assessments(client, current, scores)
     result.assessments += written
     return bool(new) or table_changed or bool(written)
 
@@ -138,7 +148,7 @@ def records_from_table(variant_id: str, columns: dict[str, list[Any]]) -> list[C
                 variant_id=variant_id,
                 case_id=columns["case"][i],
                 repeat=int(columns["repeat"][i]),
-                messages=(),
+                messages=(Message("user", columns["prompt"][i] or ""),),
                 settings=GenerationSettings(),
                 completion=None if error else Completion(columns["response"][i] or "", Usage()),
                 timing=Timing(latency, None, 0, 0) if latency is not None else None,
@@ -151,30 +161,100 @@ def records_from_table(variant_id: str, columns: dict[str, list[Any]]) -> list[C
     return records
 
 
-def _log_new_assessments(client: Any, run: Any, scores: dict[tuple[str, int], list[Score]]) -> int:
+Current = dict[tuple[str, int], tuple[str, dict[str, Any]]]  # call -> (trace id, by name)
+
+
+def _current_assessments(client: Any, run: Any) -> Current:
+    """Each traced call's valid assessments, by name."""
+    from .tracking.traces import CALL_TAG
+
+    current: Current = {}
+    for trace in _traces(client, run):
+        case_id, _, repeat = trace.info.tags.get(CALL_TAG, "").rpartition("#")
+        if case_id and repeat.lstrip("-").isdigit():
+            valid = {a.name: a for a in trace.info.assessments if a.valid is not False}
+            current[(case_id, int(repeat))] = (trace.info.trace_id, valid)
+    return current
+
+
+def _judge_scores(
+    variant_id: str,
+    records: list[CallRecord],
+    checks: dict[str, CaseChecks],
+    current: Current,
+    loaded: LoadedExperiment,
+) -> tuple[dict[tuple[str, int], list[Score]], float | None]:
+    """The judges' scores: reused from the traces while a judge is unchanged (same entry,
+    rubric and threshold), else asked again (only the judges are called); and the new cost."""
+    import asyncio
+
+    from .scoring.judge import has_judges, judge_records, signature
+    from .tracking.assessments import JUDGE_KEY, score_of
+
+    if not has_judges(checks):
+        return {}, None
+    reused: dict[tuple[str, int], list[Score]] = {}
+    stale = []
+    for record in records:
+        case = checks.get(record.case_id)
+        if case is None or not record.ok or record.warmup:
+            continue
+        judges = [(name, spec) for name, spec in case.checks if spec.type == "judge"]
+        existing = current.get((record.case_id, record.repeat), ("", {}))[1]
+        stored = [existing.get(name) for name, _ in judges]
+        if all(
+            a is not None and (a.metadata or {}).get(JUDGE_KEY) == signature(spec)
+            for a, (_, spec) in zip(stored, judges, strict=True)
+        ):
+            if stored:
+                reused[(record.case_id, record.repeat)] = [score_of(a) for a in stored]
+        else:
+            stale.append(record)
+    if not stale:
+        return reused, None
+    judged = asyncio.run(
+        judge_records(
+            {variant_id: stale},
+            checks,
+            concurrency=loaded.config.concurrency,
+            config_name=loaded.path.name,
+        )
+    )
+    reused.update(judged.scores.get(variant_id, {}))
+    return reused, judged.cost_usd.get(variant_id)
+
+
+def _log_new_assessments(
+    client: Any, current: Current, scores: dict[tuple[str, int], list[Score]]
+) -> int:
     """Log the scores that differ from the trace's current assessment of that name (which the
     new one overrides); the number logged."""
     from .tracking.assessments import log_scores
-    from .tracking.traces import CALL_TAG
 
     pending: list[tuple[str, Score, str | None]] = []
-    for trace in _traces(client, run):
-        case_id, _, repeat = trace.info.tags.get(CALL_TAG, "").rpartition("#")
-        if not case_id or not repeat.lstrip("-").isdigit():
+    for key, found in scores.items():
+        if key not in current:
             continue
-        current = {a.name: a for a in trace.info.assessments if a.valid is not False}
-        for score in scores.get((case_id, int(repeat)), []):
-            old = current.get(score.name)
+        trace_id, existing = current[key]
+        for score in found:
+            old = existing.get(score.name)
             if old is not None and _same(old, score):
                 continue
-            pending.append((trace.info.trace_id, score, old.assessment_id if old else None))
+            pending.append((trace_id, score, old.assessment_id if old else None))
     log_scores(client, [(t, s) for t, s, _ in pending], overrides=[o for _, _, o in pending])
     return len(pending)
 
 
 def _same(assessment: Any, score: Score) -> bool:
     value = None if score.error else score.value
-    return assessment.value == value and assessment.rationale == score.rationale
+    from .tracking.assessments import JUDGE_KEY
+
+    judge = (assessment.metadata or {}).get(JUDGE_KEY)
+    return (
+        assessment.value == value
+        and assessment.rationale == score.rationale
+        and (judge == score.judge)
+    )
 
 
 def _traces(client: Any, run: Any) -> list[Any]:

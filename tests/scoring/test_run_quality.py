@@ -176,3 +176,25 @@ def test_an_unparseable_judge_answer_is_a_scorer_error(
     for trace in found["traces"]:
         (assessment,) = [a for a in trace.info.assessments if a.name == "correct"]
         assert assessment.value is None and "not {'score'" in assessment.error.error_message
+
+
+def test_score_asks_only_the_judges_and_only_when_they_changed(
+    tmp_path: Path, tracking_uri: str, fake_ollama
+):
+    run(tmp_path, tracking_uri, fake_ollama, scorers=[judge(fake_ollama)])
+    sent = len(fake_ollama.completed)
+    score = ["score", "-e", "provider-comparison", "--tracking-uri", tracking_uri]
+    same = CliRunner().invoke(app, score)  # the stored file: the same judge
+    assert same.exit_code == 0 and "nothing changed" in same.output, same.output
+    assert len(fake_ollama.completed) == sent
+    stricter = {**judge(fake_ollama), "rubric": "Is the answer exactly right?"}
+    model = {"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url}
+    path = write_experiment(
+        tmp_path, [model], name="edited.yaml", prompts=PROMPTS, scorers=[stricter]
+    )
+    changed = CliRunner().invoke(app, [*score, "--config", str(path)])
+    assert changed.exit_code == 0 and "6 new assessment(s)" in changed.output, changed.output
+    new = fake_ollama.completed[sent:]
+    assert len(new) == 6 and all('{"score":' in str(r.body) for r in new)  # judges only
+    again = CliRunner().invoke(app, [*score, "--config", str(path)])
+    assert "nothing changed" in again.output and len(fake_ollama.completed) == sent + 6

@@ -44,6 +44,8 @@ class Score:
     rationale: str
     source: Source = "CODE"
     error: str | None = None
+    judge: str | None = None  # a judge's signature (its entry, rubric, threshold): re-scoring
+    # reuses its score while the signature is unchanged
 
 
 @dataclass(frozen=True)

@@ -65,18 +65,26 @@ def verdict(name: str, spec: ScorerSpec, judge_call: CallRecord) -> Score:
     """The score a judge's answer gives; an error score when it cannot be read."""
     if not judge_call.ok or judge_call.completion is None:
         reason = f"judge call failed: {judge_call.error_type}: {judge_call.error_message}"
-        return Score(name, None, False, reason, "LLM_JUDGE", error=reason)
+        return Score(name, None, False, reason, "LLM_JUDGE", error=reason, judge=signature(spec))
     text = judge_call.completion.text
     parsed = _parse(text)
     if parsed is None:
         reason = f"judge answer is not {{'score': 0..1, 'reason': ...}} JSON: {text[:200]!r}"
-        return Score(name, None, False, reason, "LLM_JUDGE", error=reason)
+        return Score(name, None, False, reason, "LLM_JUDGE", error=reason, judge=signature(spec))
     value, reason = parsed
     threshold = spec.threshold if spec.threshold is not None else DEFAULT_JUDGE_THRESHOLD
     passed = value >= threshold
     if spec.negate:
         passed = not passed
-    return Score(name, value, passed, reason, "LLM_JUDGE")
+    return Score(name, value, passed, reason, "LLM_JUDGE", judge=signature(spec))
+
+
+def signature(spec: ScorerSpec) -> str:
+    """What a judge's verdict depends on, hashed: a changed rubric, model or threshold means
+    the stored verdicts are stale."""
+    import hashlib
+
+    return hashlib.sha256(spec.model_dump_json(by_alias=True).encode()).hexdigest()[:16]
 
 
 def _parse(text: str) -> tuple[float, str] | None:

@@ -36,8 +36,32 @@ def feedback(trace_id: str, score: Score, overrides: str | None = None) -> Any:
         error=error,
         rationale=score.rationale,
         source=AssessmentSource(source_type=score.source, source_id=SOURCE_ID),
-        metadata={"passed": str(score.passed).lower()},
+        metadata={"passed": str(score.passed).lower(), **_judge_metadata(score)},
         overrides=overrides,
+    )
+
+
+JUDGE_KEY = "llmflow.judge"
+
+
+def _judge_metadata(score: Score) -> dict[str, str]:
+    return {JUDGE_KEY: score.judge} if score.judge else {}
+
+
+def score_of(assessment: Any) -> Score:
+    """The Score an assessment llmflow wrote records (to reuse a judge's verdict)."""
+    from ..scoring import Score
+
+    metadata = assessment.metadata or {}
+    error = assessment.error.error_message if assessment.error else None
+    return Score(
+        name=assessment.name,
+        value=assessment.value,
+        passed=metadata.get("passed") == "true",
+        rationale=assessment.rationale or "",
+        source=assessment.source.source_type,
+        error=error,
+        judge=metadata.get(JUDGE_KEY),
     )
 
 
