@@ -223,6 +223,36 @@ def report(
         print(path)
 
 
+@app.command()
+def score(
+    experiment: ExperimentName,
+    run_id: ParentRun = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Experiment file whose scorers:/assert: to use. Default: the copy stored in "
+            "the run.",
+            show_default=False,
+        ),
+    ] = None,
+    tracking_uri: TrackingUri = None,
+    debug: Debug = False,
+) -> None:
+    """Score the stored answers of a run again (no model is called): new assessments on the
+    same traces; the metrics, calls.json, comparison and report updated."""
+    from .rescore import rescore
+
+    with errors(debug):
+        found = rescore(open_store(tracking_uri), experiment, run_id, config)
+    for variant, metrics in found.variants.items():
+        rate = metrics.get("pass_rate")
+        shown = "no scored call" if rate is None else f"pass rate {rate:.1%}"
+        print(f"{variant}: {shown} (n={int(metrics.get('n_scored', 0))})")
+    what = f"{found.assessments} new assessment(s)" if found.changed else "nothing changed"
+    print(f"run {found.parent_run_id}: {what}")
+
+
 def _print_comparison(comparison, fmt: Format) -> None:
     """A rich table on a terminal; markdown when stdout is a pipe or file, unless asked."""
     from .report import to_csv, to_json, to_markdown, to_rich_table

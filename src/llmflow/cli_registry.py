@@ -105,6 +105,7 @@ def models(
         "p95 (s)",
         "Cost (USD)",
         "Error rate",
+        "Pass rate",
     ):
         table.add_column(column)
     for v in versions:
@@ -120,6 +121,7 @@ def models(
             _num(m.get("latency_p95_s")),
             _num(m.get("estimated_cost_usd"), "unpriced"),
             _num(m.get("error_rate")),
+            _num(m.get("pass_rate")),
         )
     out.print(table)
 

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from .errors import ConfigError, MissingCredentials
+from .scoring.specs import ScorerSpec
 from .user_files import clip, load_yaml, read_text, shorten
 
 ProviderName = Literal["gemini", "ollama", "openai", "local"]
@@ -65,9 +66,13 @@ class _Strict(BaseModel):
 
 
 class PromptCase(_Strict):
+    model_config = ConfigDict(**_Strict.model_config, populate_by_name=True)
+
     id: str = Field(min_length=1)
     user: str = Field(min_length=1)
     system: str | None = None
+    expected: str | None = None  # the reference answer similarity scorers compare with
+    checks: list[ScorerSpec] = Field(default_factory=list, alias="assert")  # this prompt's own
 
 
 class TokenPrice(_Strict):
@@ -149,7 +154,8 @@ class ModelEntry(_Strict):
 
 class PromotePolicy(_Strict):
     """`promote:` rules: gates for every promotion of models registered from this file and,
-    with best_by, which registered variant of a run goes to staging (lowest value wins)."""
+    with best_by, which registered variant of a run goes to staging (the best value wins: the
+    highest pass_rate, the lowest latency or cost)."""
 
     require: list[str] = Field(default_factory=list)
     best_by: str | None = None
@@ -211,6 +217,7 @@ class Experiment(_Strict):
     # pad prompts to ~N tokens
     prompt_sizes: list[Annotated[int, _between(1, MAX_PROMPT_SIZE)]] | None = None
     report: bool = True  # write report.md/html, plots and results into the parent run
+    scorers: list[ScorerSpec] | None = None  # checks applied to every prompt's answers
 
     @field_validator("cache")
     @classmethod
@@ -366,10 +373,12 @@ def _friendly_message(detail: dict[str, Any]) -> str:
 
 
 def _known_fields(loc: tuple[Any, ...]) -> list[str]:
+    if loc[:1] == ("scorers",) or "assert" in loc[:-1]:
+        return [f.alias or name for name, f in ScorerSpec.model_fields.items()]
     if loc and loc[0] == "models":
         return list(ModelEntry.model_fields)
     if loc and loc[0] == "prompts":
-        return list(PromptCase.model_fields)
+        return [f.alias or name for name, f in PromptCase.model_fields.items()]
     if loc and loc[0] == "sweep":
         return list(Sweep.model_fields)
     return list(Experiment.model_fields)

@@ -34,12 +34,14 @@ from .providers import Provider, create_provider
 from .redact import redact_text
 from .registration import register_and_promote
 from .runner import RetryPolicy, Runner
+from .scoring import case_table
 from .stats import summarize
 from .stopping import StopSignals, stop_signals_interrupt
 from .types import CallRecord
 
 if TYPE_CHECKING:
     from .report import Comparison
+    from .scoring.judge import Judged
     from .tracking.runs import RunStore
     from .tracking.trace_writer import TraceWriter
 
@@ -192,6 +194,7 @@ class _Session:
         self._signals: StopSignals | None = None
         self._traces: TraceWriter | None = None
         self._lock = threading.Lock()
+        self.judged: Judged | None = None  # the judges' scores, once the calls are in
 
     @property
     def stop_signal(self) -> str | None:
@@ -296,7 +299,7 @@ class _Session:
         )
         journal = Journal(journal_path(result.parent_run_id, self.request.journal_dir), header)
         opened.append(journal)
-        traces.begin(result.experiment_id, self.plan.variants)
+        traces.begin(result.experiment_id, self.plan.variants, case_table(self.loaded))
         variants = {v.id: v for v in self.plan.variants}
         done = self._restore(resumed, result, traces, run_ids) if resumed else set()
 
@@ -322,6 +325,26 @@ class _Session:
         )
         await runner.run(warmups)
         await runner.run(remaining)
+        self.judged = await self._judge(result)
+
+    async def _judge(self, result: RunResult) -> Judged | None:
+        """The judges' scores of every answer, once all calls are in (their cost counts
+        against the same budget); None when no check is a judge."""
+        from .scoring.judge import has_judges, judge_records
+
+        table = case_table(self.loaded)
+        if not has_judges(table):
+            return None
+        with self._lock:
+            records = {k: list(v) for k, v in result.records.items()}
+        return await judge_records(
+            records,
+            table,
+            concurrency=self.loaded.config.concurrency,
+            retry=self.request.retry,
+            budget=self._budget(result),
+            config_name=self.loaded.path.name,
+        )
 
     def _check_unfinished(self, resumed: Resumed) -> None:
         """Resuming a run that already finished would change it: refuse, change nothing."""
@@ -429,15 +452,23 @@ class _Session:
 
     def _write_runs(self, result: RunResult, run_ids: dict[str, str], status: str) -> Comparison:
         from .report import comparison_artifacts, load_comparison
+        from .scoring import quality_metrics, score_records
+        from .scoring.judge import judge_cost_metric, with_judges
 
         skipped = {s.variant.id: s.reason for s in result.skipped}
+        checks = case_table(self.loaded)  # None when the file has no checks
         for variant in self.plan.variants:
             run_id = run_ids[variant.id]
             records = result.records.get(variant.id, [])  # a resumed, skipped one keeps its own
             if variant.id in skipped:
                 self.store.client.set_tag(run_id, "llmflow.skipped", skipped[variant.id])
             variant_status = "FAILED" if variant.id in skipped else status
-            self.store.finish_variant(run_id, records, summarize(records), variant_status)
+            scores = score_records(records, checks) if checks is not None else None
+            judged = with_judges(scores, self.judged, variant.id)
+            metrics = {**summarize(records), **quality_metrics(judged or {})}
+            metrics.update(judge_cost_metric(self.judged, variant.id))
+            self.store.finish_variant(run_id, records, metrics, variant_status, judged)
+            self._log_judge_assessments(result, run_id, variant.id)
         comparison = load_comparison(
             self.store.client, result.experiment_name, result.parent_run_id
         )
@@ -448,6 +479,20 @@ class _Session:
             result.parent_run_id, comparison_artifacts(comparison), status, journal
         )
         return comparison
+
+    def _log_judge_assessments(self, result: RunResult, run_id: str, variant_id: str) -> None:
+        """The judges' scores as assessments on the traces, now written; a failure is reported,
+        never fatal."""
+        if self.judged is None or variant_id not in self.judged.scores:
+            return
+        from .tracking.assessments import log_call_scores
+
+        try:
+            log_call_scores(
+                self.store.client, result.experiment_id, run_id, self.judged.scores[variant_id]
+            )
+        except Exception as e:  # the calls and their metrics are safe already
+            result.problems.append(f"could not write the judge assessments: {redact_text(str(e))}")
 
     def _write_report(self, result: RunResult) -> None:
         """The report, built from MLflow alone, into the parent run (and --out). A failure here

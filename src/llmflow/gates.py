@@ -20,7 +20,18 @@ METRICS = (
     "error_rate",
     "n_calls",
     "n_errors",
+    "pass_rate",
+    "pass_rate_ci_low",
+    "pass_rate_ci_high",
+    "n_scored",
 )
+# where a bigger value is the better one (quality); every other metric: the smaller
+HIGHER_IS_BETTER = frozenset({"pass_rate", "pass_rate_ci_low", "pass_rate_ci_high"})
+
+
+def higher_is_better(metric: str) -> bool:
+    """The direction of a metric: pass rates and scores up, latency, cost and errors down."""
+    return metric in HIGHER_IS_BETTER or metric.startswith("score.")
 _OPERATORS = {
     "<=": operator.le,
     ">=": operator.ge,

@@ -1,4 +1,5 @@
-"""Prompts from a file (.jsonl, .csv, .yaml): rows with id, user and an optional system."""
+"""Prompts from a file (.jsonl, .csv, .yaml): rows with id, user, optional system, expected
+and assert (in a csv, a JSON list)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def load_prompts_file(path: Path, shown_as: str | None = None) -> tuple[PromptCa
     for index, row in enumerate(rows):
         if isinstance(row, dict):
             row = {k: v for k, v in row.items() if v not in (None, "")}
+            row = _checks_cell(row, shown, index)
         try:
             cases.append(PromptCase.model_validate(row))
         except ValidationError as e:
@@ -41,6 +43,17 @@ def load_prompts_file(path: Path, shown_as: str | None = None) -> tuple[PromptCa
             raise ConfigError(f"{shown}: duplicate prompt id {shorten(case.id)}")
         seen.add(case.id)
     return tuple(cases)
+
+
+def _checks_cell(row: dict[str, Any], shown: str, index: int) -> dict[str, Any]:
+    """A csv cell can only hold text: its `assert` is a JSON list of checks."""
+    cell = row.get("assert")
+    if not isinstance(cell, str):
+        return row
+    try:
+        return {**row, "assert": json.loads(cell)}
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{shown}: [{index}].assert: not a JSON list of checks: {e.msg}") from e
 
 
 def _parse_rows(text: str, suffix: str, shown: str) -> Any:

@@ -44,7 +44,10 @@ def _promote_best(client: Any, versions: list[Any], metric: str, result: Any) ->
     if not scored:
         result.problems.append(f"promote.best_by: no registered variant recorded {metric}")
         return
-    _, best = min(scored, key=lambda pair: pair[0])
+    from .gates import higher_is_better
+
+    pick = max if higher_is_better(metric) else min
+    _, best = pick(scored, key=lambda pair: pair[0])
     try:
         registry.promote(client, best.name, best.version, "staging")
         result.registered.append(f"{best.name} v{best.version} promoted to staging (best {metric})")

@@ -54,7 +54,7 @@ class FakeGemini(FakeServer):
             return _error(404, f"models/{model} is not found for API version v1beta", "NOT_FOUND")
         if method is None and request.method == "GET":
             return Response(body=_model_info(model))
-        text = reply_text(request.body)
+        text = self.reply(last_text(request.body))
         if method == "generateContent":
             return Response(body=self._response(model, text, final=True))
         if method == "streamGenerateContent":
@@ -123,11 +123,10 @@ def _model_info(model: str) -> dict:
     }
 
 
-def reply_text(body: dict) -> str:
-    """A deterministic answer derived from the last user message."""
+def last_text(body: dict) -> str:
+    """The last user message, which the fake's deterministic answer is derived from."""
     contents = body.get("contents") or []
-    last = contents[-1]["parts"][0]["text"] if contents else ""
-    return f"Echo: {last}"
+    return contents[-1]["parts"][0]["text"] if contents else ""
 
 
 def split_words(text: str) -> list[str]:

@@ -36,7 +36,7 @@ class FakeOllama(FakeServer):
         name = model if ":" in model else f"{model}:latest"
         if name not in self.models:
             return self.error_response(404, f'model "{model}" not found, try pulling it first')
-        text = "Echo: " + body["messages"][-1]["content"]
+        text = self.reply(body["messages"][-1]["content"])
         if body.get("stream", True):
             lines = [self._part(model, piece, done=False) for piece in split_words(text)]
             lines.append(self._part(model, "", done=True))

@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 FAULT_KINDS = ("429", "500", "timeout", "malformed", "drop")
+JUDGE_MARKER = '{"score":'  # llmflow's judge prompt asks for this JSON
 
 
 @dataclass
@@ -67,6 +68,9 @@ class FakeServer:
         self.raw_response: Response | None = None  # answers every request (checks too) when set
         # streams end cleanly after half their chunks, before the final chunk, usage and [DONE]
         self.truncate_stream = False
+        # a judge request (llmflow's judge prompt) gets {"score", "reason"}: 1 when the answer
+        # holds the reference; with this knob, prose no JSON parser reads
+        self.judge_unparseable = False
         self._rng = random.Random(1234)
         self._queued_faults: deque[str] = deque()
         self._lock = threading.Lock()
@@ -103,6 +107,19 @@ class FakeServer:
     def url(self) -> str:
         assert self._httpd, "start() the server first"
         return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def reply(self, last: str) -> str:
+        """The answer to a request whose last user message is `last`: its echo, or a judge's
+        verdict when it is llmflow's judge prompt."""
+        if JUDGE_MARKER not in last:
+            return f"Echo: {last}"
+        if self.judge_unparseable:
+            return "The answer looks fine to me."
+        answer = last.partition("<answer>")[2].partition("</answer>")[0]
+        reference = last.partition("<reference>")[2].partition("</reference>")[0].strip()
+        score = 1.0 if reference and reference.lower() in answer.lower() else 0.0
+        reason = f"reference {'found' if score else 'missing'}"
+        return json.dumps({"score": score, "reason": reason})
 
     # --- knobs -------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..errors import LlmflowError
 from ..tracking.runs import KIND_PARENT, KIND_VARIANT, TAG_KIND, TAG_VARIANT
+from .quality import QUALITY_COLUMNS, has_quality, quality_cells, quality_fields
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,14 @@ class ComparisonRow:
     swept: dict[str, Any] | None = None
     n_empty: int = 0  # successful calls whose answer is blank
     n_usage_missing: int = 0  # successful calls without a token count: the sums are then None
+    # quality, when the experiment has checks: pass rate with its 95% Wilson interval
+    pass_rate: float | None = None
+    pass_rate_ci_low: float | None = None
+    pass_rate_ci_high: float | None = None
+    n_scored: int = 0
+    n_score_errors: int = 0
+    judge_cost_usd: float | None = None
+    scores: dict[str, float] | None = None  # mean of each check's values, by check name
 
     @property
     def label(self) -> str:
@@ -144,6 +153,7 @@ def row_from(
         swept=json.loads(tags["llmflow.swept"]) if "llmflow.swept" in tags else None,
         n_empty=integer("n_empty") or 0,
         n_usage_missing=integer("n_usage_missing") or 0,
+        **quality_fields(metrics),
     )
 
 
@@ -250,13 +260,25 @@ def warnings(comparison: Comparison) -> list[str]:
 
 
 def to_markdown(comparison: Comparison) -> str:
-    header = SEED_COLUMNS + EXTRA_COLUMNS
+    header = SEED_COLUMNS + EXTRA_COLUMNS + _quality_header(comparison)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in table_rows(comparison)]
+    lines += ["| " + " | ".join(row) + " |" for row in _rows_with_quality(comparison)]
     notes = [f"- **Warning**: {w}" for w in warnings(comparison)]
     notes += [f"- {r.variant_id} skipped: {r.skipped}" for r in comparison.rows if r.skipped]
     lines += [""] + notes if notes else []
     return "\n".join(lines) + "\n"
+
+
+def _quality_header(comparison: Comparison) -> tuple[str, ...]:
+    return QUALITY_COLUMNS if has_quality(comparison.rows) else ()
+
+
+def _rows_with_quality(comparison: Comparison) -> list[list[str]]:
+    """table_rows, and the quality cells when any variant was checked."""
+    rows = table_rows(comparison)
+    if not has_quality(comparison.rows):
+        return rows
+    return [row + quality_cells(r) for row, r in zip(rows, comparison.rows, strict=True)]
 
 
 def to_json(comparison: Comparison) -> str:
@@ -285,10 +307,10 @@ def to_rich_table(comparison: Comparison):
         caption_style="bold yellow",
         caption_justify="left",
     )
-    for name in SEED_COLUMNS + EXTRA_COLUMNS:
+    for name in SEED_COLUMNS + EXTRA_COLUMNS + _quality_header(comparison):
         numeric = name not in ("Model", "Provider", "Task type", "Estimated cost")
         table.add_column(name, justify="right" if numeric else "left")
-    for row in table_rows(comparison):
+    for row in _rows_with_quality(comparison):
         table.add_row(*(Text(cell) for cell in row))
     return table
 

@@ -11,6 +11,7 @@ from .comparison import EXTRA_COLUMNS, SEED_COLUMNS, table_rows, to_csv, to_json
 from .data import ReportData
 from .interpret import interpret
 from .plots import make_plots
+from .quality import has_quality, plot_pass_rate_vs_latency, quality_findings, score_table
 
 SEED_WIDTH = len(SEED_COLUMNS)
 
@@ -19,7 +20,10 @@ def write_report(data: ReportData, out_dir: Path) -> list[Path]:
     """Write the whole report into out_dir; returns the files written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = make_plots(data, out_dir)
+    if (quality_plot := plot_pass_rate_vs_latency(data.comparison.rows, out_dir)) is not None:
+        plots["Pass rate against median latency"] = quality_plot
     findings, next_steps = interpret(data)
+    findings = quality_findings(data.comparison.rows) + findings
     files = {
         "report.md": markdown(data, findings, next_steps, plots),
         "report.html": html_page(data, findings, next_steps, plots),
@@ -81,6 +85,7 @@ def markdown(data: ReportData, findings: list[str], next_steps: list[str], plots
         _md_table(list(SEED_COLUMNS), seed),
         "",
         *_md_warnings(c),
+        *_md_quality(c),
         "## Distribution and details",
         "",
         _md_table(extended_header, extended),
@@ -92,6 +97,18 @@ def markdown(data: ReportData, findings: list[str], next_steps: list[str], plots
     lines += [f"- {s}" for s in next_steps] or ["- Nothing stands out."]
     lines += ["", "## Plots", ""] + [f"![{title}]({path.name})" for title, path in plots.items()]
     return "\n".join(lines) + "\n"
+
+
+def _md_quality(comparison) -> list[str]:
+    if not has_quality(comparison.rows):
+        return []
+    return ["## Quality", "", _md_table(*score_table(comparison.rows)), ""]
+
+
+def _html_quality(comparison) -> str:
+    if not has_quality(comparison.rows):
+        return ""
+    return "<h2>Quality</h2>\n" + _html_table(*score_table(comparison.rows))
 
 
 def _md_warnings(comparison) -> list[str]:
@@ -131,6 +148,7 @@ img {{ max-width: 100%; border: 1px solid #eee; }} figcaption {{ color: #555; }}
 in <code>{html.escape(data.tracking_uri)}</code>.</p>
 {_html_table(list(SEED_COLUMNS), seed)}
 {_html_warnings(warnings(c))}
+{_html_quality(c)}
 <h2>Distribution and details</h2>
 {_html_table(extended_header, extended)}
 <h2>Interpretation</h2>

@@ -7,13 +7,16 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import LoadedExperiment
 from ..errors import TrackingError
 from ..plan import Variant
 from ..redact import one_line, redact_text, redact_url
 from ..types import CallRecord
+
+if TYPE_CHECKING:
+    from ..scoring import Score
 
 TAG_KIND = "llmflow.kind"
 TAG_VARIANT = "llmflow.variant_id"
@@ -188,14 +191,26 @@ class RunStore:
         return run.info.run_id
 
     def finish_variant(
-        self, run_id: str, records: Sequence[CallRecord], metrics: dict[str, float], status: str
+        self,
+        run_id: str,
+        records: Sequence[CallRecord],
+        metrics: dict[str, float],
+        status: str,
+        scores: dict[tuple[str, int], list[Score]] | None = None,
     ) -> None:
+        """Metrics, calls.json (with a column per check and `passed` when scores are given),
+        responses.md, then the run's end."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
         self.client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
         ordered = sorted(records, key=lambda r: (r.case_id, r.repeat))
-        self._log_table(run_id, calls_table(ordered), "calls.json")
+        table = calls_table(ordered)
+        if scores is not None:
+            from ..scoring.tables import add_score_columns
+
+            add_score_columns(table, ordered, scores)
+        self._log_table(run_id, table, "calls.json")
         self.client.log_text(run_id, responses_markdown(ordered), "responses.md")
         self.client.set_terminated(run_id, status=status)
 

@@ -13,7 +13,7 @@ test suite). It is in a session of its own: Ctrl-C reaches only the parent, whic
 and then closes the writer.
 
 Its stdin carries pickled messages, per run: ("open", tracking_uri), ("begin", experiment_id,
-variants) once the runs exist, ("call", record, variant_id, run_id) per finished call, then
+variants, checks) once the runs exist, ("call", record, variant_id, run_id) per finished call, then
 ("end",), answered on stdout by a line with the number of traces written and, when some could
 not be written, the first reason (tab-separated). If the parent dies
 mid-run (kill -9), the input ends without ("end",) and the child exits at once, as a thread would
@@ -38,6 +38,7 @@ from typing import IO, Any
 
 from ..plan import Variant
 from ..redact import one_line
+from ..scoring import CaseChecks, score_record
 from ..types import CallRecord
 from .traces import BATCH, TraceJob, write_traces
 
@@ -66,9 +67,16 @@ class TraceWriter:
         self.written = 0
         self.failure_reason: str | None = None  # why the first trace that failed did
 
-    def begin(self, experiment_id: str, variants: Iterable[Variant]) -> None:
-        """Where the traces go; before the first `submit`, once the runs exist."""
-        self._outbox.put(("begin", experiment_id, {v.id: v for v in variants}))
+    def begin(
+        self,
+        experiment_id: str,
+        variants: Iterable[Variant],
+        checks: dict[str, CaseChecks] | None = None,
+    ) -> None:
+        """Where the traces go, and what each case is checked with (the child scores each call
+        and writes its scores as assessments, off the calls' path); before the first `submit`,
+        once the runs exist."""
+        self._outbox.put(("begin", experiment_id, {v.id: v for v in variants}, checks))
 
     def submit(self, record: CallRecord, variant: Variant, run_id: str) -> None:
         self.submitted += 1
@@ -214,6 +222,7 @@ class _ChildState:
         self.tracking_uri = ""
         self.experiment_id = ""
         self.variants: dict[str, Variant] = {}
+        self.checks: dict[str, CaseChecks] | None = None
         self.written = 0
         self.failure_reason = ""
         self.away_since: float | None = None  # when the server stopped answering
@@ -225,10 +234,12 @@ class _ChildState:
             _, self.tracking_uri = message
             self.written, self.failure_reason, self.away_since = 0, "", None
         elif kind == "begin":
-            _, self.experiment_id, self.variants = message
+            _, self.experiment_id, self.variants, self.checks = message
         else:
             _, record, variant_id, run_id = message
-            return TraceJob(record, self.variants[variant_id], run_id)
+            checks = (self.checks or {}).get(record.case_id)
+            scores = tuple(score_record(record, checks)) if checks is not None else ()
+            return TraceJob(record, self.variants[variant_id], run_id, scores)
         return None
 
     def write(self, jobs: list[TraceJob]) -> None:

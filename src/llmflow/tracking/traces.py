@@ -15,10 +15,13 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..plan import Variant
 from ..types import CallRecord
+
+if TYPE_CHECKING:
+    from ..scoring import Score
 
 BATCH = 100  # link_traces_to_run takes at most 100 trace ids
 CALL_TAG = "llmflow.call"  # "<case id>#<repeat>" on every trace
@@ -32,10 +35,14 @@ class TraceJob:
     record: CallRecord
     variant: Variant
     run_id: str
+    scores: tuple[Score, ...] = ()  # written as assessments on the trace
 
 
 def write_traces(client: Any, experiment_id: str, jobs: list[TraceJob]) -> None:
-    """Write the traces of up to BATCH calls in one store session and link them to their runs."""
+    """Write the traces of up to BATCH calls in one store session, link them to their runs,
+    then their scores as assessments."""
+    from .assessments import log_scores
+
     built = [(job.run_id, build_span(experiment_id, job)) for job in jobs]
     store = client._tracking_client.store  # the store's batch API; no public twin
     store.log_spans(experiment_id, [span for _, span in built])
@@ -44,6 +51,10 @@ def write_traces(client: Any, experiment_id: str, jobs: list[TraceJob]) -> None:
         by_run.setdefault(run_id, []).append(span.trace_id)
     for run_id, trace_ids in by_run.items():
         client.link_traces_to_run(trace_ids, run_id)
+    scored = [
+        (span.trace_id, s) for job, (_, span) in zip(jobs, built, strict=True) for s in job.scores
+    ]
+    log_scores(client, scored)
 
 
 def call_tag(case_id: str, repeat: int) -> str:

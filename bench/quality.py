@@ -1,0 +1,99 @@
+"""What quality checks cost: `run_experiment` on N calls against the fake OpenAI-compatible
+server (its own process, 0 ms answers), without checks and with five deterministic scorers
+(each score also written as an assessment on its trace), alternating; then `llmflow score` of
+the scored run (the stored answers read back, scored again with changed checks, assessments,
+metrics, calls.json and the comparison rewritten).
+
+    python bench/quality.py [--calls 1000] [--concurrency 16] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.throughput import start_fake, timed_llmflow  # noqa: E402
+
+SCORERS = [
+    {"type": "not-empty"},
+    {"type": "icontains", "value": "prompt"},
+    {"type": "regex", "value": "^Echo"},
+    {"type": "length", "max": 200},
+    {"type": "rouge-l", "threshold": 0.3},
+]
+
+
+def experiment_file(directory: Path, url: str, n: int, concurrency: int, scorers: list) -> Path:
+    document = {
+        "experiment": "quality-bench",
+        "prompts": [
+            {"id": f"p{i}", "user": f"Prompt number {i}", "expected": f"Echo: Prompt number {i}"}
+            for i in range(n)
+        ],
+        "concurrency": concurrency,
+        "report": False,
+        "models": [
+            {
+                "provider": "openai",
+                "model": "gpt-4o-mini",
+                "base_url": f"{url}/v1",
+                "max_retries": 0,
+            }
+        ],
+    }
+    if scorers:
+        document["scorers"] = scorers
+    path = directory / f"quality-{len(scorers)}.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    from llmflow.rescore import rescore
+    from llmflow.tracking.runs import open_store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        fake, url = start_fake(0.0)
+        try:
+            plain = experiment_file(directory, url, args.calls, args.concurrency, [])
+            checked = experiment_file(directory, url, args.calls, args.concurrency, SCORERS)
+            times: dict[str, list[float]] = {"no checks": [], "5 scorers": []}
+            for _ in range(args.rounds):
+                times["no checks"].append(timed_llmflow(plain, directory)[0])
+                store = directory / f"scored-{time.monotonic_ns()}.db"
+                times["5 scorers"].append(timed_llmflow(checked, directory, store)[0])
+            edited = [*SCORERS[:4], {"type": "chrf", "threshold": 0.3}]
+            changed = experiment_file(directory, url, args.calls, args.concurrency, edited)
+            start = time.perf_counter()
+            result = rescore(open_store(f"sqlite:///{store}"), "quality-bench", None, changed)
+            rescore_s = time.perf_counter() - start
+        finally:
+            fake.terminate()
+    base, scored = min(times["no checks"]), min(times["5 scorers"])
+    print(f"\n{args.calls} calls, concurrency {args.concurrency}, best of {args.rounds} rounds")
+    print(f"llmflow run, no checks:        {base:6.2f} s")
+    print(f"llmflow run, 5 scorers:        {scored:6.2f} s  ({(scored / base - 1) * 100:+.1f}%)")
+    print(
+        f"llmflow score (5 scorers, one changed): {rescore_s:6.2f} s, "
+        f"{result.assessments} new assessments"
+    )
+
+
+if __name__ == "__main__":
+    main()

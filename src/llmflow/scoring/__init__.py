@@ -1,0 +1,156 @@
+"""Quality: scores of each call's answer, and the per-variant metrics they give.
+
+A score is data about a call, like its latency. The checks of a call are the experiment's
+`scorers:` followed by its prompt's `assert:`; each gives a Score (value, passed, rationale,
+source). Only successful, measured (not warmup) calls are scored: a failed call is counted in
+error_rate, never as a failed check. A check that does not apply (rouge-l without `expected`,
+latency of a cached answer) gives no score. A check that could not be made (a judge's
+unparseable answer) is a score with `error` set and passed False: never a silent pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from ..types import CallRecord
+from .specs import ScorerSpec, unique_labels
+
+if TYPE_CHECKING:
+    from ..config import LoadedExperiment
+
+__all__ = [
+    "CaseChecks",
+    "Score",
+    "ScorerSpec",
+    "case_table",
+    "quality_metrics",
+    "score_record",
+    "score_records",
+    "wilson_interval",
+]
+
+Source = Literal["CODE", "LLM_JUDGE"]
+CallKey = tuple[str, int]  # (case_id, repeat)
+
+
+@dataclass(frozen=True)
+class Score:
+    name: str
+    value: float | bool | None
+    passed: bool
+    rationale: str
+    source: Source = "CODE"
+    error: str | None = None
+    judge: str | None = None  # a judge's signature (its entry, rubric, threshold): re-scoring
+    # reuses its score while the signature is unchanged
+
+
+@dataclass(frozen=True)
+class CaseChecks:
+    """What a case is checked with: its reference answer and its named checks, in order."""
+
+    expected: str | None
+    checks: tuple[tuple[str, ScorerSpec], ...]
+
+
+def case_table(loaded: LoadedExperiment) -> dict[str, CaseChecks] | None:
+    """Every case id of the plan (prompt_sizes included) -> its reference and named checks;
+    None when the file checks nothing (no quality columns or metrics then)."""
+    from ..plan import sized_cases
+
+    if not has_checks(loaded):
+        return None
+    scorers = list(loaded.config.scorers or ())
+    table = {}
+    for prompt in loaded.prompts:
+        specs = [*scorers, *prompt.checks]
+        checks = tuple(zip(unique_labels(specs), specs, strict=True))
+        for case in sized_cases(prompt, loaded.config.prompt_sizes):
+            table[case.id] = CaseChecks(prompt.expected, checks)
+    return table
+
+
+def has_checks(loaded: LoadedExperiment) -> bool:
+    return bool(loaded.config.scorers) or any(p.checks for p in loaded.prompts)
+
+
+def score_record(record: CallRecord, checks: CaseChecks) -> list[Score]:
+    """The deterministic scores of one call; none for a failed call or a warmup."""
+    from .checks import CHECKS
+
+    if not record.ok or record.warmup or record.completion is None:
+        return []
+    text = record.completion.text
+    scores = []
+    for name, spec in checks.checks:
+        check = CHECKS.get(spec.type)
+        if check is None:  # a judge: scored apart, through the provider layer
+            continue
+        outcome = check(spec, text, record, checks.expected)
+        if outcome is None:
+            continue
+        value, passed, rationale = outcome
+        if spec.negate:
+            passed = not passed
+            value = (not value) if isinstance(value, bool) else value
+            rationale = f"not: {rationale}"
+        scores.append(Score(name, value, passed, rationale))
+    return scores
+
+
+def score_records(
+    records: Iterable[CallRecord], table: dict[str, CaseChecks]
+) -> dict[CallKey, list[Score]]:
+    """(case_id, repeat) -> scores, for every scored call of a variant."""
+    scores = {}
+    for record in records:
+        checks = table.get(record.case_id)
+        if checks is not None and (found := score_record(record, checks)):
+            scores[(record.case_id, record.repeat)] = found
+    return scores
+
+
+def call_passed(scores: Sequence[Score]) -> bool | None:
+    """All checks passed (and none errored); None for a call without any score."""
+    return all(s.passed and s.error is None for s in scores) if scores else None
+
+
+def wilson_interval(passed: int, n: int, z: float = 1.959964) -> tuple[float, float] | None:
+    """The 95% Wilson score interval of a proportion; None for n == 0. Unlike the normal
+    approximation it stays within [0, 1] and is not zero-width at 0% or 100%."""
+    if n == 0:
+        return None
+    p = passed / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def quality_metrics(scores: dict[CallKey, list[Score]]) -> dict[str, float]:
+    """pass_rate with its Wilson interval, n_scored, n_passed, n_score_errors and each
+    score.<name> (the mean of its values, booleans as 0/1) over the scored calls."""
+    if not scores:
+        return {}
+    outcomes = [call_passed(s) for s in scores.values()]
+    n, passed = len(outcomes), sum(bool(o) for o in outcomes)
+    metrics: dict[str, float] = {
+        "n_scored": n,
+        "n_passed": passed,
+        "pass_rate": passed / n,
+        "n_score_errors": sum(s.error is not None for ss in scores.values() for s in ss),
+    }
+    interval = wilson_interval(passed, n)
+    if interval is not None:
+        metrics["pass_rate_ci_low"], metrics["pass_rate_ci_high"] = interval
+    values: dict[str, list[float]] = {}
+    for call_scores in scores.values():
+        for s in call_scores:
+            if s.value is not None and s.error is None:
+                values.setdefault(s.name, []).append(float(s.value))
+    for name, found in sorted(values.items()):
+        metrics[f"score.{name}"] = sum(found) / len(found)
+    return {k: float(v) for k, v in metrics.items()}

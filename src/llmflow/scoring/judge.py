@@ -1,0 +1,233 @@
+"""Model-graded checks: a judge is a model entry like any other, called through the same runner
+(retries, timeout, budget; streaming off) after the calls it grades.
+
+The judge prompt asks for JSON {"score": 0..1, "reason": "..."}. An answer that is not that
+JSON, or a judge call that failed, is a scorer error on that call: passed False, never a crash
+and never a silent pass. A judge whose key is missing makes every one of its checks an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..types import CallRecord, Message
+from . import CallKey, CaseChecks, Score
+from .specs import DEFAULT_JUDGE_THRESHOLD, ScorerSpec
+
+PROMPT = """You grade one answer to a question, following a rubric.
+
+Rubric: {rubric}
+
+<question>{question}</question>
+<reference>{reference}</reference>
+<answer>{answer}</answer>
+
+The reference, when not empty, is a correct answer. Reply with JSON only, no other text:
+{{"score": <a number from 0 to 1>, "reason": "<one sentence>"}}"""
+_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+
+
+@dataclass
+class Judged:
+    """Per graded variant: its judge scores by call, and what judging it cost (None: unpriced)."""
+
+    scores: dict[str, dict[CallKey, list[Score]]] = field(default_factory=dict)
+    cost_usd: dict[str, float | None] = field(default_factory=dict)
+    n_calls: int = 0
+
+
+@dataclass(frozen=True)
+class _Job:
+    variant_id: str
+    key: CallKey
+    name: str
+    spec: ScorerSpec
+
+
+def has_judges(table: Mapping[str, CaseChecks] | None) -> bool:
+    return any(spec.type == "judge" for c in (table or {}).values() for _, spec in c.checks)
+
+
+def judge_prompt(spec: ScorerSpec, record: CallRecord, reference: str | None) -> str:
+    question = next((m.content for m in reversed(record.messages) if m.role == "user"), "")
+    answer = record.completion.text if record.completion else ""
+    return PROMPT.format(
+        rubric=spec.rubric, question=question, reference=reference or "", answer=answer
+    )
+
+
+def verdict(name: str, spec: ScorerSpec, judge_call: CallRecord) -> Score:
+    """The score a judge's answer gives; an error score when it cannot be read."""
+    if not judge_call.ok or judge_call.completion is None:
+        reason = f"judge call failed: {judge_call.error_type}: {judge_call.error_message}"
+        return Score(name, None, False, reason, "LLM_JUDGE", error=reason, judge=signature(spec))
+    text = judge_call.completion.text
+    parsed = _parse(text)
+    if parsed is None:
+        reason = f"judge answer is not {{'score': 0..1, 'reason': ...}} JSON: {text[:200]!r}"
+        return Score(name, None, False, reason, "LLM_JUDGE", error=reason, judge=signature(spec))
+    value, reason = parsed
+    threshold = spec.threshold if spec.threshold is not None else DEFAULT_JUDGE_THRESHOLD
+    passed = value >= threshold
+    if spec.negate:
+        passed = not passed
+    return Score(name, value, passed, reason, "LLM_JUDGE", judge=signature(spec))
+
+
+def signature(spec: ScorerSpec) -> str:
+    """What a judge's verdict depends on, hashed: a changed rubric, model or threshold means
+    the stored verdicts are stale."""
+    import hashlib
+
+    return hashlib.sha256(spec.model_dump_json(by_alias=True).encode()).hexdigest()[:16]
+
+
+def _parse(text: str) -> tuple[float, str] | None:
+    match = _OBJECT.search(text)
+    if match is None:
+        return None
+    try:
+        document = json.loads(match.group(0))
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    score = document.get("score")
+    if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 1:
+        return None
+    return float(score), str(document.get("reason", ""))[:1000]
+
+
+async def judge_records(
+    records: Mapping[str, Sequence[CallRecord]],
+    table: Mapping[str, CaseChecks],
+    *,
+    concurrency: int,
+    retry: Any = None,
+    budget: Any = None,
+    config_name: str = "the experiment file",
+) -> Judged:
+    """Grade every successful measured call with its case's judges, through the runner."""
+    from ..pricing import Pricer
+    from ..runner import Runner
+
+    judged = Judged()
+    variants, calls, jobs = _plan(records, table)
+    providers, unavailable = _open_judges(variants.values(), config_name)
+    judge_calls: list[CallRecord] = []
+    pricers = {v.id: Pricer(v.entry) for v in variants.values()}
+    try:
+        runner = Runner(
+            providers,
+            pricers,
+            concurrency=concurrency,
+            on_record=judge_calls.append,
+            retry=retry,
+            budget=budget,
+        )
+        await runner.run(c for c in calls if c.variant.id in providers)
+    finally:
+        await asyncio.gather(*(p.aclose() for p in providers.values()), return_exceptions=True)
+    for call in calls:
+        if (reason := unavailable.get(call.variant.id)) is not None:
+            job = jobs[call.key]
+            _add(judged, job, Score(job.name, None, False, reason, "LLM_JUDGE", error=reason))
+    for judge_call in judge_calls:
+        job = jobs[(judge_call.variant_id, judge_call.case_id, judge_call.repeat)]
+        _add(judged, job, verdict(job.name, job.spec, judge_call))
+        _add_cost(judged, job.variant_id, judge_call)
+    judged.n_calls = len(judge_calls)
+    return judged
+
+
+def _plan(
+    records: Mapping[str, Sequence[CallRecord]], table: Mapping[str, CaseChecks]
+) -> tuple[dict[str, Any], list[Any], dict[tuple[str, str, int], _Job]]:
+    """The judge variants, one judge call per (graded call, judge), and what each call grades."""
+    from ..plan import Call, Case, Variant, settings_of
+
+    variants: dict[str, Variant] = {}
+    calls: list[Call] = []
+    jobs: dict[tuple[str, str, int], _Job] = {}
+    for variant_id, found in records.items():
+        for record in found:
+            checks = table.get(record.case_id)
+            if checks is None or not record.ok or record.warmup or record.completion is None:
+                continue
+            for name, spec in checks.checks:
+                if spec.type != "judge":
+                    continue
+                judge = _judge_variant(variants, name, spec, Variant, settings_of)
+                prompt = judge_prompt(spec, record, checks.expected)
+                case = Case(f"{variant_id}\x1f{record.case_id}", (Message("user", prompt),))
+                call = Call(judge, case, record.repeat)
+                calls.append(call)
+                jobs[call.key] = _Job(variant_id, (record.case_id, record.repeat), name, spec)
+    return variants, calls, jobs
+
+
+def _open_judges(judges: Any, config_name: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """A provider per judge; a judge without its key makes its checks errors, not a crash."""
+    from ..config import resolve_connection
+    from ..errors import MissingCredentials
+    from ..providers import create_provider
+
+    providers, unavailable = {}, {}
+    for judge in judges:
+        try:
+            connection = resolve_connection(judge.entry, config_name)
+            providers[judge.id] = create_provider(
+                judge.provider, **judge.entry.provider_options(connection)
+            )
+        except MissingCredentials as e:
+            unavailable[judge.id] = f"judge unavailable: {e}"
+    return providers, unavailable
+
+
+def _judge_variant(variants: dict, name: str, spec: ScorerSpec, variant_type, settings_of) -> Any:
+    """One judge variant per distinct judge entry (two checks may share one)."""
+    entry = spec.judge_entry()
+    key = entry.model_dump_json()
+    if key not in variants:
+        variants[key] = variant_type(
+            id=f"judge:{name}#{len(variants) + 1}", entry=entry, settings=settings_of(entry)
+        )
+    return variants[key]
+
+
+def _add(judged: Judged, job: _Job, score: Score) -> None:
+    judged.scores.setdefault(job.variant_id, {}).setdefault(job.key, []).append(score)
+
+
+def _add_cost(judged: Judged, variant_id: str, judge_call: CallRecord) -> None:
+    if judge_call.cost is None and not judge_call.ok:
+        judged.cost_usd.setdefault(variant_id, 0.0)  # a failed call cost nothing known
+        return
+    usd = judge_call.cost.usd if judge_call.cost else None
+    current = judged.cost_usd.get(variant_id, 0.0)
+    judged.cost_usd[variant_id] = None if usd is None or current is None else current + usd
+
+
+def with_judges(
+    scores: dict[CallKey, list[Score]] | None, judged: Judged | None, variant_id: str
+) -> dict[CallKey, list[Score]] | None:
+    """A variant's deterministic scores with its judge scores added, by call."""
+    if judged is None or variant_id not in judged.scores:
+        return scores
+    merged = {key: list(found) for key, found in (scores or {}).items()}
+    for key, found in judged.scores[variant_id].items():
+        merged.setdefault(key, []).extend(found)
+    return merged
+
+
+def judge_cost_metric(judged: Judged | None, variant_id: str) -> dict[str, float]:
+    """judge_cost_usd of a variant: absent when not judged or when a judge is unpriced."""
+    if judged is None or variant_id not in judged.scores:
+        return {}
+    cost = judged.cost_usd.get(variant_id, 0.0)
+    return {} if cost is None else {"judge_cost_usd": cost}

@@ -1,0 +1,153 @@
+"""Scores as MLflow assessments: a Feedback (name, value, rationale, source) on the call's trace,
+which the MLflow UI shows beside the answer.
+
+Why a batch path: the store's `create_assessment` opens a session and locks the trace per
+assessment, about 20 ms each on sqlite; five checks on 1,000 calls would add 100 s to a run. On
+a SQL store (without MLflow's opt-in rollups, which need its own locking path) the assessments
+of a batch of traces are inserted in one session instead, as `create_assessment` builds them.
+Any other store (a remote `mlflow server`) gets them one by one through the public client.
+Measured here (a busy 2-core machine): 5,000 assessments in 1.2 s as one executemany, 2.6 s as
+ORM objects added to one session, about 100 s one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..scoring import Score
+
+SOURCE_ID = "llmflow"
+
+
+def feedback(trace_id: str, score: Score, overrides: str | None = None) -> Any:
+    """The MLflow Feedback of one score: its value (None with an error when the check could
+    not be made), its rationale, and a CODE or LLM_JUDGE source."""
+    from mlflow.entities import AssessmentError, AssessmentSource, Feedback
+
+    error = (
+        AssessmentError(error_code="SCORER_ERROR", error_message=score.error)
+        if score.error
+        else None
+    )
+    return Feedback(
+        trace_id=trace_id,
+        name=score.name,
+        value=None if score.error else score.value,
+        error=error,
+        rationale=score.rationale,
+        source=AssessmentSource(source_type=score.source, source_id=SOURCE_ID),
+        metadata={"passed": str(score.passed).lower(), **_judge_metadata(score)},
+        overrides=overrides,
+    )
+
+
+JUDGE_KEY = "llmflow.judge"
+
+
+def _judge_metadata(score: Score) -> dict[str, str]:
+    return {JUDGE_KEY: score.judge} if score.judge else {}
+
+
+def score_of(assessment: Any) -> Score:
+    """The Score an assessment llmflow wrote records (to reuse a judge's verdict)."""
+    from ..scoring import Score
+
+    metadata = assessment.metadata or {}
+    error = assessment.error.error_message if assessment.error else None
+    return Score(
+        name=assessment.name,
+        value=assessment.value,
+        passed=metadata.get("passed") == "true",
+        rationale=assessment.rationale or "",
+        source=assessment.source.source_type,
+        error=error,
+        judge=metadata.get(JUDGE_KEY),
+    )
+
+
+def log_scores(
+    client: Any,
+    scores: Sequence[tuple[str, Score]],
+    overrides: Sequence[str | None] | None = None,
+) -> None:
+    """Log (trace_id, score) pairs as assessments, in one session where the store allows.
+    `overrides`, one per pair: the id of an earlier assessment each replaces (marked invalid)."""
+    if not scores:
+        return
+    replaced = list(overrides) if overrides is not None else [None] * len(scores)
+    feedbacks = [
+        feedback(trace_id, score, old)
+        for (trace_id, score), old in zip(scores, replaced, strict=True)
+    ]
+    store = client._tracking_client.store  # the batch needs the store; no public twin
+    if _batchable(store):
+        _insert_all(store, feedbacks)
+    else:
+        for item in feedbacks:
+            client.log_assessment(item.trace_id, item)
+
+
+def _batchable(store: Any) -> bool:
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    from mlflow.store.tracking.utils.sql_trace_rollups import rollups_enabled
+
+    return isinstance(store, SqlAlchemyStore) and not rollups_enabled()
+
+
+def _insert_all(store: Any, feedbacks: list[Any]) -> None:
+    """One executemany INSERT of the rows `create_assessment` would add one by one (building
+    them through the ORM instead costs more than the insert itself)."""
+    from mlflow.store.tracking.dbmodels.models import SqlAssessments, SqlTraceInfo
+    from sqlalchemy import insert
+
+    with store.ManagedSessionMaker(read_only=False) as session:
+        ids = sorted({f.trace_id for f in feedbacks})
+        traces = {
+            t.request_id: (t.experiment_id, t.timestamp_ms)
+            for t in session.query(SqlTraceInfo).filter(SqlTraceInfo.request_id.in_(ids))
+        }
+        rows = []
+        for item in feedbacks:
+            experiment_id, timestamp_ms = traces[item.trace_id]  # KeyError: a trace is gone
+            built = SqlAssessments.from_mlflow_entity(item)
+            values = {k: v for k, v in vars(built).items() if not k.startswith("_sa_")}
+            values.update(experiment_id=experiment_id, trace_timestamp_ms=timestamp_ms)
+            rows.append(values)
+            if item.overrides:
+                session.query(SqlAssessments).filter(
+                    SqlAssessments.trace_id == item.trace_id,
+                    SqlAssessments.assessment_id == item.overrides,
+                ).update({"valid": False})
+        session.execute(insert(SqlAssessments), rows)
+
+
+def log_call_scores(
+    client: Any, experiment_id: str, run_id: str, scores: dict[tuple[str, int], list[Score]]
+) -> None:
+    """Log a variant run's scores, by (case_id, repeat), on the traces of those calls."""
+    from .traces import CALL_TAG, call_tag
+
+    by_tag: dict[str, str] = {}
+    token = None
+    while True:
+        page = client.search_traces(
+            locations=[experiment_id],
+            run_id=run_id,
+            max_results=500,
+            page_token=token,
+            include_spans=False,
+        )
+        for trace in page:
+            by_tag[trace.info.tags.get(CALL_TAG, "")] = trace.info.trace_id
+        token = page.token
+        if not token:
+            break
+    pairs = [
+        (by_tag[tag], score)
+        for (case_id, repeat), found in scores.items()
+        if (tag := call_tag(case_id, repeat)) in by_tag
+        for score in found
+    ]
+    log_scores(client, pairs)

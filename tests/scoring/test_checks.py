@@ -1,0 +1,104 @@
+"""The deterministic checks, the names they get and the per-variant quality metrics."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmflow.scoring import (
+    CaseChecks,
+    ScorerSpec,
+    quality_metrics,
+    score_record,
+    score_records,
+    wilson_interval,
+)
+from llmflow.scoring.specs import unique_labels
+from llmflow.types import CallRecord, Cost
+from tests.helpers import call_record
+
+INTEGER = {"type": "integer"}
+
+
+def spec(**fields) -> ScorerSpec:
+    return ScorerSpec.model_validate(fields)
+
+
+def outcome(answer: str, expected: str | None = None, record: CallRecord | None = None, **fields):
+    one = spec(**fields)
+    scores = score_record(
+        record or call_record("v", 0.2, text=answer), CaseChecks(expected, ((one.label, one),))
+    )
+    return (scores[0].value, scores[0].passed) if scores else None
+
+
+@pytest.mark.parametrize(
+    ("answer", "fields", "passed"),
+    [
+        (" PARIS \n", {"type": "equals", "value": "paris"}, True),
+        ("PARIS", {"type": "equals", "value": "paris", "case_sensitive": True}, False),
+        ("The capital is Paris.", {"type": "contains", "value": "Paris"}, True),
+        ("The capital is paris.", {"type": "contains", "value": "Paris"}, False),
+        ("The capital is PARIS.", {"type": "icontains", "value": "paris"}, True),
+        ("Lyon", {"type": "contains-any", "value": ["Paris", "lyon"]}, True),
+        ("Lyon", {"type": "contains-all", "value": ["Paris", "lyon"]}, False),
+        ("Paris", {"type": "regex", "value": "^[A-Z]"}, True),
+        ("paris", {"type": "regex", "value": "^[A-Z]"}, False),
+        ("  \n", {"type": "not-empty"}, False),
+        ("Paris", {"type": "not-empty", "not": True}, False),
+        ('{"a": 1}', {"type": "is-json"}, True),
+        ("{a: 1}", {"type": "is-json"}, False),
+        ('{"a": "x"}', {"type": "is-json", "schema": {"properties": {"a": INTEGER}}}, False),
+        ("Paris", {"type": "length", "min": 1, "max": 5}, True),
+        ("Paris!", {"type": "length", "max": 5}, False),
+        ("Paris", {"type": "latency", "threshold": 0.5}, True),
+        ("Paris", {"type": "latency", "threshold": 0.1}, False),
+    ],
+)
+def test_deterministic_checks(answer: str, fields: dict, passed: bool):
+    assert outcome(answer, **fields)[1] is passed
+
+
+def test_similarity_scores_against_expected_and_skip_without_it():
+    value, passed = outcome("Paris", expected="Paris", type="rouge-l")
+    assert (value, passed) == (1.0, True)
+    value, passed = outcome("Lyon", expected="Paris", type="chrf", threshold=0.3)
+    assert 0 <= value < 0.3 and not passed
+    assert outcome("Paris", expected=None, type="rouge-l") is None
+
+
+def test_cost_of_an_unpriced_call_is_not_scored():
+    priced = call_record("v", 0.1, cost=Cost("priced", 0.002))
+    assert outcome("x", record=priced, type="cost", threshold=0.001) == (0.002, False)
+    assert outcome("x", record=call_record("v", 0.1), type="cost", threshold=1) is None
+
+
+def test_failed_and_warmup_calls_get_no_scores():
+    one = spec(type="not-empty")
+    checks = CaseChecks(None, (("not-empty", one),))
+    failed = call_record("v", 0.1, error_type="RateLimited", error_message="429")
+    assert score_record(failed, checks) == []
+    assert score_record(call_record("v", 0.1, repeat=-1), checks) == []
+
+
+def test_names_default_to_the_type_and_are_made_unique():
+    specs = [spec(type="regex", value="a"), spec(type="regex", value="b"), spec(type="not-empty")]
+    assert unique_labels(specs) == ["regex", "regex_2", "not-empty"]
+
+
+def test_pass_rate_and_its_wilson_interval():
+    checks = {"q": CaseChecks("Paris", (("icontains", spec(type="icontains", value="paris")),))}
+    answers = ["Paris", "paris.", "Lyon", "Paris"]
+    records = [call_record("v", 0.1, text=a, repeat=i) for i, a in enumerate(answers)]
+    records.append(call_record("v", 0.1, repeat=9, error_type="BadResponse", error_message="x"))
+    metrics = quality_metrics(score_records(records, checks))
+    assert metrics["pass_rate"] == 0.75
+    assert metrics["n_scored"] == 4  # the failed call counts in error_rate, not here
+    assert metrics["score.icontains"] == 0.75
+    low, high = wilson_interval(3, 4)
+    assert (metrics["pass_rate_ci_low"], metrics["pass_rate_ci_high"]) == (low, high)
+    assert 0.30 < low < 0.31 and 0.95 < high < 0.96  # the textbook values for 3/4
+
+
+def test_no_checks_no_quality_metrics():
+    assert quality_metrics({}) == {}
+    assert wilson_interval(0, 0) is None

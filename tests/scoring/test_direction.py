@@ -1,0 +1,46 @@
+"""Metrics know their direction: gates on pass_rate, best_by picks the highest pass rate and
+the lowest latency."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from llmflow import gates
+from llmflow.registration import _promote_best
+from llmflow.tracking import registry
+
+
+def test_a_gate_on_pass_rate():
+    assert gates.check(["pass_rate>=0.9"], {"pass_rate": 0.95}) == (["pass_rate>=0.9"], [])
+    assert gates.check(["pass_rate>=0.9"], {"pass_rate": 0.5})[1] == [
+        "pass_rate>=0.9: pass_rate is 0.5"
+    ]
+    assert gates.check(["pass_rate>=0.9"], {})[1] == [
+        "pass_rate>=0.9: pass_rate was not recorded for this version"
+    ]
+
+
+@pytest.mark.parametrize(("metric", "winner"), [("pass_rate", "2"), ("latency_p50_s", "1")])
+def test_best_by_follows_the_direction(monkeypatch, metric: str, winner: str):
+    versions = [
+        SimpleNamespace(
+            name="m", version="1", tags={"metric.pass_rate": "0.5", "metric.latency_p50_s": "1.0"}
+        ),
+        SimpleNamespace(
+            name="m", version="2", tags={"metric.pass_rate": "0.9", "metric.latency_p50_s": "2.0"}
+        ),
+    ]
+    promoted = []
+    monkeypatch.setattr(
+        registry, "promote", lambda client, name, version, to: promoted.append(version)
+    )
+    result = SimpleNamespace(problems=[], registered=[])
+    _promote_best(None, versions, metric, result)
+    assert promoted == [winner] and not result.problems
+
+
+def test_pass_rate_is_recorded_on_versions():
+    assert "pass_rate" in registry.RECORDED_METRICS
+    assert gates.higher_is_better("score.rouge-l") and not gates.higher_is_better("error_rate")
