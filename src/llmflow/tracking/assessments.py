@@ -127,23 +127,9 @@ def log_call_scores(
     client: Any, experiment_id: str, run_id: str, scores: dict[tuple[str, int], list[Score]]
 ) -> None:
     """Log a variant run's scores, by (case_id, repeat), on the traces of those calls."""
-    from .traces import CALL_TAG, call_tag
+    from .traces import call_tag, traces_by_call
 
-    by_tag: dict[str, str] = {}
-    token = None
-    while True:
-        page = client.search_traces(
-            locations=[experiment_id],
-            run_id=run_id,
-            max_results=500,
-            page_token=token,
-            include_spans=False,
-        )
-        for trace in page:
-            by_tag[trace.info.tags.get(CALL_TAG, "")] = trace.info.trace_id
-        token = page.token
-        if not token:
-            break
+    by_tag = traces_by_call(client, experiment_id, run_id)
     pairs = [
         (by_tag[tag], score)
         for (case_id, repeat), found in scores.items()

@@ -61,9 +61,9 @@ def call_tag(case_id: str, repeat: int) -> str:
     return f"{case_id}#{repeat}"
 
 
-def existing_trace_keys(client: Any, experiment_id: str, run_id: str) -> set[tuple[str, int]]:
-    """(case_id, repeat) of the traces already linked to a variant run (for --resume)."""
-    keys = set()
+def traces_by_call(client: Any, experiment_id: str, run_id: str) -> dict[str, str]:
+    """The trace id of each call already traced in a variant run, by its call tag."""
+    found: dict[str, str] = {}
     page_token = None
     while True:
         page = client.search_traces(
@@ -74,12 +74,20 @@ def existing_trace_keys(client: Any, experiment_id: str, run_id: str) -> set[tup
             include_spans=False,
         )
         for trace in page:
-            case_id, _, repeat = trace.info.tags.get(CALL_TAG, "").rpartition("#")
-            if case_id and repeat.isdigit():
-                keys.add((case_id, int(repeat)))
+            found[trace.info.tags.get(CALL_TAG, "")] = trace.info.trace_id
         page_token = page.token
         if not page_token:
-            return keys
+            return found
+
+
+def existing_trace_keys(client: Any, experiment_id: str, run_id: str) -> set[tuple[str, int]]:
+    """(case_id, repeat) of the traces already linked to a variant run (for --resume)."""
+    keys = set()
+    for tag in traces_by_call(client, experiment_id, run_id):
+        case_id, _, repeat = tag.rpartition("#")
+        if case_id and repeat.isdigit():
+            keys.add((case_id, int(repeat)))
+    return keys
 
 
 def build_span(experiment_id: str, job: TraceJob) -> Any:
