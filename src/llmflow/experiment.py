@@ -251,11 +251,12 @@ class _Session:
             skipped=skipped,
         )
         status, failure = "FAILED", None
-        opened: list[Journal] = []
+        journal: Journal | None = None
         calls: asyncio.Future[None] | None = None
         try:
+            journal = self._open_journal(result, run_ids)
             calls = asyncio.ensure_future(
-                self._send(resumed, providers, result, run_ids, traces, opened)
+                self._send(resumed, providers, result, run_ids, traces, journal)
             )
             self._signals.cancels(calls.cancel)
             await calls
@@ -268,8 +269,8 @@ class _Session:
             failure = e
         finally:
             self._signals.now_waiting_for("the last traces and the runs to be written")
-            for resource in opened:
-                resource.close()
+            if journal is not None:
+                journal.close()
             await asyncio.to_thread(traces.close)
             result.traces_written, result.traces_failed = traces.written, traces.failed
             result.traces_failure = traces.failure_reason
@@ -286,19 +287,9 @@ class _Session:
         result: RunResult,
         run_ids: dict[str, str],
         traces: TraceWriter,
-        opened: list[Journal],
+        journal: Journal,
     ) -> None:
         """Every call not yet finished: the warmups first (cold starts, measured apart)."""
-        header = JournalHeader(
-            parent_run_id=result.parent_run_id,
-            run_ids=run_ids,
-            experiment_id=result.experiment_id,
-            config_sha256=self.loaded.sha256,
-            config_path=str(self.loaded.path.resolve()),
-            tracking_uri=self.store.tracking_uri,
-        )
-        journal = Journal(journal_path(result.parent_run_id, self.request.journal_dir), header)
-        opened.append(journal)
         traces.begin(result.experiment_id, self.plan.variants, case_table(self.loaded))
         variants = {v.id: v for v in self.plan.variants}
         done = self._restore(resumed, result, traces, run_ids) if resumed else set()
@@ -345,6 +336,17 @@ class _Session:
             budget=self._budget(result),
             config_name=self.loaded.path.name,
         )
+
+    def _open_journal(self, result: RunResult, run_ids: dict[str, str]) -> Journal:
+        header = JournalHeader(
+            parent_run_id=result.parent_run_id,
+            run_ids=run_ids,
+            experiment_id=result.experiment_id,
+            config_sha256=self.loaded.sha256,
+            config_path=str(self.loaded.path.resolve()),
+            tracking_uri=self.store.tracking_uri,
+        )
+        return Journal(journal_path(result.parent_run_id, self.request.journal_dir), header)
 
     def _check_unfinished(self, resumed: Resumed) -> None:
         """Resuming a run that already finished would change it: refuse, change nothing."""
