@@ -125,6 +125,16 @@ def wait_for_journal_lines(cwd: Path, at_least: int, timeout: float = 60) -> Pat
     raise AssertionError("the run never journaled enough calls")
 
 
+def start_slow_run(tmp_path: Path, fake, journaled: int) -> tuple[Path, subprocess.Popen]:
+    """A run of 30 calls, one at a time at 0.2 s each, once `journaled` of them have finished:
+    time for a signal to land in the middle."""
+    fake.delay_s = 0.2
+    path = write_experiment(tmp_path, ollama(fake), prompts=unique_prompts(30), concurrency=1)
+    process = spawn_run(path, tmp_path)
+    wait_for_journal_lines(tmp_path, at_least=journaled)
+    return path, process
+
+
 def trace_writer_pids(parent: int) -> list[int]:
     """The trace-writer children of a process, started by any of its threads (Linux /proc)."""
     tasks = Path(f"/proc/{parent}/task").glob("*/children")
@@ -194,12 +204,7 @@ def test_kill_9_then_resume_sends_no_finished_call_twice(
 def test_ctrl_c_ends_runs_as_killed_and_says_how_to_resume(
     tmp_path: Path, tracking_uri: str, fake_ollama
 ):
-    fake_ollama.delay_s = 0.2
-    path = write_experiment(
-        tmp_path, ollama(fake_ollama), prompts=unique_prompts(30), concurrency=1
-    )
-    process = spawn_run(path, tmp_path)
-    wait_for_journal_lines(tmp_path, at_least=2)
+    path, process = start_slow_run(tmp_path, fake_ollama, journaled=2)
     os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
@@ -225,12 +230,7 @@ def test_ctrl_c_ends_runs_as_killed_and_says_how_to_resume(
 def test_resume_while_the_provider_is_down_keeps_the_journaled_calls(
     tmp_path: Path, tracking_uri: str, fake_ollama
 ):
-    fake_ollama.delay_s = 0.2
-    path = write_experiment(
-        tmp_path, ollama(fake_ollama), prompts=unique_prompts(30), concurrency=1
-    )
-    process = spawn_run(path, tmp_path)
-    wait_for_journal_lines(tmp_path, at_least=3)
+    path, process = start_slow_run(tmp_path, fake_ollama, journaled=3)
     os.killpg(process.pid, signal.SIGINT)
     process.communicate(timeout=60)
     (before,) = rows()
@@ -250,12 +250,7 @@ def _statuses(tracking_uri: str) -> set[str]:
 
 def test_sigterm_ends_runs_as_killed_like_ctrl_c(tmp_path: Path, tracking_uri: str, fake_ollama):
     """docker stop, a CI cancel and `timeout` send SIGTERM: the same clean end as Ctrl-C."""
-    fake_ollama.delay_s = 0.2
-    path = write_experiment(
-        tmp_path, ollama(fake_ollama), prompts=unique_prompts(30), concurrency=1
-    )
-    process = spawn_run(path, tmp_path)
-    wait_for_journal_lines(tmp_path, at_least=2)
+    path, process = start_slow_run(tmp_path, fake_ollama, journaled=2)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
@@ -269,12 +264,7 @@ def test_repeated_ctrl_c_never_leaves_a_run_running(
 ):
     """Ctrl-C, then Ctrl-C again while the runs are being written, then a third: the user may
     abandon the wait, but the runs are still ended as KILLED."""
-    fake_ollama.delay_s = 0.2
-    path = write_experiment(
-        tmp_path, ollama(fake_ollama), prompts=unique_prompts(30), concurrency=1
-    )
-    process = spawn_run(path, tmp_path)
-    wait_for_journal_lines(tmp_path, at_least=2)
+    path, process = start_slow_run(tmp_path, fake_ollama, journaled=2)
     for _ in range(3):
         os.killpg(process.pid, signal.SIGINT)
         time.sleep(0.2)
