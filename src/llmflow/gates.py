@@ -6,32 +6,12 @@ import operator
 import re
 from dataclasses import dataclass
 
+from . import metrics
 from .errors import ConfigError
 
 # what registration records on every version, so the only names a gate can test
-METRICS = (
-    "latency_s",
-    "latency_p50_s",
-    "latency_p95_s",
-    "ttft_p50_s",
-    "total_tokens",
-    "output_tokens",
-    "estimated_cost_usd",
-    "error_rate",
-    "n_calls",
-    "n_errors",
-    "pass_rate",
-    "pass_rate_ci_low",
-    "pass_rate_ci_high",
-    "n_scored",
-)
-# where a bigger value is the better one (quality); every other metric: the smaller
-HIGHER_IS_BETTER = frozenset({"pass_rate", "pass_rate_ci_low", "pass_rate_ci_high"})
+METRICS = metrics.gateable()
 
-
-def higher_is_better(metric: str) -> bool:
-    """The direction of a metric: pass rates and scores up, latency, cost and errors down."""
-    return metric in HIGHER_IS_BETTER or metric.startswith("score.")
 _OPERATORS = {
     "<=": operator.le,
     ">=": operator.ge,

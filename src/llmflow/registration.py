@@ -44,7 +44,7 @@ def _promote_best(client: Any, versions: list[Any], metric: str, result: Any) ->
     if not scored:
         result.problems.append(f"promote.best_by: no registered variant recorded {metric}")
         return
-    from .gates import higher_is_better
+    from .metrics import higher_is_better
 
     pick = max if higher_is_better(metric) else min
     _, best = pick(scored, key=lambda pair: pair[0])

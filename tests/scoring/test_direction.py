@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from llmflow import gates
+from llmflow import gates, metrics
 from llmflow.registration import _promote_best
 from llmflow.tracking import registry
 
@@ -43,4 +43,4 @@ def test_best_by_follows_the_direction(monkeypatch, metric: str, winner: str):
 
 def test_pass_rate_is_recorded_on_versions():
     assert "pass_rate" in registry.RECORDED_METRICS
-    assert gates.higher_is_better("score.rouge-l") and not gates.higher_is_better("error_rate")
+    assert metrics.higher_is_better("score.rouge-l") and not metrics.higher_is_better("error_rate")

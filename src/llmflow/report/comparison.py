@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import LlmflowError
+from ..metrics import BY_KEY as METRIC_BY_KEY
 from ..tracking.runs import KIND_PARENT, KIND_VARIANT, TAG_KIND, TAG_VARIANT
 from .quality import QUALITY_COLUMNS, has_quality, quality_cells, quality_fields
 
@@ -118,43 +119,34 @@ def row_from(
     else:
         kind = "unpriced"
 
-    def integer(name: str) -> int | None:
-        return int(metrics[name]) if name in metrics else None
-
     return ComparisonRow(
         model=params.get("model", ""),
         provider=params.get("provider", ""),
         temperature=_number_or_text(params.get("temperature")),
         task_type=params.get("task_type", ""),
-        latency_s=metrics.get("latency_s"),
-        latency_p50_s=metrics.get("latency_p50_s"),
-        latency_p95_s=metrics.get("latency_p95_s"),
-        ttft_p50_s=metrics.get("ttft_p50_s"),
-        total_tokens=integer("total_tokens"),
-        input_tokens=integer("input_tokens"),
-        output_tokens=integer("output_tokens"),
-        estimated_cost_usd=metrics.get("estimated_cost_usd"),
         cost_kind=kind,
-        n_calls=integer("n_calls") or 0,
-        n_errors=integer("n_errors") or 0,
         run_id=run_id,
         variant_id=tags.get(TAG_VARIANT, params.get("variant_id", "")),
         skipped=tags.get("llmflow.skipped"),
-        latency_p99_s=metrics.get("latency_p99_s"),
-        latency_p50_ci_low_s=metrics.get("latency_p50_ci_low_s"),
-        latency_p50_ci_high_s=metrics.get("latency_p50_ci_high_s"),
-        ttft_p95_s=metrics.get("ttft_p95_s"),
-        tpot_s=metrics.get("tpot_s"),
-        output_tokens_per_s=metrics.get("output_tokens_per_s"),
-        cost_per_call_usd=metrics.get("cost_per_call_usd"),
-        n_timed=integer("n_timed") or 0,
-        n_cached=integer("n_cached") or 0,
-        cold_start_latency_s=metrics.get("cold_start_latency_s"),
         swept=json.loads(tags["llmflow.swept"]) if "llmflow.swept" in tags else None,
-        n_empty=integer("n_empty") or 0,
-        n_usage_missing=integer("n_usage_missing") or 0,
-        **quality_fields(metrics),
+        **{**_metric_fields(metrics), **quality_fields(metrics)},
     )
+
+
+def _metric_fields(metrics: dict[str, float]) -> dict[str, Any]:
+    """Every declared metric that is a ComparisonRow field: counts absent from the run are 0
+    (nothing was counted), every other metric absent is unknown (None)."""
+    out: dict[str, Any] = {}
+    for name in ComparisonRow.__dataclass_fields__:
+        declared = METRIC_BY_KEY.get(name)
+        if declared is None:
+            continue
+        value = metrics.get(name)
+        if value is None:
+            out[name] = 0 if declared.aggregation == "count" else None
+        else:
+            out[name] = int(value) if declared.integer else value
+    return out
 
 
 def _number_or_text(value: str | None) -> float | str | None:
@@ -178,6 +170,7 @@ SEED_COLUMNS = (
     "Task type",
 )
 EXTRA_COLUMNS = ("p50 (s)", "p95 (s)", "TTFT p50 (s)", "Calls", "Errors")
+EXTRA_METRICS = ("latency_p50_s", "latency_p95_s", "ttft_p50_s", "n_calls", "n_errors")
 
 
 def table_rows(comparison: Comparison) -> list[list[str]]:
@@ -208,33 +201,25 @@ def table_rows(comparison: Comparison) -> list[list[str]]:
                 model,
                 r.provider,
                 _fmt_temp(r.temperature),
-                _fmt_s(r.latency_s),
-                _fmt_int(r.total_tokens),
+                _cell(r, "latency_s"),
+                _cell(r, "total_tokens"),
                 format_cost(r.estimated_cost_usd, r.cost_kind),
                 r.task_type,
-                _fmt_s(r.latency_p50_s),
-                _fmt_s(r.latency_p95_s),
-                _fmt_s(r.ttft_p50_s),
-                str(r.n_calls),
-                str(r.n_errors),
+                *(_cell(r, key) for key in EXTRA_METRICS),
             ]
         )
     return out
 
 
+def _cell(row: ComparisonRow, key: str) -> str:
+    return METRIC_BY_KEY[key].format(getattr(row, key))
+
+
 def format_cost(usd: float | None, kind: str) -> str:
     if usd is None:
         return "unpriced"
-    text = f"${usd:.6f}".rstrip("0").rstrip(".") if usd else "$0"
+    text = METRIC_BY_KEY["estimated_cost_usd"].format(usd)
     return f"{text} (local)" if kind == "local" else text
-
-
-def _fmt_s(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
-def _fmt_int(value: int | None) -> str:
-    return "-" if value is None else f"{value:,}"
 
 
 def _fmt_temp(value: float | str | None) -> str:

@@ -24,14 +24,14 @@ from datetime import datetime, timezone
 from importlib import resources
 from typing import Any
 
-from .. import __version__, gates
+from .. import __version__, gates, metrics
 from ..errors import ConfigError, LlmflowError, TrackingError
 from ..redact import redact_url
 from .runs import KIND_VARIANT, TAG_KIND, VARIANT_ARTIFACT
 
 ALIASES = ("staging", "production")
 STAGES = {"staging": "Staging", "production": "Production"}
-RECORDED_METRICS = gates.METRICS
+RECORDED_METRICS = metrics.gateable()
 RECONCILE_ROUNDS = 5
 PROMOTION_PREFIX = "llmflow.promotion."
 SDK_REQUIREMENT = {
