@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import html
-import re
 from pathlib import Path
 
-from .comparison import EXTRA_COLUMNS, SEED_COLUMNS, table_rows, to_csv, to_json, warnings
+from . import blocks
+from .blocks import Block, Bullets, Figures, Heading, Paragraph, Table
+from .comparison import (
+    EXTRA_COLUMNS,
+    SEED_COLUMNS,
+    Comparison,
+    table_rows,
+    to_csv,
+    to_json,
+    warnings,
+)
 from .data import ReportData
 from .interpret import interpret
 from .plots import make_plots
@@ -24,9 +31,10 @@ def write_report(data: ReportData, out_dir: Path) -> list[Path]:
         plots["Pass rate against median latency"] = quality_plot
     findings, next_steps = interpret(data)
     findings = quality_findings(data.comparison.rows) + findings
+    report = sections(data, findings, next_steps, plots)
     files = {
-        "report.md": markdown(data, findings, next_steps, plots),
-        "report.html": html_page(data, findings, next_steps, plots),
+        "report.md": blocks.to_markdown(report),
+        "report.html": blocks.to_html(report, f"{data.comparison.experiment}: provider comparison"),
         "results.csv": to_csv(data.comparison),
         "results.json": to_json(data.comparison),
     }
@@ -74,111 +82,33 @@ def _tables(data: ReportData) -> tuple[list[list[str]], list[str], list[list[str
     return seed, extended_header, extended
 
 
-def markdown(data: ReportData, findings: list[str], next_steps: list[str], plots: dict) -> str:
+def sections(
+    data: ReportData, findings: list[str], next_steps: list[str], plots: dict[str, Path]
+) -> list[Block]:
+    """The whole report as blocks, rendered alike to report.md and report.html."""
     seed, extended_header, extended = _tables(data)
     c = data.comparison
-    lines = [
-        f"# {c.experiment}: provider comparison",
-        "",
-        f"MLflow run `{c.parent_run_id}` in `{data.tracking_uri}`.",
-        "",
-        _md_table(list(SEED_COLUMNS), seed),
-        "",
-        *_md_warnings(c),
-        *_md_quality(c),
-        "## Distribution and details",
-        "",
-        _md_table(extended_header, extended),
-        "",
-        "## Interpretation",
-        "",
+    return [
+        Heading(f"{c.experiment}: provider comparison", level=1),
+        Paragraph(f"MLflow run `{c.parent_run_id}` in `{data.tracking_uri}`."),
+        Table(SEED_COLUMNS, seed),
+        Bullets([f"**Warning**: {w}" for w in warnings(c)], css_class="warnings"),
+        *_quality_section(c),
+        Heading("Distribution and details"),
+        Table(extended_header, extended),
+        Heading("Interpretation"),
+        Bullets(findings),
+        Heading("What to try next"),
+        Bullets(next_steps or ["Nothing stands out."]),
+        Heading("Plots"),
+        Figures(plots),
     ]
-    lines += [f"- {f}" for f in findings] + ["", "## What to try next", ""]
-    lines += [f"- {s}" for s in next_steps] or ["- Nothing stands out."]
-    lines += ["", "## Plots", ""] + [f"![{title}]({path.name})" for title, path in plots.items()]
-    return "\n".join(lines) + "\n"
 
 
-def _md_quality(comparison) -> list[str]:
+def _quality_section(comparison: Comparison) -> list[Block]:
     if not has_quality(comparison.rows):
         return []
-    return ["## Quality", "", _md_table(*score_table(comparison.rows)), ""]
-
-
-def _html_quality(comparison) -> str:
-    if not has_quality(comparison.rows):
-        return ""
-    return "<h2>Quality</h2>\n" + _html_table(*score_table(comparison.rows))
-
-
-def _md_warnings(comparison) -> list[str]:
-    found = [f"- **Warning**: {w}" for w in warnings(comparison)]
-    return [*found, ""] if found else []
-
-
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(out + ["| " + " | ".join(row) + " |" for row in rows])
-
-
-def html_page(data: ReportData, findings: list[str], next_steps: list[str], plots: dict) -> str:
-    seed, extended_header, extended = _tables(data)
-    c = data.comparison
-    images = "".join(
-        f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,'
-        f'{base64.b64encode(path.read_bytes()).decode()}"><figcaption>{html.escape(title)}'
-        "</figcaption></figure>"
-        for title, path in plots.items()
-    )
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>{html.escape(c.experiment)}: provider comparison</title>
-<style>
-body {{ font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
-       max-width: 1100px; color: #222; line-height: 1.45; padding: 0 1rem; }}
-table {{ border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }}
-th, td {{ border: 1px solid #ccc; padding: 0.3rem 0.6rem; text-align: right; }}
-th {{ background: #f3f3f3; }} td:first-child, th:first-child {{ text-align: left; }}
-code {{ background: #f3f3f3; padding: 0 0.2rem; }} figure {{ margin: 1.5rem 0; }}
-img {{ max-width: 100%; border: 1px solid #eee; }} figcaption {{ color: #555; }}
-.warnings {{ color: #8a4b00; }}
-</style></head><body>
-<h1>{html.escape(c.experiment)}: provider comparison</h1>
-<p>MLflow run <code>{html.escape(c.parent_run_id)}</code>
-in <code>{html.escape(data.tracking_uri)}</code>.</p>
-{_html_table(list(SEED_COLUMNS), seed)}
-{_html_warnings(warnings(c))}
-{_html_quality(c)}
-<h2>Distribution and details</h2>
-{_html_table(extended_header, extended)}
-<h2>Interpretation</h2>
-<ul>{"".join(f"<li>{_inline(f)}</li>" for f in findings)}</ul>
-<h2>What to try next</h2>
-<ul>{"".join(f"<li>{_inline(s)}</li>" for s in next_steps) or "<li>Nothing stands out.</li>"}</ul>
-<h2>Plots</h2>
-{images}
-</body></html>
-"""
-
-
-def _html_warnings(found: list[str]) -> str:
-    items = "".join(f"<li><strong>Warning</strong>: {html.escape(w)}</li>" for w in found)
-    return f'<ul class="warnings">{items}</ul>' if found else ""
-
-
-def _html_table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _inline(text: str) -> str:
-    """The little markdown the interpretation uses: **bold** and `code`."""
-    escaped = html.escape(text)
-    escaped = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped)
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", escaped)
+    return [Heading("Quality"), Table(*score_table(comparison.rows))]
 
 
 def _num(value: float | None, digits: int = 3) -> str:

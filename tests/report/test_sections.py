@@ -1,0 +1,72 @@
+"""The report's sections are written once: report.md and report.html render the same blocks,
+and the report built from calls in memory says what the report read back from MLflow says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlflow import MlflowClient
+
+from llmflow.experiment import RunRequest, run_experiment
+from llmflow.report import blocks
+from llmflow.report.data import VariantRun, load_report_data, report_data_from_records
+from llmflow.report.interpret import interpret
+from llmflow.report.render import sections
+from tests.helpers import write_experiment
+
+
+def test_each_block_renders_to_markdown_and_html():
+    report = [
+        blocks.Heading("Title", level=1),
+        blocks.Paragraph("run `abc` is **fast**"),
+        blocks.Table(["Model", "p50 (s)"], [["a<b", "0.100"]]),
+        blocks.Bullets([]),  # an empty list is left out of both
+        blocks.Bullets(["one", "two"], css_class="warnings"),
+    ]
+    assert blocks.to_markdown(report) == (
+        "# Title\n\nrun `abc` is **fast**\n\n| Model | p50 (s) |\n|---|---|\n| a<b | 0.100 |"
+        "\n\n- one\n- two\n"
+    )
+    page = blocks.to_html(report, "T")
+    assert (
+        "<h1>Title</h1>" in page and "<p>run <code>abc</code> is <strong>fast</strong></p>" in page
+    )
+    assert (
+        "<td>a&lt;b</td>" in page and '<ul class="warnings"><li>one</li><li>two</li></ul>' in page
+    )
+    assert page.count("<ul") == 1
+
+
+def test_the_report_from_memory_matches_the_report_from_mlflow(
+    tmp_path: Path, tracking_uri: str, fake_ollama
+):
+    models = [
+        {"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url},
+        {"provider": "ollama", "model": "llama3.2", "base_url": fake_ollama.url},
+    ]
+    path = write_experiment(tmp_path, models, repeats=3, warmup=1)
+    result = run_experiment(RunRequest(path, tracking_uri=tracking_uri))
+    client = MlflowClient(tracking_uri)
+    stored = load_report_data(client, "provider-comparison")
+
+    in_memory = [
+        VariantRun(
+            run_id=row.run_id,
+            params=client.get_run(row.run_id).data.params,
+            records=result.records[row.variant_id],
+        )
+        for row in stored.comparison.rows
+    ]
+    built = report_data_from_records(
+        "provider-comparison", result.parent_run_id, in_memory, stored.tracking_uri
+    )
+    assert built.comparison.rows == stored.comparison.rows
+    assert [sorted(v.latencies) for v in built.variants] == [
+        sorted(v.latencies) for v in stored.variants
+    ]  # calls.json is in call order, the records in the order they finished
+
+    def rendered(data) -> str:
+        findings, next_steps = interpret(data)
+        return blocks.to_markdown(sections(data, findings, next_steps, plots={}))
+
+    assert rendered(built) == rendered(stored)
