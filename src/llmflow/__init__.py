@@ -19,11 +19,14 @@ _EXPORTS = {
     "ModelEntry": "config",
     "PromptCase": "config",
     "ProviderError": "errors",
+    "RunRequest": "experiment",
+    "RunResult": "experiment",
     "Usage": "types",
     "load_experiment": "config",
+    "run_experiment": "experiment",
 }
 
-__all__ = [
+__all__ = [  # a literal, for linters and editors; a test keeps it equal to _EXPORTS
     "CallRecord",
     "Completion",
     "ConfigError",
@@ -34,9 +37,12 @@ __all__ = [
     "ModelEntry",
     "PromptCase",
     "ProviderError",
+    "RunRequest",
+    "RunResult",
     "Usage",
     "__version__",
     "load_experiment",
+    "run_experiment",
 ]
 
 
@@ -67,4 +73,5 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__ imports them
     from .config import Experiment, ModelEntry, PromptCase, load_experiment
     from .errors import ConfigError, LlmflowError, ProviderError
+    from .experiment import RunRequest, RunResult, run_experiment
     from .types import CallRecord, Completion, GenerationSettings, Message, Usage

@@ -31,9 +31,11 @@ def registered(tmp_path: Path, tracking_uri: str, fake_openai):
     path = write_experiment(
         tmp_path, models, prompts=prompts, promote={"require": ["error_rate==0"]}
     )
+    mlflow.set_tracking_uri(None)  # as in a fresh process
     result = invoke("run", str(path), env={"REG_KEY": KEY})
     assert result.exit_code == 0, result.output
     assert "registered llm_openai_chat v1" in result.stderr
+    assert not mlflow.is_tracking_uri_set(), "llmflow must leave the global tracking URI alone"
     mlflow.set_tracking_uri(tracking_uri)
     yield MlflowClient(tracking_uri)
     fake_openai.api_key = "test-openai-key"
@@ -177,6 +179,7 @@ def test_no_url_credentials_in_the_registered_model(tmp_path, tracking_uri, fake
     result = invoke("run", str(write_experiment(tmp_path, models)))
     fake_openai.api_key = "test-openai-key"
     assert result.exit_code == 0, result.output
+    mlflow.set_tracking_uri(tracking_uri)  # for download_artifacts of a models:/ URI
     client = MlflowClient(tracking_uri)
     mv = client.get_model_version("llm_userinfo", "1")
     source = client.get_run(mv.tags["llmflow.source_run_id"])

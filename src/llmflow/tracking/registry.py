@@ -76,7 +76,7 @@ def register_run(client: Any, run_id: str, name: str | None = None, gates_from_f
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         try:
-            with mlflow.start_run(run_id=run_id):
+            with _fluent_store(client.tracking_uri), mlflow.start_run(run_id=run_id):
                 info = mlflow.pyfunc.log_model(
                     name="model",
                     python_model=str(script),
@@ -91,7 +91,8 @@ def register_run(client: Any, run_id: str, name: str | None = None, gates_from_f
             # start_run(run_id=...) reopened the run and ended it FINISHED (FAILED on Ctrl-C):
             # it keeps its own status
             client.set_terminated(run_id, status=run.info.status)
-        version = mlflow.register_model(info.model_uri, name, await_registration_for=0)
+        with _fluent_store(client.tracking_uri):
+            version = mlflow.register_model(info.model_uri, name, await_registration_for=0)
     tags = {
         "llmflow.source_run_id": run_id,
         "llmflow.parent_run_id": run.data.tags.get("mlflow.parentRunId", ""),
@@ -313,6 +314,20 @@ def _or_none(lookup: Any, *args: str) -> Any:
 def _holder(client: Any, name: str, alias: str) -> str | None:
     mv = _or_none(client.get_model_version_by_alias, name, alias)
     return str(mv.version) if mv is not None else None  # None: the alias is unset
+
+
+@contextlib.contextmanager
+def _fluent_store(tracking_uri: str):
+    """The caller's store for MLflow's fluent API (`log_model` and `register_model` have no
+    client twin), restored after, so that llmflow never changes the process's global URI."""
+    import mlflow
+
+    before = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)
 
 
 def _run(client: Any, run_id: str) -> Any:

@@ -96,7 +96,6 @@ class RunStore:
     """A thin, explicit wrapper over MlflowClient: no fluent global run state, thread-safe."""
 
     def __init__(self, tracking_uri: str) -> None:
-        import mlflow
         from mlflow import MlflowClient
 
         from ..config import resolve_cache_dir
@@ -104,7 +103,6 @@ class RunStore:
 
         prepare_new_sqlite_store(tracking_uri, resolve_cache_dir())
         self.tracking_uri = tracking_uri
-        mlflow.set_tracking_uri(tracking_uri)
         self.client = MlflowClient(tracking_uri)
 
     def check(self) -> None:
