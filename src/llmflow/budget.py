@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import ConfigError
 from .plan import Call, Plan
 from .pricing import Pricer
-from .types import Usage
+from .types import CallRecord, Usage
 
 # The worst case must never be below what a call really costs: concurrent calls reserve it,
 # and a reservation that is too low lets them pass the limit together (CJK prompts at the old
@@ -103,6 +104,14 @@ class Budget:
         self.spent_usd = 0.0
         self._reserved = 0.0
         self._lock = threading.Lock()
+
+    @classmethod
+    def after(cls, limit_usd: float, records: Iterable[CallRecord]) -> Budget:
+        """A budget that has already paid for these calls (a resumed run's, or the models'
+        before their judges)."""
+        budget = cls(limit_usd)
+        budget.spent_usd = sum(r.cost.usd for r in records if r.cost and r.cost.usd)
+        return budget
 
     def reserve(self, worst_usd: float) -> Reservation | None:
         with self._lock:

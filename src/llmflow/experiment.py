@@ -8,12 +8,9 @@ what was collected; after a kill -9, `--resume` continues them from the journal.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import threading
 from collections import defaultdict
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
@@ -26,16 +23,16 @@ from .config import (
     resolve_connection,
     resolve_tracking_uri,
 )
-from .errors import Interrupted, LlmflowError, MissingCredentials, ProviderError, RunFailed
+from .errors import Interrupted, MissingCredentials, ProviderError, RunFailed
 from .journal import Journal, JournalHeader, Resumed, journal_path, load_for_resume
-from .plan import Plan, Variant, build_plan
+from .plan import Plan, build_plan
 from .pricing import Pricer
 from .providers import Provider, create_provider
 from .redact import redact_text
 from .registration import register_and_promote
-from .runner import RetryPolicy, Runner
+from .run_types import LATEST, RunHooks, RunRequest, RunResult, Skipped
+from .runner import Runner
 from .scoring import case_table
-from .stats import summarize
 from .stopping import StopSignals, stop_signals_interrupt
 from .types import CallRecord
 
@@ -44,77 +41,6 @@ if TYPE_CHECKING:
     from .scoring.judge import Judged
     from .tracking.runs import RunStore
     from .tracking.trace_writer import TraceWriter
-
-LATEST = "latest"
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """What `llmflow run` asks for."""
-
-    experiment_file: Path
-    tracking_uri: str | None = None
-    register_all: bool = False  # register every variant, not only those with register_as
-    use_cache: bool | None = None  # True/False override the file's `cache:` (off by default)
-    max_cost_usd: float | None = None  # overrides the file's max_cost_usd
-    resume: str | None = None  # a parent run id, or LATEST
-    journal_dir: Path | None = None  # default .llmflow/journals in the working directory
-    report_dir: Path | None = None  # also write the report here (it always goes into MLflow)
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-
-
-@dataclass(frozen=True)
-class Skipped:
-    variant: Variant
-    reason: str
-
-
-@dataclass
-class RunResult:
-    experiment_name: str
-    experiment_id: str
-    parent_run_id: str
-    tracking_uri: str
-    records: dict[str, list[CallRecord]]
-    skipped: list[Skipped]
-    resumed_calls: int = 0
-    traces_written: int = 0
-    traces_failed: int = 0
-    traces_failure: str | None = None  # why the first trace that failed did
-    status: str = "RUNNING"  # what the runs were ended as: FINISHED, KILLED or FAILED
-    comparison: Comparison | None = None
-    registered: list[str] = field(default_factory=list)  # "name v3 (variant)"
-    problems: list[str] = field(default_factory=list)  # registration/policy trouble, one line each
-
-    @property
-    def n_failed_calls(self) -> int:
-        return sum(not r.ok for records in self.records.values() for r in records)
-
-    @property
-    def n_empty_answers(self) -> int:
-        """Blank answers among the measured calls (the variants' n_empty, summed)."""
-        rows = self.comparison.rows if self.comparison is not None else ()
-        return sum(row.n_empty for row in rows)
-
-    @property
-    def n_cached_calls(self) -> int:
-        return sum(r.cached for records in self.records.values() for r in records)
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every call succeeded and was traced; 1 when a call failed, a variant was
-        skipped or a trace could not be written."""
-        return 1 if self.n_failed_calls or self.skipped or self.traces_failed else 0
-
-
-class RunHooks:
-    """Progress callbacks; the CLI draws a progress bar with them. All optional."""
-
-    def started(self, total_calls: int) -> None: ...
-
-    def call_finished(self, record: CallRecord) -> None: ...
-
-    def variant_skipped(self, skipped: Skipped) -> None: ...
 
 
 def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunResult:
@@ -147,9 +73,13 @@ def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunRes
         raise Interrupted(result.parent_run_id, result.status, session.stop_signal)
     with stop_signals_interrupt() as received:
         try:
-            register_and_promote(session.store.client, loaded, plan, request.register_all, result)
+            outcome = register_and_promote(
+                session.store.client, loaded, plan, request.register_all, result.comparison
+            )
         except KeyboardInterrupt:
             raise Interrupted(result.parent_run_id, result.status, received()) from None
+    result.registered += outcome.registered
+    result.problems += outcome.problems
     return result
 
 
@@ -238,7 +168,7 @@ class _Session:
             self.hooks.variant_skipped(s)
         experiment_id = self.store.experiment_id(self.loaded.config.experiment)
         if resumed is not None:
-            self._check_unfinished(resumed)
+            self.store.check_resumable(resumed.header.parent_run_id, self.loaded.config.experiment)
         # from here on the runs exist: a signal stops the calls, never the cleanup below
         parent_id, run_ids = self._open_runs(experiment_id, resumed)
         self.parent_run_id, self._run_ids = parent_id, run_ids
@@ -348,16 +278,6 @@ class _Session:
         )
         return Journal(journal_path(result.parent_run_id, self.request.journal_dir), header)
 
-    def _check_unfinished(self, resumed: Resumed) -> None:
-        """Resuming a run that already finished would change it: refuse, change nothing."""
-        parent_id = resumed.header.parent_run_id
-        status = self.store.client.get_run(parent_id).info.status
-        if status == "FINISHED":
-            raise LlmflowError(
-                f"run {parent_id} already finished: nothing to resume "
-                f"(llmflow compare -e {self.loaded.config.experiment!r} --run {parent_id})"
-            )
-
     def _abandon(self) -> None:
         """A third stop signal: stop waiting for the cleanup, but never leave a run RUNNING.
 
@@ -371,7 +291,7 @@ class _Session:
             print("abandoned before any MLflow run was created", file=sys.stderr, flush=True)
             os._exit(130)
         ids = [self.parent_run_id, *self._run_ids.values()]
-        ending = threading.Thread(target=self._end_runs, args=(ids, "KILLED"), daemon=True)
+        ending = threading.Thread(target=self.store.end_runs, args=(ids, "KILLED"), daemon=True)
         ending.start()
         ending.join(_ABANDON_WAIT_S)
         outcome = "was ended as KILLED" if not ending.is_alive() else "could not be ended in time"
@@ -383,136 +303,63 @@ class _Session:
         )
         os._exit(130)
 
-    def _end_runs(self, run_ids: list[str], status: str) -> None:
-        """Best effort, for a store that is failing or a user who is leaving."""
-        for run_id in run_ids:
-            with contextlib.suppress(Exception):
-                self.store.client.set_terminated(run_id, status=status)
-
     def _restore(
         self, resumed: Resumed, result: RunResult, traces: TraceWriter, run_ids: dict[str, str]
     ) -> set[tuple[str, str, int]]:
         """Take the journaled calls back, write the traces a kill prevented; the done keys."""
-        from .tracking.traces import existing_trace_keys
+        from .tracking.traces import untraced
 
         variants = {v.id: v for v in self.plan.variants}
         for record in resumed.records:
             result.records[record.variant_id].append(record)
         result.resumed_calls = len(resumed.records)
-        for variant_id, run_id in run_ids.items():
-            traced = existing_trace_keys(self.store.client, result.experiment_id, run_id)
-            for record in result.records.get(variant_id, []):
-                if (record.case_id, record.repeat) not in traced:
-                    traces.submit(record, variants[variant_id], run_id)
+        for record, run_id in untraced(
+            self.store.client, result.experiment_id, run_ids, result.records
+        ):
+            traces.submit(record, variants[record.variant_id], run_id)
         return {(r.variant_id, r.case_id, r.repeat) for r in resumed.records}
 
     def _open_runs(self, experiment_id: str, resumed: Resumed | None) -> tuple[str, dict[str, str]]:
-        """The parent and variant runs (new, or reopened to resume). If the store fails halfway,
-        those already opened are ended as FAILED, never left RUNNING."""
+        """The parent and variant runs: new, or reopened to resume."""
         from .tracking.runs import variant_params
 
         if resumed is not None:
             parent_id, run_ids = resumed.header.parent_run_id, resumed.header.run_ids
-            opened = [parent_id, *run_ids.values()]
-            try:
-                self.store.reopen(opened)
-            except Exception as e:
-                self._end_runs(opened, "FAILED")
-                raise RunFailed(parent_id, e) from e
+            self.store.reopen(parent_id, list(run_ids.values()))
             return parent_id, run_ids
-        parent_id = self.store.start_parent(experiment_id, self.loaded, __version__)
+        task = self.loaded.config.task
+        variants = [
+            (v, variant_params(v, task, self.pricers[v.id].describe())) for v in self.plan.variants
+        ]
         system = _common_system_prompt(self.loaded)
-        run_ids: dict[str, str] = {}
-        try:
-            for v in self.plan.variants:
-                params = variant_params(v, self.loaded.config.task, self.pricers[v.id].describe())
-                run_ids[v.id] = self.store.start_variant(
-                    experiment_id, parent_id, v, params, system
-                )
-        except Exception as e:
-            self._end_runs([parent_id, *run_ids.values()], "FAILED")
-            raise RunFailed(parent_id, e) from e
-        return parent_id, run_ids
+        return self.store.open_runs(experiment_id, self.loaded, variants, system, __version__)
 
     def _budget(self, result: RunResult) -> Budget | None:
         if self.limit is None:
             return None
-        budget = Budget(self.limit)
-        budget.spent_usd = sum(
-            r.cost.usd for rs in result.records.values() for r in rs if r.cost and r.cost.usd
-        )
-        return budget
+        with self._lock:
+            return Budget.after(self.limit, [r for rs in result.records.values() for r in rs])
 
     def _finish(self, result: RunResult, run_ids: dict[str, str], status: str) -> Comparison:
         """Write what was collected, even after a failure or Ctrl-C: calls paid for are kept.
         If the store fails now, every run is still ended, never left RUNNING."""
-        try:
-            return self._write_runs(result, run_ids, status)
-        except Exception as e:
-            self._end_runs([result.parent_run_id, *run_ids.values()], "FAILED")
-            raise RunFailed(result.parent_run_id, e) from e
-
-    def _write_runs(self, result: RunResult, run_ids: dict[str, str], status: str) -> Comparison:
-        from .report import comparison_artifacts, load_comparison
-        from .scoring import quality_metrics, score_records
-        from .scoring.judge import judge_cost_metric, with_judges
-
-        skipped = {s.variant.id: s.reason for s in result.skipped}
-        checks = case_table(self.loaded)  # None when the file has no checks
-        for variant in self.plan.variants:
-            run_id = run_ids[variant.id]
-            records = result.records.get(variant.id, [])  # a resumed, skipped one keeps its own
-            if variant.id in skipped:
-                self.store.client.set_tag(run_id, "llmflow.skipped", skipped[variant.id])
-            variant_status = "FAILED" if variant.id in skipped else status
-            scores = score_records(records, checks) if checks is not None else None
-            judged = with_judges(scores, self.judged, variant.id)
-            metrics = {**summarize(records), **quality_metrics(judged or {})}
-            metrics.update(judge_cost_metric(self.judged, variant.id))
-            self.store.finish_variant(run_id, records, metrics, variant_status, judged)
-            self._log_judge_assessments(result, run_id, variant.id)
-        comparison = load_comparison(
-            self.store.client, result.experiment_name, result.parent_run_id
-        )
-        journal = journal_path(result.parent_run_id, self.request.journal_dir)
-        if self.loaded.config.report:
-            self._write_report(result)
-        self.store.finish_parent(
-            result.parent_run_id, comparison_artifacts(comparison), status, journal
-        )
-        return comparison
-
-    def _log_judge_assessments(self, result: RunResult, run_id: str, variant_id: str) -> None:
-        """The judges' scores as assessments on the traces, now written; a failure is reported,
-        never fatal."""
-        if self.judged is None or variant_id not in self.judged.scores:
-            return
-        from .tracking.assessments import log_call_scores
+        from .finishing import finish_runs
 
         try:
-            log_call_scores(
-                self.store.client, result.experiment_id, run_id, self.judged.scores[variant_id]
+            return finish_runs(
+                self.store,
+                self.loaded,
+                self.plan,
+                result,
+                run_ids,
+                status,
+                self.judged,
+                self.request.journal_dir,
+                self.request.report_dir,
             )
-        except Exception as e:  # the calls and their metrics are safe already
-            result.problems.append(f"could not write the judge assessments: {redact_text(str(e))}")
-
-    def _write_report(self, result: RunResult) -> None:
-        """The report, built from MLflow alone, into the parent run (and --out). A failure here
-        is reported, never fatal: the calls are already safe."""
-        import tempfile
-
-        from .report.data import load_report_data
-        from .report.render import write_report
-
-        try:
-            data = load_report_data(self.store.client, result.experiment_name, result.parent_run_id)
-            with tempfile.TemporaryDirectory() as tmp:
-                write_report(data, Path(tmp))
-                self.store.client.log_artifacts(result.parent_run_id, tmp, "report")
-            if self.request.report_dir is not None:
-                write_report(data, self.request.report_dir)
         except Exception as e:
-            result.problems.append(f"could not write the report: {type(e).__name__}: {e}")
+            self.store.end_runs([result.parent_run_id, *run_ids.values()], "FAILED")
+            raise RunFailed(result.parent_run_id, e) from e
 
 
 def _common_system_prompt(loaded: LoadedExperiment) -> str | None:

@@ -2,26 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from .config import LoadedExperiment
 from .plan import Plan
 from .redact import redact_text
 
+if TYPE_CHECKING:
+    from .report import Comparison
+
+
+@dataclass
+class Registration:
+    """What registration did after a run, one line each."""
+
+    registered: list[str] = field(default_factory=list)  # "name v3 (variant)"
+    problems: list[str] = field(default_factory=list)  # what could not be registered or promoted
+
 
 def register_and_promote(
-    client: Any, loaded: LoadedExperiment, plan: Plan, register_all: bool, result: Any
-) -> None:
-    """Fills result.registered and result.problems; never raises: the run is already safe."""
+    client: Any,
+    loaded: LoadedExperiment,
+    plan: Plan,
+    register_all: bool,
+    comparison: Comparison | None,
+) -> Registration:
+    """Register the variants asked for, then apply the promotion policy. Never raises: the run
+    is already safe, so each failure is a line in `problems`."""
     from .tracking import registry
 
-    if result.comparison is None:
-        return
+    result = Registration()
+    if comparison is None:
+        return result
     policy = loaded.config.promote
     rules = policy.require if policy else []
     wanted = {v.id for v in plan.variants if v.entry.register_as or register_all}
     versions = []
-    for row in result.comparison.rows:
+    for row in comparison.rows:
         if row.variant_id not in wanted or row.skipped or row.n_calls == row.n_errors:
             continue
         try:
@@ -34,9 +52,10 @@ def register_and_promote(
         result.registered.append(f"{mv.name} v{mv.version} ({row.variant_id})")
     if policy and policy.best_by and versions:
         _promote_best(client, versions, policy.best_by, result)
+    return result
 
 
-def _promote_best(client: Any, versions: list[Any], metric: str, result: Any) -> None:
+def _promote_best(client: Any, versions: list[Any], metric: str, result: Registration) -> None:
     from .tracking import registry
 
     scored = [(registry.recorded_metrics(mv).get(metric), mv) for mv in versions]

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from llmflow import gates, metrics
-from llmflow.registration import _promote_best
+from llmflow.registration import Registration, _promote_best
 from llmflow.tracking import registry
 
 
@@ -36,7 +36,7 @@ def test_best_by_follows_the_direction(monkeypatch, metric: str, winner: str):
     monkeypatch.setattr(
         registry, "promote", lambda client, name, version, to: promoted.append(version)
     )
-    result = SimpleNamespace(problems=[], registered=[])
+    result = Registration()
     _promote_best(None, versions, metric, result)
     assert promoted == [winner] and not result.problems
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import LoadedExperiment
-from ..errors import TrackingError
+from ..errors import LlmflowError, RunFailed, TrackingError
 from ..plan import Variant
 from ..redact import one_line, redact_text, redact_url
 from ..types import CallRecord
@@ -234,10 +235,53 @@ class RunStore:
             self.client.log_artifact(run_id, str(journal), "journal")
         self.client.set_terminated(run_id, status=status)
 
-    def reopen(self, run_ids: Sequence[str]) -> None:
-        """Mark runs RUNNING again, to continue them (`llmflow run --resume`)."""
+    def open_runs(
+        self,
+        experiment_id: str,
+        loaded: LoadedExperiment,
+        variants: Sequence[tuple[Variant, dict[str, Any]]],
+        system: str | None,
+        version: str,
+    ) -> tuple[str, dict[str, str]]:
+        """A new parent run and a run per (variant, params). If the store fails halfway, those
+        already opened are ended as FAILED, never left RUNNING."""
+        parent_id = self.start_parent(experiment_id, loaded, version)
+        run_ids: dict[str, str] = {}
+        try:
+            for variant, params in variants:
+                run_ids[variant.id] = self.start_variant(
+                    experiment_id, parent_id, variant, params, system
+                )
+        except Exception as e:
+            self.end_runs([parent_id, *run_ids.values()], "FAILED")
+            raise RunFailed(parent_id, e) from e
+        return parent_id, run_ids
+
+    def check_resumable(self, parent_id: str, experiment: str) -> None:
+        """Resuming a run that already finished would change it: refuse, change nothing."""
+        if self.client.get_run(parent_id).info.status == "FINISHED":
+            raise LlmflowError(
+                f"run {parent_id} already finished: nothing to resume "
+                f"(llmflow compare -e {experiment!r} --run {parent_id})"
+            )
+
+    def reopen(self, parent_id: str, run_ids: Sequence[str]) -> None:
+        """Mark the runs RUNNING again, to continue them (`llmflow run --resume`); if the store
+        fails, they are ended as FAILED."""
+        opened = [parent_id, *run_ids]
+        try:
+            for run_id in opened:
+                self.client.update_run(run_id, status="RUNNING")
+        except Exception as e:
+            self.end_runs(opened, "FAILED")
+            raise RunFailed(parent_id, e) from e
+
+    def end_runs(self, run_ids: Sequence[str], status: str) -> None:
+        """Best effort, for a store that is failing or a user who is leaving: every run is
+        tried, whatever the others do."""
         for run_id in run_ids:
-            self.client.update_run(run_id, status="RUNNING")
+            with contextlib.suppress(Exception):
+                self.client.set_terminated(run_id, status=status)
 
 
 def variant_params(variant: Variant, task: str, cost_model: str) -> dict[str, Any]:

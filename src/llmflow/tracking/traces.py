@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,20 @@ def existing_trace_keys(client: Any, experiment_id: str, run_id: str) -> set[tup
         if case_id and repeat.isdigit():
             keys.add((case_id, int(repeat)))
     return keys
+
+
+def untraced(
+    client: Any,
+    experiment_id: str,
+    run_ids: dict[str, str],
+    records: dict[str, list[CallRecord]],
+) -> Iterator[tuple[CallRecord, str]]:
+    """(record, variant run id) of each call whose trace a kill prevented (for --resume)."""
+    for variant_id, run_id in run_ids.items():
+        traced = existing_trace_keys(client, experiment_id, run_id)
+        for record in records.get(variant_id, []):
+            if (record.case_id, record.repeat) not in traced:
+                yield record, run_id
 
 
 def build_span(experiment_id: str, job: TraceJob) -> Any:

@@ -1,0 +1,85 @@
+"""What `run_experiment` takes and gives back: the request, the result, and progress hooks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .plan import Variant
+from .runner import RetryPolicy
+from .types import CallRecord
+
+if TYPE_CHECKING:
+    from .report import Comparison
+
+LATEST = "latest"  # --resume without a run id: the latest unfinished run of the file
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What `llmflow run` asks for."""
+
+    experiment_file: Path
+    tracking_uri: str | None = None
+    register_all: bool = False  # register every variant, not only those with register_as
+    use_cache: bool | None = None  # True/False override the file's `cache:` (off by default)
+    max_cost_usd: float | None = None  # overrides the file's max_cost_usd
+    resume: str | None = None  # a parent run id, or LATEST
+    journal_dir: Path | None = None  # default .llmflow/journals in the working directory
+    report_dir: Path | None = None  # also write the report here (it always goes into MLflow)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    variant: Variant
+    reason: str
+
+
+@dataclass
+class RunResult:
+    experiment_name: str
+    experiment_id: str
+    parent_run_id: str
+    tracking_uri: str
+    records: dict[str, list[CallRecord]]
+    skipped: list[Skipped]
+    resumed_calls: int = 0
+    traces_written: int = 0
+    traces_failed: int = 0
+    traces_failure: str | None = None  # why the first trace that failed did
+    status: str = "RUNNING"  # what the runs were ended as: FINISHED, KILLED or FAILED
+    comparison: Comparison | None = None
+    registered: list[str] = field(default_factory=list)  # "name v3 (variant)"
+    problems: list[str] = field(default_factory=list)  # registration/policy trouble, one line each
+
+    @property
+    def n_failed_calls(self) -> int:
+        return sum(not r.ok for records in self.records.values() for r in records)
+
+    @property
+    def n_empty_answers(self) -> int:
+        """Blank answers among the measured calls (the variants' n_empty, summed)."""
+        rows = self.comparison.rows if self.comparison is not None else ()
+        return sum(row.n_empty for row in rows)
+
+    @property
+    def n_cached_calls(self) -> int:
+        return sum(r.cached for records in self.records.values() for r in records)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every call succeeded and was traced; 1 when a call failed, a variant was
+        skipped or a trace could not be written."""
+        return 1 if self.n_failed_calls or self.skipped or self.traces_failed else 0
+
+
+class RunHooks:
+    """Progress callbacks; the CLI draws a progress bar with them. All optional."""
+
+    def started(self, total_calls: int) -> None: ...
+
+    def call_finished(self, record: CallRecord) -> None: ...
+
+    def variant_skipped(self, skipped: Skipped) -> None: ...
