@@ -1,0 +1,77 @@
+"""What each broad `except` in the pipeline catches: a failure after the calls are paid for is a
+line in the run's summary, never a lost run, and an unforeseen error in one call fails only
+that call."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from llmflow.cli import app
+from tests.helpers import write_experiment
+
+
+def run(tmp_path: Path, fake_ollama, **fields):
+    models = [{"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url, **fields}]
+    path = write_experiment(tmp_path, models, prompts=[{"id": "a", "user": "hi"}], repeats=2)
+    return CliRunner().invoke(app, ["run", str(path)])
+
+
+def compared(tmp_path: Path) -> dict:
+    shown = CliRunner().invoke(app, ["compare", "-e", "provider-comparison", "-f", "json"])
+    assert shown.exit_code == 0, shown.output
+    return json.loads(shown.stdout)[0]
+
+
+def test_an_unforeseen_error_in_a_provider_fails_that_call_only(
+    tmp_path: Path, fake_ollama, monkeypatch
+):
+    from llmflow.providers import ollama
+
+    real = ollama.OllamaProvider.stream
+    calls = []
+
+    def flaky(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("an SDK bug")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ollama.OllamaProvider, "stream", flaky)
+    result = run(tmp_path, fake_ollama, max_retries=0)
+    assert result.exit_code == 1, result.output  # a failed call: exit 1, not a crash
+    assert "Traceback" not in result.output
+    row = compared(tmp_path)
+    assert (row["n_calls"], row["n_errors"]) == (2, 1)
+
+
+def test_a_report_that_fails_is_a_line_and_the_run_is_kept(
+    tmp_path: Path, fake_ollama, monkeypatch
+):
+    from llmflow.report import render
+
+    def broken(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(render, "write_report", broken)
+    models = [{"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url}]
+    path = write_experiment(tmp_path, models, prompts=[{"id": "a", "user": "hi"}], report=True)
+    result = CliRunner().invoke(app, ["run", str(path)])
+    assert "could not write the report: OSError: disk full" in result.output
+    assert compared(tmp_path)["n_calls"] == 1
+
+
+def test_a_registration_that_fails_is_a_line_and_the_run_is_kept(
+    tmp_path: Path, fake_ollama, monkeypatch
+):
+    from llmflow.tracking import registry
+
+    def refused(*_args, **_kwargs):
+        raise RuntimeError("registry down")
+
+    monkeypatch.setattr(registry, "register_run", refused)
+    result = run(tmp_path, fake_ollama, register_as="llm_ollama_chat")
+    assert "could not register llama3.1: RuntimeError: registry down" in result.output
+    assert compared(tmp_path)["n_calls"] == 2
