@@ -219,6 +219,9 @@ def generate(
     sent = 0
     finish = "length"
     for token in _tokens(llm, prompt_tokens, temperature, top_p):
+        # end of generation (EOS, or a chat template's end-of-turn such as Gemma's
+        # <end_of_turn>): only llama.cpp's vocab knows every such token, and llama-cpp-python
+        # has no public twin (Llama.token_eos names one token), hence the private _model
         if llama_lib.llama_vocab_is_eog(llm._model.vocab, token):
             finish = "stop"
             break
