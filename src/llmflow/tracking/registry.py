@@ -26,6 +26,7 @@ from typing import Any
 
 from .. import __version__, gates
 from ..errors import ConfigError, LlmflowError, TrackingError
+from ..providers.spec import provider_spec
 from ..redact import redact_url
 from .runs import KIND_VARIANT, TAG_KIND, VARIANT_ARTIFACT
 
@@ -34,12 +35,6 @@ STAGES = {"staging": "Staging", "production": "Production"}
 RECORDED_METRICS = gates.METRICS
 RECONCILE_ROUNDS = 5
 PROMOTION_PREFIX = "llmflow.promotion."
-SDK_REQUIREMENT = {
-    "gemini": "google-genai",
-    "ollama": "ollama",
-    "openai": "openai",
-    "local": "llama-cpp-python",
-}
 
 
 class PromotionRefused(LlmflowError):
@@ -83,7 +78,7 @@ def register_run(client: Any, run_id: str, name: str | None = None, gates_from_f
                     model_config=config,
                     pip_requirements=[
                         f"llmflow=={__version__}",
-                        SDK_REQUIREMENT[provider],
+                        *provider_spec(provider).pip_requirements,
                         "mlflow",
                     ],
                 )
