@@ -114,6 +114,7 @@ class ModelEntry(_Strict):
     register_as: str | None = None
     timeout_s: Annotated[float, _between(0.001, MAX_TIMEOUT_S)] = 120.0
     max_retries: Annotated[int, _between(0, 20)] = 2
+    # per endpoint (provider + base URL + key variable), not per entry: see runner.py
     max_concurrency: Annotated[int | None, _between(1, MAX_CONCURRENCY)] = None
     cost_per_hour_usd: Annotated[float | None, _at_least(0)] = None
     price_per_mtok: TokenPrice | None = None
@@ -412,15 +413,38 @@ class Connection:
         return f"Connection(base_url={self.base_url!r}, api_key={'***' if self.api_key else None})"
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """Where an entry's calls go: the provider, its base URL and the NAME of its key variable
+    (never the key). Variants at one endpoint share its max_concurrency and its client."""
+
+    provider: str
+    base_url: str | None
+    key_env: tuple[str, ...]
+
+
+def endpoint_of(entry: ModelEntry) -> Endpoint:
+    spec = provider_spec(entry.provider)
+    key_env = (entry.api_key_env,) if entry.api_key_env else spec.key_env
+    return Endpoint(entry.provider, _base_url(entry), key_env)
+
+
+def _base_url(entry: ModelEntry) -> str | None:
+    spec = provider_spec(entry.provider)
+    if not spec.remote:
+        return None
+    base_url = entry.base_url
+    if base_url is None and spec.base_url_env is not None:
+        base_url = os.environ.get(spec.base_url_env) or None
+    return base_url or spec.default_base_url
+
+
 def resolve_connection(entry: ModelEntry, config_name: str = "the experiment file") -> Connection:
     """Base URL and API key for an entry, from the entry, the environment and its provider spec."""
     spec = provider_spec(entry.provider)
     if not spec.remote:
         return Connection(None, None)
-    base_url = entry.base_url
-    if base_url is None and spec.base_url_env is not None:
-        base_url = os.environ.get(spec.base_url_env) or None
-    base_url = base_url or spec.default_base_url
+    base_url = _base_url(entry)
     names = [entry.api_key_env] if entry.api_key_env else list(spec.key_env)
     key = _first_env(names)
     if key is not None or not spec.key_required:
