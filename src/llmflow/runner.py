@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from .budget import Budget, worst_case_usd
 from .cache import ResponseCache
 from .config import Endpoint, endpoint_of
-from .errors import LlmflowError, ProviderError, ProviderTimeout, RateLimited
+from .errors import BudgetExhausted, ProviderError, ProviderTimeout, RateLimited
 from .plan import Call, Variant
 from .pricing import Pricer
 from .providers import Provider, collect
@@ -42,10 +42,6 @@ class RetryPolicy:
         if isinstance(error, RateLimited) and error.retry_after is not None:
             delay = max(delay, min(error.retry_after, self.max_delay_s * 4))
         return delay
-
-
-class BudgetExhausted(LlmflowError):
-    """The call was not sent: it could have taken spending past max_cost_usd."""
 
 
 class Runner:

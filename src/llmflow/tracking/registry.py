@@ -25,7 +25,7 @@ from importlib import resources
 from typing import Any
 
 from .. import __version__, gates
-from ..errors import ConfigError, LlmflowError, TrackingError
+from ..errors import ConfigError, LlmflowError, PromotionRefused, TrackingError
 from ..providers.spec import provider_spec
 from ..redact import redact_url
 from .runs import KIND_VARIANT, TAG_KIND, VARIANT_ARTIFACT
@@ -35,14 +35,6 @@ STAGES = {"staging": "Staging", "production": "Production"}
 RECORDED_METRICS = gates.METRICS
 RECONCILE_ROUNDS = 5
 PROMOTION_PREFIX = "llmflow.promotion."
-
-
-class PromotionRefused(LlmflowError):
-    """A gate failed or the path to production skipped staging. `reasons` has one line each."""
-
-    def __init__(self, reasons: list[str]) -> None:
-        super().__init__("; ".join(reasons))
-        self.reasons = reasons
 
 
 def default_name(provider: str, task: str) -> str:
