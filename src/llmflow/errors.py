@@ -6,6 +6,8 @@ LlmflowError
 ├── TrackingError          the MLflow store cannot be reached or written
 ├── Interrupted            Ctrl-C, SIGTERM or SIGHUP during a run; says how the runs were ended
 ├── RunFailed              a failure after the MLflow runs were created; they were ended FAILED
+├── BudgetExhausted        a call not sent: it could pass max_cost_usd (recorded on the call)
+├── PromotionRefused       a gate failed or production skipped staging; `reasons`, one a line
 └── ProviderError          a call to a provider failed; translated once, at the provider boundary
     ├── ProviderUnavailable    connection refused, DNS, server down                (retryable)
     ├── ProviderTimeout        no complete answer within timeout_s                 (retryable)
@@ -65,6 +67,19 @@ class RunFailed(LlmflowError):
             f"{_describe(cause)}; MLflow run {parent_run_id} was ended as FAILED"
         )
         self.parent_run_id = parent_run_id
+
+
+class BudgetExhausted(LlmflowError):
+    """The call was not sent: it could have taken spending past max_cost_usd. The runner records
+    it as the call's error (error_type BudgetExhausted); it is never raised out of a run."""
+
+
+class PromotionRefused(LlmflowError):
+    """A gate failed or the path to production skipped staging. `reasons` has one line each."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
 
 
 def _describe(error: BaseException) -> str:

@@ -154,7 +154,7 @@ class _Session:
                 if isinstance(outcome[1], TraceWriter):
                     await asyncio.to_thread(outcome[1].close)
                 await asyncio.gather(
-                    *(p.aclose() for p in providers.values()), return_exceptions=True
+                    *(p.aclose() for p in _distinct(providers)), return_exceptions=True
                 )
 
     async def _run(
@@ -371,15 +371,21 @@ def _common_system_prompt(loaded: LoadedExperiment) -> str | None:
 async def _open_providers(
     plan: Plan, loaded: LoadedExperiment
 ) -> tuple[dict[str, Provider], list[Skipped]]:
-    """Create each variant's provider and check it answers; the others are skipped with the fix."""
+    """Create each variant's provider and check it answers; the others are skipped with the fix.
+
+    Variants whose provider options agree (a sweep of one model) share one provider: one client
+    per endpoint and model, as the runner shares the endpoint's max_concurrency."""
     providers: dict[str, Provider] = {}
+    opened: dict[tuple, Provider] = {}
     skipped: list[Skipped] = []
     for variant in plan.variants:
         try:
             connection = resolve_connection(variant.entry, loaded.path.name)
-            providers[variant.id] = create_provider(
-                variant.provider, **variant.entry.provider_options(connection)
-            )
+            options = variant.entry.provider_options(connection)
+            key = (variant.provider, *sorted(options.items()))
+            if key not in opened:
+                opened[key] = create_provider(variant.provider, **options)
+            providers[variant.id] = opened[key]
         except MissingCredentials as e:
             skipped.append(Skipped(variant, str(e)))
 
@@ -390,11 +396,20 @@ async def _open_providers(
             return redact_text(f"{type(e).__name__}: {e}")
         return None
 
-    checks = await asyncio.gather(*(check(p) for p in providers.values()))
+    distinct = _distinct(providers)
+    checks = await asyncio.gather(*(check(p) for p in distinct))
+    failed = {id(p): reason for p, reason in zip(distinct, checks, strict=True) if reason}
     by_id = {v.id: v for v in plan.variants}
-    for (variant_id, provider), reason in zip(list(providers.items()), checks, strict=True):
-        if reason is not None:
-            skipped.append(Skipped(by_id[variant_id], reason))
-            await provider.aclose()
+    for variant_id, provider in list(providers.items()):
+        if id(provider) in failed:
+            skipped.append(Skipped(by_id[variant_id], failed[id(provider)]))
             del providers[variant_id]
+    for provider in distinct:
+        if id(provider) in failed:
+            await provider.aclose()
     return providers, skipped
+
+
+def _distinct(providers: dict[str, Provider]) -> list[Provider]:
+    """Each provider once, though several variants share it."""
+    return list({id(p): p for p in providers.values()}.values())

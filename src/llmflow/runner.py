@@ -1,5 +1,10 @@
-"""Executes a plan: asyncio, a global and a per-variant concurrency limit, one retry layer,
+"""Executes a plan: asyncio, a global and a per-endpoint concurrency limit, one retry layer,
 the response cache and the budget.
+
+Concurrency: `concurrency` bounds the calls in flight in all; `max_concurrency` bounds those
+in flight at one provider endpoint (provider + base URL + key variable), shared by every
+variant that calls it, so a sweep of one model sends no more than one model would (the
+smallest max_concurrency among the endpoint's entries applies). A rate limit is per endpoint.
 
 The runner knows no provider's wire format and nothing of MLflow. Every call ends as a
 CallRecord, succeeded or not, handed to `on_record` as soon as it is final.
@@ -15,7 +20,8 @@ from dataclasses import dataclass
 
 from .budget import Budget, worst_case_usd
 from .cache import ResponseCache
-from .errors import LlmflowError, ProviderError, ProviderTimeout, RateLimited
+from .config import Endpoint, endpoint_of
+from .errors import BudgetExhausted, ProviderError, ProviderTimeout, RateLimited
 from .plan import Call, Variant
 from .pricing import Pricer
 from .providers import Provider, collect
@@ -36,10 +42,6 @@ class RetryPolicy:
         if isinstance(error, RateLimited) and error.retry_after is not None:
             delay = max(delay, min(error.retry_after, self.max_delay_s * 4))
         return delay
-
-
-class BudgetExhausted(LlmflowError):
-    """The call was not sent: it could have taken spending past max_cost_usd."""
 
 
 class Runner:
@@ -64,18 +66,23 @@ class Runner:
         self._exclusive: dict[str, asyncio.Lock] = {}
 
     async def run(self, calls: Iterable[Call]) -> None:
-        """Run every call. Each variant gets its own workers (at most its max_concurrency),
-        all sharing the global limit, so one slow model cannot hold every slot."""
-        queues: dict[str, asyncio.Queue[Call]] = {}
-        variants: dict[str, Variant] = {}
+        """Run every call. Each endpoint gets its own workers (at most its max_concurrency),
+        all sharing the global limit, so one slow server cannot hold every slot. An endpoint's
+        queue keeps the plan's order, which interleaves its variants."""
+        queues: dict[Endpoint, asyncio.Queue[Call]] = {}
+        variants: dict[Endpoint, dict[str, Variant]] = {}
+        endpoints: dict[str, Endpoint] = {}
         for call in calls:
-            queues.setdefault(call.variant.id, asyncio.Queue()).put_nowait(call)
-            variants[call.variant.id] = call.variant
+            endpoint = endpoints.get(call.variant.id)
+            if endpoint is None:
+                endpoint = endpoints[call.variant.id] = endpoint_of(call.variant.entry)
+            queues.setdefault(endpoint, asyncio.Queue()).put_nowait(call)
+            variants.setdefault(endpoint, {})[call.variant.id] = call.variant
         slots = asyncio.Semaphore(self._concurrency)
         workers = []
-        for variant_id, queue in queues.items():
-            limit = variants[variant_id].entry.max_concurrency or self._concurrency
-            for _ in range(min(limit, self._concurrency, queue.qsize())):
+        for endpoint, queue in queues.items():
+            limit = _endpoint_limit(variants[endpoint].values(), self._concurrency)
+            for _ in range(min(limit, queue.qsize())):
                 workers.append(asyncio.create_task(self._work(queue, slots)))
         try:
             await asyncio.gather(*workers)
@@ -154,6 +161,12 @@ class Runner:
         if key is None:
             return contextlib.nullcontext()
         return self._exclusive.setdefault(key, asyncio.Lock())
+
+
+def _endpoint_limit(variants: Iterable[Variant], concurrency: int) -> int:
+    """The smallest max_concurrency declared by the endpoint's entries, within `concurrency`."""
+    declared = [v.entry.max_concurrency for v in variants if v.entry.max_concurrency]
+    return min([concurrency, *declared])
 
 
 def _record(call: Call, **fields: object) -> CallRecord:

@@ -49,7 +49,7 @@ class FakeServer:
     """
 
     stream_content_type = "text/event-stream"
-    _KEPT_BY_RESET = frozenset({"_httpd", "_lock", "_init_args"})
+    _KEPT_BY_RESET = frozenset({"_httpd", "_lock", "_init_args", "_in_flight"})
 
     def __new__(cls, *args: Any, **kwargs: Any) -> FakeServer:
         server = super().__new__(cls)
@@ -76,6 +76,8 @@ class FakeServer:
         self._lock = threading.Lock()
         self.requests: list[Request] = []
         self.completed: list[Request] = []  # generation requests answered in full
+        self._in_flight = 0  # generation requests received and not yet answered (kept by reset)
+        self.max_in_flight = 0  # the most ever in flight at once
         self._httpd: ThreadingHTTPServer | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -217,6 +219,20 @@ class _Handler(BaseHTTPRequestHandler):
         with fake._lock:
             fake.requests.append(request)
         generation = fake.is_generation(request)
+        if not generation:
+            self._answer(request, generation)
+            return
+        with fake._lock:
+            fake._in_flight += 1
+            fake.max_in_flight = max(fake.max_in_flight, fake._in_flight)
+        try:
+            self._answer(request, generation)
+        finally:
+            with fake._lock:
+                fake._in_flight -= 1
+
+    def _answer(self, request: Request, generation: bool) -> None:
+        fake = self.fake
         if fake.raw_response is not None:
             response = fake.raw_response
         elif generation:

@@ -25,7 +25,8 @@ from importlib import resources
 from typing import Any
 
 from .. import __version__, gates, metrics
-from ..errors import ConfigError, LlmflowError, TrackingError
+from ..errors import ConfigError, LlmflowError, PromotionRefused, TrackingError
+from ..providers.spec import provider_spec
 from ..redact import redact_url
 from .runs import KIND_VARIANT, TAG_KIND, VARIANT_ARTIFACT
 
@@ -34,20 +35,6 @@ STAGES = {"staging": "Staging", "production": "Production"}
 RECORDED_METRICS = metrics.gateable()
 RECONCILE_ROUNDS = 5
 PROMOTION_PREFIX = "llmflow.promotion."
-SDK_REQUIREMENT = {
-    "gemini": "google-genai",
-    "ollama": "ollama",
-    "openai": "openai",
-    "local": "llama-cpp-python",
-}
-
-
-class PromotionRefused(LlmflowError):
-    """A gate failed or the path to production skipped staging. `reasons` has one line each."""
-
-    def __init__(self, reasons: list[str]) -> None:
-        super().__init__("; ".join(reasons))
-        self.reasons = reasons
 
 
 def default_name(provider: str, task: str) -> str:
@@ -83,7 +70,7 @@ def register_run(client: Any, run_id: str, name: str | None = None, gates_from_f
                     model_config=config,
                     pip_requirements=[
                         f"llmflow=={__version__}",
-                        SDK_REQUIREMENT[provider],
+                        *provider_spec(provider).pip_requirements,
                         "mlflow",
                     ],
                 )
