@@ -28,7 +28,7 @@ from .config import (
 )
 from .errors import Interrupted, LlmflowError, MissingCredentials, ProviderError, RunFailed
 from .journal import Journal, JournalHeader, Resumed, journal_path, load_for_resume
-from .plan import Plan, Variant, build_plan
+from .plan import Plan, Variant, build_plan, judge_checks
 from .pricing import Pricer
 from .providers import Provider, create_provider
 from .redact import redact_text
@@ -129,7 +129,8 @@ def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunRes
     pricers = {v.id: Pricer(v.entry) for v in plan.variants}
     limit = request.max_cost_usd if request.max_cost_usd is not None else loaded.config.max_cost_usd
     if limit is not None:
-        preflight(plan, pricers, limit, loaded.config.allow_unpriced, loaded.path.name)
+        judges = judge_checks(loaded)
+        preflight(plan, pricers, limit, loaded.config.allow_unpriced, loaded.path.name, judges)
     resumed = None
     if request.resume:
         run_id = None if request.resume == LATEST else request.resume
@@ -483,18 +484,19 @@ class _Session:
         return comparison
 
     def _log_judge_assessments(self, result: RunResult, run_id: str, variant_id: str) -> None:
-        """The judges' scores as assessments on the traces, now written; a failure is reported,
-        never fatal."""
+        """The judges' scores as assessments on the traces, now written, and the judge calls as
+        traces of their own; a failure is reported, never fatal."""
         if self.judged is None or variant_id not in self.judged.scores:
             return
         from .tracking.assessments import log_call_scores
 
+        scores, calls = self.judged.scores[variant_id], self.judged.calls.get(variant_id, [])
         try:
-            log_call_scores(
-                self.store.client, result.experiment_id, run_id, self.judged.scores[variant_id]
-            )
+            log_call_scores(self.store.client, result.experiment_id, run_id, scores, calls)
         except Exception as e:  # the calls and their metrics are safe already
-            result.problems.append(f"could not write the judge assessments: {redact_text(str(e))}")
+            result.problems.append(
+                f"could not write the judge assessments or traces: {redact_text(str(e))}"
+            )
 
     def _write_report(self, result: RunResult) -> None:
         """The report, built from MLflow alone, into the parent run (and --out). A failure here
