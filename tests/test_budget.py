@@ -8,7 +8,7 @@ import pytest
 from llmflow.budget import Budget, input_tokens_bound, preflight, worst_case_usd
 from llmflow.config import ModelEntry, load_experiment
 from llmflow.errors import ConfigError
-from llmflow.plan import Call, Case, Variant, build_plan, settings_of
+from llmflow.plan import Call, Case, Variant, build_plan, judge_checks, settings_of
 from llmflow.pricing import Pricer
 from llmflow.types import Message, Usage
 from tests.helpers import write_experiment
@@ -89,3 +89,65 @@ def test_preflight_counts_warmup_calls(tmp_path: Path):
 def test_a_limit_that_bounds_nothing_is_refused(limit: float):
     with pytest.raises(ConfigError, match="max_cost_usd: must be a finite number"):
         Budget(limit)
+
+
+JUDGE = {
+    "type": "judge",
+    "name": "graded",
+    "provider": "openai",
+    "model": "judge-m",
+    "base_url": "http://127.0.0.1:1/v1",
+    "rubric": "Is the answer right?",
+    "max_tokens": 20,
+    "price_per_mtok": {"input": 1.0, "output": 2.0},
+}
+
+
+def judged_plan(tmp_path: Path, judge: dict):
+    model = PRICED.model_dump(exclude_none=True)
+    prompts = [{"id": "a", "user": "Capital of France?", "expected": "Paris"}]
+    path = write_experiment(tmp_path, [model], prompts=prompts, repeats=3, scorers=[judge])
+    loaded = load_experiment(path)
+    plan = build_plan(loaded)
+    return loaded, plan, {v.id: Pricer(v.entry) for v in plan.variants}
+
+
+def test_preflight_counts_a_judge_call_per_graded_call(tmp_path: Path):
+    loaded, plan, pricers = judged_plan(tmp_path, JUDGE)
+    models_only = preflight(plan, pricers, 1, False, "e.yaml")
+    (check,) = judge_checks(loaded)
+    assert "Capital of France?" in check.case.messages[0].content
+    # each of the 3 graded calls: the judge's prompt, the answer (50 tokens at most, counted 4
+    # judge tokens each) at $1/Mtok, and 20 tokens of verdict at $2/Mtok
+    judge_input = input_tokens_bound(Call(check.judge, check.case, 0)) + 4 * 50
+    per_call = (judge_input * 1.0 + 20 * 2.0) / 1e6
+    with_judges = preflight(plan, pricers, 1, False, "e.yaml", [check])
+    assert with_judges == pytest.approx(models_only + 3 * per_call)
+    with pytest.raises(ConfigError, match=r"of it for judges\), .* over max_cost_usd"):
+        preflight(plan, pricers, (models_only + with_judges) / 2, False, "e.yaml", [check])
+
+
+def test_run_refuses_a_plan_its_judges_put_over_budget(tmp_path: Path):
+    from llmflow.experiment import RunRequest, run_experiment
+
+    loaded, plan, pricers = judged_plan(tmp_path, JUDGE)
+    limit = preflight(plan, pricers, 1, False, "e.yaml") * 1.01  # the models alone fit
+    request = RunRequest(loaded.path, tracking_uri=f"sqlite:///{tmp_path}/m.db", max_cost_usd=limit)
+    with pytest.raises(ConfigError, match="for judges"):
+        run_experiment(request)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"price_per_mtok": None}, r"scorers\[0\]: judge-m has no known price"),
+        ({"max_tokens": None}, r"scorers\[0\]\.max_tokens: is required under max_cost_usd"),
+    ],
+)
+def test_an_unbounded_judge_is_named(tmp_path: Path, change: dict, message: str):
+    judge = {k: v for k, v in {**JUDGE, **change}.items() if v is not None}
+    loaded, plan, pricers = judged_plan(tmp_path, judge)
+    with pytest.raises(ConfigError, match=message):
+        preflight(plan, pricers, 1, False, "e.yaml", judge_checks(loaded))
+    if "price_per_mtok" in change:  # allowed unpriced: counted as nothing known, like a model
+        assert preflight(plan, pricers, 1, True, "e.yaml", judge_checks(loaded)) > 0

@@ -259,9 +259,7 @@ def test_sigterm_ends_runs_as_killed_like_ctrl_c(tmp_path: Path, tracking_uri: s
     assert _statuses(tracking_uri) == {"KILLED"}
 
 
-def test_repeated_ctrl_c_never_leaves_a_run_running(
-    tmp_path: Path, tracking_uri: str, fake_ollama
-):
+def test_repeated_ctrl_c_never_leaves_a_run_running(tmp_path: Path, tracking_uri: str, fake_ollama):
     """Ctrl-C, then Ctrl-C again while the runs are being written, then a third: the user may
     abandon the wait, but the runs are still ended as KILLED."""
     path, process = start_slow_run(tmp_path, fake_ollama, journaled=2)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .errors import ConfigError
-from .plan import Call, Plan
+from .plan import Call, JudgeCheck, Plan, Variant
 from .pricing import Pricer
 from .types import CallRecord, Usage
 
@@ -31,42 +31,90 @@ def input_tokens_bound(call: Call) -> int:
     )
 
 
-def worst_case_usd(call: Call, pricer: Pricer) -> float:
-    """The most one call can cost: its prompt (bounded from above) plus max_tokens of output."""
+# A judge reads the answer it grades: at most max_tokens tokens of the judged model, which the
+# judge's tokenizer may cut finer. Counted as this many judge tokens per answer token (a token
+# of one vocabulary is rarely more than 4 of another's). The estimate only decides whether a run
+# may start: at run time each judge call reserves its worst case on its actual prompt.
+ANSWER_TOKEN_RATIO = 4
+
+
+def worst_case_usd(call: Call, pricer: Pricer, extra_input_tokens: int = 0) -> float:
+    """The most one call can cost: its prompt (bounded from above) plus max_tokens of output;
+    `extra_input_tokens`: input not in the call's messages yet (the answer a judge grades)."""
     entry = call.variant.entry
     if pricer.kind == "local":
         return (entry.cost_per_hour_usd or 0.0) * entry.timeout_s / 3600.0
-    usage = Usage(input_tokens=input_tokens_bound(call), output_tokens=entry.max_tokens or 0)
+    tokens = input_tokens_bound(call) + extra_input_tokens
+    usage = Usage(input_tokens=tokens, output_tokens=entry.max_tokens or 0)
     return pricer.price(usage, entry.timeout_s).usd or 0.0
 
 
 def preflight(
-    plan: Plan, pricers: dict[str, Pricer], max_cost_usd: float, allow_unpriced: bool, file: str
+    plan: Plan,
+    pricers: dict[str, Pricer],
+    max_cost_usd: float,
+    allow_unpriced: bool,
+    file: str,
+    judges: Sequence[JudgeCheck] = (),
 ) -> float:
-    """Refuse a plan that could exceed the budget; returns the worst-case estimate."""
+    """Refuse a plan that could exceed the budget, its judges' calls included; returns the
+    worst-case estimate."""
     check_limit(max_cost_usd)
     for index, variant in enumerate(plan.variants):
-        pricer = pricers[variant.id]
-        if pricer.kind == "local":
-            continue
-        probe = pricer.price(Usage(input_tokens=1, output_tokens=1), 1.0)
-        if probe.usd is None and not allow_unpriced:
-            raise ConfigError(
-                f"{file}: models[{index}]: {variant.model} has no known price, so max_cost_usd "
-                "cannot bound it: set price_per_mtok or price_as, or allow_unpriced: true"
-            )
-        if probe.usd is not None and variant.entry.max_tokens is None:
-            raise ConfigError(
-                f"{file}: models[{index}].max_tokens: is required under max_cost_usd "
-                "(it bounds what a call can cost)"
-            )
-    worst = plan_worst_case_usd(plan, pricers)
+        _check_bounded(variant, pricers[variant.id], f"models[{index}]", allow_unpriced, file)
+    judge_pricers = _check_judges(plan, judges, allow_unpriced, file)
+    judging = judges_worst_case_usd(plan, judges, judge_pricers)
+    worst = plan_worst_case_usd(plan, pricers) + judging
     if worst > max_cost_usd:
+        of_which = f" (${judging:.4f} of it for judges)" if judging else ""
         raise ConfigError(
-            f"{file}: the plan could cost up to ${worst:.4f}, ${worst - max_cost_usd:.4f} over "
-            f"max_cost_usd ${max_cost_usd:g}: lower repeats or max_tokens, or raise the budget"
+            f"{file}: the plan could cost up to ${worst:.4f}{of_which}, "
+            f"${worst - max_cost_usd:.4f} over max_cost_usd ${max_cost_usd:g}: lower repeats or "
+            "max_tokens, or raise the budget"
         )
     return worst
+
+
+def _check_bounded(
+    variant: Variant, pricer: Pricer, where: str, allow_unpriced: bool, file: str
+) -> bool:
+    """ConfigError when max_cost_usd cannot bound the calls of a model entry (unpriced and not
+    allowed, or priced without max_tokens); True when its calls are priced per token."""
+    if pricer.kind == "local":
+        return False
+    probe = pricer.price(Usage(input_tokens=1, output_tokens=1), 1.0)
+    if probe.usd is None and not allow_unpriced:
+        raise ConfigError(
+            f"{file}: {where}: {variant.model} has no known price, so max_cost_usd "
+            "cannot bound it: set price_per_mtok or price_as, or allow_unpriced: true"
+        )
+    if probe.usd is not None and variant.entry.max_tokens is None:
+        raise ConfigError(
+            f"{file}: {where}.max_tokens: is required under max_cost_usd "
+            "(it bounds what a call can cost)"
+        )
+    return probe.usd is not None
+
+
+def _check_judges(
+    plan: Plan, judges: Sequence[JudgeCheck], allow_unpriced: bool, file: str
+) -> dict[str, Pricer]:
+    """Each judge's pricer, once its calls are known to be bounded; a judge priced per token
+    reads the answers, which only the graded models' max_tokens bound."""
+    pricers: dict[str, Pricer] = {}
+    for check in judges:
+        if check.where in pricers:
+            continue
+        pricers[check.where] = Pricer(check.judge.entry)
+        if not _check_bounded(check.judge, pricers[check.where], check.where, allow_unpriced, file):
+            continue
+        for index, variant in enumerate(plan.variants):
+            if variant.entry.max_tokens is None:
+                raise ConfigError(
+                    f"{file}: models[{index}].max_tokens: is required under max_cost_usd when "
+                    f"a judge ({check.where}) grades its answers (they are the judge's input)"
+                )
+    return pricers
 
 
 def plan_worst_case_usd(plan: Plan, pricers: dict[str, Pricer]) -> float:
@@ -79,6 +127,20 @@ def plan_worst_case_usd(plan: Plan, pricers: dict[str, Pricer]) -> float:
             total += worst_case_usd(Call(variant, case, 0), pricer) * plan.repeats
         if plan.warmup:
             total += worst_case_usd(Call(variant, plan.cases[0], -1), pricer) * plan.warmup
+    return total
+
+
+def judges_worst_case_usd(
+    plan: Plan, judges: Sequence[JudgeCheck], pricers: dict[str, Pricer]
+) -> float:
+    """One judge call per measured call (warmups are not graded) per judge check of its case,
+    each reading an answer of its graded model's max_tokens; `pricers` by JudgeCheck.where."""
+    total = 0.0
+    for check in judges:
+        call = Call(check.judge, check.case, 0)
+        for variant in plan.variants:
+            answer = ANSWER_TOKEN_RATIO * (variant.entry.max_tokens or 0)
+            total += worst_case_usd(call, pricers[check.where], answer) * plan.repeats
     return total
 
 

@@ -63,9 +63,7 @@ class RunFailed(LlmflowError):
     finished call, and `--resume` sends the others."""
 
     def __init__(self, parent_run_id: str, cause: BaseException) -> None:
-        super().__init__(
-            f"{_describe(cause)}; MLflow run {parent_run_id} was ended as FAILED"
-        )
+        super().__init__(f"{_describe(cause)}; MLflow run {parent_run_id} was ended as FAILED")
         self.parent_run_id = parent_run_id
 
 

@@ -25,7 +25,7 @@ from .config import (
 )
 from .errors import Interrupted, MissingCredentials, ProviderError, RunFailed
 from .journal import Journal, JournalHeader, Resumed, journal_path, load_for_resume
-from .plan import Plan, build_plan
+from .plan import Plan, build_plan, judge_checks
 from .pricing import Pricer
 from .providers import Provider, create_provider
 from .redact import redact_text
@@ -55,7 +55,8 @@ def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunRes
     pricers = {v.id: Pricer(v.entry) for v in plan.variants}
     limit = request.max_cost_usd if request.max_cost_usd is not None else loaded.config.max_cost_usd
     if limit is not None:
-        preflight(plan, pricers, limit, loaded.config.allow_unpriced, loaded.path.name)
+        judges = judge_checks(loaded)
+        preflight(plan, pricers, limit, loaded.config.allow_unpriced, loaded.path.name, judges)
     resumed = None
     if request.resume:
         run_id = None if request.resume == LATEST else request.resume

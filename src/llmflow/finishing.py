@@ -84,15 +84,17 @@ def _finish_variant(
     metrics.update(judge_cost_metric(judged, variant.id))
     store.finish_variant(run_id, records, metrics, "FAILED" if skipped else status, scored)
     if judged is not None and variant.id in judged.scores:
-        _log_judge_assessments(store, result, run_id, judged.scores[variant.id])
+        calls = judged.calls.get(variant.id, [])
+        _log_judge_assessments(store, result, run_id, judged.scores[variant.id], calls)
 
 
-def _log_judge_assessments(store: RunStore, result: RunResult, run_id: str, scores) -> None:
-    """The judges' scores as assessments on the traces, now written; a failure is reported,
-    never fatal: the calls and their metrics are safe already."""
+def _log_judge_assessments(store: RunStore, result: RunResult, run_id: str, scores, calls) -> None:
+    """The judges' scores as assessments on the traces, now written, and the judge calls as
+    traces of their own; a failure is reported, never fatal: the calls and their metrics are
+    safe already."""
     from .tracking.assessments import log_call_scores
 
     try:
-        log_call_scores(store.client, result.experiment_id, run_id, scores)
+        log_call_scores(store.client, result.experiment_id, run_id, scores, calls)
     except Exception as e:  # noqa: BLE001 - reported in the run's summary, as the report is
-        result.problems.append(f"could not write the judge assessments: {one_line(e)}")
+        result.problems.append(f"could not write the judge assessments or traces: {one_line(e)}")

@@ -9,17 +9,21 @@ and the report are updated. Scoring again with unchanged checks changes nothing.
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import LoadedExperiment, load_experiment
 from .errors import ConfigError
 from .scoring import CaseChecks, Score, case_table, quality_metrics, score_records
 from .tracking.runs import KIND_VARIANT, TAG_KIND, TAG_VARIANT, RunStore, calls_table
 from .types import CallRecord, Completion, Cost, GenerationSettings, Message, Timing, Usage
+
+if TYPE_CHECKING:
+    from .scoring.judge import Judged
 
 BASE_COLUMNS = tuple(calls_table([]))
 
@@ -93,8 +97,6 @@ def _rescore_variant(
     loaded: LoadedExperiment,
 ) -> bool:
     """Score one variant's stored answers; True when anything was written."""
-    from mlflow.entities import Metric
-
     from .scoring.tables import add_score_columns
 
     client, run_id = store.client, run.info.run_id
@@ -105,17 +107,15 @@ def _rescore_variant(
     records = records_from_table(variant_id, columns)
     current = _current_assessments(client, run)
     scores = score_records(records, checks)
-    judged, judge_cost = _judge_scores(variant_id, records, checks, current, loaded)
+    judged, judge = _judge_scores(variant_id, records, checks, current, loaded)
     for key, found in judged.items():
         scores.setdefault(key, []).extend(found)
     metrics = quality_metrics(scores)
+    judge_cost = judge.cost_usd.get(variant_id) if judge is not None else None
     if judge_cost:
         metrics["judge_cost_usd"] = run.data.metrics.get("judge_cost_usd", 0.0) + judge_cost
     result.variants[run.data.tags.get(TAG_VARIANT, run_id)] = metrics
-    new = {k: v for k, v in metrics.items() if run.data.metrics.get(k) != v}
-    if new:
-        now = int(time.time() * 1000)
-        client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in new.items()])
+    new = _log_metrics(client, run, metrics)
     table = {name: values for name, values in columns.items() if name in BASE_COLUMNS}
     add_score_columns(table, records, scores)
     table_changed = table != columns
@@ -123,7 +123,37 @@ def _rescore_variant(
         store._log_table(run_id, table, "calls.json")
     written = _log_new_assessments(client, current, scores)
     result.assessments += written
+    if judge is not None:
+        _trace_judges(client, run, current, judge.calls.get(variant_id, []))
     return bool(new) or table_changed or bool(written)
+
+
+def _log_metrics(client: Any, run: Any, metrics: dict[str, float]) -> dict[str, float]:
+    """Log the metrics that changed; the mean of a check no longer made (removed from the file,
+    or without any value now) becomes NaN, which the comparison and the report skip: MLflow
+    cannot delete a metric, and its last value would otherwise still show. The metrics logged."""
+    from mlflow.entities import Metric
+
+    old = run.data.metrics
+    new = {k: v for k, v in metrics.items() if old.get(k) != v}
+    new.update(
+        (k, math.nan)
+        for k, v in old.items()
+        if k.startswith("score.") and k not in metrics and not math.isnan(v)
+    )
+    if new:
+        now = int(time.time() * 1000)
+        client.log_batch(run.info.run_id, metrics=[Metric(k, v, now, 0) for k, v in new.items()])
+    return new
+
+
+def _trace_judges(client: Any, run: Any, current: Current, calls: list[Any]) -> None:
+    """The judge calls just made, as traces beside the calls they graded."""
+    from .tracking.assessments import write_judge_traces
+    from .tracking.traces import call_tag
+
+    by_tag = {call_tag(*key): trace_id for key, (trace_id, _) in current.items()}
+    write_judge_traces(client, run.info.experiment_id, run.info.run_id, calls, by_tag)
 
 
 def _stored_table(client: Any, run_id: str) -> dict[str, list[Any]] | None:
@@ -165,15 +195,15 @@ Current = dict[tuple[str, int], tuple[str, dict[str, Any]]]  # call -> (trace id
 
 
 def _current_assessments(client: Any, run: Any) -> Current:
-    """Each traced call's valid assessments, by name."""
-    from .tracking.traces import CALL_TAG
+    """Each traced model call's valid assessments, by name (judge calls' traces left out)."""
+    from .tracking.traces import call_traces
 
     current: Current = {}
-    for trace in _traces(client, run):
-        case_id, _, repeat = trace.info.tags.get(CALL_TAG, "").rpartition("#")
+    for tag, info in call_traces(client, run.info.experiment_id, run.info.run_id).items():
+        case_id, _, repeat = tag.rpartition("#")
         if case_id and repeat.lstrip("-").isdigit():
-            valid = {a.name: a for a in trace.info.assessments if a.valid is not False}
-            current[(case_id, int(repeat))] = (trace.info.trace_id, valid)
+            valid = {a.name: a for a in info.assessments if a.valid is not False}
+            current[(case_id, int(repeat))] = (info.trace_id, valid)
     return current
 
 
@@ -183,9 +213,10 @@ def _judge_scores(
     checks: dict[str, CaseChecks],
     current: Current,
     loaded: LoadedExperiment,
-) -> tuple[dict[tuple[str, int], list[Score]], float | None]:
+) -> tuple[dict[tuple[str, int], list[Score]], Judged | None]:
     """The judges' scores: reused from the traces while a judge is unchanged (same entry,
-    rubric and threshold), else asked again (only the judges are called); and the new cost."""
+    rubric and threshold), else asked again (only the judges are called, and what they are
+    asked is returned: their calls and cost)."""
     import asyncio
 
     from .scoring.judge import has_judges, judge_records, signature
@@ -221,7 +252,7 @@ def _judge_scores(
         )
     )
     reused.update(judged.scores.get(variant_id, {}))
-    return reused, judged.cost_usd.get(variant_id)
+    return reused, judged
 
 
 def _log_new_assessments(
@@ -255,22 +286,6 @@ def _same(assessment: Any, score: Score) -> bool:
         and assessment.rationale == score.rationale
         and (judge == score.judge)
     )
-
-
-def _traces(client: Any, run: Any) -> list[Any]:
-    found, token = [], None
-    while True:
-        page = client.search_traces(
-            locations=[run.info.experiment_id],
-            run_id=run.info.run_id,
-            max_results=500,
-            page_token=token,
-            include_spans=False,
-        )
-        found.extend(page)
-        token = page.token
-        if not token:
-            return found
 
 
 def _refresh_parent(store: RunStore, experiment: str, parent_id: str) -> None:

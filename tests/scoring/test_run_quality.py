@@ -48,7 +48,8 @@ def run(tmp_path: Path, tracking_uri: str, fake_ollama, **fields) -> dict:
     traces = client.search_traces(
         locations=[child.info.experiment_id], run_id=child.info.run_id, include_spans=False
     )
-    return {"metrics": child.data.metrics, "table": table, "traces": traces}
+    calls = [t for t in traces if "llmflow.role" not in t.info.tags]  # not the judges' own
+    return {"metrics": child.data.metrics, "table": table, "traces": calls}
 
 
 def test_known_answers_give_exact_pass_rates(tmp_path: Path, tracking_uri: str, fake_ollama):

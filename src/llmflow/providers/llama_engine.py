@@ -48,6 +48,7 @@ def _give_back_the_log() -> None:
     _loaded.clear()
     llama_lib.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
 
+
 try:
     import fcntl
 except ImportError:  # Windows has no flock: only the threads of one process are serialized there

@@ -4,6 +4,7 @@ quality, latency and cost, and the plot of pass rate against median latency."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,12 @@ QUALITY_COLUMNS = ("Pass rate", "Pass 95% CI", "Scored")
 
 def quality_fields(metrics: dict[str, float]) -> dict[str, Any]:
     """The quality fields of a ComparisonRow, from a variant run's metrics."""
-    scores = {k.removeprefix("score."): v for k, v in metrics.items() if k.startswith("score.")}
+    # NaN: a check no longer made (rescore: MLflow cannot delete a metric)
+    scores = {
+        k.removeprefix("score."): v
+        for k, v in metrics.items()
+        if k.startswith("score.") and not math.isnan(v)
+    }
     return {
         "pass_rate": metrics.get("pass_rate"),
         "pass_rate_ci_low": metrics.get("pass_rate_ci_low"),

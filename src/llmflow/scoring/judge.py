@@ -32,12 +32,24 @@ The reference, when not empty, is a correct answer. Reply with JSON only, no oth
 _OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
 
+@dataclass(frozen=True)
+class JudgeCall:
+    """One judge call, kept to be traced in the judged variant's run beside the call it graded."""
+
+    key: CallKey  # the graded call
+    scorer: str
+    judge: Any  # the judge's plan.Variant
+    record: CallRecord
+
+
 @dataclass
 class Judged:
-    """Per graded variant: its judge scores by call, and what judging it cost (None: unpriced)."""
+    """Per graded variant: its judge scores by call, what judging it cost (None: unpriced) and
+    the judge calls made."""
 
     scores: dict[str, dict[CallKey, list[Score]]] = field(default_factory=dict)
     cost_usd: dict[str, float | None] = field(default_factory=dict)
+    calls: dict[str, list[JudgeCall]] = field(default_factory=dict)
     n_calls: int = 0
 
 
@@ -47,6 +59,7 @@ class _Job:
     key: CallKey
     name: str
     spec: ScorerSpec
+    judge: Any  # plan.Variant
 
 
 def has_judges(table: Mapping[str, CaseChecks] | None) -> bool:
@@ -54,8 +67,15 @@ def has_judges(table: Mapping[str, CaseChecks] | None) -> bool:
 
 
 def judge_prompt(spec: ScorerSpec, record: CallRecord, reference: str | None) -> str:
-    question = next((m.content for m in reversed(record.messages) if m.role == "user"), "")
     answer = record.completion.text if record.completion else ""
+    return prompt_text(spec, record.messages, reference, answer)
+
+
+def prompt_text(
+    spec: ScorerSpec, messages: Sequence[Message], reference: str | None, answer: str
+) -> str:
+    """The judge's prompt for an answer to the last user message of `messages`."""
+    question = next((m.content for m in reversed(messages) if m.role == "user"), "")
     return PROMPT.format(
         rubric=spec.rubric, question=question, reference=reference or "", answer=answer
     )
@@ -141,6 +161,8 @@ async def judge_records(
         job = jobs[(judge_call.variant_id, judge_call.case_id, judge_call.repeat)]
         _add(judged, job, verdict(job.name, job.spec, judge_call))
         _add_cost(judged, job.variant_id, judge_call)
+        made = JudgeCall(job.key, job.name, job.judge, judge_call)
+        judged.calls.setdefault(job.variant_id, []).append(made)
     judged.n_calls = len(judge_calls)
     return judged
 
@@ -167,7 +189,8 @@ def _plan(
                 case = Case(f"{variant_id}\x1f{record.case_id}", (Message("user", prompt),))
                 call = Call(judge, case, record.repeat)
                 calls.append(call)
-                jobs[call.key] = _Job(variant_id, (record.case_id, record.repeat), name, spec)
+                key = (record.case_id, record.repeat)
+                jobs[call.key] = _Job(variant_id, key, name, spec, judge)
     return variants, calls, jobs
 
 

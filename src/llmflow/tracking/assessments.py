@@ -13,10 +13,12 @@ ORM objects added to one session, about 100 s one by one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..scoring import Score
+    from ..scoring.judge import JudgeCall
 
 SOURCE_ID = "llmflow"
 
@@ -124,9 +126,14 @@ def _insert_all(store: Any, feedbacks: list[Any]) -> None:
 
 
 def log_call_scores(
-    client: Any, experiment_id: str, run_id: str, scores: dict[tuple[str, int], list[Score]]
+    client: Any,
+    experiment_id: str,
+    run_id: str,
+    scores: dict[tuple[str, int], list[Score]],
+    judge_calls: Sequence[JudgeCall] = (),
 ) -> None:
-    """Log a variant run's scores, by (case_id, repeat), on the traces of those calls."""
+    """Log a variant run's scores, by (case_id, repeat), on the traces of those calls; then
+    the judge calls that gave some of them, each as a trace of its own (write_judge_traces)."""
     from .traces import call_tag, traces_by_call
 
     by_tag = traces_by_call(client, experiment_id, run_id)
@@ -137,3 +144,35 @@ def log_call_scores(
         for score in found
     ]
     log_scores(client, pairs)
+    write_judge_traces(client, experiment_id, run_id, judge_calls, by_tag)
+
+
+JUDGE_ROLE = "judge"
+JUDGED_CALL_TAG = "llmflow.judged_call"  # the graded call's "<case id>#<repeat>"
+JUDGED_TRACE_TAG = "llmflow.judged_trace"  # the graded call's trace id
+SCORER_TAG = "llmflow.scorer"  # the judge check's name
+
+
+def write_judge_traces(
+    client: Any,
+    experiment_id: str,
+    run_id: str,
+    calls: Sequence[JudgeCall],
+    by_tag: dict[str, str],
+) -> None:
+    """Each judge call as a trace in the graded variant's run, built as a model call's is (its
+    request, answer, tokens and cost), tagged llmflow.role=judge so that nothing counting the
+    run's model calls counts it, and naming the graded call, its trace (`by_tag`: trace id by
+    call tag) and the check. It has no call tag: resume and re-scoring never take it for one."""
+    from .traces import BATCH, ROLE_TAG, TraceJob, call_tag, write_traces
+
+    jobs = []
+    for call in calls:
+        tag = call_tag(*call.key)
+        tags = {ROLE_TAG: JUDGE_ROLE, JUDGED_CALL_TAG: tag, SCORER_TAG: call.scorer}
+        if tag in by_tag:
+            tags[JUDGED_TRACE_TAG] = by_tag[tag]
+        record = replace(call.record, case_id=call.key[0])  # not the judge's internal case id
+        jobs.append(TraceJob(record, call.judge, run_id, tags=tuple(tags.items())))
+    for start in range(0, len(jobs), BATCH):
+        write_traces(client, experiment_id, jobs[start : start + BATCH])

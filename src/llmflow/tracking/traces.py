@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 BATCH = 100  # link_traces_to_run takes at most 100 trace ids
 CALL_TAG = "llmflow.call"  # "<case id>#<repeat>" on every trace
 UNPRICED_USAGE = "llmflow.token_usage"  # an unpriced call's token counts
+ROLE_TAG = "llmflow.role"  # "judge" on a judge call's trace: not a model call of the run
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class TraceJob:
     variant: Variant
     run_id: str
     scores: tuple[Score, ...] = ()  # written as assessments on the trace
+    tags: tuple[tuple[str, str], ...] = ()  # trace tags instead of the call tag (a judge's)
 
 
 def write_traces(client: Any, experiment_id: str, jobs: list[TraceJob]) -> None:
@@ -64,7 +66,13 @@ def call_tag(case_id: str, repeat: int) -> str:
 
 def traces_by_call(client: Any, experiment_id: str, run_id: str) -> dict[str, str]:
     """The trace id of each call already traced in a variant run, by its call tag."""
-    found: dict[str, str] = {}
+    return {tag: info.trace_id for tag, info in call_traces(client, experiment_id, run_id).items()}
+
+
+def call_traces(client: Any, experiment_id: str, run_id: str) -> dict[str, Any]:
+    """The TraceInfo of each model call traced in a variant run, by its call tag; the traces
+    of its judges' calls (ROLE_TAG) are left out."""
+    found: dict[str, Any] = {}
     page_token = None
     while True:
         page = client.search_traces(
@@ -75,7 +83,8 @@ def traces_by_call(client: Any, experiment_id: str, run_id: str) -> dict[str, st
             include_spans=False,
         )
         for trace in page:
-            found[trace.info.tags.get(CALL_TAG, "")] = trace.info.trace_id
+            if ROLE_TAG not in trace.info.tags:
+                found[trace.info.tags.get(CALL_TAG, "")] = trace.info
         page_token = page.token
         if not page_token:
             return found
@@ -130,10 +139,11 @@ def build_span(experiment_id: str, job: TraceJob) -> Any:
         "llmflow.repeat": record.repeat,
         "llmflow.cached": record.cached,
         "llmflow.attempts": record.attempts,
-        # a root-span attribute with this prefix becomes a trace tag in the store: one tag
-        # (each costs a row, ~0.3 ms a trace), enough to search calls and to resume
-        f"{SpanAttributeKey.TRACE_TAG_PREFIX}{CALL_TAG}": call_tag(record.case_id, record.repeat),
     }
+    # a root-span attribute with this prefix becomes a trace tag in the store: one tag (each
+    # costs a row, ~0.3 ms a trace), enough to search calls and to resume
+    for key, value in job.tags or ((CALL_TAG, call_tag(record.case_id, record.repeat)),):
+        attributes[f"{SpanAttributeKey.TRACE_TAG_PREFIX}{key}"] = value
     cost = _cost(record)
     if cost is not None:
         attributes[SpanAttributeKey.LLM_COST] = cost
