@@ -6,6 +6,7 @@ LlmflowError
 ├── TrackingError          the MLflow store cannot be reached or written
 ├── Interrupted            Ctrl-C, SIGTERM or SIGHUP during a run; says how the runs were ended
 ├── RunFailed              a failure after the MLflow runs were created; they were ended FAILED
+├── ServerGone             the tracking server stopped answering mid-run; resume when it is back
 └── ProviderError          a call to a provider failed; translated once, at the provider boundary
     ├── ProviderUnavailable    connection refused, DNS, server down                (retryable)
     ├── ProviderTimeout        no complete answer within timeout_s                 (retryable)
@@ -65,6 +66,21 @@ class RunFailed(LlmflowError):
             f"{_describe(cause)}; MLflow run {parent_run_id} was ended as FAILED"
         )
         self.parent_run_id = parent_run_id
+
+
+class ServerGone(LlmflowError):
+    """The tracking server stopped answering mid-run and did not come back in time: no call was
+    sent after that, every finished call is in the journal, and the MLflow runs stay open for
+    `--resume` (they could not be ended)."""
+
+    def __init__(self, tracking_uri: str, n_calls: int, resume_command: str) -> None:
+        from .redact import redact_url
+
+        super().__init__(
+            f"the tracking server at {redact_url(tracking_uri)} stopped answering; your "
+            f"{n_calls} finished calls are kept in the journal: resume with {resume_command}"
+        )
+        self.resume_command = resume_command
 
 
 def _describe(error: BaseException) -> str:
