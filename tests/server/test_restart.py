@@ -64,6 +64,7 @@ def test_a_server_that_never_comes_back_ends_the_run_with_the_resume_command(
 ):
     server = start_mlflow(server_root / "gone", postgres.create_database("mlflow_gone"), workers=1)
     keyless_openai.delay_s = 0.25
+    process = resumed = None
     try:
         model = {
             "provider": "openai",
@@ -110,3 +111,6 @@ def test_a_server_that_never_comes_back_ends_the_run_with_the_resume_command(
     finally:
         keyless_openai.delay_s = 0.0
         server.stop()
+        for run in (process, resumed):
+            if run is not None and run.poll() is None:
+                run.kill()

@@ -172,3 +172,50 @@ def test_a_batch_retried_after_an_outage_sends_only_what_did_not_arrive(monkeypa
     assert state.written == 3 and not state.failure_reason
     assert len(server.batches) == 1, "the spans were sent again after the server came back"
     assert server.links == server.batches
+
+
+def most_batches_at_once(monkeypatch, tracking_uri: str, n_calls: int) -> tuple[int, str]:
+    """Run the child's loop on one run of n_calls calls whose writes each take 0.2 s: how many
+    batches were written at once at most, and the child's reply."""
+    import io
+    import os
+    import pickle
+    import threading
+    import time
+
+    active, most, lock = [0], [0], threading.Lock()
+
+    def slow_write(self, batch):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        time.sleep(0.2)
+        with lock:
+            active[0] -= 1
+
+    monkeypatch.setattr(_ChildState, "_write_once", slow_write)
+    monkeypatch.setattr(trace_writer, "_Batch", lambda experiment_id, jobs: SimpleNamespace())
+    job = jobs(1)[0]
+    messages = [
+        ("open", tracking_uri),
+        ("begin", "1", {job.variant.id: job.variant}, None),
+        *[("call", job.record, job.variant.id, "run-1")] * n_calls,
+        ("end",),
+    ]
+    read, write = os.pipe()  # never closed: the child's loop exits the process when input ends
+    replies = io.StringIO()
+    threading.Thread(
+        target=trace_writer.serve, args=(os.fdopen(read, "rb"), replies), daemon=True
+    ).start()
+    with os.fdopen(os.dup(write), "wb") as sending:
+        for message in messages:
+            pickle.dump(message, sending)
+    deadline = time.monotonic() + 30
+    while not replies.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return most[0], replies.getvalue()
+
+
+def test_a_server_gets_several_batches_at_once_a_local_store_one(monkeypatch):
+    assert most_batches_at_once(monkeypatch, "http://127.0.0.1:1", 400) == (4, "400\t\n")
+    assert most_batches_at_once(monkeypatch, "sqlite:///x.db", 400) == (1, "400\t\n")

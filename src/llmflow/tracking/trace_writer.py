@@ -35,6 +35,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import IO, Any
 
@@ -54,6 +55,9 @@ SERVER_WAIT_ENV = "LLMFLOW_SERVER_WAIT_S"  # overrides _SERVER_AWAY_S (tests set
 OTLP_PATH = "/v1/traces"  # MLflow's batched span ingestion (3.4 and later)
 _VERSION_UNKNOWN = "could not identify MLflow server version"  # MLflow's words, RestStore
 _END = ("end",)
+# batches in flight at once to a server: its workers ingest them in parallel (measured here,
+# 400 traces into `mlflow server --workers 4` on PostgreSQL: 8.8 s with one writer, 5.0 s with 4)
+_WRITERS = 4
 
 
 class TraceWriter:
@@ -213,10 +217,19 @@ def serve(messages: IO[bytes], replies: IO[str]) -> None:
     inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
     threading.Thread(target=_receive_all, args=(messages, inbox), daemon=True).start()
     state = _ChildState(notify=lambda line: _reply(replies, line))
+    pool = ThreadPoolExecutor(_WRITERS, thread_name_prefix="llmflow-write")
+    writing: set[Future[None]] = set()
     while True:
+        # all writers busy: wait, and the calls arriving meanwhile make the next batch bigger
+        while len(writing) >= state.writers:
+            writing = wait(writing, return_when=FIRST_COMPLETED).not_done
         batch, ended = _gather(inbox)
-        state.write([job for message in batch if (job := state.take(message)) is not None])
+        jobs = [job for message in batch if (job := state.take(message)) is not None]
+        if jobs:
+            writing.add(pool.submit(state.write, jobs))
         if ended:
+            wait(writing)
+            writing = set()
             _reply(replies, f"{state.written}\t{state.failure_reason}")
 
 
@@ -260,6 +273,8 @@ class _ChildState:
         self.away_since: float | None = None  # when the server stopped answering
         self.gone = False  # away past the bound: this run writes nothing more
         self.batched = True  # False once the server has no batched span ingestion
+        self.writers = 1  # batches written at once: _WRITERS to a server, 1 to a local store
+        self._lock = threading.Lock()  # the writers share the counts and the server's state
         self._notify = notify  # a line to the parent, mid-run
 
     def take(self, message: tuple[Any, ...]) -> TraceJob | None:
@@ -269,6 +284,8 @@ class _ChildState:
             _, self.tracking_uri = message
             self.written, self.failure_reason, self.away_since = 0, "", None
             self.gone = False
+            remote = self.tracking_uri.startswith(("http://", "https://"))
+            self.writers = _WRITERS if remote else 1  # sqlite takes one writer at a time
         elif kind == "begin":
             _, self.experiment_id, self.variants, self.checks = message
         else:
@@ -279,6 +296,8 @@ class _ChildState:
         return None
 
     def write(self, jobs: list[TraceJob]) -> None:
+        """Write one batch (from one of `writers` threads at once), waiting for a server that
+        went away."""
         if not jobs:
             return
         if self.gone:
@@ -289,28 +308,38 @@ class _ChildState:
         while True:
             try:
                 self._write_once(batch)
-                self.written += len(jobs)
-                self.away_since = None
-                return
             except Exception as e:  # a lost trace must not lose the run: counted and reported
-                if not _server_away(e):
-                    self._failed(jobs, e)
+                if not self._wait_for_server(jobs, e, pause):
                     return
-                if self.away_since is None:
-                    self.away_since = time.monotonic()
-                # one wait for the whole outage, not one per batch
-                if time.monotonic() + pause >= self.away_since + server_wait_s():
-                    self._give_up(jobs, e)
-                    return
+            else:
+                with self._lock:
+                    self.written += len(jobs)
+                    self.away_since = None
+                return
             time.sleep(pause)
             pause = min(2 * pause, 10.0)
 
-    def _write_once(self, batch: _Batch) -> None:
-        if self.tracking_uri not in self.clients:
-            from mlflow import MlflowClient
+    def _wait_for_server(self, jobs: list[TraceJob], error: Exception, pause: float) -> bool:
+        """Whether to try the batch again after `pause`; if not, it is counted as failed."""
+        if not _server_away(error):
+            self._failed(jobs, error)
+            return False
+        with self._lock:
+            if self.away_since is None:
+                self.away_since = time.monotonic()
+            # one wait for the whole outage, not one per batch
+            over = self.gone or time.monotonic() + pause >= self.away_since + server_wait_s()
+        if over:
+            self._give_up(jobs, error)
+        return not over
 
-            self.clients[self.tracking_uri] = MlflowClient(self.tracking_uri)
-        client = self.clients[self.tracking_uri]
+    def _write_once(self, batch: _Batch) -> None:
+        with self._lock:
+            if self.tracking_uri not in self.clients:
+                from mlflow import MlflowClient
+
+                self.clients[self.tracking_uri] = MlflowClient(self.tracking_uri)
+            client = self.clients[self.tracking_uri]
         if not batch.spans_logged:
             self._log_spans(client, batch)
             batch.spans_logged = True
@@ -326,24 +355,29 @@ class _ChildState:
             except Exception as e:  # noqa: BLE001 - re-raised unless it is the missing endpoint
                 if not _no_batch_endpoint(e):
                     raise
-            self.batched = False
-            logger.debug(
-                "%s has no batched span ingestion (MLflow < 3.4): one request per trace",
-                redact_url(self.tracking_uri),
-            )
+            with self._lock:
+                first, self.batched = self.batched, False
+            if first:
+                logger.debug(
+                    "%s has no batched span ingestion (MLflow < 3.4): one request per trace",
+                    redact_url(self.tracking_uri),
+                )
         batch.log_one_by_one(client)
 
     def _give_up(self, jobs: list[TraceJob], error: Exception) -> None:
         """The server stayed away past the bound: the parent hears it at once (it stops sending
         calls), and the rest of this run's traces fail without a request each."""
         self._failed(jobs, error)
-        self.gone = True
-        self._notify(f"gone\t{self.failure_reason}")
+        with self._lock:
+            first, self.gone = not self.gone, True
+        if first:
+            self._notify(f"gone\t{self.failure_reason}")
 
     def _failed(self, jobs: list[TraceJob], error: Exception | None) -> None:
         logger.debug("could not write %d trace(s)", len(jobs), exc_info=error)
-        if not self.failure_reason and error is not None:
-            self.failure_reason = one_line(error)
+        with self._lock:
+            if not self.failure_reason and error is not None:
+                self.failure_reason = one_line(error)
 
 
 class _Batch:
