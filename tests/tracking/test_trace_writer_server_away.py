@@ -120,18 +120,16 @@ def test_a_refused_request_is_the_server_away_but_a_timeout_is_not():
 class FlakyServer:
     """A client whose server refuses `refusals` requests to link traces, then takes them."""
 
-    def __init__(self, refusals: int, batched: bool = True) -> None:
+    def __init__(self, refusals: int) -> None:
         from requests import exceptions as http
 
-        self.refusals, self.batched = refusals, batched
+        self.refusals = refusals
         self.batches: list[list[str]] = []
         self.links: list[list[str]] = []
         self.refused = mlflow_error_from(http.ConnectionError("Connection refused"))
         self._tracking_client = SimpleNamespace(store=self)
 
     def log_spans(self, experiment_id: str, spans: list) -> None:
-        if not self.batched:
-            raise NotImplementedError(TOO_OLD)
         self.batches.append([span.trace_id for span in spans])
 
     def link_traces_to_run(self, trace_ids: list[str], run_id: str) -> None:

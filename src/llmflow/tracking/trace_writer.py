@@ -272,7 +272,7 @@ class _ChildState:
         self.failure_reason = ""
         self.away_since: float | None = None  # when the server stopped answering
         self.gone = False  # away past the bound: this run writes nothing more
-        self.batched = True  # False once the server has no batched span ingestion
+        self.unbatched: set[str] = set()  # servers found without batched span ingestion
         self.writers = 1  # batches written at once: _WRITERS to a server, 1 to a local store
         self._lock = threading.Lock()  # the writers share the counts and the server's state
         self._notify = notify  # a line to the parent, mid-run
@@ -348,7 +348,7 @@ class _ChildState:
     def _log_spans(self, client: Any, batch: _Batch) -> None:
         """One request for the batch; one per trace on a server without batched ingestion
         (MLflow before 3.4), found out once per tracking URI."""
-        if self.batched:
+        if self.tracking_uri not in self.unbatched:
             try:
                 client._tracking_client.store.log_spans(self.experiment_id, batch.spans)
                 return
@@ -356,7 +356,8 @@ class _ChildState:
                 if not _no_batch_endpoint(e):
                     raise
             with self._lock:
-                first, self.batched = self.batched, False
+                first = self.tracking_uri not in self.unbatched
+                self.unbatched.add(self.tracking_uri)
             if first:
                 logger.debug(
                     "%s has no batched span ingestion (MLflow < 3.4): one request per trace",
