@@ -36,7 +36,8 @@ def test_a_server_restarted_mid_run_loses_nothing(
         path = write_experiment(
             tmp_path, [model], experiment="team-restart", repeats=30, concurrency=2
         )  # 60 calls, ~8 s of answers
-        process = client_run(path, server.url)
+        # a restart on a loaded 2-core machine can take longer than the default wait
+        process = client_run(path, server.url, LLMFLOW_SERVER_WAIT_S="600")
         deadline = time.time() + 180
         while len(keyless_openai.generation_requests()) < 5:
             assert process.poll() is None and time.time() < deadline, "no calls started"

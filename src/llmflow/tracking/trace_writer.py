@@ -16,7 +16,7 @@ Its stdin carries pickled messages, per run: ("open", tracking_uri), ("begin", e
 variants, checks) once the runs exist, ("call", record, variant_id, run_id) per finished call, then
 ("end",), answered on stdout by a line with the number of traces written and, when some could
 not be written, the first reason (tab-separated). A tracking server that stops answering is
-waited for (server_wait_s(), a minute by default); past that, the child says "gone<TAB>reason"
+waited for (server_wait_s(), 2 minutes by default); past that, the child says "gone<TAB>reason"
 at once, mid-run, so that the parent stops sending calls. If the parent dies
 mid-run (kill -9), the input ends without ("end",) and the child exits at once, as a thread would
 have died with it: `llmflow run --resume` then writes every missing trace from the journal.
@@ -48,9 +48,9 @@ from .traces import BATCH, CALL_TAG, TraceJob, build_span, call_tag
 logger = logging.getLogger(__name__)
 
 _GATHER_S = 0.05  # after a call arrives, wait this long for more to share its batch
-# a server that went away (restarted, redeployed): how long a batch waits for it to come back;
-# MLflow's client itself retries its other requests for about 2 minutes
-_SERVER_AWAY_S = 60.0
+# a server that went away (restarted, redeployed): how long the writer waits for it to come
+# back, as MLflow's client itself retries its other requests for about 2 minutes
+_SERVER_AWAY_S = 120.0
 SERVER_WAIT_ENV = "LLMFLOW_SERVER_WAIT_S"  # overrides _SERVER_AWAY_S (tests set it short)
 OTLP_PATH = "/v1/traces"  # MLflow's batched span ingestion (3.4 and later)
 _VERSION_UNKNOWN = "could not identify MLflow server version"  # MLflow's words, RestStore
@@ -448,7 +448,7 @@ def _trace_of(experiment_id: str, job: TraceJob, span: Any) -> Any:
 
 def server_wait_s() -> float:
     """How long a run waits for a tracking server that stopped answering (LLMFLOW_SERVER_WAIT_S,
-    default a minute) before it stops sending calls."""
+    default 2 minutes) before it stops sending calls."""
     value = os.environ.get(SERVER_WAIT_ENV, "")
     try:
         return max(0.0, float(value)) if value else _SERVER_AWAY_S
