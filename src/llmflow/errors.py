@@ -8,6 +8,7 @@ LlmflowError
 ├── RunFailed              a failure after the MLflow runs were created; they were ended FAILED
 ├── BudgetExhausted        a call not sent: it could pass max_cost_usd (recorded on the call)
 ├── PromotionRefused       a gate failed or production skipped staging; `reasons`, one a line
+├── ServerGone             the tracking server stopped answering mid-run; resume when it is back
 └── ProviderError          a call to a provider failed; translated once, at the provider boundary
     ├── ProviderUnavailable    connection refused, DNS, server down                (retryable)
     ├── ProviderTimeout        no complete answer within timeout_s                 (retryable)
@@ -78,6 +79,21 @@ class PromotionRefused(LlmflowError):
     def __init__(self, reasons: list[str]) -> None:
         super().__init__("; ".join(reasons))
         self.reasons = reasons
+
+
+class ServerGone(LlmflowError):
+    """The tracking server stopped answering mid-run and did not come back in time: no call was
+    sent after that, every finished call is in the journal, and the MLflow runs stay open for
+    `--resume` (they could not be ended)."""
+
+    def __init__(self, tracking_uri: str, n_calls: int, resume_command: str) -> None:
+        from .redact import redact_url
+
+        super().__init__(
+            f"the tracking server at {redact_url(tracking_uri)} stopped answering; your "
+            f"{n_calls} finished calls are kept in the journal: resume with {resume_command}"
+        )
+        self.resume_command = resume_command
 
 
 def _describe(error: BaseException) -> str:

@@ -23,7 +23,7 @@ from .config import (
     resolve_connection,
     resolve_tracking_uri,
 )
-from .errors import Interrupted, MissingCredentials, ProviderError, RunFailed
+from .errors import Interrupted, MissingCredentials, ProviderError, RunFailed, ServerGone
 from .journal import Journal, JournalHeader, Resumed, journal_path, load_for_resume
 from .plan import Plan, build_plan, judge_checks
 from .pricing import Pricer
@@ -190,10 +190,13 @@ class _Session:
                 self._send(resumed, providers, result, run_ids, traces, journal)
             )
             self._signals.cancels(calls.cancel)
+            loop = asyncio.get_running_loop()
+            traces.on_server_gone(lambda: loop.call_soon_threadsafe(calls.cancel))
             await calls
             status = "FINISHED"
         except asyncio.CancelledError:
-            if calls is None or not calls.cancelled() or self.stop_signal is None:
+            stopped = self.stop_signal is not None or traces.server_gone is not None
+            if calls is None or not calls.cancelled() or not stopped:
                 raise
             status = "KILLED"
         except Exception as e:
@@ -205,8 +208,11 @@ class _Session:
             await asyncio.to_thread(traces.close)
             result.traces_written, result.traces_failed = traces.written, traces.failed
             result.traces_failure = traces.failure_reason
-            result.comparison = await asyncio.to_thread(self._finish, result, run_ids, status)
+            if traces.server_gone is None:  # else nothing can be written: the runs stay open
+                result.comparison = await asyncio.to_thread(self._finish, result, run_ids, status)
             result.status = status
+        if traces.server_gone is not None:
+            raise self._server_gone(result)
         if failure is not None:
             raise RunFailed(parent_id, failure) from failure
         return result
@@ -278,6 +284,16 @@ class _Session:
             tracking_uri=self.store.tracking_uri,
         )
         return Journal(journal_path(result.parent_run_id, self.request.journal_dir), header)
+
+    def _server_gone(self, result: RunResult) -> ServerGone:
+        """The one line for a server that stopped answering: the runs stay open for --resume."""
+        from .redact import redact_url
+
+        resume = f"llmflow run {self.request.experiment_file} --resume {result.parent_run_id}"
+        if self.request.tracking_uri:
+            resume += f" --tracking-uri {redact_url(self.request.tracking_uri)}"
+        n_calls = sum(len(records) for records in result.records.values())
+        return ServerGone(result.tracking_uri, n_calls, resume)
 
     def _abandon(self) -> None:
         """A third stop signal: stop waiting for the cleanup, but never leave a run RUNNING.

@@ -63,13 +63,13 @@ def test_a_thousand_calls_leave_a_thousand_traces_in_batches(
     assert 10 <= batches <= 250, f"{batches} span-ingestion requests for 1,000 traces"
 
 
-def client_run(path: Path, url: str) -> subprocess.Popen[str]:
+def client_run(path: Path, url: str, *options: str, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "llmflow.cli", "run", str(path), "--tracking-uri", url],
+        [sys.executable, "-m", "llmflow.cli", "run", str(path), "--tracking-uri", url, *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "MLFLOW_LOGGING_LEVEL": "WARNING"},
+        env={**os.environ, "MLFLOW_LOGGING_LEVEL": "WARNING", **env},
     )
 
 

@@ -1,7 +1,11 @@
 """A server that goes away mid-run (restarted, redeployed): the trace writer waits for it, up to
-a minute, instead of failing every batch on MLflow's unanswered version probe."""
+2 minutes (LLMFLOW_SERVER_WAIT_S), instead of failing every batch at once; past that it tells the
+parent, which stops sending calls. A batch retried after an outage writes nothing twice, and a
+server without batched span ingestion gets one request per trace."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 
@@ -17,12 +21,15 @@ def child(monkeypatch: pytest.MonkeyPatch, failures: list[str]) -> tuple[_ChildS
     calls: list[int] = []
     pending = list(failures)
 
-    def fake_write(client, experiment_id, jobs):
-        calls.append(len(jobs))
+    def fake_write(self, batch):
+        calls.append(len(batch.jobs))
         if pending:
             raise NotImplementedError(pending.pop(0))
 
-    monkeypatch.setattr(trace_writer, "write_traces", fake_write)
+    monkeypatch.setattr(_ChildState, "_write_once", fake_write)
+    monkeypatch.setattr(
+        trace_writer, "_Batch", lambda experiment_id, jobs: SimpleNamespace(jobs=jobs)
+    )
     monkeypatch.setattr(trace_writer.time, "sleep", lambda s: None)
     state = _ChildState()
     state.clients["http://127.0.0.1:1"] = object()
@@ -57,5 +64,156 @@ def test_one_wait_for_the_whole_outage_not_one_per_batch(monkeypatch):
     state, calls = child(monkeypatch, [UNKNOWN] * 100)
     state.write(["job"])
     tries_first = len(calls)
-    state.write(["job"])  # the server is still away: this batch does not wait a minute again
-    assert len(calls) - tries_first == 1 and state.written == 0
+    state.write(["job"])  # the server stayed away past the bound: this run sends nothing more
+    assert len(calls) == tries_first and state.written == 0 and state.gone
+
+
+def test_a_server_gone_past_the_bound_is_told_to_the_parent_once(monkeypatch):
+    clock = iter(range(0, 10_000, 20))
+    monkeypatch.setattr(trace_writer.time, "monotonic", lambda: next(clock))
+    state, _ = child(monkeypatch, [UNKNOWN] * 100)
+    lines: list[str] = []
+    state._notify = lines.append
+    state.write(["job"])
+    state.write(["job"])
+    assert lines == [f"gone\t{state.failure_reason}"] and UNKNOWN in lines[0]
+    state.take(("open", "http://127.0.0.1:1"))  # the next run tries the server again
+    assert not state.gone
+
+
+def test_the_wait_is_set_by_the_environment(monkeypatch):
+    monkeypatch.setenv(trace_writer.SERVER_WAIT_ENV, "2.5")
+    assert trace_writer.server_wait_s() == 2.5
+    monkeypatch.setenv(trace_writer.SERVER_WAIT_ENV, "soon")
+    assert trace_writer.server_wait_s() == 120.0
+    monkeypatch.delenv(trace_writer.SERVER_WAIT_ENV)
+    assert trace_writer.server_wait_s() == 120.0
+
+
+def mlflow_error_from(cause: Exception) -> Exception:
+    """What MLflow's http_request raises: its own exception, the original as the context."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        try:
+            raise cause
+        except Exception as e:
+            raise MlflowException(f"API request failed with exception {e}")  # noqa: B904
+    except MlflowException as wrapped:
+        return wrapped
+
+
+def test_a_refused_request_is_the_server_away_but_a_timeout_is_not():
+    from requests import exceptions as http
+
+    assert trace_writer._server_away(mlflow_error_from(http.ConnectionError("refused")))
+    assert trace_writer._server_away(
+        mlflow_error_from(http.RetryError("too many 503 error responses"))
+    )
+    assert not trace_writer._server_away(mlflow_error_from(http.ReadTimeout("read timed out")))
+    assert not trace_writer._server_away(
+        mlflow_error_from(http.RetryError("too many 500 error responses"))
+    )
+    assert not trace_writer._server_away(ValueError("bad span"))
+
+
+class FlakyServer:
+    """A client whose server refuses `refusals` requests to link traces, then takes them."""
+
+    def __init__(self, refusals: int) -> None:
+        from requests import exceptions as http
+
+        self.refusals = refusals
+        self.batches: list[list[str]] = []
+        self.links: list[list[str]] = []
+        self.refused = mlflow_error_from(http.ConnectionError("Connection refused"))
+        self._tracking_client = SimpleNamespace(store=self)
+
+    def log_spans(self, experiment_id: str, spans: list) -> None:
+        self.batches.append([span.trace_id for span in spans])
+
+    def link_traces_to_run(self, trace_ids: list[str], run_id: str) -> None:
+        if self.refusals:
+            self.refusals -= 1
+            raise self.refused
+        self.links.append(trace_ids)
+
+
+def jobs(n: int) -> list:
+    from llmflow.tracking.traces import TraceJob
+    from tests.tracking.test_trace_writer import records
+
+    models = [{"provider": "ollama", "model": "llama3.1", "base_url": "http://127.0.0.1:9"}]
+    variant = variant_of(models)
+    return [TraceJob(record, variant, "run-1") for record in records(variant, 0, n)]
+
+
+def variant_of(models: list[dict]):
+    import tempfile
+    from pathlib import Path
+
+    from llmflow.config import load_experiment
+    from llmflow.plan import build_plan
+    from tests.helpers import write_experiment
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return build_plan(load_experiment(write_experiment(Path(tmp), models))).variants[0]
+
+
+def test_a_batch_retried_after_an_outage_sends_only_what_did_not_arrive(monkeypatch):
+    monkeypatch.setattr(trace_writer.time, "sleep", lambda s: None)
+    server = FlakyServer(refusals=2)
+    state = _ChildState()
+    state.clients["http://127.0.0.1:1"] = server
+    state.tracking_uri, state.experiment_id = "http://127.0.0.1:1", "1"
+    state.write(jobs(3))
+    assert state.written == 3 and not state.failure_reason
+    assert len(server.batches) == 1, "the spans were sent again after the server came back"
+    assert server.links == server.batches
+
+
+def most_batches_at_once(monkeypatch, tracking_uri: str, n_calls: int) -> tuple[int, str]:
+    """Run the child's loop on one run of n_calls calls whose writes each take 0.2 s: how many
+    batches were written at once at most, and the child's reply."""
+    import io
+    import os
+    import pickle
+    import threading
+    import time
+
+    active, most, lock = [0], [0], threading.Lock()
+
+    def slow_write(self, batch):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        time.sleep(0.2)
+        with lock:
+            active[0] -= 1
+
+    monkeypatch.setattr(_ChildState, "_write_once", slow_write)
+    monkeypatch.setattr(trace_writer, "_Batch", lambda experiment_id, jobs: SimpleNamespace())
+    job = jobs(1)[0]
+    messages = [
+        ("open", tracking_uri),
+        ("begin", "1", {job.variant.id: job.variant}, None),
+        *[("call", job.record, job.variant.id, "run-1")] * n_calls,
+        ("end",),
+    ]
+    read, write = os.pipe()  # never closed: the child's loop exits the process when input ends
+    replies = io.StringIO()
+    threading.Thread(
+        target=trace_writer.serve, args=(os.fdopen(read, "rb"), replies), daemon=True
+    ).start()
+    with os.fdopen(os.dup(write), "wb") as sending:
+        for message in messages:
+            pickle.dump(message, sending)
+    deadline = time.monotonic() + 30
+    while not replies.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return most[0], replies.getvalue()
+
+
+def test_a_server_gets_several_batches_at_once_a_local_store_one(monkeypatch):
+    assert most_batches_at_once(monkeypatch, "http://127.0.0.1:1", 400) == (4, "400\t\n")
+    assert most_batches_at_once(monkeypatch, "sqlite:///x.db", 400) == (1, "400\t\n")

@@ -1,0 +1,112 @@
+"""A server without batched span ingestion (MLflow before 3.4, or a proxy without the OTLP
+route): the trace writer finds out on the first batch, says so once in a debug line, and writes
+every trace the way MLflow's own exporter does for such a server, one request per trace.
+
+The "old server" is the real `mlflow server` behind a small proxy that answers as an older one
+would: its /version says 3.3.0, or its /v1/traces route is missing (404). Everything else goes
+through to the real server, so the per-trace path is checked end to end.
+"""
+
+from __future__ import annotations
+
+import http.server
+import logging
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from llmflow.tracking.trace_writer import _ChildState
+from llmflow.tracking.traces import TraceJob
+from tests.server.servers import MlflowServer
+from tests.tracking.test_trace_writer import open_variant_run, records
+
+pytestmark = pytest.mark.server
+
+_HOP_HEADERS = {"host", "content-length", "connection", "transfer-encoding", "accept-encoding"}
+
+
+class OldServer(http.server.ThreadingHTTPServer):
+    """A proxy to `upstream` that plays an older MLflow: `mode` "version" or "no-route"."""
+
+    def __init__(self, upstream: str, mode: str) -> None:
+        super().__init__(("127.0.0.1", 0), _Forward)
+        self.upstream, self.mode = upstream, mode
+        self.seen: list[str] = []  # "METHOD path" of every request
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Forward(http.server.BaseHTTPRequestHandler):
+    server: OldServer
+
+    def _handle(self) -> None:
+        self.server.seen.append(f"{self.command} {self.path}")
+        path = self.path.split("?")[0]
+        if self.server.mode == "version" and path == "/version":
+            return self._answer(200, b"3.3.0")
+        if self.server.mode == "no-route" and path == "/v1/traces":
+            return self._answer(404, b"Not Found")
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
+        request = urllib.request.Request(
+            self.server.upstream + self.path, body, headers, method=self.command
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                self._answer(response.status, response.read(), response.headers)
+        except urllib.error.HTTPError as e:
+            self._answer(e.code, e.read(), e.headers)
+
+    def _answer(self, status: int, body: bytes, headers=None) -> None:
+        self.send_response(status)
+        for key, value in (headers or {}).items():
+            if key.lower() not in _HOP_HEADERS:
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(params=["version", "no-route"])
+def old_server(request, pg_mlflow: MlflowServer) -> Iterator[OldServer]:
+    server = OldServer(pg_mlflow.url, request.param)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_old_server_gets_every_trace_one_by_one_after_one_try(
+    tmp_path: Path, old_server: OldServer, pg_mlflow: MlflowServer, caplog
+):
+    store, experiment_id, variant, run_id = open_variant_run(tmp_path, old_server.url)
+    state = _ChildState()
+    state.tracking_uri, state.experiment_id = old_server.url, experiment_id
+    with caplog.at_level(logging.DEBUG, logger="llmflow.tracking.trace_writer"):
+        state.write([TraceJob(r, variant, run_id) for r in records(variant, 0, 3)])
+        state.write([TraceJob(r, variant, run_id) for r in records(variant, 3, 2)])
+    assert (state.written, state.failure_reason) == (5, "")
+    batches = [line for line in old_server.seen if line.startswith("POST /v1/traces")]
+    assert len(batches) == (1 if old_server.mode == "no-route" else 0)
+    fallbacks = [r for r in caplog.records if "no batched span ingestion" in r.getMessage()]
+    assert len(fallbacks) == 1
+    client = MlflowClient(pg_mlflow.url)  # read from the real server, not through the proxy
+    traces = client.search_traces(locations=[experiment_id], run_id=run_id)
+    assert sorted(t.info.tags["llmflow.call"] for t in traces) == [f"case-{i}#0" for i in range(5)]
+    (span,) = traces[0].data.spans
+    assert span.name == f"{variant.provider}.chat" and span.outputs
