@@ -7,13 +7,17 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
-from rich.markup import escape
+
+try:  # typer 0.2x parses with its own copy of click; a usage error is one of its exceptions
+    from typer._click.exceptions import ClickException
+except ImportError:  # older typer: click itself
+    from click.exceptions import ClickException
 
 from ._cli_common import (
     Debug,
     ExperimentName,
+    LeanGroup,
     ParentRun,
     TrackingUri,
     err,
@@ -30,6 +34,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=LeanGroup,
+    rich_markup_mode=None,  # click's plain help: typer's rich help imports ~0.2 s of modules
 )
 
 
@@ -118,7 +124,7 @@ def run(
         resume=(run_id or LATEST) if resume else None,
     )
     resume_command = f"llmflow run {experiment_file} --resume {{run_id}}"
-    with errors(debug, resume_command), ProgressHooks(err) as hooks:
+    with errors(debug, resume_command), ProgressHooks(err.console) as hooks:
         result = run_experiment(request, hooks)
     if result.comparison is not None:
         _print_comparison(result.comparison, Format.table)
@@ -162,6 +168,8 @@ def _print_outcome(result) -> None:
 def _plain(text: str) -> str:
     """Text from data (variant ids like `m[temperature=0.2]`, messages): shown as written, never
     read as rich markup, and without credentials."""
+    from rich.markup import escape
+
     return escape(redact_text(text))
 
 
@@ -274,13 +282,13 @@ def main() -> None:
     an interruption like any other: one line and exit code 130, no traceback."""
     try:
         code = app(standalone_mode=False)
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         err.print("[yellow]interrupted[/]")
         code = 130
-    except click.exceptions.ClickException as e:
+    except ClickException as e:
         e.show()
         code = e.exit_code
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         code = e.exit_code
     sys.exit(code if isinstance(code, int) else 0)
 
