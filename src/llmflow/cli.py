@@ -191,24 +191,39 @@ def compare(
     debug: Debug = False,
 ) -> None:
     """Print the comparison of one `llmflow run`, read from MLflow."""
+    with errors(debug):
+        if baseline is not None:
+            _print_deltas(tracking_uri, experiment, run_id, baseline)
+            return
+        comparison = _read_comparison(tracking_uri, experiment, run_id)
+    _print_comparison(comparison, fmt)
+
+
+def _print_deltas(tracking_uri: str | None, experiment: str, run_id: str | None, baseline: str):
+    from .report import baseline as base
     from .report import load_comparison
 
-    with errors(debug):
-        store = open_store(tracking_uri)
-        comparison = load_comparison(store.client, experiment, run_id)
-        if baseline is not None:
-            from .report import baseline as base
+    store = open_store(tracking_uri)
+    comparison = load_comparison(store.client, experiment, run_id)
+    baseline_id = (
+        base.previous_run_id(store.client, experiment, comparison.parent_run_id)
+        if baseline == "previous"
+        else baseline
+    )
+    before = load_comparison(store.client, experiment, baseline_id)
+    found = base.deltas(before, comparison)
+    sys.stdout.write(base.to_markdown(found, baseline_id, comparison.parent_run_id))
 
-            baseline_id = (
-                base.previous_run_id(store.client, experiment, comparison.parent_run_id)
-                if baseline == "previous"
-                else baseline
-            )
-            before = load_comparison(store.client, experiment, baseline_id)
-            found = base.deltas(before, comparison)
-            sys.stdout.write(base.to_markdown(found, baseline_id, comparison.parent_run_id))
-            return
-    _print_comparison(comparison, fmt)
+
+def _read_comparison(tracking_uri: str | None, experiment: str, run_id: str | None):
+    """From a local sqlite store directly (MLflow's import alone takes seconds), else, or when
+    that reader cannot tell, through MLflow."""
+    from .config import resolve_tracking_uri
+    from .report import load_comparison
+    from .report.sqlite_read import read_comparison
+
+    found = read_comparison(resolve_tracking_uri(tracking_uri), experiment, run_id)
+    return found or load_comparison(open_store(tracking_uri).client, experiment, run_id)
 
 
 @app.command()
