@@ -233,6 +233,7 @@ class _ChildState:
         if kind == "open":
             _, self.tracking_uri = message
             self.written, self.failure_reason, self.away_since = 0, "", None
+            _import_mlflow(self.tracking_uri)
         elif kind == "begin":
             _, self.experiment_id, self.variants, self.checks = message
         else:
@@ -276,6 +277,16 @@ class _ChildState:
         logger.debug("could not write %d trace(s)", len(jobs), exc_info=error)
         if not self.failure_reason:
             self.failure_reason = one_line(error)
+
+
+def _import_mlflow(tracking_uri: str) -> None:
+    """MLflow's import (seconds) now, while the parent opens the store, rather than when the
+    first call arrives. The store itself is opened at the first trace, once the parent has
+    made it: two processes creating one new sqlite file would collide."""
+    import mlflow.tracing.utils  # noqa: F401
+
+    if tracking_uri.startswith("sqlite:"):
+        import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
 
 
 def _server_away(error: Exception) -> bool:
