@@ -12,10 +12,12 @@ timed from start to exit (wall, and CPU of the process tree):
 Prints median [min-max] per case, its ratio to `import mlflow`, and the goals of issue 16:
 a 1-call run at most 2x `import mlflow`, compare at most 1.3x, every --help under 0.3 s.
 
-    python bench/startup.py [--reps 3] [--json results.json]
+    python bench/startup.py [--reps 3] [--json results.json] [--tree DIR --tree DIR2]
 
 Run it from the project root with the project's venv; `PYTHONPATH=$PWD/src:$PWD` to measure a
-source tree over an installed llmflow.
+source tree over an installed llmflow. With --tree (repeatable), the llmflow cases run once per
+source tree in every repetition (DIR/src first on PYTHONPATH), for a before/after in one run:
+`git worktree add /tmp/before HEAD~3` then `--tree /tmp/before --tree .`.
 """
 
 from __future__ import annotations
@@ -40,13 +42,16 @@ ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = "startup-bench"
 BASE = "import mlflow"
 HELP_LIMIT_S = 0.3
-RATIO_GOALS = {"llmflow run (1 call)": 2.0, "llmflow compare": 1.3}
+RATIO_GOALS = {"run": 2.0, "compare": 1.3}
 
 
 @dataclass
 class Case:
     name: str
+    kind: str  # base, help, run, compare: what its goal is
     argv: list[str]
+    pythonpath: str | None = None  # the source tree measured, when not the current one
+    tree: int = 0  # its index: each tree's run gets its own store
     walls: list[float] = field(default_factory=list)
     cpus: list[float] = field(default_factory=list)
 
@@ -115,35 +120,51 @@ def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float
     return wall, cpu
 
 
-def cases(directory: Path, url: str) -> list[Case]:
+def cases(directory: Path, url: str, trees: list[Path]) -> list[Case]:
+    """`import mlflow`, then the llmflow cases of each tree; run and compare last, in order."""
     llmflow = llmflow_command()
-    store = "{store}"  # a fresh sqlite store for every repetition
     path = experiment_file(directory, url)
-    found = [Case(BASE, [sys.executable, "-c", "import mlflow"])]
-    for words in help_commands():
-        found.append(Case(" ".join(["llmflow", *words, "--help"]), [*llmflow, *words, "--help"]))
-    run = [*llmflow, "run", str(path), "--no-cache", "--tracking-uri", store]
-    found.append(Case("llmflow run (1 call)", run))
-    compare = [*llmflow, "compare", "-e", EXPERIMENT, "--tracking-uri", store]
-    found.append(Case("llmflow compare", compare))
-    return found
+    found = [Case(BASE, "base", [sys.executable, "-c", "import mlflow"])]
+    tail = []
+    for index, tree in enumerate(trees or [None]):
+        label, pythonpath = "", None
+        if tree is not None:
+            label, pythonpath = f" [{tree.resolve().name}]", f"{tree.resolve() / 'src'}:{ROOT}"
+        for words in help_commands():
+            argv = [*llmflow, *words, "--help"]
+            name = " ".join(["llmflow", *words, "--help"]) + label
+            found.append(Case(name, "help", argv, pythonpath))
+        store = "{store}"  # a fresh sqlite store per repetition and tree
+        run = [*llmflow, "run", str(path), "--no-cache", "--tracking-uri", store]
+        compare = [*llmflow, "compare", "-e", EXPERIMENT, "--tracking-uri", store]
+        tail.append(
+            (
+                Case("llmflow run (1 call)" + label, "run", run, pythonpath, index),
+                Case("llmflow compare" + label, "compare", compare, pythonpath, index),
+            )
+        )
+    return found + [case for pair in tail for case in pair]
 
 
-def measure(reps: int, directory: Path, url: str) -> list[Case]:
+def measure(reps: int, directory: Path, url: str, trees: list[Path]) -> list[Case]:
     env = {**os.environ, "MLFLOW_LOGGING_LEVEL": "WARNING"}
     env.pop("MLFLOW_TRACKING_URI", None)
-    all_cases = cases(directory, url)
-    # compare needs a run first: it stays after `run` in every rotation
-    movable, tail = all_cases[:-2], all_cases[-2:]
+    all_cases = cases(directory, url, trees)
+    # compare needs its run first: the (run, compare) pairs come last, alternated
+    n_pairs = max(len(trees), 1)
+    movable, tail = all_cases[: -2 * n_pairs], all_cases[-2 * n_pairs :]
     for rep in range(reps):
         shift = rep % len(movable)
-        store = f"sqlite:///{directory / f'mlflow-{rep}.db'}"
-        for case in [*movable[shift:], *movable[:shift], *tail]:
+        pairs = [tail[i : i + 2] for i in range(0, len(tail), 2)]
+        pairs = pairs[rep % n_pairs :] + pairs[: rep % n_pairs]
+        for case in [*movable[shift:], *movable[:shift], *(c for pair in pairs for c in pair)]:
+            store = f"sqlite:///{directory / f'mlflow-{rep}-{case.tree}.db'}"
             argv = [word.replace("{store}", store) for word in case.argv]
-            wall, cpu = timed(argv, directory, env)
+            run_env = env if case.pythonpath is None else {**env, "PYTHONPATH": case.pythonpath}
+            wall, cpu = timed(argv, directory, run_env)
             case.walls.append(wall)
             case.cpus.append(cpu)
-            print(f"  rep {rep + 1}: {case.name:34s} {wall:6.2f} s", file=sys.stderr, flush=True)
+            print(f"  rep {rep + 1}: {case.name:44s} {wall:6.2f} s", file=sys.stderr, flush=True)
     return all_cases
 
 
@@ -154,9 +175,9 @@ def spread(values: list[float]) -> str:
 def verdict(case: Case, base: float) -> tuple[str, str]:
     """The goal of a case and whether its median meets it."""
     median = statistics.median(case.walls)
-    if case.name.endswith("--help"):
+    if case.kind == "help":
         return f"< {HELP_LIMIT_S} s", "ok" if median < HELP_LIMIT_S else "MISSED"
-    goal = RATIO_GOALS.get(case.name)
+    goal = RATIO_GOALS.get(case.kind)
     if goal is None:
         return "", ""
     return f"<= {goal}x", "ok" if median / base <= goal else "MISSED"
@@ -167,7 +188,7 @@ def print_table(found: list[Case]) -> None:
     base = statistics.median(found[0].walls)
     base_cpu = statistics.median(found[0].cpus)
     print(
-        f"\n{'whole process':32s} {'wall s, median [min-max]':25s} {'x mlflow':>8s} "
+        f"\n{'whole process':42s} {'wall s, median [min-max]':25s} {'x mlflow':>8s} "
         f"{'CPU s':>6s} {'x mlflow':>8s}  goal (wall)"
     )
     for case in found:
@@ -175,7 +196,7 @@ def print_table(found: list[Case]) -> None:
         ratio = statistics.median(case.walls) / base
         cpu = statistics.median(case.cpus)
         print(
-            f"{case.name:32s} {spread(case.walls):25s} {ratio:8.2f} {cpu:6.2f} "
+            f"{case.name:42s} {spread(case.walls):25s} {ratio:8.2f} {cpu:6.2f} "
             f"{cpu / base_cpu:8.2f}  {goal} {status}".rstrip()
         )
 
@@ -184,10 +205,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions")
     parser.add_argument("--json", type=Path, help="also write every measurement here")
+    parser.add_argument(
+        "--tree", type=Path, action="append", default=[], help="a source tree to measure"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory() as tmp, fake_openai() as url:
-        found = measure(args.reps, Path(tmp), url)
+        found = measure(args.reps, Path(tmp), url, args.tree)
     print_table(found)
     if args.json:
         rows = [{"case": c.name, "wall_s": c.walls, "cpu_s": c.cpus} for c in found]
