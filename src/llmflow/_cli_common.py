@@ -6,11 +6,42 @@ import os
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
+import typer.core
 
-out = Console()
-err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+class LazyConsole:
+    """A rich Console made on first use, so that parsing and `--help` never import rich."""
+
+    def __init__(self, **options) -> None:
+        self._options = options
+        self._console = None
+
+    @property
+    def console(self):
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str):
+        return getattr(self.console, name)
+
+
+class LeanGroup(typer.core.TyperGroup):
+    """A command group whose `--help` flag, when not given, is False rather than None: typer
+    0.2x sends a None through a pydantic TypeAdapter, importing pydantic (~0.15 s) just to
+    parse `llmflow run --help`."""
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None and option.default is None:
+            option.default = False
+        return option
+
+
+out = LazyConsole()
+err = LazyConsole(stderr=True, soft_wrap=True, highlight=False)
 
 TrackingUri = Annotated[
     str | None,
@@ -80,6 +111,8 @@ class errors:
 
 def report_error(error: BaseException) -> None:
     """One line: llmflow's own message, else what failed and where the traceback is."""
+    from rich.markup import escape
+
     from .errors import LlmflowError
     from .redact import one_line, redact_text
 

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
-from rich.markup import escape
+
+try:  # typer 0.2x parses with its own copy of click; a usage error is one of its exceptions
+    from typer._click.exceptions import ClickException
+except ImportError:  # older typer: click itself
+    from click.exceptions import ClickException
 
 from ._cli_common import (
     Debug,
     ExperimentName,
+    LeanGroup,
     ParentRun,
     TrackingUri,
     err,
@@ -30,6 +35,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=LeanGroup,
+    rich_markup_mode=None,  # click's plain help: typer's rich help imports ~0.2 s of modules
 )
 
 
@@ -118,7 +125,7 @@ def run(
         resume=(run_id or LATEST) if resume else None,
     )
     resume_command = f"llmflow run {experiment_file} --resume {{run_id}}"
-    with errors(debug, resume_command), ProgressHooks(err) as hooks:
+    with errors(debug, resume_command), ProgressHooks(err.console) as hooks:
         result = run_experiment(request, hooks)
     if result.comparison is not None:
         _print_comparison(result.comparison, Format.table)
@@ -162,6 +169,8 @@ def _print_outcome(result) -> None:
 def _plain(text: str) -> str:
     """Text from data (variant ids like `m[temperature=0.2]`, messages): shown as written, never
     read as rich markup, and without credentials."""
+    from rich.markup import escape
+
     return escape(redact_text(text))
 
 
@@ -183,24 +192,39 @@ def compare(
     debug: Debug = False,
 ) -> None:
     """Print the comparison of one `llmflow run`, read from MLflow."""
+    with errors(debug):
+        if baseline is not None:
+            _print_deltas(tracking_uri, experiment, run_id, baseline)
+            return
+        comparison = _read_comparison(tracking_uri, experiment, run_id)
+    _print_comparison(comparison, fmt)
+
+
+def _print_deltas(tracking_uri: str | None, experiment: str, run_id: str | None, baseline: str):
+    from .report import baseline as base
     from .report import load_comparison
 
-    with errors(debug):
-        store = open_store(tracking_uri)
-        comparison = load_comparison(store.client, experiment, run_id)
-        if baseline is not None:
-            from .report import baseline as base
+    store = open_store(tracking_uri)
+    comparison = load_comparison(store.client, experiment, run_id)
+    baseline_id = (
+        base.previous_run_id(store.client, experiment, comparison.parent_run_id)
+        if baseline == "previous"
+        else baseline
+    )
+    before = load_comparison(store.client, experiment, baseline_id)
+    found = base.deltas(before, comparison)
+    sys.stdout.write(base.to_markdown(found, baseline_id, comparison.parent_run_id))
 
-            baseline_id = (
-                base.previous_run_id(store.client, experiment, comparison.parent_run_id)
-                if baseline == "previous"
-                else baseline
-            )
-            before = load_comparison(store.client, experiment, baseline_id)
-            found = base.deltas(before, comparison)
-            sys.stdout.write(base.to_markdown(found, baseline_id, comparison.parent_run_id))
-            return
-    _print_comparison(comparison, fmt)
+
+def _read_comparison(tracking_uri: str | None, experiment: str, run_id: str | None):
+    """From a local sqlite store directly (MLflow's import alone takes seconds), else, or when
+    that reader cannot tell, through MLflow."""
+    from .config import resolve_tracking_uri
+    from .report import load_comparison
+    from .report.sqlite_read import read_comparison
+
+    found = read_comparison(resolve_tracking_uri(tracking_uri), experiment, run_id)
+    return found or load_comparison(open_store(tracking_uri).client, experiment, run_id)
 
 
 @app.command()
@@ -274,14 +298,17 @@ def main() -> None:
     an interruption like any other: one line and exit code 130, no traceback."""
     try:
         code = app(standalone_mode=False)
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         err.print("[yellow]interrupted[/]")
         code = 130
-    except click.exceptions.ClickException as e:
+    except ClickException as e:
         e.show()
         code = e.exit_code
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         code = e.exit_code
+    # the interpreter's last garbage collection walks every object MLflow, SQLAlchemy and
+    # matplotlib made: seconds of CPU at exit, for memory the process is about to give back
+    gc.freeze()
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ._cli_common import Debug, TrackingUri, err, errors, open_store, out
+from ._cli_common import Debug, LeanGroup, TrackingUri, err, errors, open_store, out
 
 
 def register(
@@ -70,7 +70,10 @@ def promote(
 
 
 models_app = typer.Typer(
-    help="Registered models: versions, aliases, stages, key metrics.", invoke_without_command=True
+    help="Registered models: versions, aliases, stages, key metrics.",
+    invoke_without_command=True,
+    cls=LeanGroup,
+    rich_markup_mode=None,  # as the main app: plain help, without importing rich
 )
 
 

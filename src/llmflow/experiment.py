@@ -140,6 +140,7 @@ class _Session:
         uri = resolve_tracking_uri(self.request.tracking_uri)
         opening = asyncio.ensure_future(asyncio.to_thread(_open_store, uri))
         starting = asyncio.ensure_future(asyncio.to_thread(TraceWriter, uri))
+        await asyncio.sleep(0)  # their threads start now, not after the providers' SDK imports
         providers: dict[str, Provider] = {}
         with StopSignals(self._abandon) as self._signals:
             # before the runs exist, a stop signal simply ends the start-up

@@ -286,6 +286,7 @@ class _ChildState:
             self.gone = False
             remote = self.tracking_uri.startswith(("http://", "https://"))
             self.writers = _WRITERS if remote else 1  # sqlite takes one writer at a time
+            _import_mlflow(self.tracking_uri)
         elif kind == "begin":
             _, self.experiment_id, self.variants, self.checks = message
         else:
@@ -379,6 +380,16 @@ class _ChildState:
         with self._lock:
             if not self.failure_reason and error is not None:
                 self.failure_reason = one_line(error)
+
+
+def _import_mlflow(tracking_uri: str) -> None:
+    """MLflow's import (seconds) now, while the parent opens the store, rather than when the
+    first call arrives. The store itself is opened at the first trace, once the parent has
+    made it: two processes creating one new sqlite file would collide."""
+    import mlflow.tracing.utils  # noqa: F401
+
+    if tracking_uri.startswith("sqlite:"):
+        import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
 
 
 class _Batch:

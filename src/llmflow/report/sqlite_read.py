@@ -1,0 +1,108 @@
+"""The comparison read straight from a local sqlite MLflow store, without importing MLflow.
+
+`llmflow compare` is run often, and its table is a few small queries; importing MLflow and
+opening its SQLAlchemy store costs seconds. This reader mirrors what `load_comparison` asks
+MLflow for (active runs of the experiment, the latest parent, its variant runs' params,
+latest metrics and tags) in the same tables MLflow reads. Whatever it cannot answer for
+certain (no file, another schema, an unknown experiment, a run without variants) gives None,
+and the caller asks MLflow, which also words the error.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from urllib.parse import quote
+
+from ..tracking.runs import KIND_PARENT, KIND_VARIANT, TAG_KIND
+from .comparison import Comparison, row_from
+
+_PREFIX = "sqlite:///"
+_PARENT_TAG = "mlflow.parentRunId"
+_LATEST_PARENT = (
+    "SELECT r.run_uuid FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid"
+    " WHERE r.experiment_id = ? AND r.lifecycle_stage = 'active' AND t.key = ? AND t.value = ?"
+    " ORDER BY r.start_time DESC, r.run_uuid LIMIT 1"
+)
+# the variant runs of one parent, as load_comparison's search_runs filter selects them
+_CHILDREN = (
+    "SELECT r.run_uuid FROM runs r"
+    " JOIN tags p ON p.run_uuid = r.run_uuid AND p.key = ?"
+    " JOIN tags k ON k.run_uuid = r.run_uuid AND k.key = ?"
+    " WHERE r.experiment_id = ? AND r.lifecycle_stage = 'active' AND p.value = ? AND k.value = ?"
+)
+
+
+def read_comparison(tracking_uri: str, experiment: str, run_id: str | None) -> Comparison | None:
+    """The comparison of one run, or None where MLflow should be asked instead."""
+    path = _database_file(tracking_uri)
+    if path is None:
+        return None
+    try:
+        with closing(sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)) as db:
+            return _read(db, experiment, run_id)
+    except sqlite3.Error:  # locked, another schema, not a database: MLflow will say
+        return None
+
+
+def _database_file(tracking_uri: str) -> Path | None:
+    """The file of an absolute `sqlite:////path` URI that exists; None for anything else."""
+    if not tracking_uri.startswith(_PREFIX + "/") or "?" in tracking_uri:
+        return None
+    path = Path(tracking_uri.removeprefix(_PREFIX))
+    return path if path.is_file() else None
+
+
+def _read(db: sqlite3.Connection, experiment: str, run_id: str | None) -> Comparison | None:
+    experiment_id = _experiment_id(db, experiment)
+    if experiment_id is None:
+        return None
+    if run_id is None:
+        found = db.execute(_LATEST_PARENT, (experiment_id, TAG_KIND, KIND_PARENT)).fetchone()
+        if found is None:
+            return None
+        run_id = found[0]
+    children = (_PARENT_TAG, TAG_KIND, experiment_id, run_id, KIND_VARIANT)
+    runs = [
+        run for (run,) in db.execute(_CHILDREN + " ORDER BY r.start_time, r.run_uuid", children)
+    ]
+    if not runs:
+        return None
+    params = _by_run(db, "SELECT run_uuid, key, value FROM params", children)
+    tags = _by_run(db, "SELECT run_uuid, key, value FROM tags", children)
+    metrics = _by_run(
+        db,
+        "SELECT run_uuid, key, CASE WHEN is_nan THEN NULL ELSE value END FROM latest_metrics",
+        children,
+    )
+    rows = [
+        row_from(run, params.get(run, {}), _floats(metrics.get(run, {})), tags.get(run, {}))
+        for run in runs
+    ]
+    rows.sort(key=lambda r: r.variant_id)
+    return Comparison(experiment=experiment, parent_run_id=run_id, rows=tuple(rows))
+
+
+def _experiment_id(db: sqlite3.Connection, name: str) -> int | None:
+    """The experiment's id when exactly one has this name in MLflow's default workspace."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(experiments)")}
+    query = "SELECT experiment_id FROM experiments WHERE name = ?"
+    if "workspace" in columns:
+        query += " AND workspace = 'default'"
+    found = db.execute(query, (name,)).fetchall()
+    return found[0][0] if len(found) == 1 else None
+
+
+def _by_run(db: sqlite3.Connection, select: str, children: tuple) -> dict[str, dict]:
+    """{run id: {key: value}} of the parent's variant runs, in one query."""
+    found: dict[str, dict] = {}
+    for run, key, value in db.execute(f"{select} WHERE run_uuid IN ({_CHILDREN})", children):
+        found.setdefault(run, {})[key] = value
+    return found
+
+
+def _floats(metrics: dict) -> dict[str, float]:
+    """MLflow stores a NaN as is_nan (the value NULL above), and gives it back as NaN."""
+    return {key: math.nan if value is None else float(value) for key, value in metrics.items()}
