@@ -25,8 +25,9 @@ from .errors import ConfigError, MissingCredentials
 from .scoring.specs import ScorerSpec
 from .user_files import clip, load_yaml, read_text, shorten
 
-ProviderName = Literal["gemini", "ollama", "openai", "local"]
-PROVIDERS: tuple[str, ...] = ("gemini", "ollama", "openai", "local")
+ProviderName = Literal["gemini", "ollama", "openai", "local", "sklearn"]
+PROVIDERS: tuple[str, ...] = ("gemini", "ollama", "openai", "local", "sklearn")
+LOCAL_COMPUTE = ("local", "ollama", "sklearn")  # costed per hour of wall time, not per token
 DEFAULT_LOCAL_MODEL = "gemma-3-270m"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_OLLAMA_HOST = "http://localhost:11434"
@@ -107,6 +108,8 @@ class ModelEntry(_Strict):
     prompt_template: str | None = None
     n_threads: Annotated[int | None, _at_least(1)] = None
     n_ctx: Annotated[int | None, _at_least(64)] = None
+    # sklearn provider only: the training file (user, expected), relative to the experiment file
+    train: str | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -129,6 +132,14 @@ class ModelEntry(_Strict):
             raise ValueError("prompt_template: must contain {prompt}")
         return self
 
+    @model_validator(mode="after")
+    def _check_sklearn_fields(self) -> ModelEntry:
+        from .providers.sklearn_model import entry_problem
+
+        if (problem := entry_problem(self.provider, self.model, self.train)) is not None:
+            raise ValueError(problem)
+        return self
+
     @property
     def model_name(self) -> str:
         return self.model or DEFAULT_LOCAL_MODEL
@@ -141,7 +152,7 @@ class ModelEntry(_Strict):
             "api_key": connection.api_key,
             "timeout_s": self.timeout_s,
         }
-        for name in ("prompt_template", "n_threads", "n_ctx"):
+        for name in ("prompt_template", "n_threads", "n_ctx", "train"):
             if (value := getattr(self, name)) is not None:
                 options[name] = value
         return options
@@ -149,7 +160,7 @@ class ModelEntry(_Strict):
     @property
     def is_local_compute(self) -> bool:
         """Runs on the user's own hardware, so it is costed per hour, not per token."""
-        return self.provider in ("local", "ollama") or self.cost_per_hour_usd is not None
+        return self.provider in LOCAL_COMPUTE or self.cost_per_hour_usd is not None
 
 
 class PromotePolicy(_Strict):
@@ -218,6 +229,10 @@ class Experiment(_Strict):
     prompt_sizes: list[Annotated[int, _between(1, MAX_PROMPT_SIZE)]] | None = None
     report: bool = True  # write report.md/html, plots and results into the parent run
     scorers: list[ScorerSpec] | None = None  # checks applied to every prompt's answers
+    # task classify: the labels, and the system message of prompts without one (default: an
+    # instruction listing the labels)
+    labels: list[Annotated[str, Field(min_length=1)]] | None = None
+    system: str | None = Field(default=None, min_length=1)
 
     @field_validator("cache")
     @classmethod
@@ -250,6 +265,20 @@ class Experiment(_Strict):
                     raise ValueError(f"duplicate prompt id {shorten(case.id)}")
                 seen.add(case.id)
         return prompts
+
+    @model_validator(mode="after")
+    def _check_classify(self) -> Experiment:
+        from .classify import TASK, normalise
+
+        labels = self.labels or []
+        if self.task == TASK and len({normalise(label) for label in labels}) < 2:
+            raise ValueError("labels: task classify needs a list of two or more distinct labels")
+        if self.task != TASK and self.labels is not None:
+            raise ValueError("labels: only applies to task classify")
+        for index, entry in enumerate(self.models):
+            if entry.provider == "sklearn" and self.task != TASK:
+                raise ValueError(f"models[{index}].provider: sklearn needs task: classify")
+        return self
 
 
 @dataclass(frozen=True)
@@ -286,6 +315,9 @@ def load_experiment(path: str | Path) -> LoadedExperiment:
         prompts = load_prompts_file(path.parent / config.prompts, shown_as=config.prompts)
     else:
         prompts = tuple(config.prompts)
+    from .classify import prepare
+
+    config, prompts = prepare(config, prompts, path)
     check_plan_size(config, len(prompts), str(path))
     return LoadedExperiment(config=config, prompts=prompts, path=path, text=text)
 

@@ -195,6 +195,7 @@ class _Session:
         self._traces: TraceWriter | None = None
         self._lock = threading.Lock()
         self.judged: Judged | None = None  # the judges' scores, once the calls are in
+        self.providers: dict[str, Provider] = {}  # once opened: a trained model is logged
 
     @property
     def stop_signal(self) -> str | None:
@@ -215,6 +216,7 @@ class _Session:
             self._signals.cancels(asyncio.current_task().cancel)
             try:
                 providers, skipped = await _open_providers(self.plan, self.loaded)
+                self.providers = providers
                 self.store = await opening
                 self._traces = await starting
                 return await self._run(resumed, providers, skipped, self._traces)
@@ -469,8 +471,10 @@ class _Session:
             judged = with_judges(scores, self.judged, variant.id)
             metrics = {**summarize(records), **quality_metrics(judged or {})}
             metrics.update(judge_cost_metric(self.judged, variant.id))
+            metrics.update(self._classification(run_id, records, checks))
             self.store.finish_variant(run_id, records, metrics, variant_status, judged)
             self._log_judge_assessments(result, run_id, variant.id)
+            self._log_trained_model(result, run_id, variant.id)
         comparison = load_comparison(
             self.store.client, result.experiment_name, result.parent_run_id
         )
@@ -481,6 +485,31 @@ class _Session:
             result.parent_run_id, comparison_artifacts(comparison), status, journal
         )
         return comparison
+
+    def _classification(self, run_id: str, records: list[CallRecord], checks) -> dict[str, float]:
+        """Task classify: accuracy, macro F1 and n_unparsed; the per-label table and the
+        confusion matrix go on the variant run as classification.json."""
+        from . import classify
+
+        labels = self.loaded.config.labels
+        if self.loaded.config.task != classify.TASK or not labels or checks is None:
+            return {}
+        found = classify.classified(records, checks, labels)
+        self.store.client.log_dict(run_id, classify.artifact(found), classify.ARTIFACT)
+        return classify.metrics(found)
+
+    def _log_trained_model(self, result: RunResult, run_id: str, variant_id: str) -> None:
+        """A model trained in the run (provider sklearn) logs itself on its variant run; a
+        failure is reported, never fatal."""
+        log = getattr(self.providers.get(variant_id), "log_to_run", None)
+        if log is None:
+            return
+        try:
+            log(self.store.client, run_id)
+        except Exception as e:  # the calls and their metrics are safe already
+            result.problems.append(
+                f"could not log the model of {variant_id}: {redact_text(str(e))}"
+            )
 
     def _log_judge_assessments(self, result: RunResult, run_id: str, variant_id: str) -> None:
         """The judges' scores as assessments on the traces, now written; a failure is reported,

@@ -24,14 +24,23 @@ METRICS = (
     "pass_rate_ci_low",
     "pass_rate_ci_high",
     "n_scored",
+    "accuracy",  # task classify
+    "accuracy_ci_low",
+    "accuracy_ci_high",
+    "macro_f1",
 )
 # where a bigger value is the better one (quality); every other metric: the smaller
-HIGHER_IS_BETTER = frozenset({"pass_rate", "pass_rate_ci_low", "pass_rate_ci_high"})
+HIGHER_IS_BETTER = frozenset(
+    {"pass_rate", "pass_rate_ci_low", "pass_rate_ci_high", "accuracy", "macro_f1"}
+    | {"accuracy_ci_low", "accuracy_ci_high"}
+)
 
 
 def higher_is_better(metric: str) -> bool:
     """The direction of a metric: pass rates and scores up, latency, cost and errors down."""
     return metric in HIGHER_IS_BETTER or metric.startswith("score.")
+
+
 _OPERATORS = {
     "<=": operator.le,
     ">=": operator.ge,

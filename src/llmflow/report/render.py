@@ -7,6 +7,12 @@ import html
 import re
 from pathlib import Path
 
+from .classification import (
+    LABEL_COLUMNS,
+    classification_findings,
+    label_tables,
+    plot_confusions,
+)
 from .comparison import EXTRA_COLUMNS, SEED_COLUMNS, table_rows, to_csv, to_json, warnings
 from .data import ReportData
 from .interpret import interpret
@@ -22,8 +28,10 @@ def write_report(data: ReportData, out_dir: Path) -> list[Path]:
     plots = make_plots(data, out_dir)
     if (quality_plot := plot_pass_rate_vs_latency(data.comparison.rows, out_dir)) is not None:
         plots["Pass rate against median latency"] = quality_plot
+    plots.update(plot_confusions(data, out_dir))
     findings, next_steps = interpret(data)
-    findings = quality_findings(data.comparison.rows) + findings
+    rows = data.comparison.rows
+    findings = classification_findings(rows) + quality_findings(rows) + findings
     files = {
         "report.md": markdown(data, findings, next_steps, plots),
         "report.html": html_page(data, findings, next_steps, plots),
@@ -86,6 +94,7 @@ def markdown(data: ReportData, findings: list[str], next_steps: list[str], plots
         "",
         *_md_warnings(c),
         *_md_quality(c),
+        *_md_labels(data),
         "## Distribution and details",
         "",
         _md_table(extended_header, extended),
@@ -103,6 +112,20 @@ def _md_quality(comparison) -> list[str]:
     if not has_quality(comparison.rows):
         return []
     return ["## Quality", "", _md_table(*score_table(comparison.rows)), ""]
+
+
+def _md_labels(data: ReportData) -> list[str]:
+    out = []
+    for label, rows in label_tables(data):
+        out += [f"## Per label: {label}", "", _md_table(LABEL_COLUMNS, rows), ""]
+    return out
+
+
+def _html_labels(data: ReportData) -> str:
+    return "".join(
+        f"<h2>Per label: {html.escape(label)}</h2>\n" + _html_table(LABEL_COLUMNS, rows)
+        for label, rows in label_tables(data)
+    )
 
 
 def _html_quality(comparison) -> str:
@@ -149,6 +172,7 @@ in <code>{html.escape(data.tracking_uri)}</code>.</p>
 {_html_table(list(SEED_COLUMNS), seed)}
 {_html_warnings(warnings(c))}
 {_html_quality(c)}
+{_html_labels(data)}
 <h2>Distribution and details</h2>
 {_html_table(extended_header, extended)}
 <h2>Interpretation</h2>

@@ -26,6 +26,7 @@ from typing import Any
 
 from .. import __version__, gates
 from ..errors import ConfigError, LlmflowError, TrackingError
+from ..providers.sklearn_model import MODEL_URI_TAG
 from ..redact import redact_url
 from .runs import KIND_VARIANT, TAG_KIND, VARIANT_ARTIFACT
 
@@ -69,7 +70,35 @@ def register_run(client: Any, run_id: str, name: str | None = None, gates_from_f
     params, metrics = run.data.params, run.data.metrics
     provider, task = params["provider"], params.get("task_type", "chat")
     name = name or entry.get("register_as") or default_name(provider, task)
-    config = {"entry": _serving_entry(entry), "system": saved.get("system")}
+    model_uri = run.data.tags.get(MODEL_URI_TAG)  # a model trained in the run logged itself
+    if model_uri is None:
+        model_uri = _log_serving_model(
+            client, run, {"entry": _serving_entry(entry), "system": saved.get("system")}, provider
+        )
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        version = mlflow.register_model(model_uri, name, await_registration_for=0)
+    tags = {
+        "llmflow.source_run_id": run_id,
+        "llmflow.parent_run_id": run.data.tags.get("mlflow.parentRunId", ""),
+        "llmflow.config_sha256": _parent_tag(client, run, "llmflow.config_sha256"),
+        "llmflow.provider": provider,
+        "llmflow.model": params.get("model", ""),
+        "llmflow.variant_id": run.data.tags.get("llmflow.variant_id", ""),
+        "llmflow.gates": json.dumps(list(gates_from_file)),
+        **{f"metric.{k}": repr(metrics[k]) for k in RECORDED_METRICS if k in metrics},
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version.version, key, value)
+    client.set_registered_model_tag(name, "llmflow.provider", provider)
+    return client.get_model_version(name, version.version)
+
+
+def _log_serving_model(client: Any, run: Any, config: dict[str, Any], provider: str) -> str:
+    """Log the variant's configuration as a pyfunc model on its run; the model's URI."""
+    import mlflow
+
+    run_id = run.info.run_id
     script = resources.files("llmflow.serving") / "model_script.py"
     # MLflow prints its own "Successfully registered" lines and schema hints to stderr; the
     # caller reports the registration in its own words
@@ -91,21 +120,7 @@ def register_run(client: Any, run_id: str, name: str | None = None, gates_from_f
             # start_run(run_id=...) reopened the run and ended it FINISHED (FAILED on Ctrl-C):
             # it keeps its own status
             client.set_terminated(run_id, status=run.info.status)
-        version = mlflow.register_model(info.model_uri, name, await_registration_for=0)
-    tags = {
-        "llmflow.source_run_id": run_id,
-        "llmflow.parent_run_id": run.data.tags.get("mlflow.parentRunId", ""),
-        "llmflow.config_sha256": _parent_tag(client, run, "llmflow.config_sha256"),
-        "llmflow.provider": provider,
-        "llmflow.model": params.get("model", ""),
-        "llmflow.variant_id": run.data.tags.get("llmflow.variant_id", ""),
-        "llmflow.gates": json.dumps(list(gates_from_file)),
-        **{f"metric.{k}": repr(metrics[k]) for k in RECORDED_METRICS if k in metrics},
-    }
-    for key, value in tags.items():
-        client.set_model_version_tag(name, version.version, key, value)
-    client.set_registered_model_tag(name, "llmflow.provider", provider)
-    return client.get_model_version(name, version.version)
+    return info.model_uri
 
 
 def promote(
