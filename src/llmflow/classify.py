@@ -38,6 +38,21 @@ def instruction(labels: Sequence[str]) -> str:
     )
 
 
+def labels_problem(labels: Sequence[str]) -> str | None:
+    """What is wrong with a `labels:` list; None when it is fine."""
+    if len(labels) < 2:
+        return "task classify needs a list of two or more labels"
+    seen: set[str] = set()
+    for label in labels:
+        folded = normalise(label)
+        if not folded or folded == UNPARSED:
+            return f"{shorten(label)} cannot be a label"
+        if folded in seen:
+            return f"{shorten(label)} appears twice"
+        seen.add(folded)
+    return None
+
+
 def normalise(text: str) -> str:
     return " ".join(text.casefold().strip(_EDGES).split())
 

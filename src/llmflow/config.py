@@ -268,13 +268,13 @@ class Experiment(_Strict):
 
     @model_validator(mode="after")
     def _check_classify(self) -> Experiment:
-        from .classify import TASK, normalise
+        from .classify import TASK, labels_problem
 
-        labels = self.labels or []
-        if self.task == TASK and len({normalise(label) for label in labels}) < 2:
-            raise ValueError("labels: task classify needs a list of two or more distinct labels")
-        if self.task != TASK and self.labels is not None:
-            raise ValueError("labels: only applies to task classify")
+        if self.task == TASK and (problem := labels_problem(self.labels or [])) is not None:
+            raise ValueError(f"labels: {problem}")
+        for name in ("labels", "system"):
+            if self.task != TASK and getattr(self, name) is not None:
+                raise ValueError(f"{name}: only applies to task classify")
         for index, entry in enumerate(self.models):
             if entry.provider == "sklearn" and self.task != TASK:
                 raise ValueError(f"models[{index}].provider: sklearn needs task: classify")
