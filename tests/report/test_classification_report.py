@@ -45,7 +45,7 @@ def test_the_verdict_only_beyond_the_noise(llm_correct: int, verdict: str):
     rows = [row("tfidf-logreg", "sklearn", 70), row("gemini", "gemini", llm_correct, p50=0.8)]
     found = classification_findings(rows)
     assert verdict in found[0]
-    assert "gemini: median 800.0 ms each (800.0 s one at a time), $0.0200" in found[1]
+    assert "gemini: median 800.0 ms each (800.0 s one at a time), $0.02" in found[1]
 
 
 def test_the_table_shows_accuracy_for_classify():

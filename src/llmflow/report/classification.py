@@ -165,9 +165,8 @@ def _above(a: ComparisonRow, b: ComparisonRow) -> bool:
 def _per_thousand(row: ComparisonRow) -> str:
     p50 = row.latency_p50_s
     latency = "-" if p50 is None else f"{p50 * 1000:.1f} ms each ({p50 * 1000:.1f} s one at a time)"
-    if row.cost_per_call_usd is None:
-        cost = "unpriced"
-    else:
-        cost = f"${row.cost_per_call_usd * 1000:.4f}"
-        cost += " (local cost model)" if row.cost_kind == "local" else ""
+    from .comparison import format_cost
+
+    per_call = row.cost_per_call_usd
+    cost = format_cost(None if per_call is None else per_call * 1000, row.cost_kind)
     return f"{row.label}: median {latency}, {cost}"
