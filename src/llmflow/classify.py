@@ -126,6 +126,10 @@ def canonical(value: str | None, labels: Sequence[str], where: str) -> str:
 
 
 def _with_training(entry: Any, index: int, labels: list[str], path: Path) -> Any:
+    from .providers.sklearn_model import entry_problem
+
+    if (problem := entry_problem(entry.provider, entry.model, entry.train)) is not None:
+        raise ConfigError(f"{path.name}: models[{index}].{problem}")
     if entry.train is None:
         return entry
     train = path.parent / entry.train

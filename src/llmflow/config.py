@@ -8,12 +8,13 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -22,15 +23,18 @@ from pydantic import (
 )
 
 from .errors import ConfigError, MissingCredentials
+from .providers.spec import (
+    LOCAL_DEFAULT_MODEL,
+    option_owners,
+    provider_names,
+    provider_options,
+    provider_spec,
+)
 from .scoring.specs import ScorerSpec
 from .user_files import clip, load_yaml, read_text, shorten
 
-ProviderName = Literal["gemini", "ollama", "openai", "local", "sklearn"]
-PROVIDERS: tuple[str, ...] = ("gemini", "ollama", "openai", "local", "sklearn")
-LOCAL_COMPUTE = ("local", "ollama", "sklearn")  # costed per hour of wall time, not per token
-DEFAULT_LOCAL_MODEL = "gemma-3-270m"
+DEFAULT_LOCAL_MODEL = LOCAL_DEFAULT_MODEL
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-DEFAULT_OLLAMA_HOST = "http://localhost:11434"
 MAX_CALLS = 1_000_000  # a bigger plan is a typo, and its calls would not fit in memory
 MAX_EXPERIMENT_NAME = 500  # MLflow's limit on an experiment name
 MAX_REPEATS = MAX_CALLS
@@ -59,6 +63,16 @@ def _at_least(low: float):
 
 def _number(value: float) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+def _registered_provider(name: Any) -> str:
+    # read at validation time, not import time: a provider registered later is accepted
+    if not isinstance(name, str) or name not in provider_names():
+        raise ValueError(f"must be one of {', '.join(provider_names())} (got {shorten(name)})")
+    return name
+
+
+ProviderName = Annotated[str, BeforeValidator(_registered_provider)]
 
 
 class _Strict(BaseModel):
@@ -121,28 +135,21 @@ class ModelEntry(_Strict):
 
     @model_validator(mode="after")
     def _check_provider_fields(self) -> ModelEntry:
-        if self.model is None and self.provider != "local":
+        spec = provider_spec(self.provider)
+        if self.model is None and spec.default_model is None:
             raise ValueError(f"model: is required for provider {self.provider}")
-        local_only = ("prompt_template", "n_threads", "n_ctx")
-        if self.provider != "local":
-            for name in local_only:
-                if getattr(self, name) is not None:
-                    raise ValueError(f"{name}: only applies to provider local")
+        for name in provider_options():
+            if name not in spec.own_options and getattr(self, name) is not None:
+                raise ValueError(
+                    f"{name}: only applies to provider {' or '.join(option_owners(name))}"
+                )
         if self.prompt_template is not None and "{prompt}" not in self.prompt_template:
             raise ValueError("prompt_template: must contain {prompt}")
         return self
 
-    @model_validator(mode="after")
-    def _check_sklearn_fields(self) -> ModelEntry:
-        from .providers.sklearn_model import entry_problem
-
-        if (problem := entry_problem(self.provider, self.model, self.train)) is not None:
-            raise ValueError(problem)
-        return self
-
     @property
     def model_name(self) -> str:
-        return self.model or DEFAULT_LOCAL_MODEL
+        return self.model or provider_spec(self.provider).default_model or ""
 
     def provider_options(self, connection: Connection) -> dict[str, Any]:
         """Keyword arguments for `providers.create_provider`."""
@@ -152,7 +159,7 @@ class ModelEntry(_Strict):
             "api_key": connection.api_key,
             "timeout_s": self.timeout_s,
         }
-        for name in ("prompt_template", "n_threads", "n_ctx", "train"):
+        for name in provider_spec(self.provider).own_options:
             if (value := getattr(self, name)) is not None:
                 options[name] = value
         return options
@@ -160,7 +167,7 @@ class ModelEntry(_Strict):
     @property
     def is_local_compute(self) -> bool:
         """Runs on the user's own hardware, so it is costed per hour, not per token."""
-        return self.provider in LOCAL_COMPUTE or self.cost_per_hour_usd is not None
+        return provider_spec(self.provider).local_compute or self.cost_per_hour_usd is not None
 
 
 class PromotePolicy(_Strict):
@@ -396,8 +403,6 @@ def _friendly_message(detail: dict[str, Any]) -> str:
         close = difflib.get_close_matches(field, known, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         return f"unknown field{hint}"
-    if kind == "literal_error":
-        return f"must be one of {', '.join(PROVIDERS)} (got {shorten(detail['input'])})"
     if kind == "finite_number":
         return f"must be a finite number (got {detail['input']})"
     message = str(detail["msg"])
@@ -431,33 +436,25 @@ class Connection:
 
 
 def resolve_connection(entry: ModelEntry, config_name: str = "the experiment file") -> Connection:
-    """Base URL and API key for an entry, from the entry and the environment."""
-    if entry.provider == "gemini":
-        names = [entry.api_key_env] if entry.api_key_env else ["GEMINI_API_KEY", "GOOGLE_API_KEY"]
-        key = _first_env(names)
-        if key is None:
-            raise MissingCredentials(
-                f"{' or '.join(names)} is not set: export it, "
-                f"or remove the gemini model {entry.model_name} from {config_name}"
-            )
-        return Connection(entry.base_url, key)
-    if entry.provider == "openai":
-        if entry.api_key_env is None and entry.base_url is not None:
-            # a self-hosted OpenAI-compatible server usually needs no key
-            return Connection(entry.base_url, _first_env(["OPENAI_API_KEY"]) or "no-key")
-        name = entry.api_key_env or "OPENAI_API_KEY"
-        key = _first_env([name])
-        if key is None:
-            raise MissingCredentials(
-                f"{name} is not set: export it, or remove the openai model "
-                f"{entry.model_name} from {config_name}"
-            )
-        return Connection(entry.base_url, key)
-    if entry.provider == "ollama":
-        host = entry.base_url or os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST
-        key = _first_env([entry.api_key_env]) if entry.api_key_env else None
-        return Connection(host, key)
-    return Connection(None, None)
+    """Base URL and API key for an entry, from the entry, the environment and its provider spec."""
+    spec = provider_spec(entry.provider)
+    if not spec.remote:
+        return Connection(None, None)
+    base_url = entry.base_url
+    if base_url is None and spec.base_url_env is not None:
+        base_url = os.environ.get(spec.base_url_env) or None
+    base_url = base_url or spec.default_base_url
+    names = [entry.api_key_env] if entry.api_key_env else list(spec.key_env)
+    key = _first_env(names)
+    if key is not None or not spec.key_required:
+        return Connection(base_url, key)
+    if spec.self_hosted_key is not None and entry.base_url is not None and not entry.api_key_env:
+        # a self-hosted server usually needs no key
+        return Connection(base_url, spec.self_hosted_key)
+    raise MissingCredentials(
+        f"{' or '.join(names)} is not set: export it, "
+        f"or remove the {spec.name} model {entry.model_name} from {config_name}"
+    )
 
 
 def _first_env(names: list[str]) -> str | None:

@@ -9,10 +9,8 @@ from functools import lru_cache
 from urllib.parse import urlparse
 
 from .config import ModelEntry
+from .providers.spec import provider_spec
 from .types import Cost, Usage
-
-_GENAI_PRICES_PROVIDER = {"gemini": "google", "openai": "openai"}
-_OPENAI_HOSTS = {"api.openai.com"}
 
 
 class Pricer:
@@ -42,8 +40,13 @@ class Pricer:
             return Cost(kind="local", usd=usd, source="local cost model")
         if usage.input_tokens is None or usage.output_tokens is None:
             return Cost(kind="unpriced", usd=None, source="usage not reported")
+        lookup = _lookup_of(entry)
+        if lookup is None:
+            return Cost(
+                kind="unpriced", usd=None, source=f"no genai-prices id for {entry.provider}"
+            )
         return _genai_price(
-            _lookup_of(entry), usage.input_tokens, usage.output_tokens, usage.cached_input_tokens
+            lookup, usage.input_tokens, usage.output_tokens, usage.cached_input_tokens
         )
 
 
@@ -61,18 +64,21 @@ def _per_token(usage: Usage, input_per_mtok: float, output_per_mtok: float, sour
     return Cost("priced", input_usd + output_usd, input_usd, output_usd, source)
 
 
-def _lookup_of(entry: ModelEntry) -> tuple[str, str, str]:
-    """(model, "provider_id" | "provider_api_url", value) to look the entry up in genai-prices.
+def _lookup_of(entry: ModelEntry) -> tuple[str, str, str] | None:
+    """(model, "provider_id" | "provider_api_url", value) to look the entry up in genai-prices;
+    None when its provider has no genai-prices id (unpriced).
 
     `price_as: provider/model` names the price explicitly (proxies, fine-tunes, gateways).
-    A custom base_url is matched by URL, so a self-hosted model is unpriced, not OpenAI-priced.
+    Where the spec lists its own hosts, a custom base_url elsewhere is matched by URL, so a
+    self-hosted model is unpriced, not OpenAI-priced.
     """
     if entry.price_as:
         provider_id, _, model = entry.price_as.partition("/")
         return model, "provider_id", provider_id
+    spec = provider_spec(entry.provider)
     host = urlparse(entry.base_url).hostname if entry.base_url else None
-    if entry.base_url is None or host in _OPENAI_HOSTS or entry.provider == "gemini":
-        return entry.model_name, "provider_id", _GENAI_PRICES_PROVIDER[entry.provider]
+    if entry.base_url is None or spec.own_hosts is None or host in spec.own_hosts:
+        return (entry.model_name, "provider_id", spec.price_id) if spec.price_id else None
     return entry.model_name, "provider_api_url", entry.base_url
 
 

