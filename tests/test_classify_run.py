@@ -81,6 +81,9 @@ def test_the_llm_accuracy_is_exact(ran):
     by_label = {row["label"]: row for row in table["per_label"]}
     assert by_label["account"]["recall"] == 0.5 and by_label["billing"]["precision"] == 0.5
     assert table["confusion"][3] == [0, 0, 0, 0, 1]  # other -> unparsed
+    shown = artifact(ran, "ollama", "per_label.json")  # an MLflow table, for the UI
+    assert shown["columns"][:4] == ["label", "precision", "recall", "f1"]
+    assert [row[0] for row in shown["data"]] == LABELS
 
 
 def test_the_classic_model_is_trained_and_scored_for_real(ran):

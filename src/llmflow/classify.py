@@ -27,6 +27,8 @@ TASK = "classify"
 UNPARSED = "unparsed"
 LABEL_CHECK = "label"
 ARTIFACT = "classification.json"  # per-label table and confusion matrix, on each variant run
+PER_LABEL_TABLE = "per_label.json"  # the same per-label rows as an MLflow table
+PER_LABEL_COLUMNS = ("label", "precision", "recall", "f1", "support", "predicted")
 _EDGES = " \t\r\n\"'`*_.:;,!?()[]{}<>"
 
 

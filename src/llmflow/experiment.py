@@ -488,7 +488,7 @@ class _Session:
 
     def _classification(self, run_id: str, records: list[CallRecord], checks) -> dict[str, float]:
         """Task classify: accuracy, macro F1 and n_unparsed; the per-label table and the
-        confusion matrix go on the variant run as classification.json."""
+        confusion matrix go on the variant run as classification.json (and per_label.json)."""
         from . import classify
 
         labels = self.loaded.config.labels
@@ -496,6 +496,9 @@ class _Session:
             return {}
         found = classify.classified(records, checks, labels)
         self.store.client.log_dict(run_id, classify.artifact(found), classify.ARTIFACT)
+        rows = classify.per_label(found)  # also as a table, which the MLflow UI shows
+        columns = {name: [row[name] for row in rows] for name in classify.PER_LABEL_COLUMNS}
+        self.store._log_table(run_id, columns, classify.PER_LABEL_TABLE)
         return classify.metrics(found)
 
     def _log_trained_model(self, result: RunResult, run_id: str, variant_id: str) -> None:

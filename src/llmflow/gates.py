@@ -31,8 +31,8 @@ METRICS = (
 )
 # where a bigger value is the better one (quality); every other metric: the smaller
 HIGHER_IS_BETTER = frozenset(
-    {"pass_rate", "pass_rate_ci_low", "pass_rate_ci_high", "accuracy", "macro_f1"}
-    | {"accuracy_ci_low", "accuracy_ci_high"}
+    {"pass_rate", "pass_rate_ci_low", "pass_rate_ci_high"}
+    | {"accuracy", "accuracy_ci_low", "accuracy_ci_high", "macro_f1"}
 )
 
 

@@ -17,9 +17,9 @@ from typing import Any
 
 from ..errors import ConfigError, ProviderError
 from ..types import Delta, GenerationSettings, Message
+from .spec import SKLEARN
 
 PIPELINES = ("tfidf-logreg", "tfidf-linearsvc", "tfidf-nb")
-PIP_REQUIREMENT = "scikit-learn"
 MODEL_URI_TAG = "llmflow.model_uri"  # where the variant run's logged sklearn model is
 CV_FOLDS = 5
 
@@ -128,7 +128,8 @@ class SklearnProvider:
         now = int(time.time() * 1000)
         metrics = [Metric(k, v, now, 0) for k, v in self.training.items()]
         client.log_batch(run_id, metrics=metrics)
-        requirements = [f"{PIP_REQUIREMENT}=={sklearn.__version__}"]
+        (requirement,) = SKLEARN.pip_requirements
+        requirements = [f"{requirement}=={sklearn.__version__}"]
         status = client.get_run(run_id).info.status
         # MLflow prints hints on stderr; the run reports in its own words
         with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
