@@ -123,6 +123,8 @@ class ModelEntry(_Strict):
     prompt_template: str | None = None
     n_threads: Annotated[int | None, _at_least(1)] = None
     n_ctx: Annotated[int | None, _at_least(64)] = None
+    # sklearn provider only: the training file (user, expected), relative to the experiment file
+    train: str | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -235,6 +237,10 @@ class Experiment(_Strict):
     prompt_sizes: list[Annotated[int, _between(1, MAX_PROMPT_SIZE)]] | None = None
     report: bool = True  # write report.md/html, plots and results into the parent run
     scorers: list[ScorerSpec] | None = None  # checks applied to every prompt's answers
+    # task classify: the labels, and the system message of prompts without one (default: an
+    # instruction listing the labels)
+    labels: list[Annotated[str, Field(min_length=1)]] | None = None
+    system: str | None = Field(default=None, min_length=1)
 
     @field_validator("cache")
     @classmethod
@@ -267,6 +273,20 @@ class Experiment(_Strict):
                     raise ValueError(f"duplicate prompt id {shorten(case.id)}")
                 seen.add(case.id)
         return prompts
+
+    @model_validator(mode="after")
+    def _check_classify(self) -> Experiment:
+        from .classify import TASK, labels_problem
+
+        if self.task == TASK and (problem := labels_problem(self.labels or [])) is not None:
+            raise ValueError(f"labels: {problem}")
+        for name in ("labels", "system"):
+            if self.task != TASK and getattr(self, name) is not None:
+                raise ValueError(f"{name}: only applies to task classify")
+        for index, entry in enumerate(self.models):
+            if entry.provider == "sklearn" and self.task != TASK:
+                raise ValueError(f"models[{index}].provider: sklearn needs task: classify")
+        return self
 
 
 @dataclass(frozen=True)
@@ -303,6 +323,9 @@ def load_experiment(path: str | Path) -> LoadedExperiment:
         prompts = load_prompts_file(path.parent / config.prompts, shown_as=config.prompts)
     else:
         prompts = tuple(config.prompts)
+    from .classify import prepare
+
+    config, prompts = prepare(config, prompts, path)
     check_plan_size(config, len(prompts), str(path))
     return LoadedExperiment(config=config, prompts=prompts, path=path, text=text)
 

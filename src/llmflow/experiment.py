@@ -126,6 +126,7 @@ class _Session:
         self._traces: TraceWriter | None = None
         self._lock = threading.Lock()
         self.judged: Judged | None = None  # the judges' scores, once the calls are in
+        self.providers: dict[str, Provider] = {}  # once opened: a trained model is logged
 
     @property
     def stop_signal(self) -> str | None:
@@ -147,6 +148,7 @@ class _Session:
             self._signals.cancels(asyncio.current_task().cancel)
             try:
                 providers, skipped = await _open_providers(self.plan, self.loaded)
+                self.providers = providers
                 self.store = await opening
                 self._traces = await starting
                 return await self._run(resumed, providers, skipped, self._traces)
@@ -361,19 +363,14 @@ class _Session:
     def _finish(self, result: RunResult, run_ids: dict[str, str], status: str) -> Comparison:
         """Write what was collected, even after a failure or Ctrl-C: calls paid for are kept.
         If the store fails now, every run is still ended, never left RUNNING."""
-        from .finishing import finish_runs
+        from .finishing import Finishing
 
+        finishing = Finishing(
+            self.store, self.loaded, self.plan, result, self.judged, self.providers
+        )
         try:
-            return finish_runs(
-                self.store,
-                self.loaded,
-                self.plan,
-                result,
-                run_ids,
-                status,
-                self.judged,
-                self.request.journal_dir,
-                self.request.report_dir,
+            return finishing.finish_runs(
+                run_ids, status, self.request.journal_dir, self.request.report_dir
             )
         except Exception as e:
             self.store.end_runs([result.parent_run_id, *run_ids.values()], "FAILED")

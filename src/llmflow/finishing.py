@@ -1,11 +1,13 @@
-"""The end of a run: each variant's metrics, scores and tables, the judges' assessments, the
-comparison, the report and the parent run. Whatever the status, every call paid for is written.
+"""The end of a run: each variant's metrics, scores and tables, the judges' assessments, a
+trained model, the comparison, the report and the parent run. Whatever the status, every call
+paid for is written.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .config import LoadedExperiment
 from .journal import journal_path
@@ -14,87 +16,113 @@ from .redact import one_line
 from .run_types import RunResult
 from .scoring import case_table
 from .stats import summarize
+from .types import CallRecord
 
 if TYPE_CHECKING:
+    from .providers import Provider
     from .report import Comparison
     from .scoring.judge import Judged
     from .tracking.runs import RunStore
 
 
-def finish_runs(
-    store: RunStore,
-    loaded: LoadedExperiment,
-    plan: Plan,
-    result: RunResult,
-    run_ids: dict[str, str],
-    status: str,
-    judged: Judged | None,
-    journal_dir: Path | None,
-    report_dir: Path | None,
-) -> Comparison:
-    """Write every variant run, then the parent run with the comparison (and the report when
-    the file asks); the runs end with `status` (a skipped variant's as FAILED)."""
-    from .report import comparison_artifacts, load_comparison
+@dataclass
+class Finishing:
+    store: RunStore
+    loaded: LoadedExperiment
+    plan: Plan
+    result: RunResult
+    judged: Judged | None
+    providers: dict[str, Provider]  # those opened: a model trained in the run logs itself
 
-    skipped = {s.variant.id: s.reason for s in result.skipped}
-    for variant in plan.variants:
-        _finish_variant(
-            store,
-            loaded,
-            variant,
-            result,
-            run_ids[variant.id],
-            status,
-            judged,
-            skipped.get(variant.id),
+    def finish_runs(
+        self,
+        run_ids: dict[str, str],
+        status: str,
+        journal_dir: Path | None,
+        report_dir: Path | None,
+    ) -> Comparison:
+        """Write every variant run, then the parent run with the comparison (and the report when
+        the file asks); the runs end with `status` (a skipped variant's as FAILED)."""
+        from .report import comparison_artifacts, load_comparison
+
+        result, client = self.result, self.store.client
+        skipped = {s.variant.id: s.reason for s in result.skipped}
+        for variant in self.plan.variants:
+            self._finish_variant(variant, run_ids[variant.id], status, skipped.get(variant.id))
+        comparison = load_comparison(
+            self.store.client, result.experiment_name, result.parent_run_id
         )
-    comparison = load_comparison(store.client, result.experiment_name, result.parent_run_id)
-    if loaded.config.report:
-        from .report.publish import publish_report
+        if self.loaded.config.report:
+            from .report.publish import publish_report
 
-        problem = publish_report(
-            store.client, result.experiment_name, result.parent_run_id, report_dir
-        )
-        result.problems += [problem] if problem else []
-    journal = journal_path(result.parent_run_id, journal_dir)
-    store.finish_parent(result.parent_run_id, comparison_artifacts(comparison), status, journal)
-    return comparison
+            problem = publish_report(
+                client, result.experiment_name, result.parent_run_id, report_dir
+            )
+            result.problems += [problem] if problem else []
+        journal = journal_path(result.parent_run_id, journal_dir)
+        artifacts = comparison_artifacts(comparison)
+        self.store.finish_parent(result.parent_run_id, artifacts, status, journal)
+        return comparison
 
+    def _finish_variant(
+        self, variant: Variant, run_id: str, status: str, skipped: str | None
+    ) -> None:
+        from .scoring import quality_metrics, score_records
+        from .scoring.judge import judge_cost_metric, with_judges
 
-def _finish_variant(
-    store: RunStore,
-    loaded: LoadedExperiment,
-    variant: Variant,
-    result: RunResult,
-    run_id: str,
-    status: str,
-    judged: Judged | None,
-    skipped: str | None,
-) -> None:
-    from .scoring import quality_metrics, score_records
-    from .scoring.judge import judge_cost_metric, with_judges
+        store, judged = self.store, self.judged
+        records = self.result.records.get(variant.id, [])  # a resumed, skipped one keeps its own
+        if skipped is not None:
+            store.client.set_tag(run_id, "llmflow.skipped", skipped)
+        checks = case_table(self.loaded)  # None when the file has no checks
+        scores = score_records(records, checks) if checks is not None else None
+        scored = with_judges(scores, judged, variant.id)
+        metrics = {**summarize(records), **quality_metrics(scored or {})}
+        metrics.update(judge_cost_metric(judged, variant.id))
+        metrics.update(self._classification(run_id, records, checks))
+        store.finish_variant(run_id, records, metrics, "FAILED" if skipped else status, scored)
+        if judged is not None and variant.id in judged.scores:
+            calls = judged.calls.get(variant.id, [])
+            self._log_judge_assessments(run_id, judged.scores[variant.id], calls)
+        self._log_trained_model(run_id, variant.id)
 
-    records = result.records.get(variant.id, [])  # a resumed, skipped one keeps its own
-    if skipped is not None:
-        store.client.set_tag(run_id, "llmflow.skipped", skipped)
-    checks = case_table(loaded)  # None when the file has no checks
-    scores = score_records(records, checks) if checks is not None else None
-    scored = with_judges(scores, judged, variant.id)
-    metrics = {**summarize(records), **quality_metrics(scored or {})}
-    metrics.update(judge_cost_metric(judged, variant.id))
-    store.finish_variant(run_id, records, metrics, "FAILED" if skipped else status, scored)
-    if judged is not None and variant.id in judged.scores:
-        calls = judged.calls.get(variant.id, [])
-        _log_judge_assessments(store, result, run_id, judged.scores[variant.id], calls)
+    def _classification(
+        self, run_id: str, records: list[CallRecord], checks: Any
+    ) -> dict[str, float]:
+        """Task classify: accuracy, macro F1 and n_unparsed; the per-label table and the
+        confusion matrix go on the variant run as classification.json (and per_label.json)."""
+        from . import classify
 
+        labels = self.loaded.config.labels
+        if self.loaded.config.task != classify.TASK or not labels or checks is None:
+            return {}
+        found = classify.classified(records, checks, labels)
+        self.store.client.log_dict(run_id, classify.artifact(found), classify.ARTIFACT)
+        rows = classify.per_label(found)  # also as a table, which the MLflow UI shows
+        columns = {name: [row[name] for row in rows] for name in classify.PER_LABEL_COLUMNS}
+        self.store.log_table(run_id, columns, classify.PER_LABEL_TABLE)
+        return classify.metrics(found)
 
-def _log_judge_assessments(store: RunStore, result: RunResult, run_id: str, scores, calls) -> None:
-    """The judges' scores as assessments on the traces, now written, and the judge calls as
-    traces of their own; a failure is reported, never fatal: the calls and their metrics are
-    safe already."""
-    from .tracking.assessments import log_call_scores
+    def _log_judge_assessments(self, run_id: str, scores: Any, calls: Any) -> None:
+        """The judges' scores as assessments on the traces, now written, and the judge calls as
+        traces of their own; a failure is reported, never fatal: the calls and their metrics
+        are safe already."""
+        from .tracking.assessments import log_call_scores
 
-    try:
-        log_call_scores(store.client, result.experiment_id, run_id, scores, calls)
-    except Exception as e:  # noqa: BLE001 - reported in the run's summary, as the report is
-        result.problems.append(f"could not write the judge assessments or traces: {one_line(e)}")
+        try:
+            log_call_scores(self.store.client, self.result.experiment_id, run_id, scores, calls)
+        except Exception as e:  # noqa: BLE001 - reported in the run's summary, as the report is
+            self.result.problems.append(
+                f"could not write the judge assessments or traces: {one_line(e)}"
+            )
+
+    def _log_trained_model(self, run_id: str, variant_id: str) -> None:
+        """A model trained in the run (provider sklearn) logs itself on its variant run; a
+        failure is reported, never fatal."""
+        log = getattr(self.providers.get(variant_id), "log_to_run", None)
+        if log is None:
+            return
+        try:
+            log(self.store.client, run_id)
+        except Exception as e:  # noqa: BLE001 - reported in the run's summary, as the report is
+            self.result.problems.append(f"could not log the model of {variant_id}: {one_line(e)}")

@@ -20,7 +20,7 @@ Better = Literal["lower", "higher"]
 class Metric:
     key: str
     meaning: str
-    unit: str  # "s", "tokens", "USD", "calls", "ratio", "tokens/s", "score"
+    unit: str  # "s", "tokens", "USD", "calls", "rows", "ratio", "tokens/s", "score"
     aggregation: str  # how the calls become this one number
     better: Better | None = None  # None: a count that is neither good nor bad
     gate: bool = False  # recorded on registered versions, so a promotion gate may test it
@@ -129,6 +129,56 @@ METRICS: tuple[Metric, ...] = (
         "USD",
         "sum",
         better="lower",
+    ),
+    # task classify
+    Metric(
+        "accuracy",
+        "answers that are the expected label (the label check's pass rate)",
+        "ratio",
+        "rate",
+        better="higher",
+        gate=True,
+    ),
+    Metric(
+        "accuracy_ci_low",
+        "95% Wilson interval of accuracy, low",
+        "ratio",
+        "Wilson",
+        "higher",
+        gate=True,
+    ),
+    Metric(
+        "accuracy_ci_high",
+        "95% Wilson interval of accuracy, high",
+        "ratio",
+        "Wilson",
+        "higher",
+        gate=True,
+    ),
+    Metric(
+        "macro_f1",
+        "mean F1 over the labels that occur, true or predicted",
+        "score",
+        "macro average",
+        better="higher",
+        gate=True,
+    ),
+    _count("n_unparsed", "answers that name no label", better="lower"),
+    _seconds("train_time_s", "fitting the traditional model on every training row", "one fit"),
+    Metric("n_train", "training rows of the traditional model", "rows", "count", integer=True),
+    Metric(
+        "train_accuracy",
+        "the traditional model's accuracy on its training rows",
+        "ratio",
+        "rate",
+        "higher",
+    ),
+    Metric(
+        "cv_accuracy",
+        "its stratified k-fold accuracy on the training rows",
+        "ratio",
+        "k-fold mean",
+        "higher",
     ),
 )
 

@@ -120,7 +120,7 @@ def _rescore_variant(
     add_score_columns(table, records, scores)
     table_changed = table != columns
     if table_changed:
-        store._log_table(run_id, table, "calls.json")
+        store.log_table(run_id, table, "calls.json")
     written = _log_new_assessments(client, current, scores)
     result.assessments += written
     if judge is not None:

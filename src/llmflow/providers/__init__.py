@@ -16,6 +16,7 @@ from .base import Provider, collect
 from .spec import ProviderSpec, provider_names, provider_spec, provider_specs, register_provider
 
 __all__ = [
+    "TRADITIONAL",
     "Provider",
     "ProviderSpec",
     "collect",
@@ -25,6 +26,8 @@ __all__ = [
     "provider_specs",
     "register_provider",
 ]
+
+TRADITIONAL = frozenset({"sklearn"})  # trained models, not LLMs: their calls have no tokens
 
 
 def create_provider(name: str, **options: Any) -> Provider:

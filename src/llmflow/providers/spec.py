@@ -79,8 +79,21 @@ LOCAL = ProviderSpec(
     own_options=("prompt_template", "n_threads", "n_ctx"),
 )
 
+SKLEARN = ProviderSpec(  # a traditional classifier trained in the run: providers/sklearn_model.py
+    name="sklearn",
+    adapter="llmflow.providers.sklearn_model:SklearnProvider",
+    remote=False,
+    pip_requirements=("scikit-learn",),
+    local_compute=True,
+    sdk_modules=("sklearn",),
+    extra="sklearn",
+    own_options=("train",),
+)
+
 # the order is the order messages list them in
-_REGISTRY: dict[str, ProviderSpec] = {spec.name: spec for spec in (GEMINI, OLLAMA, OPENAI, LOCAL)}
+_REGISTRY: dict[str, ProviderSpec] = {
+    spec.name: spec for spec in (GEMINI, OLLAMA, OPENAI, LOCAL, SKLEARN)
+}
 
 
 def provider_names() -> tuple[str, ...]:

@@ -10,7 +10,14 @@ from typing import Any
 
 from ..errors import LlmflowError
 from ..metrics import BY_KEY as METRIC_BY_KEY
+from ..providers import TRADITIONAL
 from ..tracking.runs import KIND_PARENT, KIND_VARIANT, TAG_KIND, TAG_VARIANT
+from .classification import (
+    CLASSIFY_COLUMNS,
+    classification_cells,
+    classification_fields,
+    has_classification,
+)
 from .quality import QUALITY_COLUMNS, has_quality, quality_cells, quality_fields
 
 
@@ -57,6 +64,12 @@ class ComparisonRow:
     n_score_errors: int = 0
     judge_cost_usd: float | None = None
     scores: dict[str, float] | None = None  # mean of each check's values, by check name
+    # task classify: accuracy (the label check's pass rate) with its 95% Wilson interval
+    accuracy: float | None = None
+    accuracy_ci_low: float | None = None
+    accuracy_ci_high: float | None = None
+    macro_f1: float | None = None
+    n_unparsed: int | None = None  # answers naming no label
 
     @property
     def label(self) -> str:
@@ -129,7 +142,7 @@ def row_from(
         variant_id=tags.get(TAG_VARIANT, params.get("variant_id", "")),
         skipped=tags.get("llmflow.skipped"),
         swept=json.loads(tags["llmflow.swept"]) if "llmflow.swept" in tags else None,
-        **{**_metric_fields(metrics), **quality_fields(metrics)},
+        **{**_metric_fields(metrics), **quality_fields(metrics), **classification_fields(metrics)},
     )
 
 
@@ -236,7 +249,7 @@ def warnings(comparison: Comparison) -> list[str]:
             continue
         if r.n_empty:
             out.append(f"{r.n_empty} of {r.n_answered} answers of {r.label} were empty")
-        if r.n_usage_missing:
+        if r.n_usage_missing and r.provider not in TRADITIONAL:
             out.append(
                 f"tokens not reported by the server for {r.n_usage_missing} of {r.n_answered} "
                 f"calls of {r.label}: its token sums are unknown (-), not 0"
@@ -255,15 +268,22 @@ def to_markdown(comparison: Comparison) -> str:
 
 
 def _quality_header(comparison: Comparison) -> tuple[str, ...]:
+    if has_classification(comparison.rows):  # accuracy, not the pass rate of all checks
+        return CLASSIFY_COLUMNS
     return QUALITY_COLUMNS if has_quality(comparison.rows) else ()
 
 
 def _rows_with_quality(comparison: Comparison) -> list[list[str]]:
-    """table_rows, and the quality cells when any variant was checked."""
+    """table_rows, and the quality (task classify: accuracy) cells when any variant was
+    checked."""
     rows = table_rows(comparison)
-    if not has_quality(comparison.rows):
+    if has_classification(comparison.rows):
+        cells = classification_cells
+    elif has_quality(comparison.rows):
+        cells = quality_cells
+    else:
         return rows
-    return [row + quality_cells(r) for row, r in zip(rows, comparison.rows, strict=True)]
+    return [row + cells(r) for row, r in zip(rows, comparison.rows, strict=True)]
 
 
 def to_json(comparison: Comparison) -> str:

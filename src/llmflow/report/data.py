@@ -14,6 +14,7 @@ from ..redact import redact_url
 from ..stats import summarize
 from ..tracking.runs import TAG_VARIANT, calls_table
 from ..types import CallRecord
+from .classification import load_classification
 from .comparison import Comparison, ComparisonRow, load_comparison, row_from
 
 _SIZED_CASE = re.compile(r"@(\d+)t$")
@@ -25,6 +26,7 @@ class VariantData:
     latencies: list[float] = field(default_factory=list)  # succeeded, not cached, not warmup
     output_tokens: list[int] = field(default_factory=list)
     latency_by_prompt_size: dict[int, list[float]] = field(default_factory=dict)
+    classification: dict[str, Any] | None = None  # task classify: per-label table, confusion
 
     @property
     def label(self) -> str:
@@ -58,6 +60,8 @@ def load_report_data(client: Any, experiment: str, run_id: str | None = None) ->
         data = VariantData(row)
         if not row.skipped:
             _fill(data, _calls_table(client, row.run_id))
+        if not row.skipped and row.accuracy is not None:
+            data.classification = load_classification(client, row.run_id)
         variants.append(data)
     return ReportData(comparison, variants, redact_url(client.tracking_uri))
 

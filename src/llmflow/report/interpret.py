@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from statistics import mean, median
 
+from ..providers import TRADITIONAL
 from .comparison import ComparisonRow
 from .data import ReportData, VariantData
 
@@ -132,7 +133,7 @@ def _tokens(measured: list[VariantData]) -> list[str]:
 def _unreported_tokens(measured: list[VariantData]) -> list[str]:
     out = []
     for v in measured:
-        if not v.row.n_usage_missing:
+        if not v.row.n_usage_missing or v.row.provider in TRADITIONAL:  # tokens do not apply
             continue
         what = (
             "its token counts are unknown (-), so they are not compared"

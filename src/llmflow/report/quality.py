@@ -151,6 +151,8 @@ def plot_pass_rate_vs_latency(rows: Sequence[ComparisonRow], out_dir: Path) -> P
         high = (
             r.pass_rate_ci_high if r.pass_rate_ci_high is not None else r.pass_rate
         ) - r.pass_rate
+        # at 100% (0%) the Wilson bound is 1 (0) give or take a rounding error: never negative
+        low, high = max(low, 0.0), max(high, 0.0)
         ax.errorbar(r.latency_p50_s, r.pass_rate, yerr=[[low], [high]], fmt="o", capsize=4)
         ax.annotate(
             r.label,

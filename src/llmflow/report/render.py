@@ -6,6 +6,12 @@ from pathlib import Path
 
 from . import blocks
 from .blocks import Block, Bullets, Figures, Heading, Paragraph, Table
+from .classification import (
+    LABEL_COLUMNS,
+    classification_findings,
+    label_tables,
+    plot_confusions,
+)
 from .comparison import (
     EXTRA_COLUMNS,
     SEED_COLUMNS,
@@ -29,8 +35,10 @@ def write_report(data: ReportData, out_dir: Path) -> list[Path]:
     plots = make_plots(data, out_dir)
     if (quality_plot := plot_pass_rate_vs_latency(data.comparison.rows, out_dir)) is not None:
         plots["Pass rate against median latency"] = quality_plot
+    plots.update(plot_confusions(data, out_dir))
     findings, next_steps = interpret(data)
-    findings = quality_findings(data.comparison.rows) + findings
+    rows = data.comparison.rows
+    findings = classification_findings(rows) + quality_findings(rows) + findings
     report = sections(data, findings, next_steps, plots)
     files = {
         "report.md": blocks.to_markdown(report),
@@ -94,6 +102,7 @@ def sections(
         Table(SEED_COLUMNS, seed),
         Bullets([f"**Warning**: {w}" for w in warnings(c)], css_class="warnings"),
         *_quality_section(c),
+        *_label_sections(data),
         Heading("Distribution and details"),
         Table(extended_header, extended),
         Heading("Interpretation"),
@@ -109,6 +118,13 @@ def _quality_section(comparison: Comparison) -> list[Block]:
     if not has_quality(comparison.rows):
         return []
     return [Heading("Quality"), Table(*score_table(comparison.rows))]
+
+
+def _label_sections(data: ReportData) -> list[Block]:
+    out: list[Block] = []
+    for label, rows in label_tables(data):
+        out += [Heading(f"Per label: {label}"), Table(LABEL_COLUMNS, rows)]
+    return out
 
 
 def _num(value: float | None, digits: int = 3) -> str:

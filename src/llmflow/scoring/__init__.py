@@ -64,6 +64,10 @@ def case_table(loaded: LoadedExperiment) -> dict[str, CaseChecks] | None:
     if not has_checks(loaded):
         return None
     scorers = list(loaded.config.scorers or ())
+    if loaded.config.labels and loaded.config.task == "classify":
+        from ..classify import label_spec
+
+        scorers.insert(0, label_spec(loaded.config.labels))  # accuracy is this check's pass rate
     table = {}
     for prompt in loaded.prompts:
         specs = [*scorers, *prompt.checks]
@@ -74,7 +78,8 @@ def case_table(loaded: LoadedExperiment) -> dict[str, CaseChecks] | None:
 
 
 def has_checks(loaded: LoadedExperiment) -> bool:
-    return bool(loaded.config.scorers) or any(p.checks for p in loaded.prompts)
+    config = loaded.config
+    return bool(config.scorers or config.labels) or any(p.checks for p in loaded.prompts)
 
 
 def score_record(record: CallRecord, checks: CaseChecks) -> list[Score]:

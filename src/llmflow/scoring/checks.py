@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ..classify import label_check
 from ..types import CallRecord
 from .specs import DEFAULT_SIMILARITY_THRESHOLD, ScorerSpec
 
@@ -155,4 +156,5 @@ CHECKS: dict[str, Check] = {
     "cost": cost,
     "rouge-l": rouge_l,
     "chrf": chrf,
+    "label": label_check,
 }

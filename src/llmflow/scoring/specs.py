@@ -22,6 +22,7 @@ DETERMINISTIC = (
     "cost",
     "rouge-l",
     "chrf",
+    "label",  # task classify: the answer, mapped to one of `value` (the labels), is `expected`
 )
 SIMILARITY = ("rouge-l", "chrf")  # scores in [0, 1] against the prompt's `expected`
 TYPES = (*DETERMINISTIC, "judge")
@@ -40,6 +41,7 @@ _FIELDS: dict[str, tuple[str, ...]] = {
     "cost": ("threshold",),
     "rouge-l": ("threshold",),
     "chrf": ("threshold",),
+    "label": ("value",),
 }
 _COMMON = ("type", "name", "negate")
 _JUDGE_MODEL_FIELDS = (
@@ -205,6 +207,7 @@ _CHECKS = {
     "cost": _limit,
     "rouge-l": _unit_threshold,
     "chrf": _unit_threshold,
+    "label": _needs_list,
     "judge": _judge,
 }
 

@@ -26,8 +26,10 @@ from typing import Any
 
 from .. import __version__, gates, metrics
 from ..errors import ConfigError, LlmflowError, PromotionRefused, TrackingError
+from ..providers.sklearn_model import MODEL_URI_TAG
 from ..providers.spec import provider_spec
 from ..redact import redact_url
+from .fluent import fluent_store
 from .runs import KIND_VARIANT, TAG_KIND, VARIANT_ARTIFACT
 
 ALIASES = ("staging", "production")
@@ -56,30 +58,15 @@ def register_run(client: Any, run_id: str, name: str | None = None, gates_from_f
     params, metrics = run.data.params, run.data.metrics
     provider, task = params["provider"], params.get("task_type", "chat")
     name = name or entry.get("register_as") or default_name(provider, task)
-    config = {"entry": _serving_entry(entry), "system": saved.get("system")}
-    script = resources.files("llmflow.serving") / "model_script.py"
-    # MLflow prints its own "Successfully registered" lines and schema hints to stderr; the
-    # caller reports the registration in its own words
+    model_uri = run.data.tags.get(MODEL_URI_TAG)  # a model trained in the run logged itself
+    if model_uri is None:
+        model_uri = _log_serving_model(
+            client, run, {"entry": _serving_entry(entry), "system": saved.get("system")}, provider
+        )
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
-        try:
-            with _fluent_store(client.tracking_uri), mlflow.start_run(run_id=run_id):
-                info = mlflow.pyfunc.log_model(
-                    name="model",
-                    python_model=str(script),
-                    model_config=config,
-                    pip_requirements=[
-                        f"llmflow=={__version__}",
-                        *provider_spec(provider).pip_requirements,
-                        "mlflow",
-                    ],
-                )
-        finally:
-            # start_run(run_id=...) reopened the run and ended it FINISHED (FAILED on Ctrl-C):
-            # it keeps its own status
-            client.set_terminated(run_id, status=run.info.status)
-        with _fluent_store(client.tracking_uri):
-            version = mlflow.register_model(info.model_uri, name, await_registration_for=0)
+        with fluent_store(client.tracking_uri):
+            version = mlflow.register_model(model_uri, name, await_registration_for=0)
     tags = {
         "llmflow.source_run_id": run_id,
         "llmflow.parent_run_id": run.data.tags.get("mlflow.parentRunId", ""),
@@ -94,6 +81,35 @@ def register_run(client: Any, run_id: str, name: str | None = None, gates_from_f
         client.set_model_version_tag(name, version.version, key, value)
     client.set_registered_model_tag(name, "llmflow.provider", provider)
     return client.get_model_version(name, version.version)
+
+
+def _log_serving_model(client: Any, run: Any, config: dict[str, Any], provider: str) -> str:
+    """Log the variant's configuration as a pyfunc model on its run; the model's URI."""
+    import mlflow
+
+    run_id = run.info.run_id
+    script = resources.files("llmflow.serving") / "model_script.py"
+    # MLflow prints its own "Successfully registered" lines and schema hints to stderr; the
+    # caller reports the registration in its own words
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        try:
+            with fluent_store(client.tracking_uri), mlflow.start_run(run_id=run_id):
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=str(script),
+                    model_config=config,
+                    pip_requirements=[
+                        f"llmflow=={__version__}",
+                        *provider_spec(provider).pip_requirements,
+                        "mlflow",
+                    ],
+                )
+        finally:
+            # start_run(run_id=...) reopened the run and ended it FINISHED (FAILED on Ctrl-C):
+            # it keeps its own status
+            client.set_terminated(run_id, status=run.info.status)
+    return info.model_uri
 
 
 def promote(
@@ -301,20 +317,6 @@ def _or_none(lookup: Any, *args: str) -> Any:
 def _holder(client: Any, name: str, alias: str) -> str | None:
     mv = _or_none(client.get_model_version_by_alias, name, alias)
     return str(mv.version) if mv is not None else None  # None: the alias is unset
-
-
-@contextlib.contextmanager
-def _fluent_store(tracking_uri: str):
-    """The caller's store for MLflow's fluent API (`log_model` and `register_model` have no
-    client twin), restored after, so that llmflow never changes the process's global URI."""
-    import mlflow
-
-    before = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
-    mlflow.set_tracking_uri(tracking_uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(before)
 
 
 def _run(client: Any, run_id: str) -> Any:

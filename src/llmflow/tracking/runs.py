@@ -209,11 +209,11 @@ class RunStore:
             from ..scoring.tables import add_score_columns
 
             add_score_columns(table, ordered, scores)
-        self._log_table(run_id, table, "calls.json")
+        self.log_table(run_id, table, "calls.json")
         self.client.log_text(run_id, responses_markdown(ordered), "responses.md")
         self.client.set_terminated(run_id, status=status)
 
-    def _log_table(self, run_id: str, columns: dict[str, list[Any]], artifact_file: str) -> None:
+    def log_table(self, run_id: str, columns: dict[str, list[Any]], artifact_file: str) -> None:
         """The table in `mlflow.log_table`'s format, written whole: log_table appends to an
         existing file, which would duplicate rows when a resumed run is finished again."""
         from mlflow.utils.mlflow_tags import MLFLOW_LOGGED_ARTIFACTS

@@ -1,0 +1,172 @@
+"""Task classify in the comparison and the report: accuracy with its 95% interval, macro F1 and
+unparsed answers as columns; per variant, the per-label table and a confusion-matrix plot (from
+the variant run's classification.json); and the plain answer to "does any LLM beat the classic
+model on accuracy beyond the noise, and at what latency and cost per 1,000 predictions?"."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..classify import ARTIFACT
+from ..providers import TRADITIONAL
+
+if TYPE_CHECKING:
+    from .comparison import ComparisonRow
+    from .data import ReportData
+
+CLASSIFY_COLUMNS = ("Accuracy", "Accuracy 95% CI", "Macro F1", "Unparsed")
+LABEL_COLUMNS = ["Label", "Precision", "Recall", "F1", "Support"]
+
+
+def classification_fields(metrics: dict[str, float]) -> dict[str, Any]:
+    """The classification fields of a ComparisonRow, from a variant run's metrics."""
+    unparsed = metrics.get("n_unparsed")
+    return {
+        "accuracy": metrics.get("accuracy"),
+        "accuracy_ci_low": metrics.get("accuracy_ci_low"),
+        "accuracy_ci_high": metrics.get("accuracy_ci_high"),
+        "macro_f1": metrics.get("macro_f1"),
+        "n_unparsed": int(unparsed) if unparsed is not None else None,
+    }
+
+
+def has_classification(rows: Sequence[ComparisonRow]) -> bool:
+    return any(r.accuracy is not None for r in rows)
+
+
+def classification_cells(row: ComparisonRow) -> list[str]:
+    if row.accuracy is None:
+        return ["-"] * len(CLASSIFY_COLUMNS)
+    macro = "-" if row.macro_f1 is None else f"{row.macro_f1:.3f}"
+    return [f"{row.accuracy:.1%}", accuracy_interval(row), macro, str(row.n_unparsed or 0)]
+
+
+def accuracy_interval(row: ComparisonRow) -> str:
+    if row.accuracy_ci_low is None or row.accuracy_ci_high is None:
+        return "-"
+    return f"{row.accuracy_ci_low:.1%}-{row.accuracy_ci_high:.1%}"
+
+
+def load_classification(client: Any, run_id: str) -> dict[str, Any] | None:
+    """A variant run's classification.json; None when it has none (another task, or a run
+    ended before its tables were written)."""
+    try:
+        path = client.download_artifacts(run_id, ARTIFACT)
+    except Exception:  # MLflow raises several kinds for a missing artifact
+        return None
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def label_tables(data: ReportData) -> list[tuple[str, list[list[str]]]]:
+    """(variant, rows of LABEL_COLUMNS) for each variant with a classification table."""
+    out = []
+    for v in data.measured:
+        if v.classification is None:
+            continue
+        rows = [
+            [
+                str(r["label"]),
+                f"{r['precision']:.3f}",
+                f"{r['recall']:.3f}",
+                f"{r['f1']:.3f}",
+                str(r["support"]),
+            ]
+            for r in v.classification["per_label"]
+        ]
+        out.append((v.label, rows))
+    return out
+
+
+def plot_confusions(data: ReportData, out_dir: Path) -> dict[str, Path]:
+    """One confusion-matrix PNG per classified variant: true labels down, predicted across."""
+    found = [v for v in data.measured if v.classification is not None]
+    if not found:
+        return {}
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots = {}
+    for index, v in enumerate(found):
+        table = v.classification
+        matrix, columns, labels = table["confusion"], table["columns"], table["labels"]
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        ax.imshow(matrix, cmap="Blues")
+        ax.set_xticks(range(len(columns)), columns, rotation=30, ha="right")
+        ax.set_yticks(range(len(labels)), labels)
+        peak = max((n for row in matrix for n in row), default=0)
+        for i, row in enumerate(matrix):
+            for j, n in enumerate(row):
+                colour = "white" if peak and n > peak / 2 else "black"
+                ax.text(j, i, str(n), ha="center", va="center", color=colour, fontsize=9)
+        ax.set_xlabel("predicted label")
+        ax.set_ylabel("true label")
+        ax.set_title(f"Confusion matrix: {v.label}")
+        path = out_dir / f"confusion_{index}.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        plots[f"Confusion matrix: {v.label}"] = path
+    return plots
+
+
+def classification_findings(rows: Sequence[ComparisonRow]) -> list[str]:
+    """Whether an LLM beats the classic model on accuracy beyond the noise (the 95% intervals
+    do not overlap), and each variant's latency and cost per 1,000 predictions."""
+    scored = [r for r in rows if r.accuracy is not None and not r.skipped]
+    classic = [r for r in scored if r.provider in TRADITIONAL]
+    llms = [r for r in scored if r.provider not in TRADITIONAL]
+    out = []
+    if classic and llms:
+        out.append(_verdict(max(classic, key=_accuracy), llms))
+    if scored:
+        costs = "; ".join(_per_thousand(r) for r in sorted(scored, key=lambda r: -_accuracy(r)))
+        out.append(f"Per 1,000 predictions: {costs}.")
+    return out
+
+
+def _accuracy(row: ComparisonRow) -> float:
+    return row.accuracy or 0.0
+
+
+def _verdict(classic: ComparisonRow, llms: list[ComparisonRow]) -> str:
+    best = max(llms, key=_accuracy)
+    shown = f"{best.label} {best.accuracy:.1%} ({accuracy_interval(best)})"
+    theirs = f"{classic.label} {classic.accuracy:.1%} ({accuracy_interval(classic)})"
+    beating = [r for r in llms if _above(r, classic)]
+    if beating:
+        names = ", ".join(r.label for r in beating)
+        return (
+            f"**{names}** beat{'s' if len(beating) == 1 else ''} the classic model on accuracy "
+            f"beyond the noise: {shown} against {theirs}; the 95% intervals do not overlap."
+        )
+    if _above(classic, best):
+        return (
+            f"**No LLM beats the classic model**: {theirs} is more accurate than the best LLM, "
+            f"{shown}, beyond the noise (the 95% intervals do not overlap)."
+        )
+    return (
+        f"No LLM beats the classic model beyond the noise: the best LLM, {shown}, against "
+        f"{theirs}; the 95% intervals overlap, so more test cases are needed to tell them apart."
+    )
+
+
+def _above(a: ComparisonRow, b: ComparisonRow) -> bool:
+    """a's interval lies wholly above b's."""
+    if a.accuracy_ci_low is None or b.accuracy_ci_high is None:
+        return False
+    return a.accuracy_ci_low > b.accuracy_ci_high
+
+
+def _per_thousand(row: ComparisonRow) -> str:
+    p50 = row.latency_p50_s
+    latency = "-" if p50 is None else f"{p50 * 1000:.1f} ms each ({p50 * 1000:.1f} s one at a time)"
+    from .comparison import format_cost
+
+    per_call = row.cost_per_call_usd
+    cost = format_cost(None if per_call is None else per_call * 1000, row.cost_kind)
+    return f"{row.label}: median {latency}, {cost}"

@@ -1,0 +1,187 @@
+"""task: classify without MLflow: answer -> label, the metrics (checked against scikit-learn's),
+the training, and the experiment file's mistakes (one line naming the field, exit 2, no run)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from sklearn.metrics import f1_score, precision_recall_fscore_support
+from typer.testing import CliRunner
+
+from llmflow import classify
+from llmflow.cli import app
+from llmflow.config import load_experiment
+from llmflow.errors import ConfigError
+from llmflow.providers.sklearn_model import PIPELINES, fit
+from llmflow.scoring import wilson_interval
+from tests.helpers import write_experiment
+
+LABELS = ["billing", "technical", "account", "other"]
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+@pytest.mark.parametrize(
+    ("answer", "label"),
+    [
+        ("billing", "billing"),
+        ("  **Technical**.\n", "technical"),
+        ('"ACCOUNT"', "account"),
+        ("The label is: account. Not billing.", "account"),  # the first label named
+        ("It is about billing, maybe technical", "billing"),
+        ("accounts payable", "unparsed"),  # a whole word only
+        ("I don't know", "unparsed"),
+        ("", "unparsed"),
+    ],
+)
+def test_answer_to_label(answer: str, label: str):
+    assert classify.to_label(answer, LABELS) == label
+
+
+def test_metrics_agree_with_scikit_learn():
+    expected = ("billing", "billing", "technical", "account", "other", "other", "account")
+    predicted = ("billing", "technical", "technical", "unparsed", "other", "billing", "account")
+    found = classify.Classified(tuple(LABELS), expected, predicted)
+    metrics = classify.metrics(found)
+    assert metrics["accuracy"] == 4 / 7
+    assert (metrics["accuracy_ci_low"], metrics["accuracy_ci_high"]) == wilson_interval(4, 7)
+    assert metrics["n_unparsed"] == 1
+    labels = sorted(set(expected) | (set(predicted) - {"unparsed"}))
+    assert metrics["macro_f1"] == pytest.approx(
+        f1_score(expected, predicted, labels=labels, average="macro", zero_division=0)
+    )
+    p, r, f, s = precision_recall_fscore_support(
+        expected, predicted, labels=LABELS, zero_division=0
+    )
+    rows = classify.per_label(found)
+    assert [row["precision"] for row in rows] == pytest.approx(list(p))
+    assert [row["recall"] for row in rows] == pytest.approx(list(r))
+    assert [row["f1"] for row in rows] == pytest.approx(list(f))
+    assert [row["support"] for row in rows] == list(s)
+    matrix = classify.confusion(found)
+    assert matrix[2] == [0, 0, 1, 0, 1]  # account: one right, one unparsed
+
+
+@pytest.mark.parametrize("name", PIPELINES)
+def test_each_pipeline_trains_on_the_example_data(name: str):
+    rows = list(csv.DictReader((EXAMPLES / "data" / "tickets_train.csv").open()))
+    pipeline, metrics = fit(name, [r["user"] for r in rows], [r["expected"] for r in rows])
+    assert metrics["n_train"] == len(rows) >= 200
+    assert 0 < metrics["train_time_s"] < 30 and 0 < metrics["cv_accuracy"] <= 1
+    assert set(pipeline.predict(["I was charged twice for my plan"])) <= set(LABELS)
+
+
+def test_the_example_data_set():
+    test = list(csv.DictReader((EXAMPLES / "data" / "tickets_test.csv").open()))
+    train = list(csv.DictReader((EXAMPLES / "data" / "tickets_train.csv").open()))
+    assert 60 <= len(test) <= 100 and len(train) + len(test) >= 300
+    assert {r["expected"] for r in test} == {r["expected"] for r in train} == set(LABELS)
+    assert not {r["user"] for r in test} & {r["user"] for r in train}
+    loaded = load_experiment(EXAMPLES / "classify.yaml")
+    assert loaded.config.labels == LABELS and len(loaded.prompts) == len(test)
+    assert all(p.system == classify.instruction(LABELS) for p in loaded.prompts)
+
+
+def classify_file(tmp_path: Path, train_rows=None, prompts=None, **entry) -> Path:
+    rows = (
+        train_rows
+        if train_rows is not None
+        else [("charged twice", "billing")] * 2 + [("app crashes", "technical")] * 2
+    )
+    with (tmp_path / "train.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["user", "expected"])
+        writer.writerows(rows)
+    model = {"provider": "sklearn", "model": "tfidf-logreg", "train": "train.csv", **entry}
+    model = {k: v for k, v in model.items() if v is not None}
+    prompts = prompts or [{"id": "a", "user": "refund please", "expected": "billing"}]
+    return write_experiment(tmp_path, [model], task="classify", labels=LABELS, prompts=prompts)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"train": None}, "compare.yaml: models[0].train: is required for provider sklearn"),
+        ({"model": "forest"}, "compare.yaml: models[0].model: must be one of tfidf-logreg"),
+        ({"train_rows": []}, "compare.yaml: models[0].train: train.csv has no rows"),
+        (
+            {"prompts": [{"id": "a", "user": "hi", "expected": "sales"}]},
+            "compare.yaml: [0].expected: 'sales' is not one of labels (billing, technical",
+        ),
+        (
+            {"prompts": [{"id": "a", "user": "hi"}]},
+            "compare.yaml: [0].expected: is required for task classify",
+        ),
+        (
+            {"train_rows": [("x", "billing"), ("y", "refunds")]},
+            "train.csv: [1].expected: 'refunds' is not one of labels",
+        ),
+        ({"train_rows": [("x", "billing")]}, "must hold at least two different labels"),
+    ],
+)
+def test_file_mistakes_are_one_line_exit_2_and_no_run(tmp_path: Path, change, message):
+    path = classify_file(tmp_path, **change)
+    with pytest.raises(ConfigError, match=None) as raised:
+        load_experiment(path)
+    assert message in str(raised.value)
+    result = CliRunner().invoke(
+        app, ["run", str(path), "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().count("\n") == 0 and message in result.stderr
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_label_in_a_prompts_file_names_the_file(tmp_path: Path):
+    (tmp_path / "test.csv").write_text("id,user,expected\na,hi,billing\nb,yo,Sales\n")
+    path = classify_file(tmp_path)
+    text = path.read_text().replace(
+        "prompts:\n- id: a\n  user: refund please\n  expected: billing\n", "prompts: test.csv\n"
+    )
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"test.csv: \[1\].expected: 'Sales' is not one of"):
+        load_experiment(path)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"task": "classify"}, "labels: task classify needs a list of two or more"),
+        ({"task": "classify", "labels": ["a", "b", "A"]}, "labels: 'A' appears twice"),
+        ({"task": "classify", "labels": ["a", "Unparsed"]}, "labels: 'Unparsed' cannot be a"),
+        ({"task": "chat", "system": "Be brief."}, "system: only applies to task classify"),
+        ({"task": "chat", "labels": LABELS}, "labels: only applies to task classify"),
+    ],
+)
+def test_labels_field(tmp_path: Path, fields, message):
+    model = {"provider": "ollama", "model": "m", "base_url": "http://127.0.0.1:9"}
+    prompts = [{"id": "a", "user": "hi", "expected": "billing"}]
+    path = write_experiment(tmp_path, [model], prompts=prompts, **fields)
+    with pytest.raises(ConfigError, match=message):
+        load_experiment(path)
+
+
+def test_sklearn_needs_task_classify(tmp_path: Path):
+    model = {"provider": "sklearn", "model": "tfidf-nb", "train": "t.csv"}
+    path = write_experiment(tmp_path, [model])
+    with pytest.raises(ConfigError, match=r"models\[0\].provider: sklearn needs task: classify"):
+        load_experiment(path)
+
+
+def test_train_only_applies_to_sklearn(tmp_path: Path):
+    model = {"provider": "ollama", "model": "m", "train": "t.csv"}
+    path = write_experiment(tmp_path, [model])
+    with pytest.raises(ConfigError, match=r"models\[0\].train: only applies to provider sklearn"):
+        load_experiment(path)
+
+
+def test_a_prompt_system_overrides_the_instruction(tmp_path: Path):
+    prompts = [
+        {"id": "a", "user": "hi", "expected": "other", "system": "Route it."},
+        {"id": "b", "user": "yo", "expected": "Billing"},
+    ]
+    loaded = load_experiment(classify_file(tmp_path, prompts=prompts))
+    assert [p.system for p in loaded.prompts] == ["Route it.", classify.instruction(LABELS)]
+    assert loaded.prompts[1].expected == "billing"  # spelt as in labels
+    assert Path(loaded.config.models[0].train).is_absolute()

@@ -1,0 +1,141 @@
+"""task: classify end to end: a scikit-learn model trained in the run (for real) beside an LLM
+(the fake Ollama server, whose echo of the ticket names a known label), in one experiment,
+comparison, report, registry and promotion."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from llmflow.cli import app
+from llmflow.providers.sklearn_model import fit
+from llmflow.scoring import wilson_interval
+from tests.helpers import write_experiment
+
+LABELS = ["billing", "technical", "account", "other"]
+TRAIN = Path(__file__).parents[1] / "examples" / "data" / "tickets_train.csv"
+# the fake answers "Echo: <ticket>": its label is the first one the ticket names
+PROMPTS = [
+    {"id": "p1", "user": "I was charged twice, a billing problem", "expected": "billing"},
+    {"id": "p2", "user": "The app crashes: technical issue", "expected": "technical"},
+    {"id": "p3", "user": "I cannot log in to my account", "expected": "account"},
+    {"id": "p4", "user": "Do you have an office in Berlin?", "expected": "other"},  # unparsed
+    {"id": "p5", "user": "Refund the billing of my account", "expected": "account"},  # billing
+]
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory, fake_ollama):
+    tmp = tmp_path_factory.mktemp("classify")
+    models = [
+        {
+            "provider": "sklearn",
+            "model": "tfidf-logreg",
+            "train": str(TRAIN),
+            "register_as": "sklearn_ticket_classify",
+        },
+        {
+            "provider": "ollama",
+            "model": "llama3.1",
+            "base_url": fake_ollama.url,
+            "register_as": "llm_ollama_classify",
+        },
+    ]
+    path = write_experiment(
+        tmp, models, task="classify", labels=LABELS, prompts=PROMPTS, report=True
+    )
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    result = CliRunner().invoke(app, ["run", str(path), "--tracking-uri", uri, "--out", str(tmp)])
+    assert result.exit_code == 0, result.output
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("provider-comparison")
+    runs = client.search_runs(
+        [experiment.experiment_id], filter_string="tags.`llmflow.kind` = 'variant'"
+    )
+    return {
+        "uri": uri,
+        "client": client,
+        "out": tmp,
+        "output": result.output,
+        "runs": {r.data.tags["llmflow.provider"]: r for r in runs},
+    }
+
+
+def artifact(ran, provider: str, name: str) -> dict:
+    run_id = ran["runs"][provider].info.run_id
+    return json.loads(Path(ran["client"].download_artifacts(run_id, name)).read_text())
+
+
+def test_the_llm_accuracy_is_exact(ran):
+    metrics = ran["runs"]["ollama"].data.metrics
+    assert metrics["accuracy"] == metrics["pass_rate"] == metrics["score.label"] == 0.6
+    assert (metrics["accuracy_ci_low"], metrics["accuracy_ci_high"]) == wilson_interval(3, 5)
+    assert metrics["n_unparsed"] == 1
+    table = artifact(ran, "ollama", "classification.json")
+    by_label = {row["label"]: row for row in table["per_label"]}
+    assert by_label["account"]["recall"] == 0.5 and by_label["billing"]["precision"] == 0.5
+    assert table["confusion"][3] == [0, 0, 0, 0, 1]  # other -> unparsed
+    shown = artifact(ran, "ollama", "per_label.json")  # an MLflow table, for the UI
+    assert shown["columns"][:4] == ["label", "precision", "recall", "f1"]
+    assert [row[0] for row in shown["data"]] == LABELS
+
+
+def test_the_classic_model_is_trained_and_scored_for_real(ran):
+    rows = list(csv.DictReader(TRAIN.open()))
+    pipeline, _ = fit("tfidf-logreg", [r["user"] for r in rows], [r["expected"] for r in rows])
+    predicted = pipeline.predict([p["user"] for p in PROMPTS])
+    correct = sum(a == p["expected"] for a, p in zip(predicted, PROMPTS, strict=True))
+    metrics = ran["runs"]["sklearn"].data.metrics
+    assert metrics["accuracy"] == correct / 5
+    assert metrics["n_train"] == len(rows) and 0 < metrics["train_time_s"] < 30
+    assert "cv_accuracy" in metrics and "train_accuracy" in metrics
+    # measured like an LLM call; tokens do not apply: absent, not 0; cost from the hour rate
+    assert metrics["n_timed"] == 5 and metrics["latency_p50_s"] > 0
+    assert "total_tokens" not in metrics and metrics["n_usage_missing"] == 5
+    assert metrics["estimated_cost_usd"] == 0
+    calls = artifact(ran, "sklearn", "calls.json")
+    column = calls["columns"].index("input_tokens")
+    assert {row[column] for row in calls["data"]} == {None}
+    assert "tokens not reported" not in ran["output"]
+
+
+def test_the_table_and_report_compare_them(ran):
+    assert "Accuracy" in ran["output"] and "60.0%" in ran["output"]
+    report = (ran["out"] / "report.md").read_text()
+    assert "## Per label: tfidf-logreg" in report and "## Per label: llama3.1" in report
+    assert (ran["out"] / "confusion_0.png").exists() and (ran["out"] / "confusion_1.png").exists()
+    assert "beats the classic model" in report or "beat the classic model" in report
+    assert "Per 1,000 predictions:" in report
+    html = (ran["out"] / "report.html").read_text()
+    assert "Per label: tfidf-logreg" in html
+
+
+def test_registered_as_a_real_sklearn_model(ran):
+    mlflow.set_tracking_uri(ran["uri"])
+    texts = ["I was charged twice this month", "the app crashes on start"]
+    model = mlflow.sklearn.load_model("models:/sklearn_ticket_classify/1")
+    assert set(model.predict(texts)) <= set(LABELS)
+    served = mlflow.pyfunc.load_model("models:/sklearn_ticket_classify/1")
+    assert list(served.predict(texts)) == list(model.predict(texts))
+    mv = ran["client"].get_model_version("sklearn_ticket_classify", "1")
+    assert mv.tags["llmflow.provider"] == "sklearn" and "metric.accuracy" in mv.tags
+
+
+def test_promote_gates_on_accuracy_for_both_kinds(ran):
+    accuracy = ran["runs"]["sklearn"].data.metrics["accuracy"]
+    uri = ran["uri"]
+    gate = ["--require", "accuracy>=0.8", "--tracking-uri", uri]
+    classic = CliRunner().invoke(
+        app, ["promote", "sklearn_ticket_classify", "-v", "1", "--to", "staging", *gate]
+    )
+    assert classic.exit_code == (0 if accuracy >= 0.8 else 1), classic.output
+    llm = CliRunner().invoke(
+        app, ["promote", "llm_ollama_classify", "-v", "1", "--to", "staging", *gate]
+    )
+    assert llm.exit_code == 1 and "accuracy>=0.8: accuracy is 0.6" in llm.stderr
