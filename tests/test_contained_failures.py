@@ -66,12 +66,12 @@ def test_a_report_that_fails_is_a_line_and_the_run_is_kept(
 def test_a_registration_that_fails_is_a_line_and_the_run_is_kept(
     tmp_path: Path, fake_ollama, monkeypatch
 ):
-    from llmflow.tracking import registry
+    from llmflow.registry import versions
 
     def refused(*_args, **_kwargs):
         raise RuntimeError("registry down")
 
-    monkeypatch.setattr(registry, "register_run", refused)
+    monkeypatch.setattr(versions, "register_run", refused)
     result = run(tmp_path, fake_ollama, register_as="llm_ollama_chat")
     assert "could not register llama3.1: RuntimeError: registry down" in result.output
     assert compared(tmp_path)["n_calls"] == 2

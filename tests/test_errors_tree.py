@@ -38,7 +38,7 @@ def test_every_llmflow_error_is_defined_in_errors_and_drawn_in_the_tree():
     ("module", "name"),
     [
         ("llmflow.runner", "BudgetExhausted"),
-        ("llmflow.tracking.registry", "PromotionRefused"),
+        ("llmflow.registry.versions", "PromotionRefused"),
         ("llmflow.experiment", "Interrupted"),
     ],
 )

@@ -9,10 +9,10 @@ from pathlib import Path
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from llmflow import gates, metrics
+from llmflow import metrics
 from llmflow.cli import app
+from llmflow.registry import gates, versions
 from llmflow.report.comparison import ComparisonRow, row_from
-from llmflow.tracking import registry
 from tests.helpers import write_experiment
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -68,7 +68,7 @@ def test_a_row_reads_each_metric_by_its_declaration():
 
 
 def test_gates_and_registry_use_the_gateable_metrics():
-    assert gates.METRICS == registry.RECORDED_METRICS == metrics.gateable()
+    assert gates.METRICS == versions.RECORDED_METRICS == metrics.gateable()
     assert "pass_rate" in gates.METRICS and "latency_p99_s" not in gates.METRICS
 
 

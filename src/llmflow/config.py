@@ -182,7 +182,7 @@ class PromotePolicy(_Strict):
     @field_validator("require")
     @classmethod
     def _parse_gates(cls, rules: list[str]) -> list[str]:
-        from .gates import Gate
+        from .registry.gates import Gate
 
         for rule in rules:
             try:

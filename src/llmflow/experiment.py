@@ -29,7 +29,7 @@ from .plan import Plan, build_plan, judge_checks
 from .pricing import Pricer
 from .providers import Provider, create_provider
 from .redact import redact_text
-from .registration import register_and_promote
+from .registry.registration import register_and_promote
 from .run_types import LATEST, RunHooks, RunRequest, RunResult, Skipped
 from .runner import Runner
 from .scoring import case_table

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from llmflow import gates, metrics
-from llmflow.registration import Registration, _promote_best
-from llmflow.tracking import registry
+from llmflow import metrics
+from llmflow.registry import gates, versions
+from llmflow.registry.registration import Registration, _promote_best
 
 
 def test_a_gate_on_pass_rate():
@@ -34,7 +34,7 @@ def test_best_by_follows_the_direction(monkeypatch, metric: str, winner: str):
     ]
     promoted = []
     monkeypatch.setattr(
-        registry, "promote", lambda client, name, version, to: promoted.append(version)
+        versions, "promote", lambda client, name, version, to: promoted.append(version)
     )
     result = Registration()
     _promote_best(None, versions, metric, result)
@@ -42,5 +42,5 @@ def test_best_by_follows_the_direction(monkeypatch, metric: str, winner: str):
 
 
 def test_pass_rate_is_recorded_on_versions():
-    assert "pass_rate" in registry.RECORDED_METRICS
+    assert "pass_rate" in versions.RECORDED_METRICS
     assert metrics.higher_is_better("score.rouge-l") and not metrics.higher_is_better("error_rate")

@@ -72,8 +72,8 @@ def quiet_mlflow() -> None:
 
 def open_store(tracking_uri: str | None):
     """The RunStore for --tracking-uri (or its defaults); imports MLflow only now."""
-    from .config import resolve_tracking_uri
-    from .tracking.runs import open_store as open_checked
+    from ..config import resolve_tracking_uri
+    from ..tracking.runs import open_store as open_checked
 
     quiet_mlflow()
     return open_checked(resolve_tracking_uri(tracking_uri))
@@ -113,8 +113,8 @@ def report_error(error: BaseException) -> None:
     """One line: llmflow's own message, else what failed and where the traceback is."""
     from rich.markup import escape
 
-    from .errors import LlmflowError
-    from .redact import one_line, redact_text
+    from ..errors import LlmflowError
+    from ..redact import one_line, redact_text
 
     if isinstance(error, LlmflowError):
         message = str(error)
@@ -124,7 +124,7 @@ def report_error(error: BaseException) -> None:
 
 
 def exit_code_of(error: BaseException) -> int:
-    from .errors import ConfigError, Interrupted
+    from ..errors import ConfigError, Interrupted
 
     if isinstance(error, Interrupted):
         return 130

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ._cli_common import Debug, LeanGroup, TrackingUri, err, errors, open_store, out
+from .common import Debug, LeanGroup, TrackingUri, err, errors, open_store, out
 
 
 def register(
@@ -22,11 +22,11 @@ def register(
     debug: Debug = False,
 ) -> None:
     """Register a variant run as a new version of a model (MLflow pyfunc, models from code)."""
-    from .tracking import registry
+    from ..registry import versions
 
     with errors(debug):
         store = open_store(tracking_uri)
-        mv = registry.register_run(store.client, run_id, name)
+        mv = versions.register_run(store.client, run_id, name)
     out.print(f"registered {mv.name} version {mv.version} from run {run_id}")
 
 
@@ -53,13 +53,14 @@ def promote(
     the metrics recorded on the version when it was registered. Exit code 1 when refused.
     Sending the production version back to staging takes it out of production.
     """
-    from .tracking import registry
+    from ..errors import PromotionRefused
+    from ..registry import versions
 
     with errors(debug):
         store = open_store(tracking_uri)
         try:
-            record = registry.promote(store.client, name, version, to, require or [], force)
-        except registry.PromotionRefused as refused:
+            record = versions.promote(store.client, name, version, to, require or [], force)
+        except PromotionRefused as refused:
             for reason in refused.reasons:
                 err.print(f"[red]refused:[/] {reason}")
             raise typer.Exit(1) from None
@@ -89,12 +90,12 @@ def models(
         return
     from rich.table import Table
 
-    from .tracking import registry
+    from ..registry import versions
 
     with errors(debug):
-        versions = registry.list_versions(open_store(tracking_uri).client)
+        listed = versions.list_versions(open_store(tracking_uri).client)
     if as_json:
-        print(json.dumps([v.__dict__ for v in versions], indent=2))
+        print(json.dumps([v.__dict__ for v in listed], indent=2))
         return
     table = Table(title="Registered models")
     for column in (
@@ -111,7 +112,7 @@ def models(
         "Pass rate",
     ):
         table.add_column(column)
-    for v in versions:
+    for v in listed:
         m = v.metrics
         table.add_row(
             v.name,
@@ -137,10 +138,10 @@ def models_history(
     debug: Debug = False,
 ) -> None:
     """Every promotion of a model, oldest first: who, when, to what, from which version."""
-    from .tracking import registry
+    from ..registry import versions
 
     with errors(debug):
-        records = registry.history(open_store(tracking_uri).client, name)
+        records = versions.history(open_store(tracking_uri).client, name)
     if as_json:
         print(json.dumps(records, indent=2))
         return

@@ -1,7 +1,7 @@
 import pytest
 
 from llmflow.errors import ConfigError
-from llmflow.gates import Gate, check
+from llmflow.registry.gates import Gate, check
 
 
 def test_rules_parse_and_check():

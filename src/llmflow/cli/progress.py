@@ -6,8 +6,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .experiment import RunHooks, Skipped
-from .types import CallRecord
+from ..experiment import RunHooks, Skipped
+from ..types import CallRecord
 
 
 class ProgressHooks(RunHooks):

@@ -6,7 +6,7 @@ import sys
 
 def main() -> None:
     try:
-        from .cli import main as run_cli
+        from .commands import main as run_cli
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         raise SystemExit(130) from None

@@ -5,7 +5,7 @@ import threading
 import pytest
 from mlflow import MlflowClient
 
-from llmflow.tracking import registry
+from llmflow.registry import versions as registry_versions
 
 TRIALS = 6
 
@@ -36,7 +36,7 @@ def promote_at_once(tracking_uri: str, name: str, moves: list[tuple[str, str]]) 
         client = MlflowClient(tracking_uri)
         start.wait()
         try:
-            registry.promote(client, name, version, to, force=True)
+            registry_versions.promote(client, name, version, to, force=True)
         except BaseException as e:  # noqa: BLE001 -- the main thread reports it
             failed.append(e)
 
@@ -51,8 +51,11 @@ def promote_at_once(tracking_uri: str, name: str, moves: list[tuple[str, str]]) 
 def aliases_and_stages(client: MlflowClient, name: str) -> dict[str, list[str]]:
     found = client.search_model_versions(f"name = '{name}'")
     versions = [client.get_model_version(name, mv.version) for mv in found]
-    seen = {a: sorted(str(v.version) for v in versions if a in v.aliases) for a in registry.ALIASES}
-    for stage in registry.STAGES.values():
+    seen = {
+        a: sorted(str(v.version) for v in versions if a in v.aliases)
+        for a in registry_versions.ALIASES
+    }
+    for stage in registry_versions.STAGES.values():
         seen[stage] = sorted(str(v.version) for v in versions if v.current_stage == stage)
     return seen
 
@@ -74,7 +77,7 @@ def test_two_promotions_at_once_leave_one_holder_that_has_the_stage(client, trac
         name = f"race_{to}_{held}_{trial}"
         new_model(client, name, versions=3)
         if held:  # the alias exists: both promotions update it rather than create it
-            registry.promote(client, name, "3", to, force=True)
+            registry_versions.promote(client, name, "3", to, force=True)
         promote_at_once(tracking_uri, name, [("1", to), ("2", to)])
         seen = assert_consistent(client, name)
         assert seen[to] in (["1"], ["2"]), seen
@@ -84,16 +87,16 @@ def test_going_back_to_staging_while_another_goes_to_production(client, tracking
     for trial in range(TRIALS):
         name = f"swap_{trial}"
         new_model(client, name)
-        registry.promote(client, name, "1", "production", force=True)
+        registry_versions.promote(client, name, "1", "production", force=True)
         promote_at_once(tracking_uri, name, [("1", "staging"), ("2", "production")])
         assert_consistent(client, name)
 
 
 def test_production_back_to_staging_leaves_production(client):
     new_model(client, "back")
-    registry.promote(client, "back", "1", "staging")
-    registry.promote(client, "back", "1", "production")
-    record = registry.promote(client, "back", "1", "staging")
+    registry_versions.promote(client, "back", "1", "staging")
+    registry_versions.promote(client, "back", "1", "production")
+    record = registry_versions.promote(client, "back", "1", "staging")
     seen = assert_consistent(client, "back")
     assert seen["staging"] == ["1"] and seen["production"] == [] and seen["Staging"] == ["1"]
     assert record["dropped"] == ["production"]
@@ -101,8 +104,8 @@ def test_production_back_to_staging_leaves_production(client):
 
 def test_the_previous_holder_is_archived(client):
     new_model(client, "moved")
-    registry.promote(client, "moved", "1", "production", force=True)
-    registry.promote(client, "moved", "2", "production", force=True)
+    registry_versions.promote(client, "moved", "1", "production", force=True)
+    registry_versions.promote(client, "moved", "2", "production", force=True)
     assert client.get_model_version("moved", "1").current_stage == "Archived"
     assert assert_consistent(client, "moved")["production"] == ["2"]
 
@@ -113,13 +116,13 @@ def test_reconcile_follows_the_alias(client):
     client.set_registered_model_alias("drifted", "production", "2")
     for version, stage in (("1", "Production"), ("3", "Staging")):
         client.transition_model_version_stage("drifted", version, stage)
-    assert registry.reconcile(client, "drifted") == [
+    assert registry_versions.reconcile(client, "drifted") == [
         ("1", "Archived"),
         ("2", "Production"),
         ("3", "Archived"),
     ]
     assert assert_consistent(client, "drifted")["Production"] == ["2"]
-    assert registry.reconcile(client, "drifted") == []
+    assert registry_versions.reconcile(client, "drifted") == []
 
 
 def test_a_lost_race_to_create_an_alias_is_tried_again():
@@ -135,7 +138,7 @@ def test_a_lost_race_to_create_an_alias_is_tried_again():
                 raise MlflowException("UNIQUE constraint failed", error_code=BAD_REQUEST)
 
     client = LosesTheFirstInsert()
-    registry._set_alias(client, "m", "staging", "1")
+    registry_versions._set_alias(client, "m", "staging", "1")
     assert client.calls == 2
 
 
@@ -143,9 +146,11 @@ def test_other_alias_errors_are_not_swallowed(client):
     from mlflow.exceptions import MlflowException
 
     with pytest.raises(MlflowException):
-        registry._set_alias(client, "no_such_model", "staging", "1")
+        registry_versions._set_alias(client, "no_such_model", "staging", "1")
     new_model(client, "unset")
-    assert registry._holder(client, "unset", "production") is None  # what its except is for
+    assert (
+        registry_versions._holder(client, "unset", "production") is None
+    )  # what its except is for
 
 
 @pytest.mark.parametrize("error", [KeyError("uid 1234"), OSError("no login name")])
@@ -153,5 +158,5 @@ def test_who_without_a_login_name(monkeypatch, error):
     def getuser():
         raise error
 
-    monkeypatch.setattr(registry.getpass, "getuser", getuser)
-    assert registry._who() == "unknown"
+    monkeypatch.setattr(registry_versions.getpass, "getuser", getuser)
+    assert registry_versions._who() == "unknown"

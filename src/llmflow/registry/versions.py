@@ -24,13 +24,14 @@ from datetime import datetime, timezone
 from importlib import resources
 from typing import Any
 
-from .. import __version__, gates, metrics
+from .. import __version__, metrics
 from ..errors import ConfigError, LlmflowError, PromotionRefused, TrackingError
 from ..providers.sklearn_model import MODEL_URI_TAG
 from ..providers.spec import provider_spec
 from ..redact import redact_url
-from .fluent import fluent_store
-from .runs import KIND_VARIANT, TAG_KIND, VARIANT_ARTIFACT
+from ..tracking.fluent import fluent_store
+from ..tracking.runs import KIND_VARIANT, TAG_KIND, VARIANT_ARTIFACT
+from . import gates
 
 ALIASES = ("staging", "production")
 STAGES = {"staging": "Staging", "production": "Production"}

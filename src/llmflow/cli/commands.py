@@ -15,7 +15,8 @@ try:  # typer 0.2x parses with its own copy of click; a usage error is one of it
 except ImportError:  # older typer: click itself
     from click.exceptions import ClickException
 
-from ._cli_common import (
+from ..redact import redact_text, redact_url
+from .common import (
     Debug,
     ExperimentName,
     LeanGroup,
@@ -27,7 +28,6 @@ from ._cli_common import (
     out,
     quiet_mlflow,
 )
-from .redact import redact_text, redact_url
 
 app = typer.Typer(
     help="Run the same prompts against several LLM providers, track every call in MLflow, "
@@ -64,7 +64,7 @@ def run(
         typer.Option(
             "--resume",
             help="Continue an interrupted run: only unfinished calls are sent, into the same "
-            "MLflow runs (read from .llmflow/journals in this directory).",
+            "MLflow runs (read from ..llmflow/journals in this directory).",
         ),
     ] = False,
     register: Annotated[
@@ -108,8 +108,8 @@ def run(
     Exit code 0 when every call succeeded, 1 when some failed or a model was skipped,
     2 when the experiment file is invalid or the plan could exceed the budget, 130 on Ctrl-C.
     """
-    from ._progress import ProgressHooks
-    from .experiment import LATEST, RunRequest, run_experiment
+    from ..experiment import LATEST, RunRequest, run_experiment
+    from .progress import ProgressHooks
 
     if run_id is not None and not resume:
         err.print("[red]error:[/] a RUN_ID after the experiment file needs --resume")
@@ -201,8 +201,8 @@ def compare(
 
 
 def _print_deltas(tracking_uri: str | None, experiment: str, run_id: str | None, baseline: str):
-    from .report import baseline as base
-    from .report import load_comparison
+    from ..report import baseline as base
+    from ..report import load_comparison
 
     store = open_store(tracking_uri)
     comparison = load_comparison(store.client, experiment, run_id)
@@ -219,9 +219,9 @@ def _print_deltas(tracking_uri: str | None, experiment: str, run_id: str | None,
 def _read_comparison(tracking_uri: str | None, experiment: str, run_id: str | None):
     """From a local sqlite store directly (MLflow's import alone takes seconds), else, or when
     that reader cannot tell, through MLflow."""
-    from .config import resolve_tracking_uri
-    from .report import load_comparison
-    from .report.sqlite_read import read_comparison
+    from ..config import resolve_tracking_uri
+    from ..report import load_comparison
+    from ..report.sqlite_read import read_comparison
 
     found = read_comparison(resolve_tracking_uri(tracking_uri), experiment, run_id)
     return found or load_comparison(open_store(tracking_uri).client, experiment, run_id)
@@ -237,8 +237,8 @@ def report(
 ) -> None:
     """Regenerate the report of one `llmflow run` from MLflow alone: report.md, report.html
     (self-contained), results.csv, results.json and the plots."""
-    from .report.data import load_report_data
-    from .report.render import write_report
+    from ..report.data import load_report_data
+    from ..report.render import write_report
 
     with errors(debug):
         store = open_store(tracking_uri)
@@ -265,7 +265,7 @@ def score(
 ) -> None:
     """Score the stored answers of a run again (no model is called): new assessments on the
     same traces; the metrics, calls.json, comparison and report updated."""
-    from .rescore import rescore
+    from ..rescore import rescore
 
     with errors(debug):
         found = rescore(open_store(tracking_uri), experiment, run_id, config)
@@ -279,7 +279,7 @@ def score(
 
 def _print_comparison(comparison, fmt: Format) -> None:
     """A rich table on a terminal; markdown when stdout is a pipe or file, unless asked."""
-    from .report import to_csv, to_json, to_markdown, to_rich_table
+    from ..report import to_csv, to_json, to_markdown, to_rich_table
 
     if fmt is Format.table and out.is_terminal:
         out.print(to_rich_table(comparison))
@@ -288,9 +288,9 @@ def _print_comparison(comparison, fmt: Format) -> None:
     sys.stdout.write(render(comparison))
 
 
-from . import cli_registry  # noqa: E402  (attaches register, promote, models)
+from . import registry  # noqa: E402  (attaches register, promote, models)
 
-cli_registry.attach(app)
+registry.attach(app)
 
 
 def main() -> None:
@@ -310,7 +310,3 @@ def main() -> None:
     # matplotlib made: seconds of CPU at exit, for memory the process is about to give back
     gc.freeze()
     sys.exit(code if isinstance(code, int) else 0)
-
-
-if __name__ == "__main__":
-    main()

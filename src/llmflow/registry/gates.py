@@ -6,8 +6,8 @@ import operator
 import re
 from dataclasses import dataclass
 
-from . import metrics
-from .errors import ConfigError
+from .. import metrics
+from ..errors import ConfigError
 
 # what registration records on every version, so the only names a gate can test
 METRICS = metrics.gateable()
