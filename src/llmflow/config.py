@@ -302,6 +302,12 @@ class LoadedExperiment:
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
+    @property
+    def common_system_prompt(self) -> str | None:
+        """The system prompt every case shares, which a registered model keeps; else None."""
+        systems = {p.system for p in self.prompts}
+        return systems.pop() if len(systems) == 1 else None
+
 
 def load_experiment(path: str | Path) -> LoadedExperiment:
     """Read and validate an experiment file. Raises ConfigError naming the file and field."""

@@ -8,7 +8,6 @@ what was collected; after a kill -9, `--resume` continues them from the journal.
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 from collections import defaultdict
 from typing import TYPE_CHECKING
@@ -16,24 +15,18 @@ from typing import TYPE_CHECKING
 from . import __version__
 from .budget import Budget, preflight
 from .cache import ResponseCache
-from .config import (
-    LoadedExperiment,
-    load_experiment,
-    resolve_cache_path,
-    resolve_connection,
-    resolve_tracking_uri,
-)
-from .errors import Interrupted, MissingCredentials, ProviderError, RunFailed, ServerGone
+from .config import LoadedExperiment, load_experiment, resolve_cache_path, resolve_tracking_uri
+from .errors import Interrupted, RunFailed, ServerGone
 from .journal import Journal, JournalHeader, Resumed, journal_path, load_for_resume
 from .plan import Plan, build_plan, judge_checks
 from .pricing import Pricer
-from .providers import Provider, create_provider
-from .redact import redact_text
+from .providers import Provider
+from .providers.opening import close_all, distinct, open_providers
 from .registry.registration import register_and_promote
 from .run_types import LATEST, RunHooks, RunRequest, RunResult, Skipped
 from .runner import Runner
 from .scoring import case_table
-from .stopping import StopSignals, stop_signals_interrupt
+from .stopping import StopSignals, abandon, stop_signals_interrupt
 from .types import CallRecord
 
 if TYPE_CHECKING:
@@ -99,9 +92,6 @@ def _open_store(tracking_uri: str) -> RunStore:
     return open_store(tracking_uri)
 
 
-_ABANDON_WAIT_S = 5.0
-
-
 class _Session:
     """One `llmflow run`: the state shared by the async part and the cleanup."""
 
@@ -147,7 +137,7 @@ class _Session:
             # before the runs exist, a stop signal simply ends the start-up
             self._signals.cancels(asyncio.current_task().cancel)
             try:
-                providers, skipped = await _open_providers(self.plan, self.loaded)
+                providers, skipped = await open_providers(self.plan, self.loaded)
                 self.providers = providers
                 self.store = await opening
                 self._traces = await starting
@@ -157,9 +147,7 @@ class _Session:
                 outcome = await asyncio.gather(opening, starting, return_exceptions=True)
                 if isinstance(outcome[1], TraceWriter):
                     await asyncio.to_thread(outcome[1].close)
-                await asyncio.gather(
-                    *(p.aclose() for p in _distinct(providers)), return_exceptions=True
-                )
+                await close_all(distinct(providers))
 
     async def _run(
         self,
@@ -290,38 +278,24 @@ class _Session:
 
     def _server_gone(self, result: RunResult) -> ServerGone:
         """The one line for a server that stopped answering: the runs stay open for --resume."""
+        n_calls = sum(len(records) for records in result.records.values())
+        return ServerGone(result.tracking_uri, n_calls, self._resume_command(result.parent_run_id))
+
+    def _resume_command(self, parent_run_id: str) -> str:
         from .redact import redact_url
 
-        resume = f"llmflow run {self.request.experiment_file} --resume {result.parent_run_id}"
+        command = f"llmflow run {self.request.experiment_file} --resume {parent_run_id}"
         if self.request.tracking_uri:
-            resume += f" --tracking-uri {redact_url(self.request.tracking_uri)}"
-        n_calls = sum(len(records) for records in result.records.values())
-        return ServerGone(result.tracking_uri, n_calls, resume)
+            command += f" --tracking-uri {redact_url(self.request.tracking_uri)}"
+        return command
 
     def _abandon(self) -> None:
-        """A third stop signal: stop waiting for the cleanup, but never leave a run RUNNING.
-
-        The runs are marked KILLED from a thread given a few seconds: a store that does not
-        answer (often why a user presses Ctrl-C three times) must not hold the process."""
-        import os
-
+        """A third stop signal: stop waiting for the cleanup, but never leave a run RUNNING."""
         if self._traces is not None:
             self._traces.abandon()
-        if self.parent_run_id is None:
-            print("abandoned before any MLflow run was created", file=sys.stderr, flush=True)
-            os._exit(130)
-        ids = [self.parent_run_id, *self._run_ids.values()]
-        ending = threading.Thread(target=self.store.end_runs, args=(ids, "KILLED"), daemon=True)
-        ending.start()
-        ending.join(_ABANDON_WAIT_S)
-        outcome = "was ended as KILLED" if not ending.is_alive() else "could not be ended in time"
-        resume = f"llmflow run {self.request.experiment_file} --resume {self.parent_run_id}"
-        print(
-            f"abandoned: MLflow run {self.parent_run_id} {outcome}; resume: {resume}",
-            file=sys.stderr,
-            flush=True,
-        )
-        os._exit(130)
+        run_ids = [self.parent_run_id, *self._run_ids.values()] if self.parent_run_id else []
+        store = self.store if run_ids else None
+        abandon(store, run_ids, self._resume_command(self.parent_run_id or ""))
 
     def _restore(
         self, resumed: Resumed, result: RunResult, traces: TraceWriter, run_ids: dict[str, str]
@@ -351,7 +325,7 @@ class _Session:
         variants = [
             (v, variant_params(v, task, self.pricers[v.id].describe())) for v in self.plan.variants
         ]
-        system = _common_system_prompt(self.loaded)
+        system = self.loaded.common_system_prompt
         return self.store.open_runs(experiment_id, self.loaded, variants, system, __version__)
 
     def _budget(self, result: RunResult) -> Budget | None:
@@ -375,56 +349,3 @@ class _Session:
         except Exception as e:
             self.store.end_runs([result.parent_run_id, *run_ids.values()], "FAILED")
             raise RunFailed(result.parent_run_id, e) from e
-
-
-def _common_system_prompt(loaded: LoadedExperiment) -> str | None:
-    """The system prompt every case shares, which a registered model should keep; else None."""
-    systems = {p.system for p in loaded.prompts}
-    return systems.pop() if len(systems) == 1 else None
-
-
-async def _open_providers(
-    plan: Plan, loaded: LoadedExperiment
-) -> tuple[dict[str, Provider], list[Skipped]]:
-    """Create each variant's provider and check it answers; the others are skipped with the fix.
-
-    Variants whose provider options agree (a sweep of one model) share one provider: one client
-    per endpoint and model, as the runner shares the endpoint's max_concurrency."""
-    providers: dict[str, Provider] = {}
-    opened: dict[tuple, Provider] = {}
-    skipped: list[Skipped] = []
-    for variant in plan.variants:
-        try:
-            connection = resolve_connection(variant.entry, loaded.path.name)
-            options = variant.entry.provider_options(connection)
-            key = (variant.provider, *sorted(options.items()))
-            if key not in opened:
-                opened[key] = create_provider(variant.provider, **options)
-            providers[variant.id] = opened[key]
-        except MissingCredentials as e:
-            skipped.append(Skipped(variant, str(e)))
-
-    async def check(provider: Provider) -> str | None:
-        try:
-            await provider.check()
-        except ProviderError as e:
-            return redact_text(f"{type(e).__name__}: {e}")
-        return None
-
-    distinct = _distinct(providers)
-    checks = await asyncio.gather(*(check(p) for p in distinct))
-    failed = {id(p): reason for p, reason in zip(distinct, checks, strict=True) if reason}
-    by_id = {v.id: v for v in plan.variants}
-    for variant_id, provider in list(providers.items()):
-        if id(provider) in failed:
-            skipped.append(Skipped(by_id[variant_id], failed[id(provider)]))
-            del providers[variant_id]
-    for provider in distinct:
-        if id(provider) in failed:
-            await provider.aclose()
-    return providers, skipped
-
-
-def _distinct(providers: dict[str, Provider]) -> list[Provider]:
-    """Each provider once, though several variants share it."""
-    return list({id(p): p for p in providers.values()}.values())

@@ -8,7 +8,6 @@ and the report are updated. Scoring again with unchanged checks changes nothing.
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 import time
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .config import LoadedExperiment, load_experiment
 from .errors import ConfigError
 from .scoring import CaseChecks, Score, case_table, quality_metrics, score_records
+from .tracking.artifacts import has_artifact, read_json
 from .tracking.runs import KIND_VARIANT, TAG_KIND, TAG_VARIANT, RunStore, calls_table
 from .types import CallRecord, Completion, Cost, GenerationSettings, Message, Timing, Usage
 
@@ -64,12 +64,10 @@ def config_of(client: Any, parent_id: str, config: Path | None) -> LoadedExperim
     tags = client.get_run(parent_id).data.tags
     name = tags.get("llmflow.config_file", "")
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = Path(client.download_artifacts(parent_id, f"config/{name}", tmp))
-        except Exception as e:  # any store: a run without its file stored
-            raise ConfigError(
-                f"run {parent_id} has no stored experiment file: pass --config FILE"
-            ) from e
+        stored = f"config/{name}"
+        if not name or not has_artifact(client, parent_id, stored):
+            raise ConfigError(f"run {parent_id} has no stored experiment file: pass --config FILE")
+        path = Path(client.download_artifacts(parent_id, stored, tmp))
         try:
             return load_experiment(path)
         except ConfigError as e:
@@ -157,11 +155,9 @@ def _trace_judges(client: Any, run: Any, current: Current, calls: list[Any]) -> 
 
 
 def _stored_table(client: Any, run_id: str) -> dict[str, list[Any]] | None:
-    try:
-        path = client.download_artifacts(run_id, "calls.json")
-    except Exception:  # a run killed before its table was written has none to score
+    table = read_json(client, run_id, "calls.json")
+    if table is None:  # a run killed before its table was written has none to score
         return None
-    table = json.loads(Path(path).read_text())
     names = table["columns"]
     return {name: [row[i] for row in table["data"]] for i, name in enumerate(names)}
 
@@ -296,7 +292,7 @@ def _refresh_parent(store: RunStore, experiment: str, parent_id: str) -> None:
     comparison = load_comparison(client, experiment, parent_id)
     for path, text in comparison_artifacts(comparison).items():
         client.log_text(parent_id, text, path)
-    if any(a.path == "report" for a in client.list_artifacts(parent_id)):
+    if has_artifact(client, parent_id, "report"):
         from .report.data import load_report_data
         from .report.render import write_report
 

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 STOP_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
@@ -97,3 +100,27 @@ def stop_signals_interrupt() -> Iterator[Callable[[], str]]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+ABANDON_WAIT_S = 5.0
+
+
+def abandon(store: Any, run_ids: list[str], resume_command: str) -> None:
+    """Exit now (code 130) on a third stop signal, after marking the runs KILLED.
+
+    They are marked from a thread given a few seconds: a store that does not answer (often why
+    a user presses Ctrl-C three times) must not hold the process. `store` is None before any
+    run exists."""
+    if store is None or not run_ids:
+        print("abandoned before any MLflow run was created", file=sys.stderr, flush=True)
+        os._exit(130)
+    ending = threading.Thread(target=store.end_runs, args=(run_ids, "KILLED"), daemon=True)
+    ending.start()
+    ending.join(ABANDON_WAIT_S)
+    outcome = "was ended as KILLED" if not ending.is_alive() else "could not be ended in time"
+    print(
+        f"abandoned: MLflow run {run_ids[0]} {outcome}; resume: {resume_command}",
+        file=sys.stderr,
+        flush=True,
+    )
+    os._exit(130)

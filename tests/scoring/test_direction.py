@@ -24,7 +24,7 @@ def test_a_gate_on_pass_rate():
 
 @pytest.mark.parametrize(("metric", "winner"), [("pass_rate", "2"), ("latency_p50_s", "1")])
 def test_best_by_follows_the_direction(monkeypatch, metric: str, winner: str):
-    versions = [
+    registered = [
         SimpleNamespace(
             name="m", version="1", tags={"metric.pass_rate": "0.5", "metric.latency_p50_s": "1.0"}
         ),
@@ -37,7 +37,7 @@ def test_best_by_follows_the_direction(monkeypatch, metric: str, winner: str):
         versions, "promote", lambda client, name, version, to: promoted.append(version)
     )
     result = Registration()
-    _promote_best(None, versions, metric, result)
+    _promote_best(None, registered, metric, result)
     assert promoted == [winner] and not result.problems
 
 

@@ -5,13 +5,13 @@ model on accuracy beyond the noise, and at what latency and cost per 1,000 predi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..classify import ARTIFACT
 from ..providers import TRADITIONAL
+from ..tracking.artifacts import read_json
 
 if TYPE_CHECKING:
     from .comparison import ComparisonRow
@@ -53,11 +53,7 @@ def accuracy_interval(row: ComparisonRow) -> str:
 def load_classification(client: Any, run_id: str) -> dict[str, Any] | None:
     """A variant run's classification.json; None when it has none (another task, or a run
     ended before its tables were written)."""
-    try:
-        path = client.download_artifacts(run_id, ARTIFACT)
-    except Exception:  # MLflow raises several kinds for a missing artifact
-        return None
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    return read_json(client, run_id, ARTIFACT)
 
 
 def label_tables(data: ReportData) -> list[tuple[str, list[list[str]]]]:

@@ -7,11 +7,11 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..redact import redact_url
 from ..stats import summarize
+from ..tracking.artifacts import read_json
 from ..tracking.runs import TAG_VARIANT, calls_table
 from ..types import CallRecord
 from .classification import load_classification
@@ -104,11 +104,9 @@ def report_data_from_records(
 
 
 def _calls_table(client: Any, run_id: str) -> list[dict[str, Any]]:
-    try:
-        path = client.download_artifacts(run_id, "calls.json")
-    except Exception:  # a run killed before its table was written has none
+    table = read_json(client, run_id, "calls.json")
+    if table is None:  # a run killed before its table was written has none
         return []
-    table = json.loads(Path(path).read_text())
     columns = table["columns"]
     return [dict(zip(columns, values, strict=True)) for values in table["data"]]
 

@@ -46,6 +46,8 @@ def _template(cache_dir: Path) -> Path:
 
 def _relocate_default_experiment(store: Path) -> None:
     from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+
+    # the variable's name only; MLflow exports no public constant for it
     from mlflow.tracking._tracking_service.utils import _SERVER_ARTIFACT_ROOT_ENV_VAR
     from mlflow.utils.uri import append_to_uri_path, resolve_uri_if_local
 

@@ -350,7 +350,7 @@ class _ChildState:
         """One request for the batch; one per trace on a server without batched ingestion
         (MLflow before 3.4), found out once per tracking URI."""
         if self.tracking_uri not in self.unbatched:
-            try:
+            try:  # the store's batch API: MlflowClient has no public twin
                 client._tracking_client.store.log_spans(self.experiment_id, batch.spans)
                 return
             except Exception as e:  # noqa: BLE001 - re-raised unless it is the missing endpoint
@@ -433,6 +433,7 @@ class _Batch:
         while self.one_by_one < len(self.spans):
             job, span = self.jobs[self.one_by_one], self.spans[self.one_by_one]
             trace = _trace_of(self.experiment_id, job, span)
+            # what MLflow's own exporter calls for these servers; no public twin
             tracing._upload_trace_data(tracing.start_trace(trace.info), trace.data)
             self.one_by_one += 1
 

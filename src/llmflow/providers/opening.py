@@ -1,0 +1,65 @@
+"""Opening the providers of a plan: one per endpoint and model, each checked before any call."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ..config import LoadedExperiment, resolve_connection
+from ..errors import MissingCredentials, ProviderError
+from ..plan import Plan
+from ..redact import redact_text
+from ..run_types import Skipped
+from . import Provider, create_provider
+
+
+async def open_providers(
+    plan: Plan, loaded: LoadedExperiment
+) -> tuple[dict[str, Provider], list[Skipped]]:
+    """Each variant's provider, checked; a variant whose key is missing or whose provider does
+    not answer is skipped with the reason and the fix.
+
+    Variants whose provider options agree (a sweep of one model) share one provider: one client
+    per endpoint and model, as the runner shares the endpoint's max_concurrency."""
+    providers: dict[str, Provider] = {}
+    opened: dict[tuple, Provider] = {}
+    skipped: list[Skipped] = []
+    for variant in plan.variants:
+        try:
+            connection = resolve_connection(variant.entry, loaded.path.name)
+        except MissingCredentials as e:
+            skipped.append(Skipped(variant, str(e)))
+            continue
+        options = variant.entry.provider_options(connection)
+        key = (variant.provider, *sorted(options.items()))
+        if key not in opened:
+            opened[key] = create_provider(variant.provider, **options)
+        providers[variant.id] = opened[key]
+
+    shared = distinct(providers)
+    reasons = await asyncio.gather(*(_check(p) for p in shared))
+    failed = {id(p): reason for p, reason in zip(shared, reasons, strict=True) if reason}
+    by_id = {v.id: v for v in plan.variants}
+    for variant_id, provider in list(providers.items()):
+        if id(provider) in failed:
+            skipped.append(Skipped(by_id[variant_id], failed[id(provider)]))
+            del providers[variant_id]
+    await close_all([p for p in shared if id(p) in failed])
+    return providers, skipped
+
+
+def distinct(providers: dict[str, Provider]) -> list[Provider]:
+    """Each provider once, though several variants share it."""
+    return list({id(p): p for p in providers.values()}.values())
+
+
+async def close_all(providers: list[Provider]) -> None:
+    """Close each one; a provider that fails to close does not keep the others open."""
+    await asyncio.gather(*(p.aclose() for p in providers), return_exceptions=True)
+
+
+async def _check(provider: Provider) -> str | None:
+    try:
+        await provider.check()
+    except ProviderError as e:
+        return redact_text(f"{type(e).__name__}: {e}")
+    return None
