@@ -139,3 +139,22 @@ def test_promote_gates_on_accuracy_for_both_kinds(ran):
         app, ["promote", "llm_ollama_classify", "-v", "1", "--to", "staging", *gate]
     )
     assert llm.exit_code == 1 and "accuracy>=0.8: accuracy is 0.6" in llm.stderr
+
+
+def test_a_model_trained_in_the_run_never_answers_from_the_cache(tmp_path: Path, fake_ollama):
+    models = [
+        {"provider": "sklearn", "model": "tfidf-nb", "train": str(TRAIN)},
+        {"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url},
+    ]
+    path = write_experiment(tmp_path, models, task="classify", labels=LABELS, prompts=PROMPTS)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    for _ in range(2):
+        result = CliRunner().invoke(app, ["run", str(path), "--tracking-uri", uri, "--cache"])
+        assert result.exit_code == 0, result.output
+    shown = CliRunner().invoke(
+        app, ["compare", "-e", "provider-comparison", "--tracking-uri", uri, "-f", "json"]
+    )
+    assert shown.exit_code == 0, shown.output
+    cached = {row["provider"]: row["n_cached"] for row in json.loads(shown.stdout)}
+    # the key cannot see the training file: a retrained model must predict again
+    assert cached == {"sklearn": 0, "ollama": len(PROMPTS)}

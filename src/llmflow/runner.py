@@ -25,6 +25,7 @@ from .errors import BudgetExhausted, ProviderError, ProviderTimeout, RateLimited
 from .plan import Call, Variant
 from .pricing import Pricer
 from .providers import Provider, collect
+from .providers.spec import provider_spec
 from .redact import redact_text
 from .types import CallRecord
 
@@ -103,7 +104,8 @@ class Runner:
 
         Never raises for a provider failure: the error is recorded instead.
         """
-        use_cache = self._cache is not None and not call.is_warmup  # a cached warmup warms nothing
+        # a cached warmup warms nothing
+        use_cache = self._cache is not None and not call.is_warmup and _cacheable(call)
         if use_cache and (hit := self._cache.get(call)) is not None:
             return _record(call, completion=hit, cached=True)
         reservation = None
@@ -188,3 +190,7 @@ def _failed(call: Call, error: BaseException, attempts: int) -> CallRecord:
         error_message=redact_text(str(error))[:500],
         attempts=attempts,
     )
+
+
+def _cacheable(call: Call) -> bool:
+    return provider_spec(call.variant.provider).cacheable

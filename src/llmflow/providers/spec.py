@@ -37,6 +37,9 @@ class ProviderSpec:
     extra: str | None = None  # the llmflow[extra] that installs them
     default_model: str | None = None  # None: `model:` is required
     own_options: tuple[str, ...] = ()  # ModelEntry fields that only this provider accepts
+    # False: answers never go to the response cache (a model trained in the run: its key
+    # cannot see the training data, and a prediction costs less than a cache lookup)
+    cacheable: bool = True
 
 
 LOCAL_DEFAULT_MODEL = "gemma-3-270m"
@@ -88,6 +91,7 @@ SKLEARN = ProviderSpec(  # a traditional classifier trained in the run: provider
     sdk_modules=("sklearn",),
     extra="sklearn",
     own_options=("train",),
+    cacheable=False,
 )
 
 # the order is the order messages list them in
