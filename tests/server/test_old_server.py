@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from llmflow.tracking.fluent import fluent_store
 from llmflow.tracking.trace_writer import _ChildState
 from llmflow.tracking.traces import TraceJob
 from tests.server.servers import MlflowServer
@@ -106,7 +107,9 @@ def test_an_old_server_gets_every_trace_one_by_one_after_one_try(
     fallbacks = [r for r in caplog.records if "no batched span ingestion" in r.getMessage()]
     assert len(fallbacks) == 1
     client = MlflowClient(pg_mlflow.url)  # read from the real server, not through the proxy
-    traces = client.search_traces(locations=[experiment_id], run_id=run_id)
+    # MLflow resolves the spans' mlflow-artifacts: location against the global tracking URI
+    with fluent_store(pg_mlflow.url):
+        traces = client.search_traces(locations=[experiment_id], run_id=run_id)
     assert sorted(t.info.tags["llmflow.call"] for t in traces) == [f"case-{i}#0" for i in range(5)]
     (span,) = traces[0].data.spans
     assert span.name == f"{variant.provider}.chat" and span.outputs

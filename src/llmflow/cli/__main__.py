@@ -1,3 +1,4 @@
 from .commands import main
 
-main()
+if __name__ == "__main__":  # importing it (a walk over the package) runs nothing
+    main()

@@ -25,6 +25,7 @@ have died with it: `llmflow run --resume` then writes every missing trace from t
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import pickle
@@ -427,14 +428,23 @@ class _Batch:
     def log_one_by_one(self, client: Any) -> None:
         """Each trace as MLflow's exporter writes it to a server before 3.4: its info, then its
         spans as the trace's artifact."""
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
         from mlflow.tracing.client import TracingClient
+        from mlflow.tracing.utils import TraceJSONEncoder
+        from mlflow.tracing.utils.artifact_utils import get_artifact_uri_for_trace
 
         tracing = TracingClient(client.tracking_uri)
         while self.one_by_one < len(self.spans):
             job, span = self.jobs[self.one_by_one], self.spans[self.one_by_one]
             trace = _trace_of(self.experiment_id, job, span)
-            # what MLflow's own exporter calls for these servers; no public twin
-            tracing._upload_trace_data(tracing.start_trace(trace.info), trace.data)
+            info = tracing.start_trace(trace.info)
+            # what TracingClient's private _upload_trace_data does, with the server's URI given
+            # (an mlflow-artifacts: location is otherwise resolved against the global URI)
+            repository = get_artifact_repository(
+                get_artifact_uri_for_trace(info), tracking_uri=client.tracking_uri
+            )
+            data = json.dumps(trace.data.to_dict(), cls=TraceJSONEncoder, ensure_ascii=False)
+            repository.upload_trace_data(data)
             self.one_by_one += 1
 
 

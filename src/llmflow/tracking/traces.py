@@ -12,6 +12,7 @@ writing them with the store's `log_spans` (many traces in one session) plus
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -124,7 +125,7 @@ def build_span(experiment_id: str, job: TraceJob) -> Any:
     from opentelemetry.sdk.trace import ReadableSpan
 
     record, variant = job.record, job.variant
-    otel_trace_id = uuid.uuid4().int
+    otel_trace_id, otel_span_id = _otel_ids(job)
     trace_id = "tr-" + encode_trace_id(otel_trace_id)
     attributes: dict[str, Any] = {
         SpanAttributeKey.REQUEST_ID: trace_id,
@@ -173,7 +174,7 @@ def build_span(experiment_id: str, job: TraceJob) -> Any:
         start = end = time.time_ns()
     otel_span = ReadableSpan(
         name=f"{variant.provider}.chat",
-        context=build_otel_context(otel_trace_id, uuid.uuid4().int & (2**64 - 1)),
+        context=build_otel_context(otel_trace_id, otel_span_id),
         parent=None,
         start_time=start,
         end_time=end,
@@ -183,6 +184,19 @@ def build_span(experiment_id: str, job: TraceJob) -> Any:
         events=[],
     )
     return Span(otel_span)
+
+
+def _otel_ids(job: TraceJob) -> tuple[int, int]:
+    """The trace's OTel trace id and its span's id. A model call's are derived from its run and
+    call: the store upserts spans, so writing the same call again (a batch that reached a server
+    just before it went away, then `--resume`) updates its one trace instead of adding another.
+    A judge's call, which a rescore may make again, gets new ones."""
+    if job.tags:
+        return uuid.uuid4().int, uuid.uuid4().int & (2**64 - 1)
+    record = job.record
+    key = f"{job.run_id}\0{record.variant_id}\0{record.case_id}\0{record.repeat}"
+    digest = hashlib.blake2b(key.encode(), digest_size=24).digest()
+    return int.from_bytes(digest[:16], "big"), int.from_bytes(digest[16:], "big") or 1
 
 
 def _encoded(attributes: dict[str, Any]) -> dict[str, str]:
