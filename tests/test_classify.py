@@ -4,6 +4,7 @@ the training, and the experiment file's mistakes (one line naming the field, exi
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import pytest
@@ -54,13 +55,32 @@ def test_metrics_agree_with_scikit_learn():
     p, r, f, s = precision_recall_fscore_support(
         expected, predicted, labels=LABELS, zero_division=0
     )
+    undefined_p, undefined_r, _, _ = precision_recall_fscore_support(
+        expected, predicted, labels=LABELS, zero_division=math.nan
+    )
     rows = classify.per_label(found)
-    assert [row["precision"] for row in rows] == pytest.approx(list(p))
-    assert [row["recall"] for row in rows] == pytest.approx(list(r))
+
+    def unknown_as_nan(values):
+        return [math.nan if v is None else v for v in values]
+
+    assert unknown_as_nan(row["precision"] for row in rows) == pytest.approx(
+        list(undefined_p), nan_ok=True
+    )
+    assert unknown_as_nan(row["recall"] for row in rows) == pytest.approx(
+        list(undefined_r), nan_ok=True
+    )
     assert [row["f1"] for row in rows] == pytest.approx(list(f))
     assert [row["support"] for row in rows] == list(s)
     matrix = classify.confusion(found)
     assert matrix[2] == [0, 0, 1, 0, 1]  # account: one right, one unparsed
+
+
+def test_a_precision_or_recall_without_cases_is_unknown_not_zero():
+    found = classify.Classified(("a", "b", "c"), ("a", "a", "b"), ("a", "b", "a"))
+    by_label = {row["label"]: row for row in classify.per_label(found)}
+    assert by_label["c"]["precision"] is None and by_label["c"]["recall"] is None
+    assert by_label["c"]["f1"] == 0.0 and by_label["c"]["support"] == 0
+    assert by_label["a"]["precision"] == 0.5 and by_label["a"]["recall"] == 0.5
 
 
 @pytest.mark.parametrize("name", PIPELINES)

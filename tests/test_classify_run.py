@@ -158,3 +158,20 @@ def test_a_model_trained_in_the_run_never_answers_from_the_cache(tmp_path: Path,
     cached = {row["provider"]: row["n_cached"] for row in json.loads(shown.stdout)}
     # the key cannot see the training file: a retrained model must predict again
     assert cached == {"sklearn": 0, "ollama": len(PROMPTS)}
+
+
+def test_a_trained_model_that_was_not_logged_is_not_registered(tmp_path: Path):
+    models = [{"provider": "sklearn", "model": "tfidf-nb", "train": str(TRAIN)}]
+    path = write_experiment(tmp_path, models, task="classify", labels=LABELS, prompts=PROMPTS)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert CliRunner().invoke(app, ["run", str(path), "--tracking-uri", uri]).exit_code == 0
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("provider-comparison")
+    (run,) = client.search_runs(
+        [experiment.experiment_id], filter_string="tags.`llmflow.kind` = 'variant'"
+    )
+    client.delete_tag(run.info.run_id, "llmflow.model_uri")  # as when logging it failed
+    result = CliRunner().invoke(app, ["register", "--run", run.info.run_id, "--tracking-uri", uri])
+    assert result.exit_code == 1, result.output
+    assert "its trained sklearn model was not logged" in result.output
+    assert client.search_registered_models() == []  # no pyfunc stand-in that cannot predict

@@ -197,17 +197,19 @@ def classified(
 
 
 def per_label(result: Classified) -> list[dict[str, Any]]:
-    """Precision, recall, F1 and support per label. A label never predicted has precision 0
-    (as scikit-learn's zero_division=0); an `unparsed` answer is a miss of its true label."""
+    """Precision, recall, F1 and support per label. Precision of a label never predicted and
+    recall of a label with no support are unknown (None); their F1 is 0, as scikit-learn's
+    zero_division=0 counts it in the macro F1. An `unparsed` answer is a miss of its true
+    label."""
     rows = []
     for label in result.labels:
         pairs = list(zip(result.expected, result.predicted, strict=True))
         tp = sum(e == label and p == label for e, p in pairs)
         predicted = sum(p == label for _, p in pairs)
         support = sum(e == label for e, _ in pairs)
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / support if support else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        precision = tp / predicted if predicted else None
+        recall = tp / support if support else None
+        f1 = 2 * tp / (predicted + support) if tp else 0.0  # 2PR/(P+R), defined or not
         rows.append(
             {
                 "label": label,

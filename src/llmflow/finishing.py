@@ -97,6 +97,8 @@ class Finishing:
         if self.loaded.config.task != classify.TASK or not labels or checks is None:
             return {}
         found = classify.classified(records, checks, labels)
+        if not found.expected:  # skipped, or every call failed: no table of zeros
+            return {}
         self.store.client.log_dict(run_id, classify.artifact(found), classify.ARTIFACT)
         rows = classify.per_label(found)  # also as a table, which the MLflow UI shows
         columns = {name: [row[name] for row in rows] for name in classify.PER_LABEL_COLUMNS}

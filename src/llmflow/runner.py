@@ -193,4 +193,4 @@ def _failed(call: Call, error: BaseException, attempts: int) -> CallRecord:
 
 
 def _cacheable(call: Call) -> bool:
-    return provider_spec(call.variant.provider).cacheable
+    return not provider_spec(call.variant.provider).trained_in_run

@@ -64,7 +64,7 @@ def run(
         typer.Option(
             "--resume",
             help="Continue an interrupted run: only unfinished calls are sent, into the same "
-            "MLflow runs (read from ..llmflow/journals in this directory).",
+            "MLflow runs (read from .llmflow/journals in this directory).",
         ),
     ] = False,
     register: Annotated[

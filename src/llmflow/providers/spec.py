@@ -37,9 +37,9 @@ class ProviderSpec:
     extra: str | None = None  # the llmflow[extra] that installs them
     default_model: str | None = None  # None: `model:` is required
     own_options: tuple[str, ...] = ()  # ModelEntry fields that only this provider accepts
-    # False: answers never go to the response cache (a model trained in the run: its key
-    # cannot see the training data, and a prediction costs less than a cache lookup)
-    cacheable: bool = True
+    # a model trained when the run starts: its answers never go to the response cache (the key
+    # cannot see the training data), and a version is registered from the model it logged
+    trained_in_run: bool = False
 
 
 LOCAL_DEFAULT_MODEL = "gemma-3-270m"
@@ -91,7 +91,7 @@ SKLEARN = ProviderSpec(  # a traditional classifier trained in the run: provider
     sdk_modules=("sklearn",),
     extra="sklearn",
     own_options=("train",),
-    cacheable=False,
+    trained_in_run=True,
 )
 
 # the order is the order messages list them in

@@ -60,6 +60,11 @@ def register_run(client: Any, run_id: str, name: str | None = None, gates_from_f
     provider, task = params["provider"], params.get("task_type", "chat")
     name = name or entry.get("register_as") or default_name(provider, task)
     model_uri = run.data.tags.get(MODEL_URI_TAG)  # a model trained in the run logged itself
+    if model_uri is None and provider_spec(provider).trained_in_run:
+        raise LlmflowError(
+            f"run {run_id}: its trained {provider} model was not logged (the run's summary said "
+            "why), so there is nothing to register: run the experiment again"
+        )
     if model_uri is None:
         model_uri = _log_serving_model(
             client, run, {"entry": _serving_entry(entry), "system": saved.get("system")}, provider

@@ -41,7 +41,8 @@ def classification_cells(row: ComparisonRow) -> list[str]:
     if row.accuracy is None:
         return ["-"] * len(CLASSIFY_COLUMNS)
     macro = "-" if row.macro_f1 is None else f"{row.macro_f1:.3f}"
-    return [f"{row.accuracy:.1%}", accuracy_interval(row), macro, str(row.n_unparsed or 0)]
+    unparsed = "-" if row.n_unparsed is None else str(row.n_unparsed)
+    return [f"{row.accuracy:.1%}", accuracy_interval(row), macro, unparsed]
 
 
 def accuracy_interval(row: ComparisonRow) -> str:
@@ -65,8 +66,8 @@ def label_tables(data: ReportData) -> list[tuple[str, list[list[str]]]]:
         rows = [
             [
                 str(r["label"]),
-                f"{r['precision']:.3f}",
-                f"{r['recall']:.3f}",
+                _ratio(r["precision"]),
+                _ratio(r["recall"]),
                 f"{r['f1']:.3f}",
                 str(r["support"]),
             ]
@@ -166,3 +167,7 @@ def _per_thousand(row: ComparisonRow) -> str:
     per_call = row.cost_per_call_usd
     cost = format_cost(None if per_call is None else per_call * 1000, row.cost_kind)
     return f"{row.label}: median {latency}, {cost}"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

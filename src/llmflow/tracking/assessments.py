@@ -12,7 +12,7 @@ ORM objects added to one session, about 100 s one by one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -73,9 +73,11 @@ def log_scores(
     client: Any,
     scores: Sequence[tuple[str, Score]],
     overrides: Sequence[str | None] | None = None,
+    on_logged: Callable[[int], None] | None = None,
 ) -> None:
     """Log (trace_id, score) pairs as assessments, in one session where the store allows.
-    `overrides`, one per pair: the id of an earlier assessment each replaces (marked invalid)."""
+    `overrides`, one per pair: the id of an earlier assessment each replaces (marked invalid);
+    `on_logged(n)` after each write of n of them (a retry then sends only the rest)."""
     if not scores:
         return
     replaced = list(overrides) if overrides is not None else [None] * len(scores)
@@ -84,11 +86,14 @@ def log_scores(
         for (trace_id, score), old in zip(scores, replaced, strict=True)
     ]
     store = client._tracking_client.store  # the batch needs the store; no public twin
+    logged = on_logged or (lambda n: None)
     if _batchable(store):
         _insert_all(store, feedbacks)
+        logged(len(feedbacks))
     else:
         for item in feedbacks:
             client.log_assessment(item.trace_id, item)
+            logged(1)
 
 
 def _batchable(store: Any) -> bool:

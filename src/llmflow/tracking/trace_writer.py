@@ -25,7 +25,6 @@ have died with it: `llmflow run --resume` then writes every missing trace from t
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import pickle
@@ -44,7 +43,7 @@ from ..plan import Variant
 from ..redact import one_line, redact_url
 from ..scoring import CaseChecks, score_record
 from ..types import CallRecord
-from .traces import BATCH, CALL_TAG, TraceJob, build_span, call_tag
+from .traces import BATCH, TraceJob, build_span, log_spans, upload_trace
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +52,6 @@ _GATHER_S = 0.05  # after a call arrives, wait this long for more to share its b
 # back, as MLflow's client itself retries its other requests for about 2 minutes
 _SERVER_AWAY_S = 120.0
 SERVER_WAIT_ENV = "LLMFLOW_SERVER_WAIT_S"  # overrides _SERVER_AWAY_S (tests set it short)
-OTLP_PATH = "/v1/traces"  # MLflow's batched span ingestion (3.4 and later)
 _VERSION_UNKNOWN = "could not identify MLflow server version"  # MLflow's words, RestStore
 _END = ("end",)
 # batches in flight at once to a server: its workers ingest them in parallel (measured here,
@@ -72,13 +70,14 @@ class TraceWriter:
         self._sender = threading.Thread(target=self._send_all, name="llmflow-traces", daemon=True)
         self._sender.start()
         self._replies: queue.SimpleQueue[str] = queue.SimpleQueue()
-        threading.Thread(target=self._read_replies, name="llmflow-traces-in", daemon=True).start()
         self._gone_callbacks: list[Callable[[], None]] = []
         self._closed = False
         self.submitted = 0
         self.written = 0
         self.failure_reason: str | None = None  # why the first trace that failed did
         self.server_gone: str | None = None  # why, once the server stayed away past the bound
+        # the replies' reader starts once every attribute it touches exists
+        threading.Thread(target=self._read_replies, name="llmflow-traces-in", daemon=True).start()
 
     def begin(
         self,
@@ -305,7 +304,11 @@ class _ChildState:
         if self.gone:
             self._failed(jobs, None)
             return
-        batch = _Batch(self.experiment_id, jobs)
+        try:
+            batch = _Batch(self.experiment_id, jobs)
+        except Exception as e:  # noqa: BLE001 - a span that cannot be built: failed, with its reason
+            self._failed(jobs, e)
+            return
         pause = 1.0
         while True:
             try:
@@ -351,12 +354,8 @@ class _ChildState:
         """One request for the batch; one per trace on a server without batched ingestion
         (MLflow before 3.4), found out once per tracking URI."""
         if self.tracking_uri not in self.unbatched:
-            try:  # the store's batch API: MlflowClient has no public twin
-                client._tracking_client.store.log_spans(self.experiment_id, batch.spans)
+            if log_spans(client, self.experiment_id, batch.spans):
                 return
-            except Exception as e:  # noqa: BLE001 - re-raised unless it is the missing endpoint
-                if not _no_batch_endpoint(e):
-                    raise
             with self._lock:
                 first = self.tracking_uri not in self.unbatched
                 self.unbatched.add(self.tracking_uri)
@@ -404,7 +403,7 @@ class _Batch:
         self.spans_logged = False
         self.one_by_one = 0  # traces written so far on the per-trace path
         self.linked: set[str] = set()  # runs whose traces are linked
-        self.scored = False
+        self.n_scored = 0  # assessments written so far
 
     def finish(self, client: Any) -> None:
         from .assessments import log_scores
@@ -416,56 +415,22 @@ class _Batch:
             if run_id not in self.linked:
                 client.link_traces_to_run(trace_ids, run_id)
                 self.linked.add(run_id)
-        if not self.scored:
-            scored = [
-                (span.trace_id, score)
-                for job, span in zip(self.jobs, self.spans, strict=True)
-                for score in job.scores
-            ]
-            log_scores(client, scored)
-            self.scored = True
+        scored = [
+            (span.trace_id, score)
+            for job, span in zip(self.jobs, self.spans, strict=True)
+            for score in job.scores
+        ]
+        log_scores(client, scored[self.n_scored :], on_logged=self._count_scored)
+
+    def _count_scored(self, n: int) -> None:
+        self.n_scored += n
 
     def log_one_by_one(self, client: Any) -> None:
-        """Each trace as MLflow's exporter writes it to a server before 3.4: its info, then its
-        spans as the trace's artifact."""
-        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-        from mlflow.tracing.client import TracingClient
-        from mlflow.tracing.utils import TraceJSONEncoder
-        from mlflow.tracing.utils.artifact_utils import get_artifact_uri_for_trace
-
-        tracing = TracingClient(client.tracking_uri)
+        """Each trace as MLflow's exporter writes it to a server before 3.4."""
         while self.one_by_one < len(self.spans):
             job, span = self.jobs[self.one_by_one], self.spans[self.one_by_one]
-            trace = _trace_of(self.experiment_id, job, span)
-            info = tracing.start_trace(trace.info)
-            # what TracingClient's private _upload_trace_data does, with the server's URI given
-            # (an mlflow-artifacts: location is otherwise resolved against the global URI)
-            repository = get_artifact_repository(
-                get_artifact_uri_for_trace(info), tracking_uri=client.tracking_uri
-            )
-            data = json.dumps(trace.data.to_dict(), cls=TraceJSONEncoder, ensure_ascii=False)
-            repository.upload_trace_data(data)
+            upload_trace(client, self.experiment_id, job, span)
             self.one_by_one += 1
-
-
-def _trace_of(experiment_id: str, job: TraceJob, span: Any) -> Any:
-    """The Trace of one call's span, with the info that log_spans would have derived: its run
-    and its call tag (which `--resume` looks for)."""
-    from mlflow.entities import Trace, TraceData, TraceInfo, TraceLocation, TraceState
-    from mlflow.entities.span import SpanStatusCode
-    from mlflow.tracing.constant import TraceMetadataKey
-
-    ok = span.status.status_code == SpanStatusCode.OK
-    info = TraceInfo(
-        trace_id=span.trace_id,
-        trace_location=TraceLocation.from_experiment_id(experiment_id),
-        request_time=span.start_time_ns // 1_000_000,
-        execution_duration=(span.end_time_ns - span.start_time_ns) // 1_000_000,
-        state=TraceState.OK if ok else TraceState.ERROR,
-        trace_metadata={TraceMetadataKey.SOURCE_RUN: job.run_id},
-        tags={CALL_TAG: call_tag(job.record.case_id, job.record.repeat)},
-    )
-    return Trace(info, TraceData(spans=[span]))
 
 
 def server_wait_s() -> float:
@@ -486,6 +451,7 @@ def _server_away(error: BaseException) -> bool:
     if isinstance(error, NotImplementedError) and _VERSION_UNKNOWN in str(error):
         from mlflow.store.tracking.rest_store import RestStore
 
+        # MLflow offers no public way to forget it; getattr: a later MLflow may not cache
         cached = getattr(RestStore._get_server_version, "cache_clear", None)
         if cached is not None:
             cached()
@@ -507,15 +473,6 @@ def _refused(error: BaseException | None) -> bool:
             return True
         error, seen = error.__cause__ or error.__context__, seen + 1
     return False
-
-
-def _no_batch_endpoint(error: BaseException) -> bool:
-    """The server cannot take a batch of spans: too old (MLflow's own check of its version), no
-    OTLP route (404/405), or a store behind it that logs no spans (501)."""
-    text = str(error)
-    if isinstance(error, NotImplementedError):
-        return "less than 3.4" in text
-    return OTLP_PATH in text and any(f"error code {code}" in text for code in (404, 405, 501))
 
 
 def _receive_all(messages: IO[bytes], inbox: queue.SimpleQueue[tuple[Any, ...]]) -> None:

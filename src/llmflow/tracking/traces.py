@@ -29,6 +29,7 @@ BATCH = 100  # link_traces_to_run takes at most 100 trace ids
 CALL_TAG = "llmflow.call"  # "<case id>#<repeat>" on every trace
 UNPRICED_USAGE = "llmflow.token_usage"  # an unpriced call's token counts
 ROLE_TAG = "llmflow.role"  # "judge" on a judge call's trace: not a model call of the run
+OTLP_PATH = "/v1/traces"  # MLflow's batched span ingestion (3.4 and later)
 
 
 @dataclass(frozen=True)
@@ -43,22 +44,83 @@ class TraceJob:
 
 
 def write_traces(client: Any, experiment_id: str, jobs: list[TraceJob]) -> None:
-    """Write the traces of up to BATCH calls in one store session, link them to their runs,
-    then their scores as assessments."""
+    """Write the traces of up to BATCH calls in one store session (one request per trace to a
+    server without batched ingestion), link them to their runs, then their scores as
+    assessments."""
     from .assessments import log_scores
 
-    built = [(job.run_id, build_span(experiment_id, job)) for job in jobs]
-    store = client._tracking_client.store  # the store's batch API; no public twin
-    store.log_spans(experiment_id, [span for _, span in built])
+    spans = [build_span(experiment_id, job) for job in jobs]
+    if not log_spans(client, experiment_id, spans):
+        for job, span in zip(jobs, spans, strict=True):
+            upload_trace(client, experiment_id, job, span)
     by_run: dict[str, list[str]] = {}
-    for run_id, span in built:
-        by_run.setdefault(run_id, []).append(span.trace_id)
+    for job, span in zip(jobs, spans, strict=True):
+        by_run.setdefault(job.run_id, []).append(span.trace_id)
     for run_id, trace_ids in by_run.items():
         client.link_traces_to_run(trace_ids, run_id)
-    scored = [
-        (span.trace_id, s) for job, (_, span) in zip(jobs, built, strict=True) for s in job.scores
-    ]
+    scored = [(span.trace_id, s) for job, span in zip(jobs, spans, strict=True) for s in job.scores]
     log_scores(client, scored)
+
+
+def log_spans(client: Any, experiment_id: str, spans: list[Any]) -> bool:
+    """The spans in one request; False, with nothing written, when the server has no batched
+    span ingestion (MLflow before 3.4): it takes them one trace at a time (`upload_trace`)."""
+    try:  # the store's batch API: MlflowClient has no public twin
+        client._tracking_client.store.log_spans(experiment_id, spans)
+    except Exception as e:  # noqa: BLE001 - re-raised unless it is the missing endpoint
+        if not no_batch_endpoint(e):
+            raise
+        return False
+    return True
+
+
+def no_batch_endpoint(error: BaseException) -> bool:
+    """The server cannot take a batch of spans: too old (MLflow's own check of its version), no
+    OTLP route (404/405), or a store behind it that logs no spans (501)."""
+    text = str(error)
+    if isinstance(error, NotImplementedError):
+        return "less than 3.4" in text
+    return OTLP_PATH in text and any(f"error code {code}" in text for code in (404, 405, 501))
+
+
+def upload_trace(client: Any, experiment_id: str, job: TraceJob, span: Any) -> None:
+    """One trace as MLflow's exporter writes it to a server before 3.4: its info, then its
+    spans as the trace's artifact."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+    from mlflow.tracing.client import TracingClient
+    from mlflow.tracing.utils import TraceJSONEncoder
+    from mlflow.tracing.utils.artifact_utils import get_artifact_uri_for_trace
+
+    trace = _trace_of(experiment_id, job, span)
+    info = TracingClient(client.tracking_uri).start_trace(trace.info)
+    # what TracingClient's private _upload_trace_data does, with the server's URI given (an
+    # mlflow-artifacts: location is otherwise resolved against the global URI)
+    repository = get_artifact_repository(
+        get_artifact_uri_for_trace(info), tracking_uri=client.tracking_uri
+    )
+    repository.upload_trace_data(
+        json.dumps(trace.data.to_dict(), cls=TraceJSONEncoder, ensure_ascii=False)
+    )
+
+
+def _trace_of(experiment_id: str, job: TraceJob, span: Any) -> Any:
+    """The Trace of one call's span, with the info that log_spans would have derived: its run
+    and its tags (the call tag `--resume` looks for, or a judge's)."""
+    from mlflow.entities import Trace, TraceData, TraceInfo, TraceLocation, TraceState
+    from mlflow.entities.span import SpanStatusCode
+    from mlflow.tracing.constant import TraceMetadataKey
+
+    ok = span.status.status_code == SpanStatusCode.OK
+    info = TraceInfo(
+        trace_id=span.trace_id,
+        trace_location=TraceLocation.from_experiment_id(experiment_id),
+        request_time=span.start_time_ns // 1_000_000,
+        execution_duration=(span.end_time_ns - span.start_time_ns) // 1_000_000,
+        state=TraceState.OK if ok else TraceState.ERROR,
+        trace_metadata={TraceMetadataKey.SOURCE_RUN: job.run_id},
+        tags=dict(job.tags or ((CALL_TAG, call_tag(job.record.case_id, job.record.repeat)),)),
+    )
+    return Trace(info, TraceData(spans=[span]))
 
 
 def call_tag(case_id: str, repeat: int) -> str:
