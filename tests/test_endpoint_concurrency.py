@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-import llmflow.providers.opening
+import llmflow.provider_opening
 from llmflow.cli import app
 from llmflow.config import Endpoint, endpoint_of, load_experiment
 from llmflow.plan import build_plan
@@ -96,13 +96,13 @@ def test_global_concurrency_still_bounds_all_endpoints(tmp_path, fake_openai, mo
 def test_a_run_opens_one_client_for_a_sweep_of_one_model(tmp_path, fake_openai, monkeypatch):
     fake_openai.delay_s = 0.05
     created = []
-    real = llmflow.providers.opening.create_provider
+    real = llmflow.provider_opening.create_provider
 
     def counting(name, **options):
         created.append(name)
         return real(name, **options)
 
-    monkeypatch.setattr(llmflow.providers.opening, "create_provider", counting)
+    monkeypatch.setattr(llmflow.provider_opening, "create_provider", counting)
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     model = _model(fake_openai, max_concurrency=2)
     path = write_experiment(tmp_path, [model], sweep=SWEEP, concurrency=16)

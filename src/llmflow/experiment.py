@@ -20,8 +20,8 @@ from .errors import Interrupted, RunFailed, ServerGone
 from .journal import Journal, JournalHeader, Resumed, journal_path, load_for_resume
 from .plan import Plan, build_plan, judge_checks
 from .pricing import Pricer
+from .provider_opening import close_all, distinct, open_providers
 from .providers import Provider
-from .providers.opening import close_all, distinct, open_providers
 from .registry.registration import register_and_promote
 from .run_types import LATEST, RunHooks, RunRequest, RunResult, Skipped
 from .runner import Runner

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from ..config import LoadedExperiment, resolve_connection
-from ..errors import MissingCredentials, ProviderError
-from ..plan import Plan
-from ..redact import redact_text
-from ..run_types import Skipped
-from . import Provider, create_provider
+from .config import LoadedExperiment, resolve_connection
+from .errors import MissingCredentials, ProviderError
+from .plan import Plan
+from .providers import Provider, create_provider
+from .redact import redact_text
+from .run_types import Skipped
 
 
 async def open_providers(
