@@ -126,6 +126,7 @@ class FlakyServer:
         self.refusals = refusals
         self.batches: list[list[str]] = []
         self.links: list[list[str]] = []
+        self.assessments: list[tuple[str, str]] = []
         self.refused = mlflow_error_from(http.ConnectionError("Connection refused"))
         self._tracking_client = SimpleNamespace(store=self)
 
@@ -137,6 +138,13 @@ class FlakyServer:
             self.refusals -= 1
             raise self.refused
         self.links.append(trace_ids)
+
+    def log_assessment(self, trace_id: str, assessment) -> None:
+        """Refuses once, when `refuse_assessment_at` assessments have been taken."""
+        if len(self.assessments) == getattr(self, "refuse_assessment_at", -1):
+            self.refuse_assessment_at = -1
+            raise self.refused
+        self.assessments.append((trace_id, assessment.name))
 
 
 def jobs(n: int) -> list:
@@ -217,3 +225,31 @@ def most_batches_at_once(monkeypatch, tracking_uri: str, n_calls: int) -> tuple[
 def test_a_server_gets_several_batches_at_once_a_local_store_one(monkeypatch):
     assert most_batches_at_once(monkeypatch, "http://127.0.0.1:1", 400) == (4, "400\t\n")
     assert most_batches_at_once(monkeypatch, "sqlite:///x.db", 400) == (1, "400\t\n")
+
+
+def test_a_batch_retried_midway_through_its_scores_writes_each_score_once(monkeypatch):
+    from llmflow.scoring import Score
+    from llmflow.tracking.traces import TraceJob
+
+    monkeypatch.setattr(trace_writer.time, "sleep", lambda s: None)
+    server = FlakyServer(refusals=0)
+    server.refuse_assessment_at = 4  # the server goes away after 4 of the 6 scores
+    scores = (Score("a", True, True, ""), Score("b", 0.5, False, ""))
+    scored = [TraceJob(j.record, j.variant, j.run_id, scores) for j in jobs(3)]
+    state = _ChildState()
+    state.clients["http://127.0.0.1:1"] = server
+    state.tracking_uri, state.experiment_id = "http://127.0.0.1:1", "1"
+    state.write(scored)
+    assert state.written == 3 and not state.failure_reason
+    assert len(server.assessments) == len(set(server.assessments)) == 6
+
+
+def test_a_span_that_cannot_be_built_fails_its_batch_with_the_reason(monkeypatch):
+    def unbuildable(experiment_id, job):
+        raise ValueError("an attribute MLflow cannot encode")
+
+    monkeypatch.setattr(trace_writer, "build_span", unbuildable)
+    state = _ChildState()
+    state.tracking_uri, state.experiment_id = "http://127.0.0.1:1", "1"
+    state.write(jobs(2))
+    assert state.written == 0 and "cannot encode" in state.failure_reason
