@@ -7,7 +7,17 @@ import sys
 import pytest
 
 HEAVY = ["mlflow", "pydantic", "openai", "google.genai", "numpy", "matplotlib", "rich"]
-COMMANDS = ["", "run", "compare", "report", "score", "register", "promote", "models"]
+COMMANDS = [
+    "",
+    "run",
+    "compare",
+    "report",
+    "score",
+    "register",
+    "promote",
+    "models",
+    "models history",  # the group parses its own options first
+]
 
 
 def imported_after(code: str) -> list[str]:

@@ -28,6 +28,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: Any
+    peer: tuple[str, int] | None = None  # the client's address: one per connection
 
 
 @dataclass
@@ -213,9 +214,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw) if raw else None
         except json.JSONDecodeError:
             body = raw.decode(errors="replace")
-        request = Request(
-            self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
-        )
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        request = Request(self.command, self.path, headers, body, self.client_address)
         with fake._lock:
             fake.requests.append(request)
         generation = fake.is_generation(request)

@@ -10,7 +10,9 @@ from llmflow.errors import (
     RateLimited,
     ServerError,
 )
-from llmflow.providers.openai_compat import OpenAICompatProvider
+from llmflow.providers.base import collect
+from llmflow.providers.openai_compat import OpenAICompatProvider, sse_data
+from llmflow.types import GenerationSettings, Message
 from tests.fakes.server import Response, sse
 from tests.helpers import complete
 
@@ -94,3 +96,58 @@ def test_an_error_event_inside_the_stream_is_a_server_error(fake_openai):
     fake_openai.raw_response = Response(chunks=[sse(event)], content_type="text/event-stream")
     with pytest.raises(ServerError, match="upstream overloaded"):
         complete(provider(fake_openai), stream=True)
+
+
+async def _lines(*lines):
+    for line in lines:
+        yield line
+
+
+def _events(*lines):
+    async def drain():
+        return [event async for event in sse_data(_lines(*lines))]
+
+    return asyncio.run(drain())
+
+
+def test_sse_events_follow_the_spec():
+    assert _events(
+        ": a comment, then an event with two data lines",
+        "event: message",
+        "id: 7",
+        'data: {"a":',
+        "data: 1}",
+        "",
+        "",  # blank lines between events are not events
+        "data:no space after the colon",
+        "",
+        "data: [DONE]",
+        "",
+        "data: after the end, read but not yielded",
+        "",
+    ) == ['{"a":\n1}', "no space after the colon"]
+
+
+def test_the_last_event_counts_without_its_blank_line():
+    assert _events('data: {"b": 2}') == ['{"b": 2}']
+
+
+def test_a_chunk_whose_content_is_not_text_is_a_bad_response(fake_openai):
+    chunk = {"id": "x", "model": "m", "choices": [{"index": 0, "delta": {"content": [1]}}]}
+    fake_openai.raw_response = Response(chunks=[sse(chunk)], content_type="text/event-stream")
+    with pytest.raises(BadResponse, match="not text"):
+        complete(provider(fake_openai), stream=True)
+
+
+def test_a_streamed_answer_reuses_its_connection(fake_openai):
+    """The body is read past [DONE] to its end, as the SDK does: the next call reuses the
+    connection instead of opening another."""
+    chat = provider(fake_openai)
+
+    async def twice():
+        for _ in range(2):
+            await collect(chat.stream((Message("user", "Hi"),), GenerationSettings()), True)
+        await chat.aclose()
+
+    asyncio.run(twice())
+    assert len({r.peer for r in fake_openai.generation_requests()[-2:]}) == 1

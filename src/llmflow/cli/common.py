@@ -28,10 +28,27 @@ class LazyConsole:
         return getattr(self.console, name)
 
 
+class _LeanOption(typer.core.TyperOption):
+    """An option left unset stays None without typer 0.2x building its pydantic TypeAdapter
+    first (importing pydantic, ~0.15 s)."""
+
+    def process_value(self, ctx, value):
+        if value is None and not self.required and self.callback is None:
+            return None
+        return super().process_value(ctx, value)
+
+
 class LeanGroup(typer.core.TyperGroup):
-    """A command group whose `--help` flag, when not given, is False rather than None: typer
-    0.2x sends a None through a pydantic TypeAdapter, importing pydantic (~0.15 s) just to
-    parse `llmflow run --help`."""
+    """A command group that parses its own options without importing pydantic: its `--help`
+    flag, when not given, is False rather than None, and its unset options stay None (typer
+    0.2x sends both through a pydantic TypeAdapter). `llmflow models history --help` parses
+    the `models` group's options before it reaches `history`."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if type(param) is typer.core.TyperOption:
+                param.__class__ = _LeanOption
 
     def get_help_option(self, ctx):
         option = super().get_help_option(ctx)

