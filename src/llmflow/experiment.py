@@ -25,7 +25,7 @@ from .providers import Provider
 from .registry.registration import register_and_promote
 from .run_types import LATEST, RunHooks, RunRequest, RunResult, Skipped
 from .runner import Runner
-from .scoring import case_table
+from .scoring import case_table, check_types
 from .stopping import StopSignals, abandon, stop_signals_interrupt
 from .types import CallRecord
 
@@ -130,7 +130,8 @@ class _Session:
         # opening the providers; all three finish before the first call is sent
         uri = resolve_tracking_uri(self.request.tracking_uri)
         opening = asyncio.ensure_future(asyncio.to_thread(_open_store, uri))
-        starting = asyncio.ensure_future(asyncio.to_thread(TraceWriter, uri))
+        check_kinds = check_types(case_table(self.loaded))
+        starting = asyncio.ensure_future(asyncio.to_thread(TraceWriter, uri, check_kinds))
         await asyncio.sleep(0)  # their threads start now, not after the providers' SDK imports
         providers: dict[str, Provider] = {}
         with StopSignals(self._abandon) as self._signals:
@@ -339,8 +340,9 @@ class _Session:
         If the store fails now, every run is still ended, never left RUNNING."""
         from .finishing import Finishing
 
+        scored = self._traces.scores if self._traces is not None else {}
         finishing = Finishing(
-            self.store, self.loaded, self.plan, result, self.judged, self.providers
+            self.store, self.loaded, self.plan, result, self.judged, self.providers, scored
         )
         try:
             return finishing.finish_runs(

@@ -5,7 +5,7 @@ paid for is written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from .types import CallRecord
 if TYPE_CHECKING:
     from .providers import Provider
     from .report import Comparison
+    from .scoring import Score
     from .scoring.judge import Judged
     from .tracking.runs import RunStore
 
@@ -33,6 +34,8 @@ class Finishing:
     result: RunResult
     judged: Judged | None
     providers: dict[str, Provider]  # those opened: a model trained in the run logs itself
+    # the calls the trace writer scored already, by (variant_id, case_id, repeat)
+    scored: dict[tuple[str, str, int], tuple[Score, ...]] = field(default_factory=dict)
 
     def finish_runs(
         self,
@@ -75,7 +78,8 @@ class Finishing:
         if skipped is not None:
             store.client.set_tag(run_id, "llmflow.skipped", skipped)
         checks = case_table(self.loaded)  # None when the file has no checks
-        scores = score_records(records, checks) if checks is not None else None
+        known = {(c, r): s for (v, c, r), s in self.scored.items() if v == variant.id}
+        scores = score_records(records, checks, known) if checks is not None else None
         scored = with_judges(scores, judged, variant.id)
         metrics = {**summarize(records), **quality_metrics(scored or {})}
         metrics.update(judge_cost_metric(judged, variant.id))

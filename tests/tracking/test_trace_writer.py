@@ -83,23 +83,30 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path: Path, fake_ollama):
     multiprocessing's spawn would), so a plain top-level script works."""
     models = [{"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url}]
     write_experiment(tmp_path, models)
-    script = tmp_path / "script.py"
-    script.write_text(
+    printed = run_script(
+        tmp_path,
         "from pathlib import Path\n"
         "from llmflow.experiment import RunRequest, run_experiment\n"
         "request = RunRequest(Path('compare.yaml'), tracking_uri='sqlite:///mlflow.db')\n"
-        "print('traces written:', run_experiment(request).traces_written)\n"
+        "print('traces written:', run_experiment(request).traces_written)\n",
     )
+    assert printed == ["traces written: 2"]
+
+
+def run_script(directory: Path, text: str) -> list[str]:
+    """The lines a plain top-level script prints, run as its own process in `directory`."""
+    script = directory / "script.py"
+    script.write_text(text)
     done = subprocess.run(
         [sys.executable, str(script)],
-        cwd=tmp_path,
+        cwd=directory,
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["traces written: 2"]
+    return done.stdout.splitlines()
 
 
 def test_a_trace_the_store_refuses_is_counted_with_its_reason(tmp_path: Path, tracking_uri: str):
@@ -107,3 +114,51 @@ def test_a_trace_the_store_refuses_is_counted_with_its_reason(tmp_path: Path, tr
     after = write(tracking_uri, "no-such-experiment", variant, run_id, records(variant, 0, 2))
     assert (after.written, after.failed) == (0, 2)
     assert after.failure_reason and "Traceback" not in after.failure_reason
+
+
+def test_a_run_scores_each_answer_once_in_the_writer(tmp_path: Path, fake_ollama):
+    """The trace writer scores every call for its assessments and hands the scores back: the
+    run's metrics use them, and the run's own process never loads rouge-score (nltk: seconds),
+    which the writer loaded while the store was being opened."""
+    models = [{"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url}]
+    scorers = [{"type": "rouge-l", "threshold": 0.3}, {"type": "not-empty"}]
+    prompts = [
+        {"id": "a", "user": "one two", "expected": "Echo: one two"},
+        {"id": "b", "user": "three", "expected": "something else entirely"},
+    ]
+    write_experiment(tmp_path, models, prompts=prompts, scorers=scorers)
+    printed = run_script(
+        tmp_path,
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from mlflow import MlflowClient\n"
+        "from llmflow.experiment import RunRequest, run_experiment\n"
+        "request = RunRequest(Path('compare.yaml'), tracking_uri='sqlite:///mlflow.db')\n"
+        "result = run_experiment(request)\n"
+        "client = MlflowClient('sqlite:///mlflow.db')\n"
+        "runs = client.search_runs([result.experiment_id], 'tags.`llmflow.kind` = \"variant\"')\n"
+        "print(runs[0].data.metrics['pass_rate'], runs[0].data.metrics['n_scored'])\n"
+        "print('rouge_score' in sys.modules)\n",
+    )
+    assert printed == ["0.5 2.0", "False"]
+
+
+def test_the_writer_hands_back_the_scores_it_gave(tmp_path: Path, tracking_uri: str):
+    from llmflow.scoring import CaseChecks, Score
+    from llmflow.scoring.specs import ScorerSpec
+
+    store, experiment_id, variant, run_id = open_variant_run(tmp_path, tracking_uri)
+    writer = TraceWriter(tracking_uri, ["not-empty"])
+    batch = records(variant, 0, 2)
+    checks = CaseChecks(None, (("filled", ScorerSpec(type="not-empty")),))
+    writer.begin(experiment_id, [variant], {r.case_id: checks for r in batch})
+    for record in batch:
+        writer.submit(record, variant, run_id)
+    writer.close()
+    assert writer.written == 2
+    assert set(writer.scores) == {(variant.id, r.case_id, r.repeat) for r in batch}
+    assert all(
+        [(s.name, s.passed) for s in scores] == [("filled", True)]
+        for scores in writer.scores.values()
+    )
+    assert all(isinstance(s, Score) for scores in writer.scores.values() for s in scores)

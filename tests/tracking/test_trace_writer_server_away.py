@@ -72,12 +72,12 @@ def test_a_server_gone_past_the_bound_is_told_to_the_parent_once(monkeypatch):
     clock = iter(range(0, 10_000, 20))
     monkeypatch.setattr(trace_writer.time, "monotonic", lambda: next(clock))
     state, _ = child(monkeypatch, [UNKNOWN] * 100)
-    lines: list[str] = []
-    state._notify = lines.append
+    told: list[tuple] = []
+    state._notify = told.append
     state.write(["job"])
     state.write(["job"])
-    assert lines == [f"gone\t{state.failure_reason}"] and UNKNOWN in lines[0]
-    state.take(("open", "http://127.0.0.1:1"))  # the next run tries the server again
+    assert told == [("gone", state.failure_reason)] and UNKNOWN in told[0][1]
+    state.take(("open", "http://127.0.0.1:1", ()))  # the next run tries the server again
     assert not state.gone
 
 
@@ -203,13 +203,13 @@ def most_batches_at_once(monkeypatch, tracking_uri: str, n_calls: int) -> tuple[
     monkeypatch.setattr(trace_writer, "_Batch", lambda experiment_id, jobs: SimpleNamespace())
     job = jobs(1)[0]
     messages = [
-        ("open", tracking_uri),
+        ("open", tracking_uri, ()),
         ("begin", "1", {job.variant.id: job.variant}, None),
         *[("call", job.record, job.variant.id, "run-1")] * n_calls,
         ("end",),
     ]
     read, write = os.pipe()  # never closed: the child's loop exits the process when input ends
-    replies = io.StringIO()
+    replies = io.BytesIO()
     threading.Thread(
         target=trace_writer.serve, args=(os.fdopen(read, "rb"), replies), daemon=True
     ).start()
@@ -219,12 +219,12 @@ def most_batches_at_once(monkeypatch, tracking_uri: str, n_calls: int) -> tuple[
     deadline = time.monotonic() + 30
     while not replies.getvalue() and time.monotonic() < deadline:
         time.sleep(0.05)
-    return most[0], replies.getvalue()
+    return most[0], pickle.loads(replies.getvalue())
 
 
 def test_a_server_gets_several_batches_at_once_a_local_store_one(monkeypatch):
-    assert most_batches_at_once(monkeypatch, "http://127.0.0.1:1", 400) == (4, "400\t\n")
-    assert most_batches_at_once(monkeypatch, "sqlite:///x.db", 400) == (1, "400\t\n")
+    assert most_batches_at_once(monkeypatch, "http://127.0.0.1:1", 400) == (4, ("end", 400, "", {}))
+    assert most_batches_at_once(monkeypatch, "sqlite:///x.db", 400) == (1, ("end", 400, "", {}))
 
 
 def test_a_batch_retried_midway_through_its_scores_writes_each_score_once(monkeypatch):

@@ -1,21 +1,34 @@
 """The trace writer child imports MLflow as soon as it learns the store, while the parent is
-still opening it, and not when the first call arrives; it leaves the store to the parent."""
+still opening it, and not when the first call arrives; it leaves the store to the parent. It
+loads the libraries of the checks to come then too."""
 
 import subprocess
 import sys
 from pathlib import Path
 
 
-def test_open_imports_mlflow_but_touches_no_store(tmp_path: Path):
-    db = tmp_path / "new.db"
+def after_open(message: tuple, probe: str) -> list[str]:
+    """What `probe` prints in a fresh interpreter once a child state has taken `message`."""
     code = (
         "import sys\n"
         "from llmflow.tracking.trace_writer import _ChildState\n"
         "before = 'mlflow' in sys.modules\n"
-        f"_ChildState().take(('open', 'sqlite:///{db}'))\n"
-        "print(before, 'mlflow.store.tracking.sqlalchemy_store' in sys.modules)"
+        f"_ChildState().take({message!r})\n"
+        f"print({probe})"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["False", "True"]
+    return done.stdout.split()
+
+
+def test_open_imports_mlflow_but_touches_no_store(tmp_path: Path):
+    db = tmp_path / "new.db"
+    probe = "before, 'mlflow.store.tracking.sqlalchemy_store' in sys.modules"
+    assert after_open(("open", f"sqlite:///{db}", ()), probe) == ["False", "True"]
     assert not db.exists()  # the parent creates it (from its template), never two at once
+
+
+def test_open_loads_the_libraries_of_the_checks_to_come(tmp_path: Path):
+    message = ("open", f"sqlite:///{tmp_path / 'new.db'}", ("not-empty", "rouge-l"))
+    probe = "'rouge_score.rouge_scorer' in sys.modules, 'sacrebleu' in sys.modules"
+    assert after_open(message, probe) == ["True", "False"]

@@ -11,7 +11,7 @@ unparseable answer) is a score with `error` set and passed False: never a silent
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -107,15 +107,28 @@ def score_record(record: CallRecord, checks: CaseChecks) -> list[Score]:
 
 
 def score_records(
-    records: Iterable[CallRecord], table: dict[str, CaseChecks]
+    records: Iterable[CallRecord],
+    table: dict[str, CaseChecks],
+    known: Mapping[CallKey, Sequence[Score]] | None = None,
 ) -> dict[CallKey, list[Score]]:
-    """(case_id, repeat) -> scores, for every scored call of a variant."""
+    """(case_id, repeat) -> scores, for every scored call of a variant; the calls in `known`
+    (scored already, by the trace writer) are not scored again."""
+    known = known or {}
     scores = {}
     for record in records:
+        key = (record.case_id, record.repeat)
         checks = table.get(record.case_id)
-        if checks is not None and (found := score_record(record, checks)):
-            scores[(record.case_id, record.repeat)] = found
+        if checks is None:
+            continue
+        found = list(known[key]) if key in known else score_record(record, checks)
+        if found:
+            scores[key] = found
     return scores
+
+
+def check_types(table: dict[str, CaseChecks] | None) -> set[str]:
+    """The types of every check in a case table (none without one)."""
+    return {spec.type for case in (table or {}).values() for _, spec in case.checks}
 
 
 def call_passed(scores: Sequence[Score]) -> bool | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..classify import label_check
@@ -158,3 +158,14 @@ CHECKS: dict[str, Check] = {
     "chrf": chrf,
     "label": label_check,
 }
+
+# the libraries behind some checks, loaded on first use; rouge-score imports nltk (seconds)
+_LIBRARIES: dict[str, Callable[[], Any]] = {"rouge-l": _rouge, "chrf": _chrf}
+
+
+def load_libraries(check_types: Iterable[str]) -> None:
+    """Load the libraries that checks of these types score with, before the first answer
+    needs them."""
+    for kind in sorted(set(check_types)):
+        if (load := _LIBRARIES.get(kind)) is not None:
+            load()

@@ -12,14 +12,16 @@ a child outlives its run and serves the next run of the same Python process (a n
 test suite). It is in a session of its own: Ctrl-C reaches only the parent, which ends the runs
 and then closes the writer.
 
-Its stdin carries pickled messages, per run: ("open", tracking_uri), ("begin", experiment_id,
-variants, checks) once the runs exist, ("call", record, variant_id, run_id) per finished call, then
-("end",), answered on stdout by a line with the number of traces written and, when some could
-not be written, the first reason (tab-separated). A tracking server that stops answering is
-waited for (server_wait_s(), 2 minutes by default); past that, the child says "gone<TAB>reason"
-at once, mid-run, so that the parent stops sending calls. If the parent dies
-mid-run (kill -9), the input ends without ("end",) and the child exits at once, as a thread would
-have died with it: `llmflow run --resume` then writes every missing trace from the journal.
+Its stdin carries pickled messages, per run: ("open", tracking_uri, check_types), ("begin",
+experiment_id, variants, checks) once the runs exist, ("call", record, variant_id, run_id) per
+finished call, then ("end",). Its stdout answers, pickled too, with ("end", written, reason,
+scores): the number of traces written, the first reason one could not be, and the scores it gave
+each call, which the parent then need not compute again (nor import their libraries: rouge-score
+imports nltk, seconds). A tracking server that stops answering is waited for (server_wait_s(), 2
+minutes by default); past that, the child says ("gone", reason) at once, mid-run, so that the
+parent stops sending calls. If the parent dies mid-run (kill -9), the input ends without
+("end",) and the child exits at once, as a thread would have died with it: `llmflow run
+--resume` then writes every missing trace from the journal.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from typing import IO, Any
 
 from ..plan import Variant
 from ..redact import one_line, redact_url
-from ..scoring import CaseChecks, score_record
+from ..scoring import CaseChecks, Score, score_record
+from ..scoring.checks import load_libraries
 from ..types import CallRecord
 from .traces import BATCH, TraceJob, build_span, log_spans, upload_trace
 
@@ -54,6 +57,7 @@ _SERVER_AWAY_S = 120.0
 SERVER_WAIT_ENV = "LLMFLOW_SERVER_WAIT_S"  # overrides _SERVER_AWAY_S (tests set it short)
 _VERSION_UNKNOWN = "could not identify MLflow server version"  # MLflow's words, RestStore
 _END = ("end",)
+CallKey = tuple[str, str, int]  # (variant_id, case_id, repeat)
 # batches in flight at once to a server: its workers ingest them in parallel (measured here,
 # 400 traces into `mlflow server --workers 4` on PostgreSQL: 8.8 s with one writer, 5.0 s with 4)
 _WRITERS = 4
@@ -62,20 +66,24 @@ _WRITERS = 4
 class TraceWriter:
     """Accepts records from any thread; `close()` returns once every trace is written."""
 
-    def __init__(self, tracking_uri: str) -> None:
+    def __init__(self, tracking_uri: str, check_types: Iterable[str] = ()) -> None:
+        """`check_types`: the checks the calls will be scored with, whose libraries the child
+        loads while the parent is still opening the store."""
         self._child = _take_child()
         self._outbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        self._outbox.put(("open", tracking_uri))
+        self._outbox.put(("open", tracking_uri, tuple(sorted(set(check_types)))))
         # sends from its own thread: a full pipe must never block the event loop
         self._sender = threading.Thread(target=self._send_all, name="llmflow-traces", daemon=True)
         self._sender.start()
-        self._replies: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._replies: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._gone_callbacks: list[Callable[[], None]] = []
         self._closed = False
         self.submitted = 0
         self.written = 0
         self.failure_reason: str | None = None  # why the first trace that failed did
         self.server_gone: str | None = None  # why, once the server stayed away past the bound
+        # the deterministic scores the child gave each call it received, once closed
+        self.scores: dict[CallKey, tuple[Score, ...]] = {}
         # the replies' reader starts once every attribute it touches exists
         threading.Thread(target=self._read_replies, name="llmflow-traces-in", daemon=True).start()
 
@@ -110,9 +118,9 @@ class TraceWriter:
         self._outbox.put(_END)
         self._sender.join()
         reply = self._replies.get()
-        written, _, reason = reply.partition("\t")
-        if written.isdigit():
-            self.written, self.failure_reason = int(written), reason or None
+        if reply is not None:
+            _, self.written, reason, self.scores = reply
+            self.failure_reason = reason or None
             _return_child(self._child)
         else:
             self.failure_reason = "the trace writer process exited early"
@@ -130,16 +138,18 @@ class TraceWriter:
         return self.submitted - self.written
 
     def _read_replies(self) -> None:
-        """The child's lines until its reply to this run's end (then the child is free for
-        another run and another reader); "gone" lines are passed on as they come."""
+        """The child's replies until the one to this run's end (then the child is free for
+        another run and another reader); "gone" is passed on as it comes."""
         assert self._child.stdout is not None
         while True:
-            line = self._child.stdout.readline().decode(errors="replace").strip()
-            kind, _, reason = line.partition("\t")
-            if kind != "gone":
-                self._replies.put(line)  # an empty line: the child exited
+            try:
+                reply = pickle.load(self._child.stdout)
+            except Exception:  # noqa: BLE001 - the child exited: close() counts what is unwritten
+                reply = None
+            if reply is None or reply[0] != "gone":
+                self._replies.put(reply)
                 return
-            self.server_gone = reason
+            self.server_gone = reply[1]
             for callback in self._gone_callbacks:
                 callback()
 
@@ -211,12 +221,12 @@ def _stop_idle_children() -> None:
 # --- the child ---------------------------------------------------------------------------------
 
 
-def serve(messages: IO[bytes], replies: IO[str]) -> None:
+def serve(messages: IO[bytes], replies: IO[bytes]) -> None:
     """The child's loop, one run after another: gather what has arrived (up to a batch), write
-    it, repeat; at each run's end, reply with the number of traces written."""
+    it, repeat; at each run's end, reply with the traces written and the scores given."""
     inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
     threading.Thread(target=_receive_all, args=(messages, inbox), daemon=True).start()
-    state = _ChildState(notify=lambda line: _reply(replies, line))
+    state = _ChildState(notify=lambda reply: _reply(replies, reply))
     pool = ThreadPoolExecutor(_WRITERS, thread_name_prefix="llmflow-write")
     writing: set[Future[None]] = set()
     while True:
@@ -230,12 +240,12 @@ def serve(messages: IO[bytes], replies: IO[str]) -> None:
         if ended:
             wait(writing)
             writing = set()
-            _reply(replies, f"{state.written}\t{state.failure_reason}")
+            _reply(replies, ("end", state.written, state.failure_reason, state.scores))
 
 
-def _reply(replies: IO[str], line: str) -> None:
+def _reply(replies: IO[bytes], reply: tuple[Any, ...]) -> None:
     try:
-        replies.write(line + "\n")
+        pickle.dump(reply, replies, protocol=pickle.HIGHEST_PROTOCOL)
         replies.flush()
     except OSError:  # the parent is gone
         os._exit(1)
@@ -262,12 +272,13 @@ def _gather(inbox: queue.SimpleQueue[tuple[Any, ...]]) -> tuple[list[tuple[Any, 
 class _ChildState:
     """The run being written, and a client per store seen so far."""
 
-    def __init__(self, notify: Callable[[str], None] = lambda line: None) -> None:
+    def __init__(self, notify: Callable[[tuple[Any, ...]], None] = lambda reply: None) -> None:
         self.clients: dict[str, Any] = {}
         self.tracking_uri = ""
         self.experiment_id = ""
         self.variants: dict[str, Variant] = {}
         self.checks: dict[str, CaseChecks] | None = None
+        self.scores: dict[CallKey, tuple[Score, ...]] = {}  # this run's, by call
         self.written = 0
         self.failure_reason = ""
         self.away_since: float | None = None  # when the server stopped answering
@@ -275,24 +286,28 @@ class _ChildState:
         self.unbatched: set[str] = set()  # servers found without batched span ingestion
         self.writers = 1  # batches written at once: _WRITERS to a server, 1 to a local store
         self._lock = threading.Lock()  # the writers share the counts and the server's state
-        self._notify = notify  # a line to the parent, mid-run
+        self._notify = notify  # a reply to the parent, mid-run
 
     def take(self, message: tuple[Any, ...]) -> TraceJob | None:
         """Apply an "open" or "begin"; a "call" becomes the TraceJob returned."""
         kind = message[0]
         if kind == "open":
-            _, self.tracking_uri = message
+            _, self.tracking_uri, check_types = message
             self.written, self.failure_reason, self.away_since = 0, "", None
-            self.gone = False
+            self.gone, self.scores = False, {}
             remote = self.tracking_uri.startswith(("http://", "https://"))
             self.writers = _WRITERS if remote else 1  # sqlite takes one writer at a time
             _import_mlflow(self.tracking_uri)
+            load_libraries(check_types)
         elif kind == "begin":
             _, self.experiment_id, self.variants, self.checks = message
         else:
             _, record, variant_id, run_id = message
             checks = (self.checks or {}).get(record.case_id)
-            scores = tuple(score_record(record, checks)) if checks is not None else ()
+            scores: tuple[Score, ...] = ()
+            if checks is not None:
+                scores = tuple(score_record(record, checks))
+                self.scores[(variant_id, record.case_id, record.repeat)] = scores
             return TraceJob(record, self.variants[variant_id], run_id, scores)
         return None
 
@@ -373,7 +388,7 @@ class _ChildState:
         with self._lock:
             first, self.gone = not self.gone, True
         if first:
-            self._notify(f"gone\t{self.failure_reason}")
+            self._notify(("gone", self.failure_reason))
 
     def _failed(self, jobs: list[TraceJob], error: Exception | None) -> None:
         logger.debug("could not write %d trace(s)", len(jobs), exc_info=error)
@@ -492,7 +507,7 @@ def main() -> None:
     # within seconds, and `write` waits for the server on its own clock (server_wait_s)
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2" if server_wait_s() >= 10 else "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-    replies = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not mix into the replies
     serve(sys.stdin.buffer, replies)
 
