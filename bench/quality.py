@@ -1,8 +1,9 @@
 """What quality checks cost: `run_experiment` on N calls against the fake OpenAI-compatible
 server (its own process, 0 ms answers), without checks and with five deterministic scorers
-(each score also written as an assessment on its trace), alternating; then `llmflow score` of
-the scored run (the stored answers read back, scored again with changed checks, assessments,
-metrics, calls.json and the comparison rewritten).
+(each score also written as an assessment on its trace), alternating; the same as whole
+`llmflow run` processes (their imports included: rouge-score imports nltk); then `llmflow
+score` of the scored run (the stored answers read back, scored again with changed checks,
+assessments, metrics, calls.json and the comparison rewritten).
 
     python bench/quality.py [--calls 1000] [--concurrency 16] [--rounds 2]
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -86,6 +88,13 @@ def main() -> None:
                         times[label].append(timed_llmflow(checked, directory, store)[0])
                     else:
                         times[label].append(timed_llmflow(plain, directory)[0])
+            for round_ in range(args.rounds):
+                for label, path in (("no checks", plain), ("5 scorers", checked))[
+                    :: -1 if round_ % 2 else 1
+                ]:
+                    times.setdefault(f"{label}, whole process", []).append(
+                        timed_process(path, directory)
+                    )
             edited = [*SCORERS[:4], {"type": "chrf", "threshold": 0.3}]
             changed = experiment_file(directory, url, args.calls, args.concurrency, edited)
             rescore_s: dict[str, float] = {}
@@ -99,11 +108,28 @@ def main() -> None:
     print_table(args, times, rescore_s)
 
 
+def timed_process(path: Path, directory: Path) -> float:
+    """Wall time of one whole `llmflow run` process into a fresh sqlite store."""
+    store = f"sqlite:///{directory}/process-{time.monotonic_ns()}.db"
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "llmflow.cli", "run", str(path), "--tracking-uri", store],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"llmflow run failed:\n{done.stderr[-2000:]}")
+    return time.perf_counter() - start
+
+
 def print_table(
     args: argparse.Namespace, times: dict[str, list[float]], rescore_s: dict[str, float]
 ) -> None:
     """A markdown table, as in the README: the best round, every round (the noise), the goal."""
     base, scored = min(times["no checks"]), min(times["5 scorers"])
+    base_process = min(times["no checks, whole process"])
+    scored_process = min(times["5 scorers, whole process"])
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"\n{args.calls} calls, concurrency {args.concurrency}, best of {args.rounds} rounds; "
@@ -118,6 +144,18 @@ def print_table(
             f"{scored:.2f} s ({(scored / base - 1) * 100:+.1f}%)",
             times["5 scorers"],
             "<= +5%",
+        ),
+        (
+            "whole `llmflow run` process, no checks",
+            f"{base_process:.2f} s",
+            times["no checks, whole process"],
+            "",
+        ),
+        (
+            "whole `llmflow run` process, 5 scorers",
+            f"{scored_process:.2f} s ({(scored_process / base_process - 1) * 100:+.1f}%)",
+            times["5 scorers, whole process"],
+            "",
         ),
         *(
             (

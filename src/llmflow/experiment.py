@@ -17,6 +17,7 @@ from .budget import Budget, preflight
 from .cache import ResponseCache
 from .config import LoadedExperiment, load_experiment, resolve_cache_path, resolve_tracking_uri
 from .errors import Interrupted, RunFailed, ServerGone
+from .gc_pause import gc_paused
 from .journal import Journal, JournalHeader, Resumed, journal_path, load_for_resume
 from .plan import Plan, build_plan, judge_checks
 from .pricing import Pricer
@@ -138,10 +139,11 @@ class _Session:
             # before the runs exist, a stop signal simply ends the start-up
             self._signals.cancels(asyncio.current_task().cancel)
             try:
-                providers, skipped = await open_providers(self.plan, self.loaded)
-                self.providers = providers
-                self.store = await opening
-                self._traces = await starting
+                with gc_paused():  # the imports of MLflow, its store and the providers' SDKs
+                    providers, skipped = await open_providers(self.plan, self.loaded)
+                    self.providers = providers
+                    self.store = await opening
+                    self._traces = await starting
                 return await self._run(resumed, providers, skipped, self._traces)
             finally:
                 # whatever failed, the writer process ends (close is a no-op after _run's)

@@ -41,6 +41,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import IO, Any
 
+from ..gc_pause import gc_paused
 from ..plan import Variant
 from ..redact import one_line, redact_url
 from ..scoring import CaseChecks, Score, score_record
@@ -297,8 +298,9 @@ class _ChildState:
             self.gone, self.scores = False, {}
             remote = self.tracking_uri.startswith(("http://", "https://"))
             self.writers = _WRITERS if remote else 1  # sqlite takes one writer at a time
-            _import_mlflow(self.tracking_uri)
-            load_libraries(check_types)
+            with gc_paused():
+                _import_mlflow(self.tracking_uri)
+                load_libraries(check_types)
         elif kind == "begin":
             _, self.experiment_id, self.variants, self.checks = message
         else:
