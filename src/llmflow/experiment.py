@@ -139,7 +139,9 @@ class _Session:
             # before the runs exist, a stop signal simply ends the start-up
             self._signals.cancels(asyncio.current_task().cancel)
             try:
-                with gc_paused():  # the imports of MLflow, its store and the providers' SDKs
+                # the imports of MLflow, its store and the providers' SDKs happen here; so do
+                # the providers' checks and the store's, each bounded by its timeout
+                with gc_paused():
                     providers, skipped = await open_providers(self.plan, self.loaded)
                     self.providers = providers
                     self.store = await opening

@@ -69,6 +69,9 @@ class FakeServer:
         self.raw_response: Response | None = None  # answers every request (checks too) when set
         # streams end cleanly after half their chunks, before the final chunk, usage and [DONE]
         self.truncate_stream = False
+        # after the last chunk of a stream: "drop" the connection or "hang" (hang_s) instead of
+        # ending the body
+        self.stream_end: str | None = None
         # a judge request (llmflow's judge prompt) gets {"score", "reason"}: 1 when the answer
         # holds the reference; with this knob, prose no JSON parser reads
         self.judge_unparseable = False
@@ -295,5 +298,10 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(self.fake.chunk_delay_s)
             self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
             self.wfile.flush()
+        if self.fake.stream_end is not None:  # the body never ends: the connection closes
+            if self.fake.stream_end == "hang":
+                time.sleep(self.fake.hang_s)
+            self.close_connection = True
+            return
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()

@@ -1,4 +1,5 @@
 import asyncio
+import json
 
 import pytest
 
@@ -98,43 +99,69 @@ def test_an_error_event_inside_the_stream_is_a_server_error(fake_openai):
         complete(provider(fake_openai), stream=True)
 
 
-async def _lines(*lines):
-    for line in lines:
-        yield line
+async def _chunks(*chunks):
+    for chunk in chunks:
+        yield chunk
 
 
-def _events(*lines):
+def _events(*chunks: bytes) -> list[str]:
     async def drain():
-        return [event async for event in sse_data(_lines(*lines))]
+        return [event async for event in sse_data(_chunks(*chunks))]
 
     return asyncio.run(drain())
 
 
 def test_sse_events_follow_the_spec():
-    assert _events(
-        ": a comment, then an event with two data lines",
-        "event: message",
-        "id: 7",
-        'data: {"a":',
-        "data: 1}",
-        "",
-        "",  # blank lines between events are not events
-        "data:no space after the colon",
-        "",
-        "data: [DONE]",
-        "",
-        "data: after the end, read but not yielded",
-        "",
-    ) == ['{"a":\n1}', "no space after the colon"]
+    body = (
+        b": a comment, then an event with two data lines\r\n"
+        b"event: message\r\nid: 7\r\n"
+        b'data: {"a":\r\ndata: 1}\r\n\r\n'
+        b"\n"  # a blank line without data dispatches nothing
+        b"data:\n\n"  # nor does empty data (a keep-alive)
+        b"data:no space after the colon\r\r"  # CR alone ends a line too
+        b"data: [DONE]\n\n"
+        b"data: after the end, read but not yielded\n\n"
+    )
+    # split anywhere, a CRLF across two chunks included
+    assert _events(*[body[i : i + 7] for i in range(0, len(body), 7)]) == [
+        '{"a":\n1}',
+        "no space after the colon",
+    ]
 
 
-def test_the_last_event_counts_without_its_blank_line():
-    assert _events('data: {"b": 2}') == ['{"b": 2}']
+def test_only_cr_and_lf_end_a_line():
+    """U+2028 and U+0085 may stand unescaped in a JSON string (str.splitlines splits there)."""
+    event = json.dumps({"text": "a\u2028b\u0085c"}, ensure_ascii=False)
+    assert _events(f"data: {event}\n\n".encode()) == [event]
+
+
+def test_an_event_the_body_ends_in_is_discarded():
+    assert _events(b'data: {"b": 1}\n\ndata: {"b": 2}') == ['{"b": 1}']
+    assert _events(b'data: {"b": 1}\n\ndata: {"b": 2}\n') == ['{"b": 1}']
+
+
+def test_a_connection_lost_mid_answer_is_unavailable(fake_openai):
+    answer = [sse(_chunk("Hi"))]
+    fake_openai.raw_response = Response(chunks=answer, content_type="text/event-stream")
+    fake_openai.stream_end = "drop"
+    with pytest.raises(ProviderUnavailable, match="connection lost"):
+        complete(provider(fake_openai), stream=True)
+
+
+@pytest.mark.parametrize("end", ["drop", "hang"])
+def test_what_follows_done_cannot_undo_a_finished_answer(fake_openai, end):
+    fake_openai.stream_end, fake_openai.hang_s = end, 3.0
+    completion, timing = complete(provider(fake_openai), "Hi there", stream=True)
+    assert completion.text == "Echo: Hi there" and completion.finish_reason == "stop"
+    assert timing.latency_s < 1.0, "the rest of the body is read for 0.1 s at most"
+
+
+def _chunk(content) -> dict:
+    return {"id": "x", "model": "m", "choices": [{"index": 0, "delta": {"content": content}}]}
 
 
 def test_a_chunk_whose_content_is_not_text_is_a_bad_response(fake_openai):
-    chunk = {"id": "x", "model": "m", "choices": [{"index": 0, "delta": {"content": [1]}}]}
-    fake_openai.raw_response = Response(chunks=[sse(chunk)], content_type="text/event-stream")
+    fake_openai.raw_response = Response(chunks=[sse(_chunk([1]))], content_type="text/event-stream")
     with pytest.raises(BadResponse, match="not text"):
         complete(provider(fake_openai), stream=True)
 

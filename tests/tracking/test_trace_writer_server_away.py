@@ -217,9 +217,12 @@ def most_batches_at_once(monkeypatch, tracking_uri: str, n_calls: int) -> tuple[
         for message in messages:
             pickle.dump(message, sending)
     deadline = time.monotonic() + 30
-    while not replies.getvalue() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return most[0], pickle.loads(replies.getvalue())
+    while time.monotonic() < deadline:
+        try:  # the reply, once it is whole
+            return most[0], pickle.loads(replies.getvalue())
+        except (EOFError, pickle.UnpicklingError):
+            time.sleep(0.05)
+    raise AssertionError("the child never replied to the end of the run")
 
 
 def test_a_server_gets_several_batches_at_once_a_local_store_one(monkeypatch):

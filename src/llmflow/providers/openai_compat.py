@@ -11,6 +11,7 @@ spent on the event loop that times the calls.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -30,6 +31,7 @@ from ..errors import (
 )
 from ..types import Delta, GenerationSettings, Message, Usage
 from .base import cut_off, excerpt
+from .sse import sse_data
 
 
 class OpenAICompatProvider:
@@ -74,7 +76,7 @@ class OpenAICompatProvider:
                     **request, stream=True, stream_options={"include_usage": True}
                 ) as response:
                     finished = False
-                    async for data in sse_data(response.iter_lines()):
+                    async for data in sse_data(response.iter_bytes()):
                         delta = _chunk_delta(json.loads(data))
                         finished = finished or bool(delta.finish_reason)  # some servers send ""
                         yield delta
@@ -102,32 +104,6 @@ class OpenAICompatProvider:
 
     async def aclose(self) -> None:
         await self._client.close()
-
-
-async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
-    """The data of each server-sent event up to `[DONE]` (its `data:` lines joined, as the SSE
-    spec says); comments, `event:`, `id:` and `retry:` fields are skipped. The body is read to
-    its end, as the SDK does, so that the connection can be reused."""
-    data: list[str] = []
-    done = False
-    async for line in lines:
-        if done:
-            continue
-        if line:
-            field, _, value = line.partition(":")
-            if field == "data":
-                data.append(value.removeprefix(" "))
-            continue
-        if data:  # a blank line ends the event
-            event, data = "\n".join(data), []
-            if event.startswith("[DONE]"):
-                done = True
-            else:
-                yield event
-    if data and not done:  # the last event, when the body ends without its blank line
-        event = "\n".join(data)
-        if not event.startswith("[DONE]"):
-            yield event
 
 
 def _chunk_delta(chunk: Any) -> Delta:
@@ -188,7 +164,28 @@ def _translate(e: Exception) -> ProviderError:
         return ProviderTimeout("openai: timed out")
     if isinstance(e, openai.APIConnectionError):
         return ProviderUnavailable(f"openai: cannot connect: {excerpt(str(e.__cause__ or e))}")
+    # the body of a stream is read past the SDK's error mapping: its HTTP library's own errors
+    timeouts, transport = _http_errors()
+    if isinstance(e, timeouts):
+        return ProviderTimeout("openai: timed out")
+    if isinstance(e, transport):
+        return ProviderUnavailable(f"openai: connection lost: {excerpt(str(e))}")
     return BadResponse(f"openai: unreadable response: {type(e).__name__}: {excerpt(str(e))}")
+
+
+def _http_errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
+    """(timeouts, other transport errors) of the HTTP library under the SDK: httpx2 since
+    openai 3, httpx before; whichever is installed."""
+    timeouts: list[type[Exception]] = []
+    transport: list[type[Exception]] = []
+    for name in ("httpx2", "httpx"):
+        try:
+            library = importlib.import_module(name)
+        except ImportError:
+            continue
+        timeouts.append(library.TimeoutException)
+        transport.append(library.TransportError)
+    return tuple(timeouts), tuple(transport)
 
 
 def _body_message(body: object) -> object:
