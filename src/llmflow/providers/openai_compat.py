@@ -3,10 +3,9 @@
 OpenAI itself, vLLM, LM Studio, llama.cpp's server, OpenRouter, ...
 
 A streamed answer is read through the SDK's `with_streaming_response` (its request, auth and
-status errors) and its server-sent events are decoded here into plain dicts. The SDK's own
-stream builds a pydantic object per chunk: measured here, 1,000 answers of 13 chunks took
-6.8 s of CPU that way against 4.0 s decoded here (3.1 s without streaming), and that CPU is
-spent on the event loop that times the calls.
+status errors) and its server-sent events are decoded by `sse.py` into plain dicts. The SDK's
+own stream builds a pydantic object per chunk, on the event loop that times the calls:
+`bench/chunks.py` measured 309 µs of CPU per chunk that way, 16 µs decoded here.
 """
 
 from __future__ import annotations
