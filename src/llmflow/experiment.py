@@ -118,6 +118,7 @@ class _Session:
         self._lock = threading.Lock()
         self.judged: Judged | None = None  # the judges' scores, once the calls are in
         self.providers: dict[str, Provider] = {}  # once opened: a trained model is logged
+        self.checks = case_table(loaded)  # what each case is checked with; None: no checks
 
     @property
     def stop_signal(self) -> str | None:
@@ -131,7 +132,7 @@ class _Session:
         # opening the providers; all three finish before the first call is sent
         uri = resolve_tracking_uri(self.request.tracking_uri)
         opening = asyncio.ensure_future(asyncio.to_thread(_open_store, uri))
-        check_kinds = check_types(case_table(self.loaded))
+        check_kinds = check_types(self.checks)
         starting = asyncio.ensure_future(asyncio.to_thread(TraceWriter, uri, check_kinds))
         await asyncio.sleep(0)  # their threads start now, not after the providers' SDK imports
         providers: dict[str, Provider] = {}
@@ -223,7 +224,7 @@ class _Session:
         journal: Journal,
     ) -> None:
         """Every call not yet finished: the warmups first (cold starts, measured apart)."""
-        traces.begin(result.experiment_id, self.plan.variants, case_table(self.loaded))
+        traces.begin(result.experiment_id, self.plan.variants, self.checks)
         variants = {v.id: v for v in self.plan.variants}
         done = self._restore(resumed, result, traces, run_ids) if resumed else set()
 
@@ -256,7 +257,7 @@ class _Session:
         against the same budget); None when no check is a judge."""
         from .scoring.judge import has_judges, judge_records
 
-        table = case_table(self.loaded)
+        table = self.checks
         if not has_judges(table):
             return None
         with self._lock:

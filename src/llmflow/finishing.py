@@ -6,6 +6,7 @@ paid for is written.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from .journal import journal_path
 from .plan import Plan, Variant
 from .redact import one_line
 from .run_types import RunResult
-from .scoring import case_table
+from .scoring import CaseChecks, case_table
 from .stats import summarize
 from .types import CallRecord
 
@@ -34,8 +35,8 @@ class Finishing:
     result: RunResult
     judged: Judged | None
     providers: dict[str, Provider]  # those opened: a model trained in the run logs itself
-    # the calls the trace writer scored already, by (variant_id, case_id, repeat)
-    scored: dict[tuple[str, str, int], tuple[Score, ...]] = field(default_factory=dict)
+    # the calls the trace writer scored already: by variant id, then (case_id, repeat)
+    scored: dict[str, dict[tuple[str, int], tuple[Score, ...]]] = field(default_factory=dict)
 
     def finish_runs(
         self,
@@ -67,6 +68,11 @@ class Finishing:
         self.store.finish_parent(result.parent_run_id, artifacts, status, journal)
         return comparison
 
+    @cached_property
+    def checks(self) -> dict[str, CaseChecks] | None:
+        """What each case is checked with, for every variant; None when the file checks nothing."""
+        return case_table(self.loaded)
+
     def _finish_variant(
         self, variant: Variant, run_id: str, status: str, skipped: str | None
     ) -> None:
@@ -77,8 +83,8 @@ class Finishing:
         records = self.result.records.get(variant.id, [])  # a resumed, skipped one keeps its own
         if skipped is not None:
             store.client.set_tag(run_id, "llmflow.skipped", skipped)
-        checks = case_table(self.loaded)  # None when the file has no checks
-        known = {(c, r): s for (v, c, r), s in self.scored.items() if v == variant.id}
+        checks = self.checks
+        known = self.scored.get(variant.id)
         scores = score_records(records, checks, known) if checks is not None else None
         scored = with_judges(scores, judged, variant.id)
         metrics = {**summarize(records), **quality_metrics(scored or {})}

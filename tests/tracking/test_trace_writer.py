@@ -156,9 +156,10 @@ def test_the_writer_hands_back_the_scores_it_gave(tmp_path: Path, tracking_uri: 
         writer.submit(record, variant, run_id)
     writer.close()
     assert writer.written == 2
-    assert set(writer.scores) == {(variant.id, r.case_id, r.repeat) for r in batch}
+    assert set(writer.scores) == {variant.id}
+    given = writer.scores[variant.id]
+    assert set(given) == {(r.case_id, r.repeat) for r in batch}
     assert all(
-        [(s.name, s.passed) for s in scores] == [("filled", True)]
-        for scores in writer.scores.values()
+        [(s.name, s.passed) for s in scores] == [("filled", True)] for scores in given.values()
     )
-    assert all(isinstance(s, Score) for scores in writer.scores.values() for s in scores)
+    assert all(isinstance(s, Score) for scores in given.values() for s in scores)

@@ -58,7 +58,8 @@ _SERVER_AWAY_S = 120.0
 SERVER_WAIT_ENV = "LLMFLOW_SERVER_WAIT_S"  # overrides _SERVER_AWAY_S (tests set it short)
 _VERSION_UNKNOWN = "could not identify MLflow server version"  # MLflow's words, RestStore
 _END = ("end",)
-CallKey = tuple[str, str, int]  # (variant_id, case_id, repeat)
+# the scores of each call, by variant id, then by (case_id, repeat)
+ScoresByVariant = dict[str, dict[tuple[str, int], tuple[Score, ...]]]
 # batches in flight at once to a server: its workers ingest them in parallel (measured here,
 # 400 traces into `mlflow server --workers 4` on PostgreSQL: 8.8 s with one writer, 5.0 s with 4)
 _WRITERS = 4
@@ -84,7 +85,7 @@ class TraceWriter:
         self.failure_reason: str | None = None  # why the first trace that failed did
         self.server_gone: str | None = None  # why, once the server stayed away past the bound
         # the deterministic scores the child gave each call it received, once closed
-        self.scores: dict[CallKey, tuple[Score, ...]] = {}
+        self.scores: ScoresByVariant = {}
         # the replies' reader starts once every attribute it touches exists
         threading.Thread(target=self._read_replies, name="llmflow-traces-in", daemon=True).start()
 
@@ -279,7 +280,7 @@ class _ChildState:
         self.experiment_id = ""
         self.variants: dict[str, Variant] = {}
         self.checks: dict[str, CaseChecks] | None = None
-        self.scores: dict[CallKey, tuple[Score, ...]] = {}  # this run's, by call
+        self.scores: ScoresByVariant = {}  # this run's
         self.written = 0
         self.failure_reason = ""
         self.away_since: float | None = None  # when the server stopped answering
@@ -309,7 +310,7 @@ class _ChildState:
             scores: tuple[Score, ...] = ()
             if checks is not None:
                 scores = tuple(score_record(record, checks))
-                self.scores[(variant_id, record.case_id, record.repeat)] = scores
+                self.scores.setdefault(variant_id, {})[(record.case_id, record.repeat)] = scores
             return TraceJob(record, self.variants[variant_id], run_id, scores)
         return None
 
