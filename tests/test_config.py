@@ -8,9 +8,9 @@ from llmflow.config import (
     load_experiment,
     resolve_cache_path,
     resolve_connection,
-    resolve_tracking_uri,
 )
 from llmflow.errors import ConfigError, MissingCredentials
+from llmflow.tracking.uri import resolve_tracking_uri
 from tests.helpers import write_experiment
 
 GEMINI = {"provider": "gemini", "model": "gemini-2.5-flash", "temperature": 0.7}

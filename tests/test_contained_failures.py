@@ -47,31 +47,46 @@ def test_an_unforeseen_error_in_a_provider_fails_that_call_only(
     assert (row["n_calls"], row["n_errors"]) == (2, 1)
 
 
-def test_a_report_that_fails_is_a_line_and_the_run_is_kept(
-    tmp_path: Path, fake_ollama, monkeypatch
-):
-    from llmflow.report import render
-
-    def broken(*_args, **_kwargs):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(render, "write_report", broken)
+def test_a_report_that_fails_is_a_line_and_the_run_is_kept(tmp_path: Path, fake_ollama):
+    taken = tmp_path / "taken"
+    taken.write_text("a file where the report folder should go")
     models = [{"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url}]
     path = write_experiment(tmp_path, models, prompts=[{"id": "a", "user": "hi"}], report=True)
-    result = CliRunner().invoke(app, ["run", str(path)])
-    assert "could not write the report: OSError: disk full" in result.output
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(taken)])
+    assert "could not write the report: FileExistsError" in result.output, result.output
     assert compared(tmp_path)["n_calls"] == 1
 
 
 def test_a_registration_that_fails_is_a_line_and_the_run_is_kept(
     tmp_path: Path, fake_ollama, monkeypatch
 ):
+    """The registration runs in the trace writer's process (store_child.py): its containment
+    is register_and_promote's, called here on the comparison of a real run."""
+    from mlflow import MlflowClient
+
+    from llmflow.config import load_experiment
+    from llmflow.plan import build_plan
     from llmflow.registry import versions
+    from llmflow.registry.registration import register_and_promote
+    from llmflow.report import load_comparison
 
     def refused(*_args, **_kwargs):
         raise RuntimeError("registry down")
 
-    monkeypatch.setattr(versions, "register_run", refused)
-    result = run(tmp_path, fake_ollama, register_as="llm_ollama_chat")
-    assert "could not register llama3.1: RuntimeError: registry down" in result.output
+    models = [
+        {
+            "provider": "ollama",
+            "model": "llama3.1",
+            "base_url": fake_ollama.url,
+            "register_as": "llm_ollama_chat",
+        }
+    ]
+    path = write_experiment(tmp_path, models, prompts=[{"id": "a", "user": "hi"}], repeats=2)
+    monkeypatch.setattr(versions, "register_run", refused)  # in this process only
+    assert CliRunner().invoke(app, ["run", str(path)]).exit_code == 0
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    comparison = load_comparison(client, "provider-comparison", None)
+    loaded = load_experiment(path)
+    outcome = register_and_promote(client, loaded, build_plan(loaded), False, comparison)
+    assert outcome.problems == ["could not register llama3.1: RuntimeError: registry down"]
     assert compared(tmp_path)["n_calls"] == 2

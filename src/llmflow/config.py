@@ -34,7 +34,6 @@ from .scoring.specs import ScorerSpec
 from .user_files import clip, load_yaml, read_text, shorten
 
 DEFAULT_LOCAL_MODEL = LOCAL_DEFAULT_MODEL
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 MAX_CALLS = 1_000_000  # a bigger plan is a typo, and its calls would not fit in memory
 MAX_EXPERIMENT_NAME = 500  # MLflow's limit on an experiment name
 MAX_REPEATS = MAX_CALLS
@@ -519,16 +518,3 @@ def resolve_cache_dir() -> Path:
         xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         base = str(Path(xdg) / "llmflow")
     return Path(base)
-
-
-def resolve_tracking_uri(option: str | None) -> str:
-    """--tracking-uri, else MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working dir.
-
-    A relative sqlite path is made absolute, so the store printed is the one written, whatever
-    the working directory later is (and MLflow's tracer, keyed by URI, follows a change).
-    """
-    uri = option or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri.startswith(prefix + "/") and ":memory:" not in uri:
-        uri = prefix + str(Path(uri[len(prefix) :]).resolve())
-    return uri

@@ -3,19 +3,24 @@
 Every finished call goes to the journal first, then to the in-memory records, the trace writer
 and the progress bar. Whatever happens (failure, Ctrl-C), the MLflow runs are finished with
 what was collected; after a kill -9, `--resume` continues them from the journal.
+
+This process never imports MLflow: the trace writer's child keeps the store, and the runs are
+opened, finished and registered there (tracking/store_child.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import threading
 from collections import defaultdict
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
 from .budget import Budget, preflight
 from .cache import ResponseCache
-from .config import LoadedExperiment, load_experiment, resolve_cache_path, resolve_tracking_uri
+from .config import LoadedExperiment, load_experiment, resolve_cache_path
 from .errors import Interrupted, RunFailed, ServerGone
 from .gc_pause import gc_paused
 from .journal import Journal, JournalHeader, Resumed, journal_path, load_for_resume
@@ -23,17 +28,19 @@ from .plan import Plan, build_plan, judge_checks
 from .pricing import Pricer
 from .provider_opening import close_all, distinct, open_providers
 from .providers import Provider
-from .registry.registration import register_and_promote
+from .report.publish import preload as preload_report
 from .run_types import LATEST, RunHooks, RunRequest, RunResult, Skipped
 from .runner import Runner
 from .scoring import case_table, check_types
 from .stopping import StopSignals, abandon, stop_signals_interrupt
+from .tracking.uri import resolve_tracking_uri
+from .tracking.writer_pool import prestart
 from .types import CallRecord
 
 if TYPE_CHECKING:
     from .report import Comparison
     from .scoring.judge import Judged
-    from .tracking.runs import RunStore
+    from .tracking.store_child import StoreInChild
     from .tracking.trace_writer import TraceWriter
 
 
@@ -44,6 +51,7 @@ def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunRes
     or the plan could exceed the budget, TrackingError when the MLflow store cannot be used,
     and Interrupted on Ctrl-C (after ending the runs as KILLED).
     """
+    prestart(resolve_tracking_uri(request.tracking_uri))  # MLflow's import starts now, there
     loaded = load_experiment(request.experiment_file)
     plan = build_plan(loaded)
     pricers = {v.id: Pricer(v.entry) for v in plan.variants}
@@ -58,21 +66,25 @@ def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunRes
     cache = _open_cache(loaded, request.use_cache)  # a bad cache file: ConfigError, no run yet
     session = _Session(loaded, plan, pricers, request, hooks or RunHooks(), limit, cache)
     try:
-        result = asyncio.run(session.run(resumed))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        raise Interrupted(None, None, session.stop_signal or "SIGINT") from None
-    finally:
-        if cache is not None:
-            cache.close()
-    if session.stop_signal is not None:
-        raise Interrupted(result.parent_run_id, result.status, session.stop_signal)
-    with stop_signals_interrupt() as received:
         try:
-            outcome = register_and_promote(
-                session.store.client, loaded, plan, request.register_all, result.comparison
-            )
-        except KeyboardInterrupt:
-            raise Interrupted(result.parent_run_id, result.status, received()) from None
+            result = asyncio.run(session.run(resumed))
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            raise Interrupted(None, None, session.stop_signal or "SIGINT") from None
+        finally:
+            if cache is not None:
+                cache.close()
+        if session.stop_signal is not None:
+            raise Interrupted(result.parent_run_id, result.status, session.stop_signal)
+        with stop_signals_interrupt() as received:
+            try:
+                outcome = session.store.register(
+                    loaded, plan, request.register_all, result.comparison
+                )
+            except KeyboardInterrupt:
+                session.abandon_writer()  # the registration stops here, unfinished
+                raise Interrupted(result.parent_run_id, result.status, received()) from None
+    finally:
+        session.close_writer()
     result.registered += outcome.registered
     result.problems += outcome.problems
     return result
@@ -87,16 +99,25 @@ def _open_cache(loaded: LoadedExperiment, use_cache: bool | None) -> ResponseCac
     return ResponseCache.open(path) if path is not None else None
 
 
-def _open_store(tracking_uri: str) -> RunStore:
-    from .tracking.runs import open_store
+def _start_tracking(tracking_uri: str, check_kinds: set[str]) -> tuple[TraceWriter, StoreInChild]:
+    """The trace writer's child, with the store open in it (it imports MLflow: seconds)."""
+    from .tracking.store_child import StoreInChild
+    from .tracking.trace_writer import TraceWriter
 
-    return open_store(tracking_uri)
+    writer = TraceWriter(tracking_uri, check_kinds)
+    store = StoreInChild(writer)
+    try:
+        store.open(tracking_uri)
+    except BaseException:
+        writer.close()
+        raise
+    return writer, store
 
 
 class _Session:
     """One `llmflow run`: the state shared by the async part and the cleanup."""
 
-    store: RunStore  # opened by run(), alongside the providers
+    store: StoreInChild  # opened by run(), alongside the providers
 
     def __init__(
         self,
@@ -126,15 +147,12 @@ class _Session:
         return self._signals.received if self._signals else None
 
     async def run(self, resumed: Resumed | None) -> RunResult:
-        from .tracking.trace_writer import TraceWriter
-
-        # opening the store and starting the trace writer (imports, migrations: seconds) overlap
-        # opening the providers; all three finish before the first call is sent
+        # starting the trace writer and opening the store in it (imports, migrations: seconds)
+        # overlap opening the providers; both finish before the first call is sent
         uri = resolve_tracking_uri(self.request.tracking_uri)
-        opening = asyncio.ensure_future(asyncio.to_thread(_open_store, uri))
         check_kinds = check_types(self.checks)
-        starting = asyncio.ensure_future(asyncio.to_thread(TraceWriter, uri, check_kinds))
-        await asyncio.sleep(0)  # their threads start now, not after the providers' SDK imports
+        starting = asyncio.ensure_future(asyncio.to_thread(_start_tracking, uri, check_kinds))
+        await asyncio.sleep(0)  # its thread starts now, not after the providers' SDK imports
         providers: dict[str, Provider] = {}
         with StopSignals(self._abandon) as self._signals:
             # before the runs exist, a stop signal simply ends the start-up
@@ -145,15 +163,26 @@ class _Session:
                 with gc_paused():
                     providers, skipped = await open_providers(self.plan, self.loaded)
                     self.providers = providers
-                    self.store = await opening
-                    self._traces = await starting
+                    if self.loaded.config.report and not starting.done():
+                        await asyncio.to_thread(preload_report)  # while the child imports
+                    self._traces, self.store = await starting
                 return await self._run(resumed, providers, skipped, self._traces)
             finally:
-                # whatever failed, the writer process ends (close is a no-op after _run's)
-                outcome = await asyncio.gather(opening, starting, return_exceptions=True)
-                if isinstance(outcome[1], TraceWriter):
-                    await asyncio.to_thread(outcome[1].close)
+                # whatever failed, the writer is kept for close_writer() (the registration
+                # still needs it when all went well)
+                (started,) = await asyncio.gather(starting, return_exceptions=True)
+                if isinstance(started, tuple):
+                    self._traces, self.store = started
                 await close_all(distinct(providers))
+
+    def close_writer(self) -> None:
+        """End this run in the trace writer (a no-op once closed or abandoned)."""
+        if self._traces is not None:
+            self._traces.close()
+
+    def abandon_writer(self) -> None:
+        if self._traces is not None:
+            self._traces.abandon()
 
     async def _run(
         self,
@@ -202,7 +231,7 @@ class _Session:
             self._signals.now_waiting_for("the last traces and the runs to be written")
             if journal is not None:
                 journal.close()
-            await asyncio.to_thread(traces.close)
+            await asyncio.to_thread(traces.drain)
             result.traces_written, result.traces_failed = traces.written, traces.failed
             result.traces_failure = traces.failure_reason
             if traces.server_gone is None:  # else nothing can be written: the runs stay open
@@ -296,26 +325,21 @@ class _Session:
         return command
 
     def _abandon(self) -> None:
-        """A third stop signal: stop waiting for the cleanup, but never leave a run RUNNING."""
-        if self._traces is not None:
-            self._traces.abandon()
+        """A third stop signal: stop waiting for the cleanup, but never leave a run RUNNING
+        (the child ends them at once, beside the traces it is still writing)."""
         run_ids = [self.parent_run_id, *self._run_ids.values()] if self.parent_run_id else []
-        store = self.store if run_ids else None
-        abandon(store, run_ids, self._resume_command(self.parent_run_id or ""))
+        end_runs = self.store.end_runs_now if run_ids else None
+        abandon(end_runs, run_ids, self._resume_command(self.parent_run_id or ""))
 
     def _restore(
         self, resumed: Resumed, result: RunResult, traces: TraceWriter, run_ids: dict[str, str]
     ) -> set[tuple[str, str, int]]:
         """Take the journaled calls back, write the traces a kill prevented; the done keys."""
-        from .tracking.traces import untraced
-
         variants = {v.id: v for v in self.plan.variants}
         for record in resumed.records:
             result.records[record.variant_id].append(record)
         result.resumed_calls = len(resumed.records)
-        for record, run_id in untraced(
-            self.store.client, result.experiment_id, run_ids, result.records
-        ):
+        for record, run_id in self.store.untraced(result.experiment_id, run_ids, result.records):
             traces.submit(record, variants[record.variant_id], run_id)
         return {(r.variant_id, r.case_id, r.repeat) for r in resumed.records}
 
@@ -342,17 +366,23 @@ class _Session:
 
     def _finish(self, result: RunResult, run_ids: dict[str, str], status: str) -> Comparison:
         """Write what was collected, even after a failure or Ctrl-C: calls paid for are kept.
-        If the store fails now, every run is still ended, never left RUNNING."""
-        from .finishing import Finishing
+        If the store fails now, every run is still ended (by the child), never left RUNNING.
+        The report is rendered here, where matplotlib was imported while the store opened."""
+        from .report.publish import render_report
 
-        scored = self._traces.scores if self._traces is not None else {}
-        finishing = Finishing(
-            self.store, self.loaded, self.plan, result, self.judged, self.providers, scored
-        )
+        # a model trained in the run logs itself on its variant run
+        trained = {k: p for k, p in self.providers.items() if hasattr(p, "log_to_run")}
+        finishing = (self.loaded, self.plan, result, self.judged, trained)
+        journal_dir, out_dir = self.request.journal_dir, self.request.report_dir
         try:
-            return finishing.finish_runs(
-                run_ids, status, self.request.journal_dir, self.request.report_dir
-            )
+            comparison, report = self.store.finish_variants(finishing, run_ids, status)
+            with tempfile.TemporaryDirectory(prefix="llmflow-report-") as into:
+                problem = render_report(report, Path(into), out_dir) if report else None
+                rendered = Path(into) if report and problem is None else None
+                result.problems = self.store.finish_parent(
+                    comparison, status, journal_dir, rendered
+                )
         except Exception as e:
-            self.store.end_runs([result.parent_run_id, *run_ids.values()], "FAILED")
             raise RunFailed(result.parent_run_id, e) from e
+        result.problems += [problem] if problem else []
+        return comparison

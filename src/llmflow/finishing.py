@@ -1,7 +1,7 @@
 """The end of a run: each variant's metrics, scores and tables, the judges' assessments, a
-trained model, the comparison, the report and the parent run. Whatever the status, every call
-paid for is written.
-"""
+trained model, the comparison, then the parent run with the report's files (the caller renders
+them from report_data(): it may be another process, which has matplotlib imported already).
+Whatever the status, every call paid for is written."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from .types import CallRecord
 if TYPE_CHECKING:
     from .providers import Provider
     from .report import Comparison
+    from .report.data import ReportData
     from .scoring import Score
     from .scoring.judge import Judged
     from .tracking.runs import RunStore
@@ -38,35 +39,46 @@ class Finishing:
     # the calls the trace writer scored already: by variant id, then (case_id, repeat)
     scored: dict[str, dict[tuple[str, int], tuple[Score, ...]]] = field(default_factory=dict)
 
-    def finish_runs(
-        self,
-        run_ids: dict[str, str],
-        status: str,
-        journal_dir: Path | None,
-        report_dir: Path | None,
-    ) -> Comparison:
-        """Write every variant run, then the parent run with the comparison (and the report when
-        the file asks); the runs end with `status` (a skipped variant's as FAILED)."""
-        from .report import comparison_artifacts, load_comparison
+    def finish_variants(self, run_ids: dict[str, str], status: str) -> Comparison:
+        """Write every variant run, ended with `status` (a skipped variant's as FAILED); the
+        comparison they make."""
+        from .report import load_comparison
 
-        result, client = self.result, self.store.client
+        result = self.result
         skipped = {s.variant.id: s.reason for s in result.skipped}
         for variant in self.plan.variants:
             self._finish_variant(variant, run_ids[variant.id], status, skipped.get(variant.id))
-        comparison = load_comparison(
-            self.store.client, result.experiment_name, result.parent_run_id
-        )
-        if self.loaded.config.report:
-            from .report.publish import publish_report
+        return load_comparison(self.store.client, result.experiment_name, result.parent_run_id)
 
-            problem = publish_report(
-                client, result.experiment_name, result.parent_run_id, report_dir
-            )
-            result.problems += [problem] if problem else []
+    def report_data(self) -> ReportData | None:
+        """What the report shows, read back from the runs, when the file asks for a report."""
+        from .report.data import load_report_data
+
+        if not self.loaded.config.report:
+            return None
+        result = self.result
+        return load_report_data(self.store.client, result.experiment_name, result.parent_run_id)
+
+    def finish_parent(
+        self,
+        comparison: Comparison,
+        status: str,
+        journal_dir: Path | None,
+        report_dir: Path | None,
+    ) -> None:
+        """The parent run: the report's files (rendered by the caller into `report_dir`), the
+        comparison, the journal; then it ends with `status`."""
+        result = self.result
+        if report_dir is not None:
+            try:
+                self.store.client.log_artifacts(result.parent_run_id, str(report_dir), "report")
+            except Exception as e:  # noqa: BLE001 - a report that fails must not fail the run
+                result.problems.append(f"could not write the report: {one_line(e)}")
+        from .report import comparison_artifacts
+
         journal = journal_path(result.parent_run_id, journal_dir)
         artifacts = comparison_artifacts(comparison)
         self.store.finish_parent(result.parent_run_id, artifacts, status, journal)
-        return comparison
 
     @cached_property
     def checks(self) -> dict[str, CaseChecks] | None:

@@ -18,7 +18,6 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
 
 STOP_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
@@ -105,16 +104,18 @@ def stop_signals_interrupt() -> Iterator[Callable[[], str]]:
 ABANDON_WAIT_S = 5.0
 
 
-def abandon(store: Any, run_ids: list[str], resume_command: str) -> None:
+def abandon(
+    end_runs: Callable[[list[str], str], None] | None, run_ids: list[str], resume_command: str
+) -> None:
     """Exit now (code 130) on a third stop signal, after marking the runs KILLED.
 
     They are marked from a thread given a few seconds: a store that does not answer (often why
-    a user presses Ctrl-C three times) must not hold the process. `store` is None before any
+    a user presses Ctrl-C three times) must not hold the process. `end_runs` is None before any
     run exists."""
-    if store is None or not run_ids:
+    if end_runs is None or not run_ids:
         print("abandoned before any MLflow run was created", file=sys.stderr, flush=True)
         os._exit(130)
-    ending = threading.Thread(target=store.end_runs, args=(run_ids, "KILLED"), daemon=True)
+    ending = threading.Thread(target=end_runs, args=(run_ids, "KILLED"), daemon=True)
     ending.start()
     ending.join(ABANDON_WAIT_S)
     outcome = "was ended as KILLED" if not ending.is_alive() else "could not be ended in time"

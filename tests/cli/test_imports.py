@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from tests.helpers import write_experiment
+
 HEAVY = ["mlflow", "pydantic", "openai", "google.genai", "numpy", "matplotlib", "rich"]
 COMMANDS = [
     "",
@@ -65,3 +67,24 @@ def test_the_console_script_skips_the_last_garbage_collection():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip().splitlines()[-1] == "True", done.stderr
+
+
+def test_a_run_never_imports_mlflow_where_the_calls_are_sent(tmp_path, fake_ollama):
+    """The trace writer's process keeps the store (tracking/store_child.py): a run, report and
+    registration included, imports MLflow once, there."""
+    models = [
+        {
+            "provider": "ollama",
+            "model": "llama3.1",
+            "base_url": fake_ollama.url,
+            "register_as": "llm_ollama_chat",
+        }
+    ]
+    path = write_experiment(tmp_path, models, prompts=[{"id": "a", "user": "hi"}], report=True)
+    code = (
+        f"import sys; sys.argv = ['llmflow', 'run', {str(path)!r}]\n"
+        "from llmflow.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0, e.code"
+    )
+    assert "mlflow" not in imported_after(code)
+    assert (tmp_path / "mlflow.db").exists()

@@ -108,13 +108,14 @@ def run(
     Exit code 0 when every call succeeded, 1 when some failed or a model was skipped,
     2 when the experiment file is invalid or the plan could exceed the budget, 130 on Ctrl-C.
     """
-    from ..experiment import LATEST, RunRequest, run_experiment
-    from .progress import ProgressHooks
-
     if run_id is not None and not resume:
         err.print("[red]error:[/] a RUN_ID after the experiment file needs --resume")
         raise typer.Exit(2)
     quiet_mlflow()
+    _prestart_writer(tracking_uri)
+    from ..experiment import LATEST, RunRequest, run_experiment
+    from .progress import ProgressHooks
+
     request = RunRequest(
         experiment_file=experiment_file,
         tracking_uri=tracking_uri,
@@ -131,6 +132,15 @@ def run(
         _print_comparison(result.comparison, Format.table)
     _print_outcome(result)
     raise typer.Exit(result.exit_code)
+
+
+def _prestart_writer(tracking_uri: str | None) -> None:
+    """The trace writer's process starts importing MLflow before this one imports the rest of
+    llmflow (a second or two of the smallest run's wall time)."""
+    from ..tracking.uri import resolve_tracking_uri
+    from ..tracking.writer_pool import prestart
+
+    prestart(resolve_tracking_uri(tracking_uri))
 
 
 def _print_outcome(result) -> None:
@@ -219,9 +229,9 @@ def _print_deltas(tracking_uri: str | None, experiment: str, run_id: str | None,
 def _read_comparison(tracking_uri: str | None, experiment: str, run_id: str | None):
     """From a local sqlite store directly (MLflow's import alone takes seconds), else, or when
     that reader cannot tell, through MLflow."""
-    from ..config import resolve_tracking_uri
     from ..report import load_comparison
     from ..report.sqlite_read import read_comparison
+    from ..tracking.uri import resolve_tracking_uri
 
     found = read_comparison(resolve_tracking_uri(tracking_uri), experiment, run_id)
     return found or load_comparison(open_store(tracking_uri).client, experiment, run_id)

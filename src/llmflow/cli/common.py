@@ -89,8 +89,8 @@ def quiet_mlflow() -> None:
 
 def open_store(tracking_uri: str | None):
     """The RunStore for --tracking-uri (or its defaults); imports MLflow only now."""
-    from ..config import resolve_tracking_uri
     from ..tracking.runs import open_store as open_checked
+    from ..tracking.uri import resolve_tracking_uri
 
     quiet_mlflow()
     return open_checked(resolve_tracking_uri(tracking_uri))

@@ -127,6 +127,22 @@ def unregister_provider(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
+_BUILT_IN = frozenset(_REGISTRY)
+
+
+def added_providers() -> tuple[ProviderSpec, ...]:
+    """The providers registered at run time, which the trace writer's process needs too (it
+    registers the models)."""
+    return tuple(spec for name, spec in _REGISTRY.items() if name not in _BUILT_IN)
+
+
+def use_added_providers(specs: tuple[ProviderSpec, ...]) -> None:
+    """The built-in providers and `specs`, as another process's added_providers() gave them."""
+    for name in [name for name in _REGISTRY if name not in _BUILT_IN]:
+        del _REGISTRY[name]
+    _REGISTRY.update({spec.name: spec for spec in specs})
+
+
 def option_owners(option: str) -> tuple[str, ...]:
     """The providers that accept the ModelEntry field `option`; () when every provider does."""
     return tuple(spec.name for spec in _REGISTRY.values() if option in spec.own_options)

@@ -8,46 +8,56 @@ In a child process the writes run on another core and never touch the timing of 
 
 The child is `python -m llmflow.tracking.trace_writer`, a fresh interpreter (no fork of a process
 with threads, no re-import of the caller's script). Importing MLflow takes it a second or two, so
-a child outlives its run and serves the next run of the same Python process (a notebook, the
-test suite). It is in a session of its own: Ctrl-C reaches only the parent, which ends the runs
-and then closes the writer.
+it is started as early as possible and outlives its run to serve the next run of the same Python
+process (a notebook, the test suite): writer_pool.py. It is in a session of its own: Ctrl-C
+reaches only the parent, which ends the runs and then closes the writer.
 
-Its stdin carries pickled messages, per run: ("open", tracking_uri, check_types), ("begin",
-experiment_id, variants, checks) once the runs exist, ("call", record, variant_id, run_id) per
-finished call, then ("end",). Its stdout answers, pickled too, with ("end", written, reason,
-scores): the number of traces written, the first reason one could not be, and the scores it gave
-each call, which the parent then need not compute again (nor import their libraries: rouge-score
-imports nltk, seconds). A tracking server that stops answering is waited for (server_wait_s(), 2
-minutes by default); past that, the child says ("gone", reason) at once, mid-run, so that the
-parent stops sending calls. If the parent dies mid-run (kill -9), the input ends without
-("end",) and the child exits at once, as a thread would have died with it: `llmflow run
---resume` then writes every missing trace from the journal.
+The child also keeps the run's MLflow store, so that the parent never imports MLflow
+(store_child.py): the parent asks it to open the store, create the runs and, once the calls are
+in, finish them.
+
+Its stdin carries pickled messages, per run: ("open", tracking_uri, check_types, cwd, environ,
+providers), ("begin", experiment_id, variants, checks) once the runs exist, ("call", record,
+variant_id, run_id) per finished call, ("do", task, args) for each store task (done once every
+trace before it is written; answered ("done", value) or ("raised", error)), then ("end",).
+("now", task, args) is done at once, beside whatever runs (the runs are ended while a user
+abandons the wait). At the run's end its stdout answers ("end", written, reason, scores): the
+number of traces written, the first reason one could not be, and the scores it gave each call,
+which the finishing uses (the parent never scores again, nor imports the checks' libraries:
+rouge-score imports nltk, seconds).
+A tracking server that stops answering is waited for (server_wait_s(), 2 minutes by default);
+past that, the child says ("gone", reason) at once, mid-run, so that the parent stops sending
+calls. If the parent dies mid-run (kill -9), the input ends without ("end",) and the child exits
+at once, as a thread would have died with it: `llmflow run --resume` then writes every missing
+trace from the journal.
 """
 
 from __future__ import annotations
 
-import atexit
+import contextlib
 import logging
 import os
 import pickle
 import queue
 import signal
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from pathlib import Path
 from typing import IO, Any
 
+from ..errors import TrackingError
 from ..gc_pause import gc_paused
 from ..plan import Variant
+from ..providers.spec import ProviderSpec, added_providers, use_added_providers
 from ..redact import one_line, redact_url
 from ..scoring import CaseChecks, Score, score_record
 from ..scoring.checks import load_libraries
 from ..types import CallRecord
+from .store_child import StoreTasks
 from .traces import BATCH, TraceJob, build_span, log_spans, upload_trace
+from .writer_pool import return_child, stop, take_child
 
 logger = logging.getLogger(__name__)
 
@@ -71,13 +81,21 @@ class TraceWriter:
     def __init__(self, tracking_uri: str, check_types: Iterable[str] = ()) -> None:
         """`check_types`: the checks the calls will be scored with, whose libraries the child
         loads while the parent is still opening the store."""
-        self._child = _take_child()
+        self._child = take_child(tracking_uri)
         self._outbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        self._outbox.put(("open", tracking_uri, tuple(sorted(set(check_types)))))
+        kinds = tuple(sorted(set(check_types)))
+        # a child kept from an earlier run works where this one does, with its environment
+        # and the providers registered here at run time
+        context = (os.getcwd(), dict(os.environ), added_providers())
+        self._outbox.put(("open", tracking_uri, kinds, *context))
         # sends from its own thread: a full pipe must never block the event loop
         self._sender = threading.Thread(target=self._send_all, name="llmflow-traces", daemon=True)
         self._sender.start()
         self._replies: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._answers: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._answers_now: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._asking = threading.Lock()  # one task at a time: answers come back in order
+        self._child_gone = False
         self._gone_callbacks: list[Callable[[], None]] = []
         self._closed = False
         self.submitted = 0
@@ -104,6 +122,30 @@ class TraceWriter:
         self.submitted += 1
         self._outbox.put(("call", record, variant.id, run_id))
 
+    def ask(self, task: str, *args: Any) -> Any:
+        """Have the child do a store task (store_child.StoreTasks) once every trace submitted
+        before is written; its value, or its exception raised here."""
+        with self._asking:
+            return self._answer(("do", task, args), self._answers)
+
+    def ask_now(self, task: str, *args: Any) -> Any:
+        """A store task done at once, beside any task or trace the child is busy with."""
+        return self._answer(("now", task, args), self._answers_now)
+
+    def _answer(
+        self, message: tuple[Any, ...], answers: queue.SimpleQueue[tuple[Any, ...] | None]
+    ) -> Any:
+        if self._closed or self._child_gone:
+            raise TrackingError("the trace writer process has exited: the store is out of reach")
+        self._outbox.put(message)
+        answer = answers.get()
+        if answer is None:
+            raise TrackingError("the trace writer process exited early")
+        kind, value = answer
+        if kind == "raised":
+            raise value
+        return value
+
     def on_server_gone(self, callback: Callable[[], None]) -> None:
         """Call `callback` (from another thread) once the tracking server has stayed away past
         server_wait_s(): this run's remaining traces will not be written."""
@@ -123,10 +165,19 @@ class TraceWriter:
         if reply is not None:
             _, self.written, reason, self.scores = reply
             self.failure_reason = reason or None
-            _return_child(self._child)
+            return_child(self._child)
         else:
             self.failure_reason = "the trace writer process exited early"
-            _stop(self._child)
+            stop(self._child)
+
+    def drain(self) -> None:
+        """Wait until every trace submitted so far is written; `written` and `failure_reason`
+        then say how it went. The child stays with this run (its store tasks) until close()."""
+        try:
+            self.written, reason = self.ask("traces_written")
+        except TrackingError:
+            reason = "the trace writer process exited early"
+        self.failure_reason = reason or None
 
     def abandon(self) -> None:
         """Stop the child now (a user gave up waiting): what it had not written stays
@@ -141,19 +192,31 @@ class TraceWriter:
 
     def _read_replies(self) -> None:
         """The child's replies until the one to this run's end (then the child is free for
-        another run and another reader); "gone" is passed on as it comes."""
+        another run and another reader); "gone" is passed on as it comes, answers to tasks to
+        the one asking."""
         assert self._child.stdout is not None
         while True:
             try:
                 reply = pickle.load(self._child.stdout)
             except Exception:  # noqa: BLE001 - the child exited: close() counts what is unwritten
                 reply = None
-            if reply is None or reply[0] != "gone":
+            if reply is None:
+                self._child_gone = True
+                for waiting in (self._answers, self._answers_now, self._replies):
+                    waiting.put(None)
+                return
+            kind = reply[0]
+            if kind == "gone":
+                self.server_gone = reply[1]
+                for callback in self._gone_callbacks:
+                    callback()
+            elif kind == "now":
+                self._answers_now.put(reply[1:])
+            elif kind in ("done", "raised"):
+                self._answers.put(reply)
+            else:
                 self._replies.put(reply)
                 return
-            self.server_gone = reply[1]
-            for callback in self._gone_callbacks:
-                callback()
 
     def _send_all(self) -> None:
         stdin = self._child.stdin
@@ -169,57 +232,6 @@ class TraceWriter:
             pass
 
 
-_idle: list[subprocess.Popen[bytes]] = []  # children between runs, ready for the next one
-_idle_lock = threading.Lock()
-
-
-def _take_child() -> subprocess.Popen[bytes]:
-    with _idle_lock:
-        while _idle:
-            child = _idle.pop()
-            if child.poll() is None:
-                return child
-            _stop(child)
-    # the child imports this very llmflow, wherever the parent found it
-    package_root = str(Path(__file__).resolve().parents[2])
-    search_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
-    return subprocess.Popen(
-        [sys.executable, "-m", __name__],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": search_path},
-        start_new_session=os.name == "posix",
-        creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
-    )
-
-
-def _return_child(child: subprocess.Popen[bytes]) -> None:
-    with _idle_lock:
-        _idle.append(child)
-
-
-def _stop(child: subprocess.Popen[bytes]) -> None:
-    """End a child between runs (its input ends, so it exits) or one that failed."""
-    for stream in (child.stdin, child.stdout):
-        try:
-            if stream is not None:
-                stream.close()
-        except OSError:  # unsent bytes to a child that is gone
-            pass
-    try:
-        child.wait(5)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait()
-
-
-@atexit.register
-def _stop_idle_children() -> None:
-    with _idle_lock:
-        while _idle:
-            _stop(_idle.pop())
-
-
 # --- the child ---------------------------------------------------------------------------------
 
 
@@ -227,8 +239,19 @@ def serve(messages: IO[bytes], replies: IO[bytes]) -> None:
     """The child's loop, one run after another: gather what has arrived (up to a batch), write
     it, repeat; at each run's end, reply with the traces written and the scores given."""
     inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-    threading.Thread(target=_receive_all, args=(messages, inbox), daemon=True).start()
-    state = _ChildState(notify=lambda reply: _reply(replies, reply))
+    lock = threading.Lock()  # replies come from the main loop, the writers and "now" tasks
+
+    def reply(message: tuple[Any, ...]) -> None:
+        with lock:
+            _reply(replies, message)
+
+    state = _ChildState(notify=reply)
+
+    def now(message: tuple[Any, ...]) -> None:
+        _, task, args = message
+        threading.Thread(target=lambda: reply(("now", *state.tasks.answer(task, args)))).start()
+
+    threading.Thread(target=_receive_all, args=(messages, inbox, now), daemon=True).start()
     pool = ThreadPoolExecutor(_WRITERS, thread_name_prefix="llmflow-write")
     writing: set[Future[None]] = set()
     while True:
@@ -236,18 +259,26 @@ def serve(messages: IO[bytes], replies: IO[bytes]) -> None:
         while len(writing) >= state.writers:
             writing = wait(writing, return_when=FIRST_COMPLETED).not_done
         batch, ended = _gather(inbox)
+        task = batch.pop() if batch and batch[-1][0] == "do" else None
         jobs = [job for message in batch if (job := state.take(message)) is not None]
         if jobs:
             writing.add(pool.submit(state.write, jobs))
-        if ended:
+        if task is not None or ended:  # a task sees every trace submitted before it
             wait(writing)
             writing = set()
-            _reply(replies, ("end", state.written, state.failure_reason, state.scores))
+        if task is not None:
+            reply(state.tasks.answer(task[1], task[2]))
+        if ended:
+            reply(("end", state.written, state.failure_reason, state.scores))
 
 
 def _reply(replies: IO[bytes], reply: tuple[Any, ...]) -> None:
     try:
-        pickle.dump(reply, replies, protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as e:  # noqa: BLE001 - a value that cannot cross: the asker hears why
+        data = pickle.dumps(("raised", TrackingError(f"cannot send {reply[0]}: {one_line(e)}")))
+    try:
+        replies.write(data)
         replies.flush()
     except OSError:  # the parent is gone
         os._exit(1)
@@ -262,7 +293,7 @@ def _gather(inbox: queue.SimpleQueue[tuple[Any, ...]]) -> tuple[list[tuple[Any, 
     while message != _END:
         batch.append(message)
         calls += message[0] == "call"
-        if calls == BATCH:
+        if calls == BATCH or message[0] == "do":
             return batch, False
         try:
             message = inbox.get(timeout=_GATHER_S)
@@ -289,12 +320,15 @@ class _ChildState:
         self.writers = 1  # batches written at once: _WRITERS to a server, 1 to a local store
         self._lock = threading.Lock()  # the writers share the counts and the server's state
         self._notify = notify  # a reply to the parent, mid-run
+        self.tasks = StoreTasks(self)
 
     def take(self, message: tuple[Any, ...]) -> TraceJob | None:
         """Apply an "open" or "begin"; a "call" becomes the TraceJob returned."""
         kind = message[0]
         if kind == "open":
-            _, self.tracking_uri, check_types = message
+            _, self.tracking_uri, check_types, *context = message
+            if context:
+                _work_as_parent(*context)
             self.written, self.failure_reason, self.away_since = 0, "", None
             self.gone, self.scores = False, {}
             remote = self.tracking_uri.startswith(("http://", "https://"))
@@ -400,6 +434,24 @@ class _ChildState:
                 self.failure_reason = one_line(error)
 
 
+def _work_as_parent(cwd: str, environ: dict[str, str], providers: tuple[ProviderSpec, ...]) -> None:
+    """The parent's working directory, environment (credentials, MLflow's settings) and added
+    providers, which may have changed since this child started."""
+    with contextlib.suppress(OSError):  # a folder deleted since: only relative paths suffer
+        os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(environ)
+    _http_retries()
+    use_added_providers(providers)
+
+
+def _http_retries() -> None:
+    """MLflow retries a refused request for about 2 minutes by itself: here a request gives up
+    within seconds, and `write` waits for the server on its own clock (server_wait_s)."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2" if server_wait_s() >= 10 else "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+
+
 def _import_mlflow(tracking_uri: str) -> None:
     """MLflow's import (seconds) now, while the parent opens the store, rather than when the
     first call arrives. The store itself is opened at the first trace, once the parent has
@@ -493,23 +545,30 @@ def _refused(error: BaseException | None) -> bool:
     return False
 
 
-def _receive_all(messages: IO[bytes], inbox: queue.SimpleQueue[tuple[Any, ...]]) -> None:
+def _receive_all(
+    messages: IO[bytes],
+    inbox: queue.SimpleQueue[tuple[Any, ...]],
+    now: Callable[[tuple[Any, ...]], None],
+) -> None:
     in_run = False
     try:
         while True:
             message = pickle.load(messages)
             in_run = message != _END
-            inbox.put(message)
+            if message[0] == "now":
+                now(message)
+            else:
+                inbox.put(message)
     except Exception:  # input ended: between runs, the parent is done; within one, it died
         os._exit(1 if in_run else 0)
 
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent ends the run, then closes the writer
-    # MLflow retries a refused request for about 2 minutes by itself: here a request gives up
-    # within seconds, and `write` waits for the server on its own clock (server_wait_s)
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2" if server_wait_s() >= 10 else "0")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    _http_retries()
+    store_kind = sys.argv[1] if len(sys.argv) > 1 else ""
+    with gc_paused():  # at once: the parent may still be reading its experiment file
+        _import_mlflow(f"{store_kind}:")
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not mix into the replies
     serve(sys.stdin.buffer, replies)

@@ -1,0 +1,72 @@
+"""The store kept in the trace writer's process: its answers, its errors, and a child kept from
+an earlier run that works as the current parent does."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from llmflow.errors import TrackingError
+from llmflow.tracking.store_child import StoreInChild, portable
+from llmflow.tracking.trace_writer import TraceWriter
+
+
+def opened(tracking_uri: str) -> tuple[TraceWriter, StoreInChild]:
+    writer = TraceWriter(tracking_uri)
+    store = StoreInChild(writer)
+    store.open(tracking_uri)
+    return writer, store
+
+
+def test_the_child_creates_and_ends_the_runs(tmp_path: Path, tracking_uri: str):
+    writer, store = opened(tracking_uri)
+    try:
+        experiment_id = store.experiment_id("in-the-child")
+        client = MlflowClient(tracking_uri)
+        run_id = client.create_run(experiment_id).info.run_id
+        store.end_runs([run_id], "KILLED")
+        store.end_runs_now([run_id], "FINISHED")  # beside the main loop, same store
+    finally:
+        writer.close()
+    assert client.get_experiment(experiment_id).name == "in-the-child"
+    assert client.get_run(run_id).info.status == "FINISHED"
+
+
+def test_an_unusable_store_is_one_line_from_the_child(tmp_path: Path):
+    not_a_db = tmp_path / "notes.db"
+    not_a_db.write_text("not a database")
+    with pytest.raises(TrackingError, match="notes.db") as raised:
+        opened(f"sqlite:///{not_a_db}")
+    assert "\n" not in str(raised.value)
+    assert any("trace writer's process" in note for note in raised.value.__notes__)  # --debug
+
+
+def test_a_kept_child_follows_the_parents_directory_and_environment(
+    tmp_path: Path, tracking_uri: str, monkeypatch
+):
+    first, _ = opened(tracking_uri)
+    first.close()  # the child waits in the pool for the next run
+    later = tmp_path / "later"
+    later.mkdir()
+    monkeypatch.chdir(later)
+    monkeypatch.setenv("LLMFLOW_CACHE_DIR", str(later / "cache"))
+    writer, _ = opened(f"sqlite:///{later / 'new.db'}")  # a new store: copied from the template
+    writer.close()
+    assert list((later / "cache").glob("mlflow-*-empty.db")), "the child used the old cache dir"
+
+
+class _NeedsTwoArguments(Exception):
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__(f"{what}: {why}")
+
+
+def test_an_error_that_cannot_cross_keeps_its_line():
+    crossed = portable(_NeedsTwoArguments("disk", "full"))
+    assert isinstance(crossed, TrackingError)
+    assert str(crossed) == "_NeedsTwoArguments: disk: full"
+    assert pickle.loads(pickle.dumps(crossed)).__notes__ == crossed.__notes__
+    kept = portable(OSError("disk full"))
+    assert isinstance(kept, OSError) and str(kept) == "disk full"
