@@ -27,6 +27,17 @@ from __future__ import annotations
 class LlmflowError(Exception):
     """Base of every error llmflow raises on purpose."""
 
+    def __reduce__(self) -> tuple:
+        # rebuilt as it was, whatever its own __init__ takes: it crosses the trace writer's pipe
+        return _rebuilt, (type(self), self.args, self.__dict__)
+
+
+def _rebuilt(cls: type[LlmflowError], args: tuple, state: dict) -> LlmflowError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigError(LlmflowError):
     """The experiment file or a command-line option is invalid."""

@@ -11,6 +11,7 @@ opened, finished and registered there (tracking/store_child.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 import threading
 from collections import defaultdict
@@ -383,6 +384,23 @@ class _Session:
                     comparison, status, journal_dir, rendered
                 )
         except Exception as e:
+            self._end_all_failed([result.parent_run_id, *run_ids.values()])
             raise RunFailed(result.parent_run_id, e) from e
         result.problems += [problem] if problem else []
         return comparison
+
+    def _end_all_failed(self, run_ids: list[str]) -> None:
+        """Best effort, after a finishing that failed: the child ended the runs it was writing,
+        but not when it died or the failure came between its tasks. A child that is gone is
+        replaced for this."""
+        try:
+            self.store.end_runs(run_ids, "FAILED")
+            return
+        except Exception:  # noqa: BLE001 - the child is gone: a fresh one tries
+            pass
+        with contextlib.suppress(Exception):  # the store itself is failing: nothing more to do
+            writer, store = _start_tracking(self.store.tracking_uri, set())
+            try:
+                store.end_runs(run_ids, "FAILED")
+            finally:
+                writer.close()

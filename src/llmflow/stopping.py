@@ -19,6 +19,8 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 
+from .redact import one_line
+
 STOP_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
 )
@@ -115,10 +117,20 @@ def abandon(
     if end_runs is None or not run_ids:
         print("abandoned before any MLflow run was created", file=sys.stderr, flush=True)
         os._exit(130)
-    ending = threading.Thread(target=end_runs, args=(run_ids, "KILLED"), daemon=True)
+    ended: list[str] = []
+
+    def end() -> None:
+        try:
+            end_runs(run_ids, "KILLED")
+        except Exception as e:  # noqa: BLE001 - said in the one line below, then the exit
+            ended.append(f"could not be ended: {one_line(e)}")
+        else:
+            ended.append("was ended as KILLED")
+
+    ending = threading.Thread(target=end, daemon=True)
     ending.start()
     ending.join(ABANDON_WAIT_S)
-    outcome = "was ended as KILLED" if not ending.is_alive() else "could not be ended in time"
+    outcome = ended[0] if ended else "could not be ended in time"
     print(
         f"abandoned: MLflow run {run_ids[0]} {outcome}; resume: {resume_command}",
         file=sys.stderr,

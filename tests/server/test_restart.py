@@ -34,8 +34,8 @@ def test_a_server_restarted_mid_run_loses_nothing(
             "base_url": f"{keyless_openai.url}/v1",
         }
         path = write_experiment(
-            tmp_path, [model], experiment="team-restart", repeats=30, concurrency=2
-        )  # 60 calls, ~8 s of answers
+            tmp_path, [model], experiment="team-restart", repeats=60, concurrency=2
+        )  # 120 calls, ~15 s of answers: some are left once the server has stopped (seconds)
         # a restart on a loaded 2-core machine can take longer than the default wait
         process = client_run(path, server.url, LLMFLOW_SERVER_WAIT_S="600")
         deadline = time.time() + 180
@@ -52,9 +52,9 @@ def test_a_server_restarted_mid_run_loses_nothing(
         client = MlflowClient(server.url)
         experiment_id = client.get_experiment_by_name("team-restart").experiment_id
         (variant,) = client.search_runs([experiment_id], "tags.`llmflow.kind` = 'variant'")
-        assert variant.data.metrics["n_calls"] == 60 and variant.info.status == "FINISHED"
+        assert variant.data.metrics["n_calls"] == 120 and variant.info.status == "FINISHED"
         traces = client.search_traces(locations=[experiment_id], max_results=500)
-        assert len(traces) == 60
+        assert len(traces) == 120
     finally:
         keyless_openai.delay_s = 0.0
         server.stop()

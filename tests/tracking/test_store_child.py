@@ -70,3 +70,25 @@ def test_an_error_that_cannot_cross_keeps_its_line():
     assert pickle.loads(pickle.dumps(crossed)).__notes__ == crossed.__notes__
     kept = portable(OSError("disk full"))
     assert isinstance(kept, OSError) and str(kept) == "disk full"
+
+
+def test_llmflow_errors_cross_whole_and_mlflows_stay_out_of_the_parent():
+    from mlflow.exceptions import MlflowException
+
+    from llmflow.errors import RunFailed
+
+    crossed = pickle.loads(pickle.dumps(portable(RunFailed("run-1", OSError("disk full")))))
+    assert isinstance(crossed, RunFailed) and crossed.parent_run_id == "run-1"  # --resume hint
+    mlflows = portable(MlflowException("Run 'x' not found"))
+    assert isinstance(mlflows, TrackingError)
+    assert str(mlflows) == "MlflowException: Run 'x' not found"
+
+
+def test_a_task_that_cannot_be_sent_is_an_error_and_the_writer_goes_on(tracking_uri: str):
+    writer, store = opened(tracking_uri)
+    try:
+        with pytest.raises(TrackingError, match="cannot send experiment_id"):
+            writer.ask("experiment_id", lambda: None)  # a lambda cannot be pickled
+        assert store.experiment_id("after") != ""
+    finally:
+        writer.close()

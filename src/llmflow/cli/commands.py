@@ -126,12 +126,23 @@ def run(
         resume=(run_id or LATEST) if resume else None,
     )
     resume_command = f"llmflow run {experiment_file} --resume {{run_id}}"
-    with errors(debug, resume_command), ProgressHooks(err.console) as hooks:
-        result = run_experiment(request, hooks)
+    try:
+        with errors(debug, resume_command), ProgressHooks(err.console) as hooks:
+            result = run_experiment(request, hooks)
+    finally:
+        _ignore_late_interrupts()
     if result.comparison is not None:
         _print_comparison(result.comparison, Format.table)
     _print_outcome(result)
     raise typer.Exit(result.exit_code)
+
+
+def _ignore_late_interrupts() -> None:
+    """The runs are ended and the outcome is being printed: a last Ctrl-C of several (the third
+    often lands here) must not turn the exit into a KeyboardInterrupt and exit code -2."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _prestart_writer(tracking_uri: str | None) -> None:

@@ -10,11 +10,15 @@ from .data import ReportData
 
 
 def preload() -> None:
-    """Import matplotlib now (about a second), while the process waits for something else."""
-    import matplotlib
+    """Import matplotlib now (about a second), while the process waits for something else. A
+    failure waits too: render_report says it, once the calls are safe."""
+    try:
+        import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot  # noqa: F401
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+    except Exception:  # noqa: BLE001 - see above
+        return
 
 
 def render_report(data: ReportData, into: Path, out_dir: Path | None = None) -> str | None:

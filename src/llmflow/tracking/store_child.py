@@ -242,10 +242,13 @@ class StoreTasks:
 
 
 def portable(error: BaseException) -> BaseException:
-    """`error` as it can cross a pipe, with the child's traceback as a note (for --debug); one
-    whose class cannot be rebuilt from its pickle becomes a TrackingError with its one line."""
+    """`error` as it can cross a pipe, with the child's traceback as a note (for --debug). One
+    of MLflow's (whose unpickling would import MLflow into the parent), or one whose class
+    cannot be rebuilt from its pickle, becomes a TrackingError with the same one line."""
     error.add_note("in the trace writer's process:\n" + "".join(traceback.format_exception(error)))
     try:
+        if type(error).__module__.partition(".")[0] == "mlflow":
+            raise TypeError("kept out of the parent")
         pickle.loads(pickle.dumps(error))
     except Exception:  # noqa: BLE001 - any failure to cross: the same line, in a plain class
         crossed = TrackingError(one_line(error))

@@ -43,7 +43,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import IO, Any
 
@@ -82,7 +82,7 @@ class TraceWriter:
         """`check_types`: the checks the calls will be scored with, whose libraries the child
         loads while the parent is still opening the store."""
         self._child = take_child(tracking_uri)
-        self._outbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._outbox: queue.SimpleQueue[tuple[Any, ...] | bytes] = queue.SimpleQueue()
         kinds = tuple(sorted(set(check_types)))
         # a child kept from an earlier run works where this one does, with its environment
         # and the providers registered here at run time
@@ -137,7 +137,12 @@ class TraceWriter:
     ) -> Any:
         if self._closed or self._child_gone:
             raise TrackingError("the trace writer process has exited: the store is out of reach")
-        self._outbox.put(message)
+        try:  # here, not in the sender: what cannot cross is this caller's error
+            data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as e:  # noqa: BLE001 - any value that cannot be pickled
+            reason = f"cannot send {message[1]} to the trace writer: {one_line(e)}"
+            raise TrackingError(reason) from e
+        self._outbox.put(data)
         answer = answers.get()
         if answer is None:
             raise TrackingError("the trace writer process exited early")
@@ -224,7 +229,15 @@ class TraceWriter:
         try:
             while True:
                 message = self._outbox.get()
-                pickle.dump(message, stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                if isinstance(message, bytes):  # a task, pickled by its caller
+                    stdin.write(message)
+                else:
+                    try:
+                        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+                    except Exception:  # noqa: BLE001 - a call that cannot be sent is unwritten
+                        logger.debug("cannot send a %s message", message[0], exc_info=True)
+                        continue
+                    stdin.write(data)
                 stdin.flush()
                 if message == _END:
                     return
@@ -267,7 +280,8 @@ def serve(messages: IO[bytes], replies: IO[bytes]) -> None:
             wait(writing)
             writing = set()
         if task is not None:
-            reply(state.tasks.answer(task[1], task[2]))
+            with _store_retries():  # no trace is being written meanwhile
+                reply(state.tasks.answer(task[1], task[2]))
         if ended:
             reply(("end", state.written, state.failure_reason, state.scores))
 
@@ -276,7 +290,8 @@ def _reply(replies: IO[bytes], reply: tuple[Any, ...]) -> None:
     try:
         data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as e:  # noqa: BLE001 - a value that cannot cross: the asker hears why
-        data = pickle.dumps(("raised", TrackingError(f"cannot send {reply[0]}: {one_line(e)}")))
+        error = TrackingError(f"the trace writer cannot send its answer: {one_line(e)}")
+        data = pickle.dumps(("now", "raised", error) if reply[0] == "now" else ("raised", error))
     try:
         replies.write(data)
         replies.flush()
@@ -445,11 +460,35 @@ def _work_as_parent(cwd: str, environ: dict[str, str], providers: tuple[Provider
     use_added_providers(providers)
 
 
+_RETRY_SETTINGS = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR")
+_parent_retries: dict[str, str] = {}  # the parent's own values of _RETRY_SETTINGS
+
+
 def _http_retries() -> None:
-    """MLflow retries a refused request for about 2 minutes by itself: here a request gives up
-    within seconds, and `write` waits for the server on its own clock (server_wait_s)."""
+    """MLflow retries a refused request for about 2 minutes by itself: here a trace's request
+    gives up within seconds, and `write` waits for the server on its own clock (server_wait_s).
+    The store tasks keep MLflow's retries (_store_retries)."""
+    _parent_retries.clear()
+    _parent_retries.update({k: os.environ[k] for k in _RETRY_SETTINGS if k in os.environ})
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2" if server_wait_s() >= 10 else "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+
+
+@contextlib.contextmanager
+def _store_retries() -> Iterator[None]:
+    """The retries the parent would have had for a store task (MLflow reads them per request)."""
+    traces = {k: os.environ.get(k) for k in _RETRY_SETTINGS}
+    for key in _RETRY_SETTINGS:
+        os.environ.pop(key, None)
+    os.environ.update(_parent_retries)
+    try:
+        yield
+    finally:
+        for key, value in traces.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _import_mlflow(tracking_uri: str) -> None:
