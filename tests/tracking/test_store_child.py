@@ -10,8 +10,9 @@ import pytest
 from mlflow import MlflowClient
 
 from llmflow.errors import TrackingError
-from llmflow.tracking.store_child import StoreInChild, portable
+from llmflow.tracking.store_child import StoreInChild
 from llmflow.tracking.trace_writer import TraceWriter
+from llmflow.writer_process import portable
 
 
 def opened(tracking_uri: str) -> tuple[TraceWriter, StoreInChild]:

@@ -11,6 +11,7 @@ import pytest
 
 from llmflow.tracking import trace_writer
 from llmflow.tracking.trace_writer import _ChildState
+from llmflow.writer_process import StoreTasks
 
 UNKNOWN = "log_spans is not supported: could not identify MLflow server version"
 TOO_OLD = "log_spans is not supported: MLflow server version 3.3.0 is less than 3.4"
@@ -210,9 +211,8 @@ def most_batches_at_once(monkeypatch, tracking_uri: str, n_calls: int) -> tuple[
     ]
     read, write = os.pipe()  # never closed: the child's loop exits the process when input ends
     replies = io.BytesIO()
-    threading.Thread(
-        target=trace_writer.serve, args=(os.fdopen(read, "rb"), replies), daemon=True
-    ).start()
+    serving = (os.fdopen(read, "rb"), replies, StoreTasks)
+    threading.Thread(target=trace_writer.serve, args=serving, daemon=True).start()
     with os.fdopen(os.dup(write), "wb") as sending:
         for message in messages:
             pickle.dump(message, sending)

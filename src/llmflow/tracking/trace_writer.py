@@ -6,15 +6,15 @@ thread, that CPU competes for the GIL with the event loop that times the calls. 
 p95 latency from 154 to 178 ms and, against a 0 ms server, made the run 2x slower than the raw SDK.
 In a child process the writes run on another core and never touch the timing of a call.
 
-The child is `python -m llmflow.tracking.trace_writer`, a fresh interpreter (no fork of a process
-with threads, no re-import of the caller's script). Importing MLflow takes it a second or two, so
-it is started as early as possible and outlives its run to serve the next run of the same Python
-process (a notebook, the test suite): writer_pool.py. It is in a session of its own: Ctrl-C
-reaches only the parent, which ends the runs and then closes the writer.
+The child is `python -m llmflow.writer_process`, a fresh interpreter (no fork of a process with
+threads, no re-import of the caller's script), which runs `serve` below. Importing MLflow takes
+it a second or two, so it is started as early as possible and outlives its run to serve the next
+run of the same Python process (a notebook, the test suite): writer_pool.py. It is in a session
+of its own: Ctrl-C reaches only the parent, which ends the runs and then closes the writer.
 
 The child also keeps the run's MLflow store, so that the parent never imports MLflow
-(store_child.py): the parent asks it to open the store, create the runs and, once the calls are
-in, finish them.
+(store_child.py, writer_process.py): the parent asks it to open the store, create the runs and,
+once the calls are in, finish them.
 
 Its stdin carries pickled messages, per run: ("open", tracking_uri, check_types, cwd, environ,
 providers), ("begin", experiment_id, variants, checks) once the runs exist, ("call", record,
@@ -45,7 +45,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from ..errors import TrackingError
 from ..gc_pause import gc_paused
@@ -55,7 +55,6 @@ from ..redact import one_line, redact_url
 from ..scoring import CaseChecks, Score, score_record
 from ..scoring.checks import load_libraries
 from ..types import CallRecord
-from .store_child import StoreTasks
 from .traces import BATCH, TraceJob, build_span, log_spans, upload_trace
 from .writer_pool import return_child, stop, take_child
 
@@ -123,7 +122,7 @@ class TraceWriter:
         self._outbox.put(("call", record, variant.id, run_id))
 
     def ask(self, task: str, *args: Any) -> Any:
-        """Have the child do a store task (store_child.StoreTasks) once every trace submitted
+        """Have the child do a store task (writer_process.StoreTasks) once every trace submitted
         before is written; its value, or its exception raised here."""
         with self._asking:
             return self._answer(("do", task, args), self._answers)
@@ -248,9 +247,16 @@ class TraceWriter:
 # --- the child ---------------------------------------------------------------------------------
 
 
-def serve(messages: IO[bytes], replies: IO[bytes]) -> None:
+class Tasks(Protocol):
+    """What the child does when the parent asks ("do" and "now"): writer_process.StoreTasks."""
+
+    def answer(self, task: str, args: tuple[Any, ...]) -> tuple[str, Any]: ...
+
+
+def serve(messages: IO[bytes], replies: IO[bytes], tasks: Callable[[_ChildState], Tasks]) -> None:
     """The child's loop, one run after another: gather what has arrived (up to a batch), write
-    it, repeat; at each run's end, reply with the traces written and the scores given."""
+    it, repeat; at each run's end, reply with the traces written and the scores given. `tasks`
+    makes what answers the parent's store tasks, given the traces' state."""
     inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
     lock = threading.Lock()  # replies come from the main loop, the writers and "now" tasks
 
@@ -259,10 +265,11 @@ def serve(messages: IO[bytes], replies: IO[bytes]) -> None:
             _reply(replies, message)
 
     state = _ChildState(notify=reply)
+    answers = tasks(state)
 
     def now(message: tuple[Any, ...]) -> None:
         _, task, args = message
-        threading.Thread(target=lambda: reply(("now", *state.tasks.answer(task, args)))).start()
+        threading.Thread(target=lambda: reply(("now", *answers.answer(task, args)))).start()
 
     threading.Thread(target=_receive_all, args=(messages, inbox, now), daemon=True).start()
     pool = ThreadPoolExecutor(_WRITERS, thread_name_prefix="llmflow-write")
@@ -281,7 +288,7 @@ def serve(messages: IO[bytes], replies: IO[bytes]) -> None:
             writing = set()
         if task is not None:
             with _store_retries():  # no trace is being written meanwhile
-                reply(state.tasks.answer(task[1], task[2]))
+                reply(answers.answer(task[1], task[2]))
         if ended:
             reply(("end", state.written, state.failure_reason, state.scores))
 
@@ -335,7 +342,6 @@ class _ChildState:
         self.writers = 1  # batches written at once: _WRITERS to a server, 1 to a local store
         self._lock = threading.Lock()  # the writers share the counts and the server's state
         self._notify = notify  # a reply to the parent, mid-run
-        self.tasks = StoreTasks(self)
 
     def take(self, message: tuple[Any, ...]) -> TraceJob | None:
         """Apply an "open" or "begin"; a "call" becomes the TraceJob returned."""
@@ -602,16 +608,14 @@ def _receive_all(
         os._exit(1 if in_run else 0)
 
 
-def main() -> None:
+def start_child(argv: list[str]) -> tuple[IO[bytes], IO[bytes]]:
+    """The child's set-up (writer_process.main): Ctrl-C left to the parent, MLflow imported at
+    once (argv: the kind of store), stdout kept for the replies; its input and its replies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent ends the run, then closes the writer
     _http_retries()
-    store_kind = sys.argv[1] if len(sys.argv) > 1 else ""
+    store_kind = argv[0] if argv else ""
     with gc_paused():  # at once: the parent may still be reading its experiment file
         _import_mlflow(f"{store_kind}:")
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not mix into the replies
-    serve(sys.stdin.buffer, replies)
-
-
-if __name__ == "__main__":
-    main()
+    return sys.stdin.buffer, replies

@@ -16,7 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
-WRITER_MODULE = "llmflow.tracking.trace_writer"
+WRITER_MODULE = "llmflow.writer_process"
 
 _idle: list[subprocess.Popen[bytes]] = []  # children between runs, ready for the next one
 _idle_lock = threading.Lock()
