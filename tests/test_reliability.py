@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from llmflow.cli import app
+from llmflow.tracking.writer_pool import WRITER_MODULE
 from tests.helpers import write_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,7 +140,8 @@ def trace_writer_pids(parent: int) -> list[int]:
     """The trace-writer children of a process, started by any of its threads (Linux /proc)."""
     tasks = Path(f"/proc/{parent}/task").glob("*/children")
     pids = [int(pid) for children in tasks for pid in children.read_text().split()]
-    return [p for p in pids if b"trace_writer" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    module = WRITER_MODULE.encode()
+    return [p for p in pids if module in Path(f"/proc/{p}/cmdline").read_bytes()]
 
 
 def wait_until_gone(pids: list[int], timeout: float = 10) -> None:
