@@ -90,3 +90,22 @@ def test_a_registration_that_fails_is_a_line_and_the_run_is_kept(
     outcome = register_and_promote(client, loaded, build_plan(loaded), False, comparison)
     assert outcome.problems == ["could not register llama3.1: RuntimeError: registry down"]
     assert compared(tmp_path)["n_calls"] == 2
+
+
+def test_a_report_whose_data_cannot_be_read_is_a_line_not_a_failed_run():
+    """The report's data is read in the trace writer's process, inside the finishing: a failure
+    there is a line in the run's problems, as any other report failure."""
+    from types import SimpleNamespace
+
+    from llmflow.finishing import Finishing
+
+    class RefusingClient:
+        def __getattr__(self, name):
+            raise OSError("store refused")
+
+    result = SimpleNamespace(experiment_name="e", parent_run_id="p", problems=[])
+    loaded = SimpleNamespace(config=SimpleNamespace(report=True))
+    store = SimpleNamespace(client=RefusingClient())
+    finishing = Finishing(store, loaded, plan=None, result=result, judged=None, providers={})
+    assert finishing.report_data() is None
+    assert result.problems == ["could not write the report: OSError: store refused"]

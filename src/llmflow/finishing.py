@@ -51,13 +51,18 @@ class Finishing:
         return load_comparison(self.store.client, result.experiment_name, result.parent_run_id)
 
     def report_data(self) -> ReportData | None:
-        """What the report shows, read back from the runs, when the file asks for a report."""
+        """What the report shows, read back from the runs, when the file asks for a report;
+        None, and a line in the run's problems, when it cannot be read."""
         from .report.data import load_report_data
 
         if not self.loaded.config.report:
             return None
         result = self.result
-        return load_report_data(self.store.client, result.experiment_name, result.parent_run_id)
+        try:
+            return load_report_data(self.store.client, result.experiment_name, result.parent_run_id)
+        except Exception as e:  # noqa: BLE001 - a report that fails must not fail the run
+            result.problems.append(f"could not write the report: {one_line(e)}")
+            return None
 
     def finish_parent(
         self,
@@ -68,14 +73,14 @@ class Finishing:
     ) -> None:
         """The parent run: the report's files (rendered by the caller into `report_dir`), the
         comparison, the journal; then it ends with `status`."""
+        from .report import comparison_artifacts
+
         result = self.result
         if report_dir is not None:
             try:
                 self.store.client.log_artifacts(result.parent_run_id, str(report_dir), "report")
             except Exception as e:  # noqa: BLE001 - a report that fails must not fail the run
                 result.problems.append(f"could not write the report: {one_line(e)}")
-        from .report import comparison_artifacts
-
         journal = journal_path(result.parent_run_id, journal_dir)
         artifacts = comparison_artifacts(comparison)
         self.store.finish_parent(result.parent_run_id, artifacts, status, journal)
