@@ -109,3 +109,24 @@ def test_a_report_whose_data_cannot_be_read_is_a_line_not_a_failed_run():
     finishing = Finishing(store, loaded, plan=None, result=result, judged=None, providers={})
     assert finishing.report_data() is None
     assert result.problems == ["could not write the report: OSError: store refused"]
+
+
+def test_a_finishing_that_fails_ends_every_run_as_failed(
+    tmp_path: Path, tracking_uri: str, fake_ollama, monkeypatch
+):
+    """Wherever the finishing fails, the main process asks the trace writer's process to end
+    every run (experiment._Session._end_all_failed): none is left RUNNING."""
+    from mlflow import MlflowClient
+
+    from llmflow.tracking.store_child import StoreInChild
+
+    def broken(self, *args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(StoreInChild, "finish_variants", broken)  # the main process's side
+    result = run(tmp_path, fake_ollama)
+    assert result.exit_code == 1, result.output
+    assert "OSError: disk full" in result.output and "was ended as FAILED" in result.output
+    client = MlflowClient(tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name("provider-comparison").experiment_id])
+    assert len(runs) == 2 and {r.info.status for r in runs} == {"FAILED"}

@@ -367,7 +367,7 @@ class _Session:
 
     def _finish(self, result: RunResult, run_ids: dict[str, str], status: str) -> Comparison:
         """Write what was collected, even after a failure or Ctrl-C: calls paid for are kept.
-        If the store fails now, every run is still ended (by the child), never left RUNNING.
+        If the store fails now, every run is still ended, never left RUNNING.
         The report is rendered here, where matplotlib was imported while the store opened."""
         from .report.publish import render_report
 
@@ -390,9 +390,8 @@ class _Session:
         return comparison
 
     def _end_all_failed(self, run_ids: list[str]) -> None:
-        """Best effort, after a finishing that failed: the child ended the runs it was writing,
-        but not when it died or the failure came between its tasks. A child that is gone is
-        replaced for this."""
+        """Best effort, after a finishing that failed, wherever it failed: the child ends the
+        runs, or a fresh one when it is gone."""
         try:
             self.store.end_runs(run_ids, "FAILED")
             return

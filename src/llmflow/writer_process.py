@@ -12,11 +12,9 @@ child's traceback is in the exception's notes.
 
 from __future__ import annotations
 
-import contextlib
 import pickle
 import sys
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -64,7 +62,6 @@ class StoreTasks:
         self._writer = writer  # the run's traces and the scores given to its calls
         self._store: RunStore | None = None
         self._finishing: Finishing | None = None  # between finish_variants and finish_parent
-        self._run_ids: list[str] = []  # the parent run's and the variants'
 
     def answer(self, task: str, args: tuple[Any, ...]) -> tuple[str, Any]:
         """("done", value), or ("raised", the exception) ready to cross the pipe."""
@@ -122,10 +119,8 @@ class StoreTasks:
         loaded, plan, result, judged, trained = finishing
         scores = self._writer.scores
         self._finishing = Finishing(self.store, loaded, plan, result, judged, trained, scores)
-        self._run_ids = [result.parent_run_id, *run_ids.values()]
-        with self._ending_all_on_failure():
-            comparison = self._finishing.finish_variants(run_ids, status)
-            return comparison, self._finishing.report_data()
+        comparison = self._finishing.finish_variants(run_ids, status)
+        return comparison, self._finishing.report_data()
 
     def finish_parent(
         self,
@@ -137,18 +132,8 @@ class StoreTasks:
         finishing = self._finishing
         if finishing is None:
             raise TrackingError("the trace writer was asked to end runs it has not finished")
-        with self._ending_all_on_failure():
-            finishing.finish_parent(comparison, status, journal_dir, report_dir)
+        finishing.finish_parent(comparison, status, journal_dir, report_dir)
         return finishing.result.problems
-
-    @contextlib.contextmanager
-    def _ending_all_on_failure(self) -> Iterator[None]:
-        """If the finishing fails, every run still ends (as FAILED), never left RUNNING."""
-        try:
-            yield
-        except BaseException:
-            self.store.end_runs(self._run_ids, "FAILED")
-            raise
 
     def register(self, loaded: Any, plan: Any, register_all: bool, comparison: Any) -> Registration:
         from .registry.registration import register_and_promote
