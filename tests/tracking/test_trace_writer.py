@@ -143,21 +143,23 @@ def test_a_run_scores_each_answer_once_in_the_writer(tmp_path: Path, fake_ollama
     assert printed == ["0.5 2.0", "False"]
 
 
-def test_the_writer_hands_back_the_scores_it_gave(tmp_path: Path, tracking_uri: str):
+def test_the_writer_keeps_the_scores_it_gave_for_the_finishing(tmp_path: Path, tracking_uri: str):
+    """The child's state holds each call's scores, which its finishing reads
+    (writer_process.StoreTasks); here the child's loop runs in this process."""
     from llmflow.scoring import CaseChecks, Score
     from llmflow.scoring.specs import ScorerSpec
+    from llmflow.tracking.trace_writer import _ChildState
 
     store, experiment_id, variant, run_id = open_variant_run(tmp_path, tracking_uri)
-    writer = TraceWriter(tracking_uri, ["not-empty"])
+    state = _ChildState()
     batch = records(variant, 0, 2)
     checks = CaseChecks(None, (("filled", ScorerSpec(type="not-empty")),))
-    writer.begin(experiment_id, [variant], {r.case_id: checks for r in batch})
-    for record in batch:
-        writer.submit(record, variant, run_id)
-    writer.close()
-    assert writer.written == 2
-    assert set(writer.scores) == {variant.id}
-    given = writer.scores[variant.id]
+    state.take(("open", tracking_uri, ("not-empty",)))
+    state.take(("begin", experiment_id, {variant.id: variant}, {r.case_id: checks for r in batch}))
+    state.write([state.take(("call", record, variant.id, run_id)) for record in batch])
+    assert state.written == 2
+    assert set(state.scores) == {variant.id}
+    given = state.scores[variant.id]
     assert set(given) == {(r.case_id, r.repeat) for r in batch}
     assert all(
         [(s.name, s.passed) for s in scores] == [("filled", True)] for scores in given.values()

@@ -226,8 +226,8 @@ def most_batches_at_once(monkeypatch, tracking_uri: str, n_calls: int) -> tuple[
 
 
 def test_a_server_gets_several_batches_at_once_a_local_store_one(monkeypatch):
-    assert most_batches_at_once(monkeypatch, "http://127.0.0.1:1", 400) == (4, ("end", 400, "", {}))
-    assert most_batches_at_once(monkeypatch, "sqlite:///x.db", 400) == (1, ("end", 400, "", {}))
+    assert most_batches_at_once(monkeypatch, "http://127.0.0.1:1", 400) == (4, ("end", 400, ""))
+    assert most_batches_at_once(monkeypatch, "sqlite:///x.db", 400) == (1, ("end", 400, ""))
 
 
 def test_a_batch_retried_midway_through_its_scores_writes_each_score_once(monkeypatch):

@@ -21,10 +21,10 @@ providers), ("begin", experiment_id, variants, checks) once the runs exist, ("ca
 variant_id, run_id) per finished call, ("do", task, args) for each store task (done once every
 trace before it is written; answered ("done", value) or ("raised", error)), then ("end",).
 ("now", task, args) is done at once, beside whatever runs (the runs are ended while a user
-abandons the wait). At the run's end its stdout answers ("end", written, reason, scores): the
-number of traces written, the first reason one could not be, and the scores it gave each call,
-which the finishing uses (the parent never scores again, nor imports the checks' libraries:
-rouge-score imports nltk, seconds).
+abandons the wait). At the run's end its stdout answers ("end", written, reason): the number of
+traces written and the first reason one could not be. The scores it gave each call stay in the
+child, where the finishing uses them (the parent never scores, nor imports the checks'
+libraries: rouge-score imports nltk, seconds).
 A tracking server that stops answering is waited for (server_wait_s(), 2 minutes by default);
 past that, the child says ("gone", reason) at once, mid-run, so that the parent stops sending
 calls. If the parent dies mid-run (kill -9), the input ends without ("end",) and the child exits
@@ -101,8 +101,6 @@ class TraceWriter:
         self.written = 0
         self.failure_reason: str | None = None  # why the first trace that failed did
         self.server_gone: str | None = None  # why, once the server stayed away past the bound
-        # the deterministic scores the child gave each call it received, once closed
-        self.scores: ScoresByVariant = {}
         # the replies' reader starts once every attribute it touches exists
         threading.Thread(target=self._read_replies, name="llmflow-traces-in", daemon=True).start()
 
@@ -167,7 +165,7 @@ class TraceWriter:
         self._sender.join()
         reply = self._replies.get()
         if reply is not None:
-            _, self.written, reason, self.scores = reply
+            _, self.written, reason = reply
             self.failure_reason = reason or None
             return_child(self._child)
         else:
@@ -255,7 +253,7 @@ class Tasks(Protocol):
 
 def serve(messages: IO[bytes], replies: IO[bytes], tasks: Callable[[_ChildState], Tasks]) -> None:
     """The child's loop, one run after another: gather what has arrived (up to a batch), write
-    it, repeat; at each run's end, reply with the traces written and the scores given. `tasks`
+    it, repeat; at each run's end, reply with the traces written. `tasks`
     makes what answers the parent's store tasks, given the traces' state."""
     inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
     lock = threading.Lock()  # replies come from the main loop, the writers and "now" tasks
@@ -290,7 +288,7 @@ def serve(messages: IO[bytes], replies: IO[bytes], tasks: Callable[[_ChildState]
             with _store_retries():  # no trace is being written meanwhile
                 reply(answers.answer(task[1], task[2]))
         if ended:
-            reply(("end", state.written, state.failure_reason, state.scores))
+            reply(("end", state.written, state.failure_reason))
 
 
 def _reply(replies: IO[bytes], reply: tuple[Any, ...]) -> None:
