@@ -1,9 +1,9 @@
 """What quality checks cost: `run_experiment` on N calls against the fake OpenAI-compatible
 server (its own process, 0 ms answers), without checks and with five deterministic scorers
 (each score also written as an assessment on its trace), alternating; the same as whole
-`llmflow run` processes (their imports included: rouge-score imports nltk); then `llmflow
-score` of the scored run (the stored answers read back, scored again with changed checks,
-assessments, metrics, calls.json and the comparison rewritten).
+`llmflow run` processes (their imports included); then whole `llmflow score` processes on the
+scored run (the stored answers read back, scored again with changed checks, assessments,
+metrics, calls.json and the comparison rewritten).
 
     python bench/quality.py [--calls 1000] [--concurrency 16] [--rounds 2]
 """
@@ -66,9 +66,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    from llmflow.rescore import rescore
-    from llmflow.tracking.runs import open_store
-
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         fake, url = start_fake(0.0)
@@ -97,12 +94,10 @@ def main() -> None:
                     )
             edited = [*SCORERS[:4], {"type": "chrf", "threshold": 0.3}]
             changed = experiment_file(directory, url, args.calls, args.concurrency, edited)
-            rescore_s: dict[str, float] = {}
-            for label in ("one changed", "unchanged: nothing written"):
-                start = time.perf_counter()
-                result = rescore(open_store(f"sqlite:///{store}"), "quality-bench", None, changed)
-                rescore_s[label] = time.perf_counter() - start
-                assert (label == "one changed") == result.changed, "rescore wrote the wrong thing"
+            rescore_s = {
+                label: timed_score(store, changed, directory, label == "one changed")
+                for label in ("one changed", "unchanged: nothing written")
+            }
         finally:
             fake.terminate()
     print_table(args, times, rescore_s)
@@ -121,6 +116,20 @@ def timed_process(path: Path, directory: Path) -> float:
     if done.returncode != 0:
         raise SystemExit(f"llmflow run failed:\n{done.stderr[-2000:]}")
     return time.perf_counter() - start
+
+
+def timed_score(store: Path, config: Path, directory: Path, writes: bool) -> float:
+    """Wall time of one whole `llmflow score` process (its imports included) on the scored run."""
+    command = [sys.executable, "-m", "llmflow.cli", "score", "-e", "quality-bench"]
+    command += ["--config", str(config), "--tracking-uri", f"sqlite:///{store}"]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=directory, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"llmflow score failed:\n{done.stderr[-2000:]}")
+    if ("nothing changed" in done.stdout) == writes:
+        raise SystemExit(f"llmflow score wrote the wrong thing:\n{done.stdout[-2000:]}")
+    return elapsed
 
 
 def print_table(

@@ -118,10 +118,10 @@ def test_a_trace_the_store_refuses_is_counted_with_its_reason(tmp_path: Path, tr
 
 def test_a_run_scores_each_answer_once_in_the_writer(tmp_path: Path, fake_ollama):
     """The trace writer scores every call for its assessments and hands the scores back: the
-    run's metrics use them, and the run's own process never loads rouge-score (nltk: seconds),
-    which the writer loaded while the store was being opened."""
+    run's metrics use them, and the run's own process never loads sacrebleu, which the writer
+    loaded while the store was being opened."""
     models = [{"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url}]
-    scorers = [{"type": "rouge-l", "threshold": 0.3}, {"type": "not-empty"}]
+    scorers = [{"type": "chrf", "threshold": 0.3}, {"type": "not-empty"}]
     prompts = [
         {"id": "a", "user": "one two", "expected": "Echo: one two"},
         {"id": "b", "user": "three", "expected": "something else entirely"},
@@ -138,7 +138,7 @@ def test_a_run_scores_each_answer_once_in_the_writer(tmp_path: Path, fake_ollama
         "client = MlflowClient('sqlite:///mlflow.db')\n"
         "runs = client.search_runs([result.experiment_id], 'tags.`llmflow.kind` = \"variant\"')\n"
         "print(runs[0].data.metrics['pass_rate'], runs[0].data.metrics['n_scored'])\n"
-        "print('rouge_score' in sys.modules)\n",
+        "print('sacrebleu' in sys.modules)\n",
     )
     assert printed == ["0.5 2.0", "False"]
 

@@ -29,6 +29,6 @@ def test_open_imports_mlflow_but_touches_no_store(tmp_path: Path):
 
 
 def test_open_loads_the_libraries_of_the_checks_to_come(tmp_path: Path):
-    message = ("open", f"sqlite:///{tmp_path / 'new.db'}", ("not-empty", "rouge-l"))
-    probe = "'rouge_score.rouge_scorer' in sys.modules, 'sacrebleu' in sys.modules"
+    message = ("open", f"sqlite:///{tmp_path / 'new.db'}", ("not-empty", "rouge-l", "chrf"))
+    probe = "'sacrebleu' in sys.modules, 'nltk' in sys.modules"
     assert after_open(message, probe) == ["True", "False"]

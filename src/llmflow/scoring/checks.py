@@ -1,8 +1,8 @@
 """The deterministic checks: pure functions of an answer (and its call and reference).
 
 Each returns (value, passed, rationale) before any `not:`; None when it does not apply to the
-call (a similarity check on a prompt without `expected`). Similarity comes from maintained
-libraries: rouge-score's ROUGE-L F-measure and sacrebleu's chrF (divided by 100).
+call (a similarity check on a prompt without `expected`). Similarity: ROUGE-L F1 as rouge-score
+computes it (rouge.py) and sacrebleu's chrF (divided by 100).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from ..classify import label_check
 from ..types import CallRecord
+from .rouge import rouge_l_f1
 from .specs import DEFAULT_SIMILARITY_THRESHOLD, ScorerSpec
 
 Outcome = tuple[float | bool, bool, str]
@@ -111,7 +112,7 @@ def cost(spec: ScorerSpec, text: str, record: CallRecord, expected: str | None) 
 def rouge_l(spec: ScorerSpec, text: str, record: CallRecord, expected: str | None) -> Outcome:
     if expected is None:
         return None
-    value = _rouge().score(expected, text)["rougeL"].fmeasure
+    value = rouge_l_f1(expected, text)
     return _similarity(spec, value, "ROUGE-L F1")
 
 
@@ -126,13 +127,6 @@ def _similarity(spec: ScorerSpec, value: float, what: str) -> Outcome:
     threshold = spec.threshold if spec.threshold is not None else DEFAULT_SIMILARITY_THRESHOLD
     ok = value >= threshold
     return value, ok, f"{what} {value:.3f} against the expected answer (threshold {threshold:g})"
-
-
-@functools.cache
-def _rouge() -> Any:
-    from rouge_score import rouge_scorer
-
-    return rouge_scorer.RougeScorer(["rougeL"])
 
 
 @functools.cache
@@ -159,8 +153,8 @@ CHECKS: dict[str, Check] = {
     "label": label_check,
 }
 
-# the libraries behind some checks, loaded on first use; rouge-score imports nltk (seconds)
-_LIBRARIES: dict[str, Callable[[], Any]] = {"rouge-l": _rouge, "chrf": _chrf}
+# the libraries behind some checks, loaded on first use (sacrebleu: 0.3 s)
+_LIBRARIES: dict[str, Callable[[], Any]] = {"chrf": _chrf}
 
 
 def load_libraries(check_types: Iterable[str]) -> None:

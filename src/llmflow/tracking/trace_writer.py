@@ -24,7 +24,7 @@ trace before it is written; answered ("done", value) or ("raised", error)), then
 abandons the wait). At the run's end its stdout answers ("end", written, reason): the number of
 traces written and the first reason one could not be. The scores it gave each call stay in the
 child, where the finishing uses them (the parent never scores, nor imports the checks'
-libraries: rouge-score imports nltk, seconds).
+libraries: sacrebleu for chrF).
 A tracking server that stops answering is waited for (server_wait_s(), 2 minutes by default);
 past that, the child says ("gone", reason) at once, mid-run, so that the parent stops sending
 calls. If the parent dies mid-run (kill -9), the input ends without ("end",) and the child exits
