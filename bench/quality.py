@@ -1,11 +1,17 @@
 """What quality checks cost: `run_experiment` on N calls against the fake OpenAI-compatible
 server (its own process, 0 ms answers), without checks and with five deterministic scorers
 (each score also written as an assessment on its trace), alternating; the same as whole
-`llmflow run` processes (their imports included); then whole `llmflow score` processes on the
+`llmflow run` processes (their imports included; also their CPU seconds and peak memory, the
+trace writer's included); then whole `llmflow score` processes on the
 scored run (the stored answers read back, scored again with changed checks, assessments,
 metrics, calls.json and the comparison rewritten).
 
     python bench/quality.py [--calls 1000] [--concurrency 16] [--rounds 2]
+        [--tracking-uri http://127.0.0.1:5000 | --start-server]
+
+With a server (--start-server: PostgreSQL and `mlflow server` started here, as in
+bench/throughput.py), the in-process runs into it as well: a run's scores go to a server with
+its traces, one request per scored trace.
 """
 
 from __future__ import annotations
@@ -16,14 +22,22 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from statistics import median
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.throughput import start_fake, timed_llmflow  # noqa: E402
+from bench.throughput import (  # noqa: E402
+    _children,
+    _rss_mb,
+    server_from_args,
+    start_fake,
+    timed_llmflow,
+)
 
 SCORERS = [
     {"type": "not-empty"},
@@ -64,9 +78,15 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--tracking-uri", help="an `mlflow server` to measure too (http://...)")
+    parser.add_argument(
+        "--start-server",
+        action="store_true",
+        help="start PostgreSQL and an `mlflow server` on it here, measure it too, stop them",
+    )
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, server_from_args(args, Path(tmp)) as server_uri:
         directory = Path(tmp)
         fake, url = start_fake(0.0)
         try:
@@ -75,27 +95,43 @@ def main() -> None:
             timed_llmflow(experiment_file(directory, url, 20, args.concurrency, SCORERS), directory)
             plain = experiment_file(directory, url, args.calls, args.concurrency, [])
             checked = experiment_file(directory, url, args.calls, args.concurrency, SCORERS)
-            times: dict[str, list[float]] = {"no checks": [], "5 scorers": []}
-            store = directory / "scored.db"
-            for round_ in range(args.rounds):
-                # which goes first alternates, so that neither always runs after the other
-                for label in ("no checks", "5 scorers")[:: -1 if round_ % 2 else 1]:
-                    if label == "5 scorers":
-                        store = directory / f"scored-{time.monotonic_ns()}.db"
-                        times[label].append(timed_llmflow(checked, directory, store)[0])
-                    else:
-                        times[label].append(timed_llmflow(plain, directory)[0])
-            for round_ in range(args.rounds):
-                for label, path in (("no checks", plain), ("5 scorers", checked))[
-                    :: -1 if round_ % 2 else 1
-                ]:
-                    times.setdefault(f"{label}, whole process", []).append(
-                        timed_process(path, directory)
-                    )
+            stores: list[Path] = []  # one per scored run; `llmflow score` takes the last
+
+            def scored_run() -> float:
+                stores.append(directory / f"scored-{len(stores)}.db")
+                return timed_llmflow(checked, directory, stores[-1])[0]
+
+            times = alternated(
+                args.rounds,
+                {"no checks": lambda: timed_llmflow(plain, directory)[0], "5 scorers": scored_run},
+            )
+            times |= alternated(
+                args.rounds,
+                {
+                    "no checks, whole process": lambda: timed_process(
+                        plain, directory, "no checks"
+                    ),
+                    "5 scorers, whole process": lambda: timed_process(
+                        checked, directory, "5 scorers"
+                    ),
+                },
+            )
+            if server_uri:
+                times |= alternated(
+                    args.rounds,
+                    {
+                        f"no checks, {INTO_SERVER}": lambda: timed_llmflow(
+                            plain, directory, tracking_uri=server_uri
+                        )[0],
+                        f"5 scorers, {INTO_SERVER}": lambda: timed_llmflow(
+                            checked, directory, tracking_uri=server_uri
+                        )[0],
+                    },
+                )
             edited = [*SCORERS[:4], {"type": "chrf", "threshold": 0.3}]
             changed = experiment_file(directory, url, args.calls, args.concurrency, edited)
             rescore_s = {
-                label: timed_score(store, changed, directory, label == "one changed")
+                label: timed_score(stores[-1], changed, directory, label == "one changed")
                 for label in ("one changed", "unchanged: nothing written")
             }
         finally:
@@ -103,19 +139,57 @@ def main() -> None:
     print_table(args, times, rescore_s)
 
 
-def timed_process(path: Path, directory: Path) -> float:
-    """Wall time of one whole `llmflow run` process into a fresh sqlite store."""
+INTO_SERVER = "into the server"
+
+
+def alternated(rounds: int, runs: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
+    """Each run's times over the rounds; which goes first alternates, so that neither always runs
+    after the other."""
+    times: dict[str, list[float]] = {label: [] for label in runs}
+    for round_ in range(rounds):
+        for label, run in list(runs.items())[:: -1 if round_ % 2 else 1]:
+            times[label].append(run())
+    return times
+
+
+PROCESSES: dict[str, list[tuple[float, float]]] = {}  # label: (CPU s, peak MB) per round
+
+
+def timed_process(path: Path, directory: Path, label: str) -> float:
+    """Wall time of one whole `llmflow run` process into a fresh sqlite store; its CPU seconds
+    and the peak of its RSS plus its trace writer's (read from /proc every 20 ms: shared pages
+    count in both) go to PROCESSES[label]."""
     store = f"sqlite:///{directory}/process-{time.monotonic_ns()}.db"
+    errors = directory / "process-stderr.txt"
     start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "llmflow.cli", "run", str(path), "--tracking-uri", store],
-        cwd=directory,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"llmflow run failed:\n{done.stderr[-2000:]}")
-    return time.perf_counter() - start
+    with errors.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llmflow.cli", "run", str(path), "--tracking-uri", store],
+            cwd=directory,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    cpu: dict[int, float] = {}  # the last reading of each process
+    peak = 0.0
+    while process.poll() is None:
+        pids = [process.pid, *_children(process.pid)]
+        cpu |= {pid: seconds for pid in pids if (seconds := _cpu_s(pid)) is not None}
+        peak = max(peak, sum(mb for pid in pids if (mb := _rss_mb(pid)) is not None))
+        time.sleep(0.02)
+    wall = time.perf_counter() - start
+    if process.returncode != 0:
+        raise SystemExit(f"llmflow run failed:\n{errors.read_text()[-2000:]}")
+    PROCESSES.setdefault(label, []).append((sum(cpu.values()), peak))
+    return wall
+
+
+def _cpu_s(pid: int) -> float | None:
+    """User and system CPU seconds of a live process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def timed_score(store: Path, config: Path, directory: Path, writes: bool) -> float:
@@ -136,48 +210,45 @@ def print_table(
     args: argparse.Namespace, times: dict[str, list[float]], rescore_s: dict[str, float]
 ) -> None:
     """A markdown table, as in the README: the best round, every round (the noise), the goal."""
-    base, scored = min(times["no checks"]), min(times["5 scorers"])
-    base_process = min(times["no checks, whole process"])
-    scored_process = min(times["5 scorers, whole process"])
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"\n{args.calls} calls, concurrency {args.concurrency}, best of {args.rounds} rounds; "
         f"{os.cpu_count()} CPUs, load average at the end {load}\n"
     )
-    print("| | wall (best) | every round | goal |")
+    print("| | wall (best; change: best, medians) | every round | goal |")
     print("|---|---|---|---|")
-    rows = [
-        ("`llmflow run`, no checks", f"{base:.2f} s", times["no checks"], ""),
-        (
-            "`llmflow run`, 5 scorers",
-            f"{scored:.2f} s ({(scored / base - 1) * 100:+.1f}%)",
-            times["5 scorers"],
-            "<= +5%",
-        ),
-        (
-            "whole `llmflow run` process, no checks",
-            f"{base_process:.2f} s",
-            times["no checks, whole process"],
-            "",
-        ),
-        (
-            "whole `llmflow run` process, 5 scorers",
-            f"{scored_process:.2f} s ({(scored_process / base_process - 1) * 100:+.1f}%)",
-            times["5 scorers, whole process"],
-            "",
-        ),
-        *(
+    rows = []
+    for where, what, goal in (
+        ("", "`llmflow run`", "<= +5%"),
+        (", whole process", "whole `llmflow run` process", ""),
+        (f", {INTO_SERVER}", f"`llmflow run` {INTO_SERVER}", ""),
+    ):
+        if f"no checks{where}" not in times:
+            continue
+        plain, scored = times[f"no checks{where}"], times[f"5 scorers{where}"]
+        best, middle = min(scored) / min(plain) - 1, median(scored) / median(plain) - 1
+        rows.append((f"{what}, no checks", f"{min(plain):.2f} s", plain, ""))
+        change = f"{min(scored):.2f} s ({best * 100:+.1f}%; medians {middle * 100:+.1f}%)"
+        rows.append((f"{what}, 5 scorers", change, scored, goal))
+    for label, t in rescore_s.items():
+        rows.append(
             (
                 f"`llmflow score`, {args.calls} calls, 5 scorers ({label})",
                 f"{t:.2f} s",
                 [t],
                 "< 10 s",
             )
-            for label, t in rescore_s.items()
-        ),
-    ]
+        )
     for name, best, every, goal in rows:
         print(f"| {name} | {best} | {', '.join(f'{t:.2f}' for t in every)} | {goal} |")
+    print(
+        "\n| whole `llmflow run` process | CPU s (median) | every round | peak MB, tree (median) |"
+    )
+    print("|---|---|---|---|")
+    for label, rounds in PROCESSES.items():
+        cpu, peak = zip(*rounds, strict=True)
+        every = ", ".join(f"{c:.2f}" for c in cpu)
+        print(f"| {label} | {median(cpu):.2f} | {every} | {median(peak):.0f} |")
 
 
 if __name__ == "__main__":

@@ -180,7 +180,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     sys.path.insert(0, str(ROOT))
-    with tempfile.TemporaryDirectory() as tmp, _server(args, Path(tmp)) as server_uri:
+    with tempfile.TemporaryDirectory() as tmp, server_from_args(args, Path(tmp)) as server_uri:
         rows = measure(args, Path(tmp), server_uri)
         print_tables(args, rows)
         if server_uri:
@@ -188,7 +188,9 @@ def main() -> None:
 
 
 @contextlib.contextmanager
-def _server(args: argparse.Namespace, directory: Path) -> Iterator[str | None]:
+def server_from_args(args: argparse.Namespace, directory: Path) -> Iterator[str | None]:
+    """--tracking-uri as given, or with --start-server PostgreSQL and `mlflow server` on it,
+    stopped at the end; None without either."""
     if not args.start_server:
         yield args.tracking_uri
         return

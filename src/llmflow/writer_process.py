@@ -1,5 +1,5 @@
 """The trace writer's process: `python -m llmflow.writer_process`, started by `llmflow run`
-(tracking/writer_pool.py). It writes one MLflow trace per call (tracking/trace_writer.serve) and
+(tracking/writer_pool.py). It writes one MLflow trace per call (tracking/trace_child.serve) and
 keeps the run's MLflow store: the parent, which never imports MLflow, asks it to open the store,
 create the runs and, once the calls are in, finish and register them (tracking/store_child.py
 is the parent's side).
@@ -27,12 +27,12 @@ if TYPE_CHECKING:
     from .report import Comparison
     from .report.data import ReportData
     from .tracking.runs import RunStore
-    from .tracking.trace_writer import ScoresByVariant
+    from .tracking.trace_child import ScoresByVariant
     from .types import CallRecord
 
 
 class WriterState(Protocol):
-    """What the child's trace writing tells the tasks (trace_writer._ChildState)."""
+    """What the child's trace writing tells the tasks (trace_child.ChildState)."""
 
     written: int
     failure_reason: str
@@ -158,7 +158,7 @@ def portable(error: BaseException) -> BaseException:
 
 
 def main() -> None:
-    from .tracking.trace_writer import serve, start_child
+    from .tracking.trace_child import serve, start_child
 
     messages, replies = start_child(sys.argv[1:])
     serve(messages, replies, StoreTasks)

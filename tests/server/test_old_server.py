@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from llmflow.scoring import Score
 from llmflow.tracking.fluent import fluent_store
-from llmflow.tracking.trace_writer import _ChildState
+from llmflow.tracking.trace_child import ChildState
 from llmflow.tracking.traces import TraceJob
 from tests.server.servers import MlflowServer
 from tests.tracking.test_trace_writer import open_variant_run, records
@@ -92,15 +93,18 @@ def old_server(request, pg_mlflow: MlflowServer) -> Iterator[OldServer]:
         server.server_close()
 
 
+SCORES = (Score("a", True, True, "found"), Score("b", 0.5, False, "half"))
+
+
 def test_an_old_server_gets_every_trace_one_by_one_after_one_try(
     tmp_path: Path, old_server: OldServer, pg_mlflow: MlflowServer, caplog
 ):
     store, experiment_id, variant, run_id = open_variant_run(tmp_path, old_server.url)
-    state = _ChildState()
+    state = ChildState()
     state.tracking_uri, state.experiment_id = old_server.url, experiment_id
-    with caplog.at_level(logging.DEBUG, logger="llmflow.tracking.trace_writer"):
-        state.write([TraceJob(r, variant, run_id) for r in records(variant, 0, 3)])
-        state.write([TraceJob(r, variant, run_id) for r in records(variant, 3, 2)])
+    with caplog.at_level(logging.DEBUG, logger="llmflow.tracking.trace_child"):
+        state.write([TraceJob(r, variant, run_id, SCORES) for r in records(variant, 0, 3)])
+        state.write([TraceJob(r, variant, run_id, SCORES) for r in records(variant, 3, 2)])
     assert (state.written, state.failure_reason) == (5, "")
     batches = [line for line in old_server.seen if line.startswith("POST /v1/traces")]
     assert len(batches) == (1 if old_server.mode == "no-route" else 0)
@@ -113,3 +117,6 @@ def test_an_old_server_gets_every_trace_one_by_one_after_one_try(
     assert sorted(t.info.tags["llmflow.call"] for t in traces) == [f"case-{i}#0" for i in range(5)]
     (span,) = traces[0].data.spans
     assert span.name == f"{variant.provider}.chat" and span.outputs
+    # each trace's info carried its scores: no request per assessment
+    assert all(sorted(a.name for a in t.info.assessments) == ["a", "b"] for t in traces)
+    assert not [line for line in old_server.seen if "/assessments" in line]

@@ -118,3 +118,53 @@ def _check_compare_and_report(tmp_path: Path, url: str, parent_run_id: str) -> N
     reported = CliRunner().invoke(app, ["report", *common, "--out", str(out)])
     assert reported.exit_code == 0, reported.output
     assert (out / "results.json").exists()
+
+
+def _scores(client: MlflowClient, experiment_id: str) -> dict[str, list[tuple[str, bool]]]:
+    """Each trace's valid assessments as (name, passed), by call tag."""
+    return {
+        t.info.tags["llmflow.call"]: sorted(
+            (a.name, a.metadata["passed"] == "true")
+            for a in client.get_trace(t.info.trace_id).info.assessments
+            if a.valid is not False
+        )
+        for t in _all_traces(client, experiment_id)
+    }
+
+
+def test_scores_reach_the_server_as_assessments_and_rescoring_replaces_them(
+    tmp_path: Path, pg_mlflow: MlflowServer, keyless_openai
+):
+    prompts = [
+        {"id": "a", "user": "one two", "expected": "one two three four"},  # ROUGE-L F1 0.571
+        {"id": "b", "user": "three"},
+    ]
+    scorers = [{"type": "not-empty"}, {"type": "rouge-l", "threshold": 0.5}]
+    fields = {"experiment": "team-scored", "prompts": prompts, "repeats": 2}
+    path = write_experiment(tmp_path, _openai(keyless_openai), scorers=scorers, **fields)
+    result = CliRunner().invoke(app, ["run", str(path), "--tracking-uri", pg_mlflow.url])
+    assert result.exit_code == 0, result.output
+    client = MlflowClient(pg_mlflow.url)
+    experiment_id = client.get_experiment_by_name("team-scored").experiment_id
+    both, filled = [("not-empty", True), ("rouge-l", True)], [("not-empty", True)]
+    assert _scores(client, experiment_id) == {
+        "a#0": both,
+        "a#1": both,
+        "b#0": filled,
+        "b#1": filled,
+    }
+
+    stricter = [{"type": "not-empty"}, {"type": "rouge-l", "threshold": 0.6}]
+    edited = write_experiment(
+        tmp_path, _openai(keyless_openai), name="edited.yaml", scorers=stricter, **fields
+    )
+    score = ["score", "-e", "team-scored", "--config", str(edited)]
+    result = CliRunner().invoke(app, [*score, "--tracking-uri", pg_mlflow.url])
+    assert result.exit_code == 0, result.output
+    failed = [("not-empty", True), ("rouge-l", False)]
+    assert _scores(client, experiment_id) == {
+        "a#0": failed,
+        "a#1": failed,
+        "b#0": filled,
+        "b#1": filled,
+    }

@@ -148,10 +148,10 @@ def test_the_writer_keeps_the_scores_it_gave_for_the_finishing(tmp_path: Path, t
     (writer_process.StoreTasks); here the child's loop runs in this process."""
     from llmflow.scoring import CaseChecks, Score
     from llmflow.scoring.specs import ScorerSpec
-    from llmflow.tracking.trace_writer import _ChildState
+    from llmflow.tracking.trace_child import ChildState
 
     store, experiment_id, variant, run_id = open_variant_run(tmp_path, tracking_uri)
-    state = _ChildState()
+    state = ChildState()
     batch = records(variant, 0, 2)
     checks = CaseChecks(None, (("filled", ScorerSpec(type="not-empty")),))
     state.take(("open", tracking_uri, ("not-empty",)))

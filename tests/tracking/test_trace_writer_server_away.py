@@ -9,15 +9,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from llmflow.tracking import trace_writer
-from llmflow.tracking.trace_writer import _ChildState
+from llmflow.tracking import trace_child
+from llmflow.tracking.trace_child import ChildState
 from llmflow.writer_process import StoreTasks
 
 UNKNOWN = "log_spans is not supported: could not identify MLflow server version"
 TOO_OLD = "log_spans is not supported: MLflow server version 3.3.0 is less than 3.4"
 
 
-def child(monkeypatch: pytest.MonkeyPatch, failures: list[str]) -> tuple[_ChildState, list]:
+def child(monkeypatch: pytest.MonkeyPatch, failures: list[str]) -> tuple[ChildState, list]:
     """A child state whose writes fail with `failures` first, then succeed; no real sleeping."""
     calls: list[int] = []
     pending = list(failures)
@@ -27,12 +27,12 @@ def child(monkeypatch: pytest.MonkeyPatch, failures: list[str]) -> tuple[_ChildS
         if pending:
             raise NotImplementedError(pending.pop(0))
 
-    monkeypatch.setattr(_ChildState, "_write_once", fake_write)
+    monkeypatch.setattr(ChildState, "_write_once", fake_write)
     monkeypatch.setattr(
-        trace_writer, "_Batch", lambda experiment_id, jobs: SimpleNamespace(jobs=jobs)
+        trace_child, "_Batch", lambda experiment_id, jobs: SimpleNamespace(jobs=jobs)
     )
-    monkeypatch.setattr(trace_writer.time, "sleep", lambda s: None)
-    state = _ChildState()
+    monkeypatch.setattr(trace_child.time, "sleep", lambda s: None)
+    state = ChildState()
     state.clients["http://127.0.0.1:1"] = object()
     state.tracking_uri = "http://127.0.0.1:1"
     return state, calls
@@ -46,7 +46,7 @@ def test_a_batch_waits_for_the_server_to_come_back(monkeypatch):
 
 def test_a_server_that_never_comes_back_fails_the_batch_with_its_reason(monkeypatch):
     clock = iter(range(0, 10_000, 20))  # 20 s pass between looks at the clock
-    monkeypatch.setattr(trace_writer.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(trace_child.time, "monotonic", lambda: next(clock))
     state, calls = child(monkeypatch, [UNKNOWN] * 100)
     state.write(["job"] * 2)
     assert state.written == 0 and 1 < len(calls) < 10
@@ -61,7 +61,7 @@ def test_a_server_too_old_for_batches_fails_at_once(monkeypatch):
 
 def test_one_wait_for_the_whole_outage_not_one_per_batch(monkeypatch):
     clock = iter(range(0, 10_000, 20))
-    monkeypatch.setattr(trace_writer.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(trace_child.time, "monotonic", lambda: next(clock))
     state, calls = child(monkeypatch, [UNKNOWN] * 100)
     state.write(["job"])
     tries_first = len(calls)
@@ -71,7 +71,7 @@ def test_one_wait_for_the_whole_outage_not_one_per_batch(monkeypatch):
 
 def test_a_server_gone_past_the_bound_is_told_to_the_parent_once(monkeypatch):
     clock = iter(range(0, 10_000, 20))
-    monkeypatch.setattr(trace_writer.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(trace_child.time, "monotonic", lambda: next(clock))
     state, _ = child(monkeypatch, [UNKNOWN] * 100)
     told: list[tuple] = []
     state._notify = told.append
@@ -83,12 +83,12 @@ def test_a_server_gone_past_the_bound_is_told_to_the_parent_once(monkeypatch):
 
 
 def test_the_wait_is_set_by_the_environment(monkeypatch):
-    monkeypatch.setenv(trace_writer.SERVER_WAIT_ENV, "2.5")
-    assert trace_writer.server_wait_s() == 2.5
-    monkeypatch.setenv(trace_writer.SERVER_WAIT_ENV, "soon")
-    assert trace_writer.server_wait_s() == 120.0
-    monkeypatch.delenv(trace_writer.SERVER_WAIT_ENV)
-    assert trace_writer.server_wait_s() == 120.0
+    monkeypatch.setenv(trace_child.SERVER_WAIT_ENV, "2.5")
+    assert trace_child.server_wait_s() == 2.5
+    monkeypatch.setenv(trace_child.SERVER_WAIT_ENV, "soon")
+    assert trace_child.server_wait_s() == 120.0
+    monkeypatch.delenv(trace_child.SERVER_WAIT_ENV)
+    assert trace_child.server_wait_s() == 120.0
 
 
 def mlflow_error_from(cause: Exception) -> Exception:
@@ -107,15 +107,15 @@ def mlflow_error_from(cause: Exception) -> Exception:
 def test_a_refused_request_is_the_server_away_but_a_timeout_is_not():
     from requests import exceptions as http
 
-    assert trace_writer._server_away(mlflow_error_from(http.ConnectionError("refused")))
-    assert trace_writer._server_away(
+    assert trace_child._server_away(mlflow_error_from(http.ConnectionError("refused")))
+    assert trace_child._server_away(
         mlflow_error_from(http.RetryError("too many 503 error responses"))
     )
-    assert not trace_writer._server_away(mlflow_error_from(http.ReadTimeout("read timed out")))
-    assert not trace_writer._server_away(
+    assert not trace_child._server_away(mlflow_error_from(http.ReadTimeout("read timed out")))
+    assert not trace_child._server_away(
         mlflow_error_from(http.RetryError("too many 500 error responses"))
     )
-    assert not trace_writer._server_away(ValueError("bad span"))
+    assert not trace_child._server_away(ValueError("bad span"))
 
 
 class FlakyServer:
@@ -140,12 +140,13 @@ class FlakyServer:
             raise self.refused
         self.links.append(trace_ids)
 
-    def log_assessment(self, trace_id: str, assessment) -> None:
-        """Refuses once, when `refuse_assessment_at` assessments have been taken."""
+    def start_trace(self, info) -> None:
+        """Takes a written trace's scores; refuses once, when `refuse_assessment_at` assessments
+        have been taken."""
         if len(self.assessments) == getattr(self, "refuse_assessment_at", -1):
             self.refuse_assessment_at = -1
             raise self.refused
-        self.assessments.append((trace_id, assessment.name))
+        self.assessments += [(info.trace_id, a.name) for a in info.assessments]
 
 
 def jobs(n: int) -> list:
@@ -170,9 +171,9 @@ def variant_of(models: list[dict]):
 
 
 def test_a_batch_retried_after_an_outage_sends_only_what_did_not_arrive(monkeypatch):
-    monkeypatch.setattr(trace_writer.time, "sleep", lambda s: None)
+    monkeypatch.setattr(trace_child.time, "sleep", lambda s: None)
     server = FlakyServer(refusals=2)
-    state = _ChildState()
+    state = ChildState()
     state.clients["http://127.0.0.1:1"] = server
     state.tracking_uri, state.experiment_id = "http://127.0.0.1:1", "1"
     state.write(jobs(3))
@@ -200,8 +201,8 @@ def most_batches_at_once(monkeypatch, tracking_uri: str, n_calls: int) -> tuple[
         with lock:
             active[0] -= 1
 
-    monkeypatch.setattr(_ChildState, "_write_once", slow_write)
-    monkeypatch.setattr(trace_writer, "_Batch", lambda experiment_id, jobs: SimpleNamespace())
+    monkeypatch.setattr(ChildState, "_write_once", slow_write)
+    monkeypatch.setattr(trace_child, "_Batch", lambda experiment_id, jobs: SimpleNamespace())
     job = jobs(1)[0]
     messages = [
         ("open", tracking_uri, ()),
@@ -212,7 +213,7 @@ def most_batches_at_once(monkeypatch, tracking_uri: str, n_calls: int) -> tuple[
     read, write = os.pipe()  # never closed: the child's loop exits the process when input ends
     replies = io.BytesIO()
     serving = (os.fdopen(read, "rb"), replies, StoreTasks)
-    threading.Thread(target=trace_writer.serve, args=serving, daemon=True).start()
+    threading.Thread(target=trace_child.serve, args=serving, daemon=True).start()
     with os.fdopen(os.dup(write), "wb") as sending:
         for message in messages:
             pickle.dump(message, sending)
@@ -234,12 +235,12 @@ def test_a_batch_retried_midway_through_its_scores_writes_each_score_once(monkey
     from llmflow.scoring import Score
     from llmflow.tracking.traces import TraceJob
 
-    monkeypatch.setattr(trace_writer.time, "sleep", lambda s: None)
+    monkeypatch.setattr(trace_child.time, "sleep", lambda s: None)
     server = FlakyServer(refusals=0)
     server.refuse_assessment_at = 4  # the server goes away after 4 of the 6 scores
     scores = (Score("a", True, True, ""), Score("b", 0.5, False, ""))
     scored = [TraceJob(j.record, j.variant, j.run_id, scores) for j in jobs(3)]
-    state = _ChildState()
+    state = ChildState()
     state.clients["http://127.0.0.1:1"] = server
     state.tracking_uri, state.experiment_id = "http://127.0.0.1:1", "1"
     state.write(scored)
@@ -251,8 +252,8 @@ def test_a_span_that_cannot_be_built_fails_its_batch_with_the_reason(monkeypatch
     def unbuildable(experiment_id, job):
         raise ValueError("an attribute MLflow cannot encode")
 
-    monkeypatch.setattr(trace_writer, "build_span", unbuildable)
-    state = _ChildState()
+    monkeypatch.setattr(trace_child, "build_span", unbuildable)
+    state = ChildState()
     state.tracking_uri, state.experiment_id = "http://127.0.0.1:1", "1"
     state.write(jobs(2))
     assert state.written == 0 and "cannot encode" in state.failure_reason

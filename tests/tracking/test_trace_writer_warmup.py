@@ -11,9 +11,9 @@ def after_open(message: tuple, probe: str) -> list[str]:
     """What `probe` prints in a fresh interpreter once a child state has taken `message`."""
     code = (
         "import sys\n"
-        "from llmflow.tracking.trace_writer import _ChildState\n"
+        "from llmflow.tracking.trace_child import ChildState\n"
         "before = 'mlflow' in sys.modules\n"
-        f"_ChildState().take({message!r})\n"
+        f"ChildState().take({message!r})\n"
         f"print({probe})"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
