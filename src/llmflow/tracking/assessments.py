@@ -160,7 +160,7 @@ ROW_COLUMNS = {
 def _row(trace_id: str, score: Score, overrides: str | None) -> dict[str, Any]:
     """The row MLflow's `SqlAssessments.from_mlflow_entity(feedback(...))` holds (less the
     trace's experiment and time), without building the Feedback and the ORM object: those
-    cost 10x the insert (0.6 s for 5,000 scores here). tests/tracking/test_assessments.py
+    cost 5x the insert (0.6 s for 5,000 scores here). tests/tracking/test_assessments.py
     checks both agree."""
     from mlflow.store.tracking.utils.trace_analytics import assessment_aggregate
     from mlflow.tracing.utils import generate_assessment_id
