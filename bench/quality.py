@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.throughput import (  # noqa: E402
-    _children,
-    _rss_mb,
+    process_children,
+    rss_mb,
     server_from_args,
     start_fake,
     timed_llmflow,
@@ -172,9 +172,9 @@ def timed_process(path: Path, directory: Path, label: str) -> float:
     cpu: dict[int, float] = {}  # the last reading of each process
     peak = 0.0
     while process.poll() is None:
-        pids = [process.pid, *_children(process.pid)]
+        pids = [process.pid, *process_children(process.pid)]
         cpu |= {pid: seconds for pid in pids if (seconds := _cpu_s(pid)) is not None}
-        peak = max(peak, sum(mb for pid in pids if (mb := _rss_mb(pid)) is not None))
+        peak = max(peak, sum(mb for pid in pids if (mb := rss_mb(pid)) is not None))
         time.sleep(0.02)
     wall = time.perf_counter() - start
     if process.returncode != 0:

@@ -131,7 +131,7 @@ def measure_cli(path: Path, directory: Path) -> tuple[float, float, float | None
         )
     peak_sum = 0.0
     while process.poll() is None:
-        rss = [_rss_mb(pid) for pid in [process.pid, *_children(process.pid)]]
+        rss = [rss_mb(pid) for pid in [process.pid, *process_children(process.pid)]]
         peak_sum = max(peak_sum, sum(r for r in rss if r is not None))
         time.sleep(0.02)
     wall = time.perf_counter() - start
@@ -141,7 +141,7 @@ def measure_cli(path: Path, directory: Path) -> tuple[float, float, float | None
     return wall, peak_rss, peak_sum or None
 
 
-def _children(pid: int) -> list[int]:
+def process_children(pid: int) -> list[int]:
     """Every thread's children: the trace writer is started from a worker thread."""
     tasks = Path(f"/proc/{pid}/task").glob("*/children")
     try:
@@ -150,7 +150,7 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _rss_mb(pid: int) -> float | None:
+def rss_mb(pid: int) -> float | None:
     try:
         text = Path(f"/proc/{pid}/status").read_text()
     except OSError:
