@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from statistics import median
+from typing import TypeVar
 
 import yaml
 
@@ -105,17 +106,15 @@ def main() -> None:
                 args.rounds,
                 {"no checks": lambda: timed_llmflow(plain, directory)[0], "5 scorers": scored_run},
             )
-            times |= alternated(
+            processes = alternated(
                 args.rounds,
                 {
-                    "no checks, whole process": lambda: timed_process(
-                        plain, directory, "no checks"
-                    ),
-                    "5 scorers, whole process": lambda: timed_process(
-                        checked, directory, "5 scorers"
-                    ),
+                    "no checks": lambda: measured_process(plain, directory),
+                    "5 scorers": lambda: measured_process(checked, directory),
                 },
             )
+            for label, rounds in processes.items():
+                times[f"{label}, whole process"] = [wall for wall, _, _ in rounds]
             if server_uri:
                 times |= alternated(
                     args.rounds,
@@ -136,29 +135,29 @@ def main() -> None:
             }
         finally:
             fake.terminate()
-    print_table(args, times, rescore_s)
+    print_table(args, times, processes, rescore_s)
 
 
 INTO_SERVER = "into the server"
 
 
-def alternated(rounds: int, runs: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
-    """Each run's times over the rounds; which goes first alternates, so that neither always runs
-    after the other."""
-    times: dict[str, list[float]] = {label: [] for label in runs}
+Measured = TypeVar("Measured")
+
+
+def alternated(rounds: int, runs: dict[str, Callable[[], Measured]]) -> dict[str, list[Measured]]:
+    """What each run measured, over the rounds; which goes first alternates, so that neither
+    always runs after the other."""
+    times: dict[str, list[Measured]] = {label: [] for label in runs}
     for round_ in range(rounds):
         for label, run in list(runs.items())[:: -1 if round_ % 2 else 1]:
             times[label].append(run())
     return times
 
 
-PROCESSES: dict[str, list[tuple[float, float]]] = {}  # label: (CPU s, peak MB) per round
-
-
-def timed_process(path: Path, directory: Path, label: str) -> float:
-    """Wall time of one whole `llmflow run` process into a fresh sqlite store; its CPU seconds
-    and the peak of its RSS plus its trace writer's (read from /proc every 20 ms: shared pages
-    count in both) go to PROCESSES[label]."""
+def measured_process(path: Path, directory: Path) -> tuple[float, float, float]:
+    """One whole `llmflow run` process into a fresh sqlite store: its wall time, its CPU seconds
+    and the peak of its RSS plus its trace writer's, in MB (read from /proc every 20 ms: shared
+    pages count in both)."""
     store = f"sqlite:///{directory}/process-{time.monotonic_ns()}.db"
     errors = directory / "process-stderr.txt"
     start = time.perf_counter()
@@ -179,8 +178,7 @@ def timed_process(path: Path, directory: Path, label: str) -> float:
     wall = time.perf_counter() - start
     if process.returncode != 0:
         raise SystemExit(f"llmflow run failed:\n{errors.read_text()[-2000:]}")
-    PROCESSES.setdefault(label, []).append((sum(cpu.values()), peak))
-    return wall
+    return wall, sum(cpu.values()), peak
 
 
 def _cpu_s(pid: int) -> float | None:
@@ -207,7 +205,10 @@ def timed_score(store: Path, config: Path, directory: Path, writes: bool) -> flo
 
 
 def print_table(
-    args: argparse.Namespace, times: dict[str, list[float]], rescore_s: dict[str, float]
+    args: argparse.Namespace,
+    times: dict[str, list[float]],
+    processes: dict[str, list[tuple[float, float, float]]],
+    rescore_s: dict[str, float],
 ) -> None:
     """A markdown table, as in the README: the best round, every round (the noise), the goal."""
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -245,8 +246,8 @@ def print_table(
         "\n| whole `llmflow run` process | CPU s (median) | every round | peak MB, tree (median) |"
     )
     print("|---|---|---|---|")
-    for label, rounds in PROCESSES.items():
-        cpu, peak = zip(*rounds, strict=True)
+    for label, rounds in processes.items():
+        _, cpu, peak = zip(*rounds, strict=True)
         every = ", ".join(f"{c:.2f}" for c in cpu)
         print(f"| {label} | {median(cpu):.2f} | {every} | {median(peak):.0f} |")
 

@@ -26,7 +26,15 @@ from ..redact import one_line, redact_url
 from ..scoring import CaseChecks, Score, score_record
 from ..scoring.checks import load_libraries
 from .trace_writer import END
-from .traces import BATCH, TraceJob, build_span, log_job_scores, log_spans, upload_trace
+from .traces import (
+    BATCH,
+    TraceJob,
+    build_span,
+    log_job_scores,
+    log_spans,
+    trace_ids_by_run,
+    upload_trace,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -317,10 +325,7 @@ class _Batch:
         self.n_scored = 0  # assessments written so far
 
     def finish(self, client: Any) -> None:
-        by_run: dict[str, list[str]] = {}
-        for job, span in zip(self.jobs, self.spans, strict=True):
-            by_run.setdefault(job.run_id, []).append(span.trace_id)
-        for run_id, trace_ids in by_run.items():
+        for run_id, trace_ids in trace_ids_by_run(self.jobs, self.spans).items():
             if run_id not in self.linked:
                 client.link_traces_to_run(trace_ids, run_id)
                 self.linked.add(run_id)

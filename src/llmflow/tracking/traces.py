@@ -48,17 +48,22 @@ def write_traces(client: Any, experiment_id: str, jobs: list[TraceJob]) -> None:
     server without batched ingestion), link them to their runs, then their scores as
     assessments."""
     spans = [build_span(experiment_id, job) for job in jobs]
-    scored = 0
+    scores_sent = 0
     if not log_spans(client, experiment_id, spans):
         for job, span in zip(jobs, spans, strict=True):
             upload_trace(client, experiment_id, job, span)
-        scored = sum(len(job.scores) for job in jobs)  # each trace's info carried its scores
+        scores_sent = sum(len(job.scores) for job in jobs)  # each trace's info carried them
+    for run_id, trace_ids in trace_ids_by_run(jobs, spans).items():
+        client.link_traces_to_run(trace_ids, run_id)
+    log_job_scores(client, experiment_id, jobs, spans, scores_sent)
+
+
+def trace_ids_by_run(jobs: list[TraceJob], spans: list[Any]) -> dict[str, list[str]]:
+    """The ids of the jobs' traces (their spans, in the same order), by the run of each."""
     by_run: dict[str, list[str]] = {}
     for job, span in zip(jobs, spans, strict=True):
         by_run.setdefault(job.run_id, []).append(span.trace_id)
-    for run_id, trace_ids in by_run.items():
-        client.link_traces_to_run(trace_ids, run_id)
-    log_job_scores(client, experiment_id, jobs, spans, scored)
+    return by_run
 
 
 def log_job_scores(
