@@ -107,7 +107,8 @@ def test_a_report_whose_data_cannot_be_read_is_a_line_not_a_failed_run():
     loaded = SimpleNamespace(config=SimpleNamespace(report=True))
     store = SimpleNamespace(client=RefusingClient())
     finishing = Finishing(store, loaded, plan=None, result=result, judged=None, providers={})
-    assert finishing.report_data() is None
+    comparison = SimpleNamespace(rows=[SimpleNamespace(run_id="r", skipped=None)])
+    assert finishing.report_data(comparison) is None
     assert result.problems == ["could not write the report: OSError: store refused"]
 
 

@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from llmflow.cli import app
+from llmflow.tracking.traces import call_of
 from llmflow.tracking.writer_pool import WRITER_MODULE
 from tests.helpers import write_experiment
 
@@ -199,7 +200,7 @@ def test_kill_9_then_resume_sends_no_finished_call_twice(
     assert client.get_run(run.data.tags["mlflow.parentRunId"]).info.status == "FINISHED"
     experiment = client.get_experiment_by_name("provider-comparison")
     traces = client.search_traces(locations=[experiment.experiment_id], max_results=200)
-    keys = sorted(t.info.tags["llmflow.call"] for t in traces)
+    keys = sorted(call_of(t.info) for t in traces)
     assert keys == [f"p{i:02d}#0" for i in range(n)], "every call has exactly one trace"
 
 

@@ -38,6 +38,8 @@ class Finishing:
     providers: dict[str, Provider]  # those opened: a model trained in the run logs itself
     # the calls the trace writer scored already: by variant id, then (case_id, repeat)
     scored: dict[str, dict[tuple[str, int], tuple[Score, ...]]] = field(default_factory=dict)
+    # each variant run's calls table as written, by run id: the report reads them from here
+    tables: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
 
     def finish_variants(self, run_ids: dict[str, str], status: str) -> Comparison:
         """Write every variant run, ended with `status` (a skipped variant's as FAILED); the
@@ -50,16 +52,19 @@ class Finishing:
             self._finish_variant(variant, run_ids[variant.id], status, skipped.get(variant.id))
         return load_comparison(self.store.client, result.experiment_name, result.parent_run_id)
 
-    def report_data(self) -> ReportData | None:
-        """What the report shows, read back from the runs, when the file asks for a report;
-        None, and a line in the run's problems, when it cannot be read."""
+    def report_data(self, comparison: Comparison) -> ReportData | None:
+        """What the report shows, when the file asks for a report: the runs' `comparison` (what
+        finish_variants returned) and the calls tables they were just given; None, and a line in
+        the run's problems, when it cannot be read."""
         from .report.data import load_report_data
 
         if not self.loaded.config.report:
             return None
         result = self.result
         try:
-            return load_report_data(self.store.client, result.experiment_name, result.parent_run_id)
+            return load_report_data(
+                self.store.client, result.experiment_name, comparison=comparison, known=self.tables
+            )
         except Exception as e:  # noqa: BLE001 - a report that fails must not fail the run
             result.problems.append(f"could not write the report: {one_line(e)}")
             return None
@@ -107,7 +112,8 @@ class Finishing:
         metrics = {**summarize(records), **quality_metrics(scored or {})}
         metrics.update(judge_cost_metric(judged, variant.id))
         metrics.update(self._classification(run_id, records, checks))
-        store.finish_variant(run_id, records, metrics, "FAILED" if skipped else status, scored)
+        status = "FAILED" if skipped else status
+        self.tables[run_id] = store.finish_variant(run_id, records, metrics, status, scored)
         if judged is not None and variant.id in judged.scores:
             calls = judged.calls.get(variant.id, [])
             self._log_judge_assessments(run_id, judged.scores[variant.id], calls)

@@ -120,7 +120,7 @@ class StoreTasks:
         scores = self._writer.scores
         self._finishing = Finishing(self.store, loaded, plan, result, judged, trained, scores)
         comparison = self._finishing.finish_variants(run_ids, status)
-        return comparison, self._finishing.report_data()
+        return comparison, self._finishing.report_data(comparison)
 
     def finish_parent(
         self,

@@ -9,6 +9,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from llmflow.cli import app
+from llmflow.tracking.traces import call_of
 from tests.helpers import write_experiment
 
 GEMINI_KEY = "canary-gemini-key-5f0c1d"
@@ -165,7 +166,7 @@ def test_mlflow_holds_params_metrics_artifacts_and_one_trace_per_call(
         for child in children
     }
     assert {run_id: len(t) for run_id, t in by_run.items()} == {c.info.run_id: 4 for c in children}
-    tags = {t.info.tags["llmflow.call"] for t in by_run[gemini.info.run_id]}
+    tags = {call_of(t.info) for t in by_run[gemini.info.run_id]}
     assert tags == {"explain-mlflow#0", "explain-mlflow#1", "latency-tips#0", "latency-tips#1"}
     assert by_run[gemini.info.run_id][0].info.token_usage["total_tokens"] == 42
     span = by_run[gemini.info.run_id][0].data.spans[0]

@@ -10,7 +10,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from llmflow.cli import app
-from llmflow.tracking.traces import existing_trace_keys, traces_by_call
+from llmflow.tracking.traces import call_of, existing_trace_keys, traces_by_call
 from tests.helpers import write_experiment
 from tests.scoring.test_run_quality import PROMPTS, SCORERS, judge, run
 
@@ -49,8 +49,8 @@ def test_each_judge_call_is_a_trace_linked_to_the_call_it_graded(
     for trace in judges:
         tags = trace.info.tags
         judged = models[tags["llmflow.judged_trace"]]
-        assert tags["llmflow.judged_call"] == judged.info.tags["llmflow.call"]
-        assert tags["llmflow.scorer"] == "correct" and "llmflow.call" not in tags
+        assert tags["llmflow.judged_call"] == call_of(judged.info)
+        assert tags["llmflow.scorer"] == "correct" and "mlflow.traceName" not in tags
         (span,) = trace.data.spans
         assert span.span_type == "CHAT_MODEL"
         assert span.attributes["llmflow.variant_id"].startswith("judge:correct")

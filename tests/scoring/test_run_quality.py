@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from llmflow.cli import app
 from llmflow.scoring import wilson_interval
+from llmflow.tracking.traces import call_of
 from tests.helpers import write_experiment
 
 PROMPTS = [
@@ -85,7 +86,7 @@ def test_each_score_is_an_assessment_on_its_trace(tmp_path: Path, tracking_uri: 
     assert len(found["traces"]) == 6
     for trace in found["traces"]:
         by_name = {a.name: a for a in trace.info.assessments}
-        if trace.info.tags["llmflow.call"].startswith("river"):
+        if call_of(trace.info).startswith("river"):
             assert set(by_name) == {"not-empty", "regex", "mentions-paris", "icontains"}
             assert by_name["icontains"].value is False
             assert by_name["icontains"].rationale == "'nile' not found (ignoring case)"

@@ -114,7 +114,9 @@ def test_an_old_server_gets_every_trace_one_by_one_after_one_try(
     # MLflow resolves the spans' mlflow-artifacts: location against the global tracking URI
     with fluent_store(pg_mlflow.url):
         traces = client.search_traces(locations=[experiment_id], run_id=run_id)
-    assert sorted(t.info.tags["llmflow.call"] for t in traces) == [f"case-{i}#0" for i in range(5)]
+    assert sorted(t.info.tags["mlflow.traceName"] for t in traces) == [
+        f"case-{i}#0" for i in range(5)
+    ]
     (span,) = traces[0].data.spans
     assert span.name == f"{variant.provider}.chat" and span.outputs
     # each trace's info carried its scores: no request per assessment

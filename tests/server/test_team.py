@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from llmflow.cli import app
+from llmflow.tracking.traces import call_of
 from tests.helpers import write_experiment
 from tests.server.servers import MlflowServer
 
@@ -56,7 +57,7 @@ def test_a_thousand_calls_leave_a_thousand_traces_in_batches(
     assert variant.data.metrics["n_calls"] == 1000
     traces = _all_traces(client, experiment.experiment_id)
     assert len(traces) == 1000
-    assert len({t.info.tags["llmflow.call"] for t in traces}) == 1000
+    assert len({t.info.tags["mlflow.traceName"] for t in traces}) == 1000
     batches = pg_mlflow.requests_to(OTLP_TRACES) - before
     # batches of up to 100 traces, never one request per trace; on a busy machine the writer's
     # 50 ms gathering window closes early more often, so allow a few more, smaller batches
@@ -123,7 +124,7 @@ def _check_compare_and_report(tmp_path: Path, url: str, parent_run_id: str) -> N
 def _scores(client: MlflowClient, experiment_id: str) -> dict[str, list[tuple[str, bool]]]:
     """Each trace's valid assessments as (name, passed), by call tag."""
     return {
-        t.info.tags["llmflow.call"]: sorted(
+        call_of(t.info): sorted(
             (a.name, a.metadata["passed"] == "true")
             for a in client.get_trace(t.info.trace_id).info.assessments
             if a.valid is not False

@@ -4,7 +4,16 @@ leave one trace per call."""
 
 from pathlib import Path
 
-from llmflow.tracking.traces import ROLE_TAG, TraceJob, write_traces
+from llmflow.tracking.traces import (
+    CALL_NAME,
+    CALL_TAG,
+    ROLE_TAG,
+    TraceJob,
+    call_of,
+    existing_trace_keys,
+    traces_by_call,
+    write_traces,
+)
 from tests.tracking.test_trace_writer import open_variant_run, records
 
 
@@ -18,7 +27,7 @@ def test_the_same_call_written_twice_is_one_trace(tmp_path: Path, tracking_uri: 
     write_traces(store.client, experiment_id, jobs)
     write_traces(store.client, experiment_id, jobs[1:])  # the resume of a half-written batch
     found = traced(store, experiment_id)
-    assert sorted(t.info.tags["llmflow.call"] for t in found) == [
+    assert sorted(call_of(t.info) for t in found) == [
         "case-0#0",
         "case-1#0",
         "case-2#0",
@@ -44,3 +53,34 @@ def test_a_judge_call_made_again_is_a_new_trace(tmp_path: Path, tracking_uri: st
     write_traces(store.client, experiment_id, [judge])
     write_traces(store.client, experiment_id, [judge])
     assert len(traced(store, experiment_id)) == 2
+
+
+def test_a_call_is_the_trace_name_and_no_tag_row(tmp_path: Path, tracking_uri: str):
+    """The call's "<case id>#<repeat>" is the trace's name, kept in the trace's own row: resume
+    finds the calls by it, and no tag is written per trace for it."""
+    store, experiment_id, variant, run_id = open_variant_run(tmp_path, tracking_uri)
+    write_traces(
+        store.client, experiment_id, [TraceJob(r, variant, run_id) for r in records(variant, 0, 2)]
+    )
+    (one, two) = sorted(traced(store, experiment_id), key=lambda t: t.info.tags[CALL_NAME])
+    assert (one.info.tags[CALL_NAME], two.info.tags[CALL_NAME]) == ("case-0#0", "case-1#0")
+    assert CALL_TAG not in one.info.tags
+    assert existing_trace_keys(store.client, experiment_id, run_id) == {
+        ("case-0", 0),
+        ("case-1", 0),
+    }
+
+
+def test_traces_that_name_their_call_in_a_tag_are_still_found(tmp_path: Path, tracking_uri: str):
+    """Traces written before the call became the trace's name carry it as the llmflow.call tag:
+    resume and re-scoring still find those calls."""
+    store, experiment_id, variant, run_id = open_variant_run(tmp_path, tracking_uri)
+    (record,) = records(variant, 0, 1)
+    write_traces(
+        store.client,
+        experiment_id,
+        [TraceJob(record, variant, run_id, tags=((CALL_TAG, "case-0#0"),))],
+    )
+    (trace,) = traced(store, experiment_id)
+    assert CALL_NAME not in trace.info.tags
+    assert traces_by_call(store.client, experiment_id, run_id) == {"case-0#0": trace.info.trace_id}

@@ -53,13 +53,25 @@ class ReportData:
         return axes
 
 
-def load_report_data(client: Any, experiment: str, run_id: str | None = None) -> ReportData:
-    comparison = load_comparison(client, experiment, run_id)
+def load_report_data(
+    client: Any,
+    experiment: str,
+    run_id: str | None = None,
+    comparison: Comparison | None = None,
+    known: dict[str, dict[str, list[Any]]] | None = None,
+) -> ReportData:
+    """The report's data of a sweep (`run_id`, else the experiment's latest), read from MLflow;
+    a `comparison` already loaded, and calls tables at hand (`known`, by run id: those a run just
+    wrote), are not read again."""
+    if comparison is None:
+        comparison = load_comparison(client, experiment, run_id)
+    known = known or {}
     variants = []
     for row in comparison.rows:
         data = VariantData(row)
         if not row.skipped:
-            _fill(data, _calls_table(client, row.run_id))
+            table = known.get(row.run_id)
+            _fill(data, _rows(table) if table is not None else _calls_table(client, row.run_id))
         if not row.skipped and row.accuracy is not None:
             data.classification = load_classification(client, row.run_id)
         variants.append(data)

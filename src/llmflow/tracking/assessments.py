@@ -237,7 +237,8 @@ def write_judge_traces(
     """Each judge call as a trace in the graded variant's run, built as a model call's is (its
     request, answer, tokens and cost), tagged llmflow.role=judge so that nothing counting the
     run's model calls counts it, and naming the graded call, its trace (`by_tag`: trace id by
-    call tag) and the check. It has no call tag: resume and re-scoring never take it for one."""
+    call tag) and the check. It is not named after a call: resume and re-scoring never take it
+    for one."""
     from .traces import BATCH, ROLE_TAG, TraceJob, call_tag, write_traces
 
     jobs = []

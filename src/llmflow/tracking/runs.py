@@ -196,9 +196,9 @@ class RunStore:
         metrics: dict[str, float],
         status: str,
         scores: dict[tuple[str, int], list[Score]] | None = None,
-    ) -> None:
+    ) -> dict[str, list[Any]]:
         """Metrics, calls.json (with a column per check and `passed` when scores are given),
-        responses.md, then the run's end."""
+        responses.md, then the run's end; the calls table written."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
@@ -212,6 +212,7 @@ class RunStore:
         self.log_table(run_id, table, "calls.json")
         self.client.log_text(run_id, responses_markdown(ordered), "responses.md")
         self.client.set_terminated(run_id, status=status)
+        return table
 
     def log_table(self, run_id: str, columns: dict[str, list[Any]], artifact_file: str) -> None:
         """The table in `mlflow.log_table`'s format, written whole: log_table appends to an

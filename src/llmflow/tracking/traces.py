@@ -26,7 +26,11 @@ if TYPE_CHECKING:
     from ..scoring import Score
 
 BATCH = 100  # link_traces_to_run takes at most 100 trace ids
-CALL_TAG = "llmflow.call"  # "<case id>#<repeat>" on every trace
+# a model call's trace is named "<case id>#<repeat>" (MLflow's mlflow.traceName): the trace list
+# shows which prompt each answers, resume and re-scoring find the calls by it, and the store keeps
+# it in the trace's own row, where a tag costs a row per trace (about 10% of a trace's writing)
+CALL_NAME = "mlflow.traceName"
+CALL_TAG = "llmflow.call"  # the tag that named the call in traces written before: still read
 UNPRICED_USAGE = "llmflow.token_usage"  # an unpriced call's token counts
 ROLE_TAG = "llmflow.role"  # "judge" on a judge call's trace: not a model call of the run
 OTLP_PATH = "/v1/traces"  # MLflow's batched span ingestion (3.4 and later)
@@ -40,7 +44,7 @@ class TraceJob:
     variant: Variant
     run_id: str
     scores: tuple[Score, ...] = ()  # written as assessments on the trace
-    tags: tuple[tuple[str, str], ...] = ()  # trace tags instead of the call tag (a judge's)
+    tags: tuple[tuple[str, str], ...] = ()  # trace tags instead of the call's name (a judge's)
 
 
 def write_traces(client: Any, experiment_id: str, jobs: list[TraceJob]) -> None:
@@ -144,7 +148,7 @@ def upload_trace(client: Any, experiment_id: str, job: TraceJob, span: Any) -> N
 
 def _trace_of(experiment_id: str, job: TraceJob, span: Any) -> Any:
     """The Trace of one call's span, with the info that log_spans would have derived: its run
-    and its tags (the call tag `--resume` looks for, or a judge's); and its scores."""
+    and its tags (the call's name, which `--resume` looks for, or a judge's); and its scores."""
     from mlflow.entities import Trace, TraceData, TraceInfo, TraceLocation, TraceState
     from mlflow.entities.span import SpanStatusCode
     from mlflow.tracing.constant import TraceMetadataKey
@@ -159,23 +163,32 @@ def _trace_of(experiment_id: str, job: TraceJob, span: Any) -> Any:
         execution_duration=(span.end_time_ns - span.start_time_ns) // 1_000_000,
         state=TraceState.OK if ok else TraceState.ERROR,
         trace_metadata={TraceMetadataKey.SOURCE_RUN: job.run_id},
-        tags=dict(job.tags or ((CALL_TAG, call_tag(job.record.case_id, job.record.repeat)),)),
+        tags=dict(_trace_tags(job)),
         assessments=[feedback(span.trace_id, score) for score in job.scores],
     )
     return Trace(info, TraceData(spans=[span]))
+
+
+def _trace_tags(job: TraceJob) -> tuple[tuple[str, str], ...]:
+    return job.tags or ((CALL_NAME, call_tag(job.record.case_id, job.record.repeat)),)
 
 
 def call_tag(case_id: str, repeat: int) -> str:
     return f"{case_id}#{repeat}"
 
 
+def call_of(info: Any) -> str:
+    """The call a trace records, "<case id>#<repeat>"; "" for a trace that names none."""
+    return info.tags.get(CALL_TAG) or info.tags.get(CALL_NAME) or ""
+
+
 def traces_by_call(client: Any, experiment_id: str, run_id: str) -> dict[str, str]:
-    """The trace id of each call already traced in a variant run, by its call tag."""
+    """The trace id of each call already traced in a variant run, by its call_tag()."""
     return {tag: info.trace_id for tag, info in call_traces(client, experiment_id, run_id).items()}
 
 
 def call_traces(client: Any, experiment_id: str, run_id: str) -> dict[str, Any]:
-    """The TraceInfo of each model call traced in a variant run, by its call tag; the traces
+    """The TraceInfo of each model call traced in a variant run, by its call_tag(); the traces
     of its judges' calls (ROLE_TAG) are left out."""
     found: dict[str, Any] = {}
     page_token = None
@@ -189,7 +202,7 @@ def call_traces(client: Any, experiment_id: str, run_id: str) -> dict[str, Any]:
         )
         for trace in page:
             if ROLE_TAG not in trace.info.tags:
-                found[trace.info.tags.get(CALL_TAG, "")] = trace.info
+                found[call_of(trace.info)] = trace.info
         page_token = page.token
         if not page_token:
             return found
@@ -245,9 +258,8 @@ def build_span(experiment_id: str, job: TraceJob) -> Any:
         "llmflow.cached": record.cached,
         "llmflow.attempts": record.attempts,
     }
-    # a root-span attribute with this prefix becomes a trace tag in the store: one tag (each
-    # costs a row, ~0.3 ms a trace), enough to search calls and to resume
-    for key, value in job.tags or ((CALL_TAG, call_tag(record.case_id, record.repeat)),):
+    # a root-span attribute with this prefix becomes a trace tag in the store
+    for key, value in _trace_tags(job):
         attributes[f"{SpanAttributeKey.TRACE_TAG_PREFIX}{key}"] = value
     cost = _cost(record)
     if cost is not None:
