@@ -82,7 +82,8 @@ class _Strict(BaseModel):
 class PromptCase(_Strict):
     model_config = ConfigDict(**_Strict.model_config, populate_by_name=True)
 
-    id: str = Field(min_length=1)
+    # a call's trace is named "<id>#<repeat>", and MLflow takes trace names of up to 4,096
+    id: str = Field(min_length=1, max_length=1000)
     user: str = Field(min_length=1)
     system: str | None = None
     expected: str | None = None  # the reference answer similarity scorers compare with

@@ -112,8 +112,8 @@ class Finishing:
         metrics = {**summarize(records), **quality_metrics(scored or {})}
         metrics.update(judge_cost_metric(judged, variant.id))
         metrics.update(self._classification(run_id, records, checks))
-        status = "FAILED" if skipped else status
-        self.tables[run_id] = store.finish_variant(run_id, records, metrics, status, scored)
+        ended = "FAILED" if skipped else status
+        self.tables[run_id] = store.finish_variant(run_id, records, metrics, ended, scored)
         if judged is not None and variant.id in judged.scores:
             calls = judged.calls.get(variant.id, [])
             self._log_judge_assessments(run_id, judged.scores[variant.id], calls)
