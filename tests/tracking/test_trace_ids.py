@@ -2,6 +2,8 @@
 This is what makes a batch that reached a server just before it went away, then `--resume`,
 leave one trace per call."""
 
+import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 from llmflow.tracking.traces import (
@@ -57,18 +59,18 @@ def test_a_judge_call_made_again_is_a_new_trace(tmp_path: Path, tracking_uri: st
 
 def test_a_call_is_the_trace_name_and_no_tag_row(tmp_path: Path, tracking_uri: str):
     """The call's "<case id>#<repeat>" is the trace's name, kept in the trace's own row: resume
-    finds the calls by it, and no tag is written per trace for it."""
+    finds the calls by it (a warmup's repeat is negative), and no tag is written per trace."""
     store, experiment_id, variant, run_id = open_variant_run(tmp_path, tracking_uri)
-    write_traces(
-        store.client, experiment_id, [TraceJob(r, variant, run_id) for r in records(variant, 0, 2)]
-    )
-    (one, two) = sorted(traced(store, experiment_id), key=lambda t: t.info.tags[CALL_NAME])
-    assert (one.info.tags[CALL_NAME], two.info.tags[CALL_NAME]) == ("case-0#0", "case-1#0")
-    assert CALL_TAG not in one.info.tags
-    assert existing_trace_keys(store.client, experiment_id, run_id) == {
-        ("case-0", 0),
-        ("case-1", 0),
-    }
+    first, second = records(variant, 0, 2)
+    jobs = [TraceJob(first, variant, run_id), TraceJob(replace(second, repeat=-1), variant, run_id)]
+    write_traces(store.client, experiment_id, jobs)
+    names = sorted(t.info.tags[CALL_NAME] for t in traced(store, experiment_id))
+    assert names == ["case-0#0", "case-1#-1"]
+    keys = existing_trace_keys(store.client, experiment_id, run_id)
+    assert keys == {("case-0", 0), ("case-1", -1)}
+    with sqlite3.connect(tracking_uri.removeprefix("sqlite:///")) as db:
+        tag_keys = {key for (key,) in db.execute("SELECT key FROM trace_tags")}
+    assert CALL_NAME not in tag_keys and CALL_TAG not in tag_keys
 
 
 def test_traces_that_name_their_call_in_a_tag_are_still_found(tmp_path: Path, tracking_uri: str):

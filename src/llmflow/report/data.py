@@ -1,5 +1,6 @@
 """Per-call data for the report: each variant run's calls.json table, read back from MLflow, or
-the same built in memory from CallRecords (report_data_from_records)."""
+as a run that just wrote it still holds it (load_report_data's `known`), or built in memory from
+CallRecords (report_data_from_records)."""
 
 from __future__ import annotations
 

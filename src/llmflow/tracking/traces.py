@@ -213,7 +213,7 @@ def existing_trace_keys(client: Any, experiment_id: str, run_id: str) -> set[tup
     keys = set()
     for tag in traces_by_call(client, experiment_id, run_id):
         case_id, _, repeat = tag.rpartition("#")
-        if case_id and repeat.isdigit():
+        if case_id and repeat.lstrip("-").isdigit():  # a warmup call's repeat is negative
             keys.add((case_id, int(repeat)))
     return keys
 
