@@ -32,13 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.throughput import (  # noqa: E402
-    process_children,
-    rss_mb,
-    server_from_args,
-    start_fake,
-    timed_llmflow,
-)
+from bench.throughput import server_from_args, start_fake, timed_llmflow, whole_run  # noqa: E402
 
 SCORERS = [
     {"type": "not-empty"},
@@ -109,8 +103,8 @@ def main() -> None:
             processes = alternated(
                 args.rounds,
                 {
-                    "no checks": lambda: measured_process(plain, directory),
-                    "5 scorers": lambda: measured_process(checked, directory),
+                    "no checks": lambda: whole_run(plain, directory),
+                    "5 scorers": lambda: whole_run(checked, directory),
                 },
             )
             for label, rounds in processes.items():
@@ -152,42 +146,6 @@ def alternated(rounds: int, runs: dict[str, Callable[[], Measured]]) -> dict[str
         for label, run in list(runs.items())[:: -1 if round_ % 2 else 1]:
             times[label].append(run())
     return times
-
-
-def measured_process(path: Path, directory: Path) -> tuple[float, float, float]:
-    """One whole `llmflow run` process into a fresh sqlite store: its wall time, its CPU seconds
-    and the peak of its RSS plus its trace writer's, in MB (read from /proc every 20 ms: shared
-    pages count in both)."""
-    store = f"sqlite:///{directory}/process-{time.monotonic_ns()}.db"
-    errors = directory / "process-stderr.txt"
-    start = time.perf_counter()
-    with errors.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "llmflow.cli", "run", str(path), "--tracking-uri", store],
-            cwd=directory,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    cpu: dict[int, float] = {}  # the last reading of each process
-    peak = 0.0
-    while process.poll() is None:
-        pids = [process.pid, *process_children(process.pid)]
-        cpu |= {pid: seconds for pid in pids if (seconds := _cpu_s(pid)) is not None}
-        peak = max(peak, sum(mb for pid in pids if (mb := rss_mb(pid)) is not None))
-        time.sleep(0.02)
-    wall = time.perf_counter() - start
-    if process.returncode != 0:
-        raise SystemExit(f"llmflow run failed:\n{errors.read_text()[-2000:]}")
-    return wall, sum(cpu.values()), peak
-
-
-def _cpu_s(pid: int) -> float | None:
-    """User and system CPU seconds of a live process."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def timed_score(store: Path, config: Path, directory: Path, writes: bool) -> float:

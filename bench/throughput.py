@@ -109,36 +109,46 @@ def timed_llmflow(
 
 def measure_cli(path: Path, directory: Path) -> tuple[float, float, float | None]:
     """One whole `llmflow run` process (imports and trace-writer start included): its wall time,
-    its peak RSS, and the peak of its RSS plus its trace writer's, sampled every 20 ms (Linux
-    /proc; shared library pages count in both, so the sum is an upper bound)."""
-    db = directory / f"cli-{time.monotonic_ns()}.db"
+    its peak RSS, and the peak of its RSS plus its trace writer's (see whole_run)."""
+    wall, _, peak_sum = whole_run(path, directory)
+    peak_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return wall, peak_rss, peak_sum or None
+
+
+def whole_run(path: Path, directory: Path) -> tuple[float, float, float]:
+    """One whole `llmflow run` process into a fresh sqlite store: its wall time, the CPU seconds
+    of it and its trace writer, and the peak of their RSS summed, in MB (Linux /proc, read every
+    20 ms; shared library pages count in both, so the sum is an upper bound)."""
+    store = f"sqlite:///{directory}/cli-{time.monotonic_ns()}.db"
     errors = directory / "cli-stderr.txt"
     start = time.perf_counter()
     with errors.open("w") as stderr:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llmflow.cli",
-                "run",
-                str(path),
-                "--tracking-uri",
-                f"sqlite:///{db}",
-            ],
+            [sys.executable, "-m", "llmflow.cli", "run", str(path), "--tracking-uri", store],
             cwd=directory,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
-    peak_sum = 0.0
+    cpu: dict[int, float] = {}  # the last reading of each process
+    peak = 0.0
     while process.poll() is None:
-        rss = [rss_mb(pid) for pid in [process.pid, *process_children(process.pid)]]
-        peak_sum = max(peak_sum, sum(r for r in rss if r is not None))
+        pids = [process.pid, *process_children(process.pid)]
+        cpu |= {pid: seconds for pid in pids if (seconds := cpu_s(pid)) is not None}
+        peak = max(peak, sum(mb for pid in pids if (mb := rss_mb(pid)) is not None))
         time.sleep(0.02)
     wall = time.perf_counter() - start
     if process.returncode != 0:
-        raise SystemExit(f"llmflow run failed:\n{errors.read_text()}")
-    peak_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return wall, peak_rss, peak_sum or None
+        raise SystemExit(f"llmflow run failed:\n{errors.read_text()[-2000:]}")
+    return wall, sum(cpu.values()), peak
+
+
+def cpu_s(pid: int) -> float | None:
+    """User and system CPU seconds of a live process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def process_children(pid: int) -> list[int]:

@@ -192,14 +192,13 @@ Current = dict[tuple[str, int], tuple[str, dict[str, Any]]]  # call -> (trace id
 
 def _current_assessments(client: Any, run: Any) -> Current:
     """Each traced model call's valid assessments, by name (judge calls' traces left out)."""
-    from .tracking.traces import call_traces
+    from .tracking.traces import call_key, call_traces
 
     current: Current = {}
     for tag, info in call_traces(client, run.info.experiment_id, run.info.run_id).items():
-        case_id, _, repeat = tag.rpartition("#")
-        if case_id and repeat.lstrip("-").isdigit():
+        if (key := call_key(tag)) is not None:
             valid = {a.name: a for a in info.assessments if a.valid is not False}
-            current[(case_id, int(repeat))] = (info.trace_id, valid)
+            current[key] = (info.trace_id, valid)
     return current
 
 

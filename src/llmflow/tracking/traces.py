@@ -177,6 +177,14 @@ def call_tag(case_id: str, repeat: int) -> str:
     return f"{case_id}#{repeat}"
 
 
+def call_key(tag: str) -> tuple[str, int] | None:
+    """(case_id, repeat) of a call_tag(); None for anything else (a warmup's repeat is negative)."""
+    case_id, _, repeat = tag.rpartition("#")
+    if case_id and repeat.lstrip("-").isdigit():
+        return case_id, int(repeat)
+    return None
+
+
 def call_of(info: Any) -> str:
     """The call a trace records, "<case id>#<repeat>"; "" for a trace that names none."""
     return info.tags.get(CALL_TAG) or info.tags.get(CALL_NAME) or ""
@@ -210,12 +218,8 @@ def call_traces(client: Any, experiment_id: str, run_id: str) -> dict[str, Any]:
 
 def existing_trace_keys(client: Any, experiment_id: str, run_id: str) -> set[tuple[str, int]]:
     """(case_id, repeat) of the traces already linked to a variant run (for --resume)."""
-    keys = set()
-    for tag in traces_by_call(client, experiment_id, run_id):
-        case_id, _, repeat = tag.rpartition("#")
-        if case_id and repeat.lstrip("-").isdigit():  # a warmup call's repeat is negative
-            keys.add((case_id, int(repeat)))
-    return keys
+    keys = (call_key(tag) for tag in traces_by_call(client, experiment_id, run_id))
+    return {key for key in keys if key is not None}
 
 
 def untraced(
