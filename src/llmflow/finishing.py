@@ -116,7 +116,7 @@ class Finishing:
         self.tables[run_id] = store.finish_variant(run_id, records, metrics, ended, scored)
         if judged is not None and variant.id in judged.scores:
             calls = judged.calls.get(variant.id, [])
-            self._log_judge_assessments(run_id, judged.scores[variant.id], calls)
+            self._log_judge_assessments(run_id, variant.id, judged.scores[variant.id], calls)
         self._log_trained_model(run_id, variant.id)
 
     def _classification(
@@ -138,14 +138,16 @@ class Finishing:
         self.store.log_table(run_id, columns, classify.PER_LABEL_TABLE)
         return classify.metrics(found)
 
-    def _log_judge_assessments(self, run_id: str, scores: Any, calls: Any) -> None:
+    def _log_judge_assessments(self, run_id: str, variant_id: str, scores: Any, calls: Any) -> None:
         """The judges' scores as assessments on the traces, now written, and the judge calls as
         traces of their own; a failure is reported, never fatal: the calls and their metrics
         are safe already."""
         from .tracking.assessments import log_call_scores
 
         try:
-            log_call_scores(self.store.client, self.result.experiment_id, run_id, scores, calls)
+            log_call_scores(
+                self.store.client, self.result.experiment_id, run_id, variant_id, scores, calls
+            )
         except Exception as e:  # noqa: BLE001 - reported in the run's summary, as the report is
             self.result.problems.append(
                 f"could not write the judge assessments or traces: {one_line(e)}"

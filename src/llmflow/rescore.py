@@ -103,7 +103,7 @@ def _rescore_variant(
         return False
     variant_id = run.data.tags.get(TAG_VARIANT, "")
     records = records_from_table(variant_id, columns)
-    current = _current_assessments(client, run)
+    current = _current_assessments(client, run, variant_id)
     scores = score_records(records, checks)
     judged, judge = _judge_scores(variant_id, records, checks, current, loaded)
     for key, found in judged.items():
@@ -190,12 +190,13 @@ def records_from_table(variant_id: str, columns: dict[str, list[Any]]) -> list[C
 Current = dict[tuple[str, int], tuple[str, dict[str, Any]]]  # call -> (trace id, by name)
 
 
-def _current_assessments(client: Any, run: Any) -> Current:
+def _current_assessments(client: Any, run: Any, variant_id: str) -> Current:
     """Each traced model call's valid assessments, by name (judge calls' traces left out)."""
     from .tracking.traces import call_key, call_traces
 
     current: Current = {}
-    for tag, info in call_traces(client, run.info.experiment_id, run.info.run_id).items():
+    traces = call_traces(client, run.info.experiment_id, run.info.run_id, variant_id)
+    for tag, info in traces.items():
         if (key := call_key(tag)) is not None:
             valid = {a.name: a for a in info.assessments if a.valid is not False}
             current[key] = (info.trace_id, valid)

@@ -58,9 +58,10 @@ def test_each_judge_call_is_a_trace_linked_to_the_call_it_graded(
         assert "Rubric: Is the answer correct?" in json.dumps(span.inputs)
         assert '{"score": ' in span.outputs["choices"][0]["message"]["content"]
     # resume and re-scoring see the model calls only
-    by_call = traces_by_call(client, child.info.experiment_id, child.info.run_id)
+    ids = child.info.experiment_id, child.info.run_id, child.data.tags["llmflow.variant_id"]
+    by_call = traces_by_call(client, *ids)
     assert set(by_call.values()) == set(models)
-    keys = existing_trace_keys(client, child.info.experiment_id, child.info.run_id)
+    keys = existing_trace_keys(client, *ids)
     assert keys == {(case, r) for case in ("capital", "river") for r in range(3)}
 
 

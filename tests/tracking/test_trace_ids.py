@@ -66,7 +66,7 @@ def test_a_call_is_the_trace_name_and_no_tag_row(tmp_path: Path, tracking_uri: s
     write_traces(store.client, experiment_id, jobs)
     names = sorted(t.info.tags[CALL_NAME] for t in traced(store, experiment_id))
     assert names == ["case-0#0", "case-1#-1"]
-    keys = existing_trace_keys(store.client, experiment_id, run_id)
+    keys = existing_trace_keys(store.client, experiment_id, run_id, variant.id)
     assert keys == {("case-0", 0), ("case-1", -1)}
     with sqlite3.connect(tracking_uri.removeprefix("sqlite:///")) as db:
         tag_keys = {key for (key,) in db.execute("SELECT key FROM trace_tags")}
@@ -85,4 +85,30 @@ def test_traces_that_name_their_call_in_a_tag_are_still_found(tmp_path: Path, tr
     )
     (trace,) = traced(store, experiment_id)
     assert CALL_NAME not in trace.info.tags
-    assert traces_by_call(store.client, experiment_id, run_id) == {"case-0#0": trace.info.trace_id}
+    found = traces_by_call(store.client, experiment_id, run_id, variant.id)
+    assert found == {"case-0#0": trace.info.trace_id}
+
+
+def test_a_trace_other_code_names_like_a_call_is_not_taken_for_one(
+    tmp_path: Path, tracking_uri: str, monkeypatch
+):
+    """MLflow's fluent tracing names a trace after its root span: one that other code links to
+    a variant run, named like a call, is neither taken as traced by --resume nor re-scored."""
+    import mlflow
+
+    store, experiment_id, variant, run_id = open_variant_run(tmp_path, tracking_uri)
+    (record,) = records(variant, 0, 1)
+    write_traces(store.client, experiment_id, [TraceJob(record, variant, run_id)])
+    (ours,) = traced(store, experiment_id)
+    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", tracking_uri)
+    monkeypatch.setenv("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
+    with mlflow.start_run(run_id=run_id):
+        for name in ("case-0#0", "case-1#0"):
+            with mlflow.start_span(name=name):
+                pass
+    linked = store.client.search_traces(locations=[experiment_id], run_id=run_id)
+    names = sorted(call_of(t.info) for t in linked)
+    assert names == ["case-0#0", "case-0#0", "case-1#0"]  # all three are linked to the run
+    assert existing_trace_keys(store.client, experiment_id, run_id, variant.id) == {("case-0", 0)}
+    by_call = traces_by_call(store.client, experiment_id, run_id, variant.id)
+    assert by_call == {"case-0#0": ours.info.trace_id}

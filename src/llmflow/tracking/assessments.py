@@ -203,6 +203,7 @@ def log_call_scores(
     client: Any,
     experiment_id: str,
     run_id: str,
+    variant_id: str,
     scores: dict[tuple[str, int], list[Score]],
     judge_calls: Sequence[JudgeCall] = (),
 ) -> None:
@@ -210,7 +211,7 @@ def log_call_scores(
     the judge calls that gave some of them, each as a trace of its own (write_judge_traces)."""
     from .traces import call_tag, traces_by_call
 
-    by_tag = traces_by_call(client, experiment_id, run_id)
+    by_tag = traces_by_call(client, experiment_id, run_id, variant_id)
     pairs = [
         (by_tag[tag], score)
         for (case_id, repeat), found in scores.items()

@@ -190,14 +190,29 @@ def call_of(info: Any) -> str:
     return info.tags.get(CALL_TAG) or info.tags.get(CALL_NAME) or ""
 
 
-def traces_by_call(client: Any, experiment_id: str, run_id: str) -> dict[str, str]:
+def _call_of_run(info: Any, run_id: str, variant_id: str) -> str:
+    """call_of() a trace linked to this variant run, when llmflow wrote it. A name is anyone's to
+    give (MLflow's fluent tracing names a trace after its root span), so a trace named like a
+    call counts only with the id llmflow derives for that call in this run (_call_ids); the
+    llmflow.call tag of traces written before names came in is llmflow's own."""
+    if tag := info.tags.get(CALL_TAG):
+        return tag
+    name = info.tags.get(CALL_NAME, "")
+    key = call_key(name)
+    if key is None or info.trace_id != _call_trace_id(run_id, variant_id, *key):
+        return ""
+    return name
+
+
+def traces_by_call(client: Any, experiment_id: str, run_id: str, variant_id: str) -> dict[str, str]:
     """The trace id of each call already traced in a variant run, by its call_tag()."""
-    return {tag: info.trace_id for tag, info in call_traces(client, experiment_id, run_id).items()}
+    traces = call_traces(client, experiment_id, run_id, variant_id)
+    return {tag: info.trace_id for tag, info in traces.items()}
 
 
-def call_traces(client: Any, experiment_id: str, run_id: str) -> dict[str, Any]:
+def call_traces(client: Any, experiment_id: str, run_id: str, variant_id: str) -> dict[str, Any]:
     """The TraceInfo of each model call traced in a variant run, by its call_tag(); the traces
-    of its judges' calls (ROLE_TAG) are left out."""
+    of its judges' calls (ROLE_TAG), and any other code's, are left out."""
     found: dict[str, Any] = {}
     page_token = None
     while True:
@@ -209,16 +224,20 @@ def call_traces(client: Any, experiment_id: str, run_id: str) -> dict[str, Any]:
             include_spans=False,
         )
         for trace in page:
-            if ROLE_TAG not in trace.info.tags:
-                found[call_of(trace.info)] = trace.info
+            if ROLE_TAG not in trace.info.tags and (
+                call := _call_of_run(trace.info, run_id, variant_id)
+            ):
+                found[call] = trace.info
         page_token = page.token
         if not page_token:
             return found
 
 
-def existing_trace_keys(client: Any, experiment_id: str, run_id: str) -> set[tuple[str, int]]:
+def existing_trace_keys(
+    client: Any, experiment_id: str, run_id: str, variant_id: str
+) -> set[tuple[str, int]]:
     """(case_id, repeat) of the traces already linked to a variant run (for --resume)."""
-    keys = (call_key(tag) for tag in traces_by_call(client, experiment_id, run_id))
+    keys = (call_key(tag) for tag in call_traces(client, experiment_id, run_id, variant_id))
     return {key for key in keys if key is not None}
 
 
@@ -230,7 +249,7 @@ def untraced(
 ) -> Iterator[tuple[CallRecord, str]]:
     """(record, variant run id) of each call whose trace a kill prevented (for --resume)."""
     for variant_id, run_id in run_ids.items():
-        traced = existing_trace_keys(client, experiment_id, run_id)
+        traced = existing_trace_keys(client, experiment_id, run_id, variant_id)
         for record in records.get(variant_id, []):
             if (record.case_id, record.repeat) not in traced:
                 yield record, run_id
@@ -240,14 +259,14 @@ def build_span(experiment_id: str, job: TraceJob) -> Any:
     """A finished MLflow Span for one call, as the tracing SDK itself would build it."""
     from mlflow.entities import Span, SpanType
     from mlflow.entities.span import SpanStatus, SpanStatusCode
-    from mlflow.tracing.constant import SpanAttributeKey
+    from mlflow.tracing.constant import TRACE_REQUEST_ID_PREFIX, SpanAttributeKey
     from mlflow.tracing.utils import build_otel_context, encode_trace_id
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import ReadableSpan
 
     record, variant = job.record, job.variant
     otel_trace_id, otel_span_id = _otel_ids(job)
-    trace_id = "tr-" + encode_trace_id(otel_trace_id)
+    trace_id = TRACE_REQUEST_ID_PREFIX + encode_trace_id(otel_trace_id)
     attributes: dict[str, Any] = {
         SpanAttributeKey.REQUEST_ID: trace_id,
         SpanAttributeKey.EXPERIMENT_ID: experiment_id,
@@ -314,9 +333,23 @@ def _otel_ids(job: TraceJob) -> tuple[int, int]:
     if job.tags:
         return uuid.uuid4().int, uuid.uuid4().int & (2**64 - 1)
     record = job.record
-    key = f"{job.run_id}\0{record.variant_id}\0{record.case_id}\0{record.repeat}"
+    return _call_ids(job.run_id, record.variant_id, record.case_id, record.repeat)
+
+
+def _call_ids(run_id: str, variant_id: str, case_id: str, repeat: int) -> tuple[int, int]:
+    key = f"{run_id}\0{variant_id}\0{case_id}\0{repeat}"
     digest = hashlib.blake2b(key.encode(), digest_size=24).digest()
     return int.from_bytes(digest[:16], "big"), int.from_bytes(digest[16:], "big") or 1
+
+
+def _call_trace_id(run_id: str, variant_id: str, case_id: str, repeat: int) -> str:
+    """The MLflow trace id of a model call's trace in a variant run."""
+    from mlflow.tracing.constant import TRACE_REQUEST_ID_PREFIX
+    from mlflow.tracing.utils import encode_trace_id
+
+    return TRACE_REQUEST_ID_PREFIX + encode_trace_id(
+        _call_ids(run_id, variant_id, case_id, repeat)[0]
+    )
 
 
 def _encoded(attributes: dict[str, Any]) -> dict[str, str]:
