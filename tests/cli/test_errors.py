@@ -69,8 +69,46 @@ def test_reading_what_does_not_exist_is_one_line(tmp_path: Path, experiment: Pat
         assert result.exit_code in (1, 2) and "error:" in result.stderr, args
 
 
-def test_an_unexpected_error_is_one_line_that_points_at_debug(tmp_path: Path, monkeypatch):
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["compare", "-e", "quickstart"],
+        ["compare", "-e", "quickstart", "--baseline", "previous"],
+        ["report", "-e", "quickstart", "--out", "r"],
+        ["score", "-e", "quickstart"],
+        ["models"],
+        ["models", "history", "llm_local_chat"],
+        ["promote", "llm_local_chat", "-v", "1", "--to", "production"],
+        ["register", "--run", "0123"],
+    ],
+)
+def test_a_command_that_reads_runs_never_creates_a_store(tmp_path: Path, args: list[str]):
+    """Typed in a folder without the runs, it says so, rather than MLflow leaving an empty
+    mlflow.db there and the command saying that the experiment or model is unknown."""
+    missing = tmp_path / "mlflow.db"
+    result = run_cli(*args, "--tracking-uri", f"sqlite:///{missing}", cwd=tmp_path)
+    assert result.exit_code == 1
+    assert result.stderr.count("error:") == 1
+    assert f"no MLflow store at {missing} (only `llmflow run` creates one)" in result.stderr
+    assert not missing.exists()
+
+
+def test_no_registered_models_is_said_not_drawn(tmp_path: Path, tracking_uri: str):
+    from llmflow.tracking.runs import RunStore
+
+    RunStore(tracking_uri)  # the store exists, with nothing registered
+    result = run_cli("models", cwd=tmp_path)
+    assert result.exit_code == 0
+    assert result.stdout.startswith("no registered models yet: `llmflow run` registers")
+
+
+def test_an_unexpected_error_is_one_line_that_points_at_debug(
+    tmp_path: Path, tracking_uri: str, monkeypatch
+):
     import llmflow.report as report
+    from llmflow.tracking.runs import RunStore
+
+    RunStore(tracking_uri)  # the working folder's store
 
     def broken(*args, **kwargs):
         raise RuntimeError("something inside llmflow broke")

@@ -88,3 +88,9 @@ def test_history_of_a_name_with_quotes(tracking_uri, name):
         (name, "1"),
         (name, "2"),
     ]
+
+
+def test_a_model_never_promoted_says_so(tracking_uri):
+    result = invoke(tracking_uri, "models", "history", "plain")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("plain: never promoted (`llmflow promote plain -v VERSION")

@@ -286,7 +286,9 @@ def test_bad_experiment_file_exits_2_before_anything(tmp_path: Path):
 
 
 def test_compare_unknown_experiment_is_one_line(tmp_path: Path):
-    invoke("compare", "-e", "nope")  # creates the store
+    from llmflow.tracking.runs import RunStore
+
+    RunStore(f"sqlite:///{tmp_path / 'mlflow.db'}")  # the working folder's store
     result = invoke("compare", "-e", "nope")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: no MLflow experiment named 'nope'")

@@ -88,12 +88,13 @@ def quiet_mlflow() -> None:
 
 
 def open_store(tracking_uri: str | None):
-    """The RunStore for --tracking-uri (or its defaults); imports MLflow only now."""
+    """The RunStore for --tracking-uri (or its defaults), which must exist: every command but
+    `llmflow run` reads runs already made. Imports MLflow only now."""
     from ..tracking.runs import open_store as open_checked
     from ..tracking.uri import resolve_tracking_uri
 
     quiet_mlflow()
-    return open_checked(resolve_tracking_uri(tracking_uri))
+    return open_checked(resolve_tracking_uri(tracking_uri), create=False)
 
 
 class errors:

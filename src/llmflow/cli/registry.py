@@ -97,6 +97,13 @@ def models(
     if as_json:
         print(json.dumps([v.__dict__ for v in listed], indent=2))
         return
+    if not listed:
+        out.print(
+            "no registered models yet: `llmflow run` registers the entries with `register_as:`"
+            " (every one with --register), `llmflow register` a variant run",
+            markup=False,
+        )
+        return
     table = Table(title="Registered models")
     for column in (
         "Name",
@@ -144,6 +151,12 @@ def models_history(
         records = versions.history(open_store(tracking_uri).client, name)
     if as_json:
         print(json.dumps(records, indent=2))
+        return
+    if not records:
+        out.print(
+            f"{name}: never promoted (`llmflow promote {name} -v VERSION --to staging`)",
+            markup=False,
+        )
         return
     for r in records:
         previous = f"replacing v{r['previous_version']}" if r["previous_version"] else "first"

@@ -31,14 +31,22 @@ VARIANT_ARTIFACT = "llmflow/variant.json"  # the model entry, enough to rebuild 
 _REACH_TIMEOUT_S = 5.0
 
 
-def open_store(tracking_uri: str) -> RunStore:
+def open_store(tracking_uri: str, create: bool = True) -> RunStore:
     """The store, checked: a server that does not answer, a file that is not a database, a
-    folder that cannot be written each fail here with one line, before any run or call."""
+    folder that cannot be written each fail here with one line, before any run or call. With
+    create=False (a command that reads runs), a sqlite file that does not exist fails too,
+    rather than MLflow creating an empty store wherever the command was typed."""
     shown = redact_url(tracking_uri)
     if tracking_uri.startswith(("http://", "https://")):
         _check_reachable(shown)
     elif tracking_uri.startswith("sqlite:///"):
-        _check_sqlite_file(Path(tracking_uri.removeprefix("sqlite:///")), shown)
+        path = Path(tracking_uri.removeprefix("sqlite:///"))
+        if not create and not path.exists():
+            raise TrackingError(
+                f"no MLflow store at {path} (only `llmflow run` creates one): run this where "
+                "the runs were made, or give their store with --tracking-uri"
+            )
+        _check_sqlite_file(path, shown)
     try:
         store = RunStore(tracking_uri)
         store.check()
