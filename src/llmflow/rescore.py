@@ -33,6 +33,7 @@ class RescoreResult:
     parent_run_id: str
     variants: dict[str, dict[str, float]] = field(default_factory=dict)  # variant -> metrics
     assessments: int = 0  # assessments written (0 when nothing changed)
+    untraced: int = 0  # scored calls without a trace to carry their assessments
     changed: bool = False
 
 
@@ -121,6 +122,7 @@ def _rescore_variant(
         store.log_table(run_id, table, "calls.json")
     written = _log_new_assessments(client, current, scores)
     result.assessments += written
+    result.untraced += sum(1 for key in scores if key not in current)
     if judge is not None:
         _trace_judges(client, run, current, judge.calls.get(variant_id, []))
     return bool(new) or table_changed or bool(written)

@@ -86,13 +86,14 @@ class FakeServer:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> FakeServer:
+    def start(self, port: int = 0) -> FakeServer:
+        """Serve on 127.0.0.1:`port` (0: a free one)."""
         server = self
 
         class Handler(_Handler):
             fake = server
 
-        self._httpd = _HTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _HTTPServer(("127.0.0.1", port), Handler)
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()

@@ -132,6 +132,27 @@ def test_score_rescoring_calls_no_model_and_is_idempotent(
     assert again.exit_code == 0 and "nothing changed" in again.output, again.output
 
 
+def test_score_says_which_scored_calls_have_no_trace(
+    tmp_path: Path, tracking_uri: str, fake_ollama
+):
+    """A call whose trace is gone (or was never written) is scored into the metrics and
+    calls.json; the command says that no assessment carries it, instead of a quiet count."""
+    found = run(tmp_path, tracking_uri, fake_ollama)
+    client = MlflowClient(tracking_uri)
+    gone = [t.info.trace_id for t in found["traces"][:2]]
+    client.delete_traces(found["traces"][0].info.experiment_id, trace_ids=gone)
+    model = {"provider": "ollama", "model": "llama3.1"}
+    path = write_experiment(tmp_path, [model], name="s.yaml", prompts=PROMPTS, scorers=SCORERS)
+    score = ["score", "-e", "provider-comparison", "--tracking-uri", tracking_uri]
+    result = CliRunner().invoke(app, [*score, "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "llama3.1: pass rate" in result.stdout and "(n=6)" in result.stdout
+    assert result.stderr.strip() == (
+        "warning: 2 scored call(s) have no trace in MLflow, so no assessment: their scores are in"
+        " the metrics and calls.json only"
+    )
+
+
 def test_score_without_checks_is_a_config_error(tmp_path: Path, tracking_uri: str, fake_ollama):
     run(tmp_path, tracking_uri, fake_ollama, prompts=[{"id": "a", "user": "Hi"}])
     result = CliRunner().invoke(

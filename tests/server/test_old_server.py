@@ -1,10 +1,13 @@
-"""A server without batched span ingestion (MLflow before 3.4, or a proxy without the OTLP
-route): the trace writer finds out on the first batch, says so once in a debug line, and writes
-every trace the way MLflow's own exporter does for such a server, one request per trace.
+"""Older servers. One without batched span ingestion (MLflow before 3.4, or a proxy without the
+OTLP route): the trace writer finds out on the first batch, says so once in a debug line, and
+writes every trace the way MLflow's own exporter does for such a server, one request per trace.
+MLflow 3.4 and 3.5 take the spans of one trace per OTLP request; before 3.13 a server takes no
+trace name from the spans, so every trace's info goes too, before its link to the run.
 
 The "old server" is the real `mlflow server` behind a small proxy that answers as an older one
-would: its /version says 3.3.0, or its /v1/traces route is missing (404). Everything else goes
-through to the real server, so the per-trace path is checked end to end.
+would: its /version says 3.3.0, 3.5.1 or 3.10.1, or its /v1/traces route is missing (404); as
+3.5.1 it refuses the spans of several traces in one request, with that release's 422. Everything
+else goes through to the real server, so each path is checked end to end.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ _HOP_HEADERS = {"host", "content-length", "connection", "transfer-encoding", "ac
 
 
 class OldServer(http.server.ThreadingHTTPServer):
-    """A proxy to `upstream` that plays an older MLflow: `mode` "version" or "no-route"."""
+    """A proxy to `upstream` that plays an older MLflow: `mode` "version" (3.3.0), "no-route",
+    or the release it says it is ("3.5.1", "3.10.1")."""
 
     def __init__(self, upstream: str, mode: str) -> None:
         super().__init__(("127.0.0.1", 0), _Forward)
@@ -53,10 +57,15 @@ class _Forward(http.server.BaseHTTPRequestHandler):
         path = self.path.split("?")[0]
         if self.server.mode == "version" and path == "/version":
             return self._answer(200, b"3.3.0")
+        if self.server.mode[0].isdigit() and path == "/version":
+            return self._answer(200, self.server.mode.encode())
         if self.server.mode == "no-route" and path == "/v1/traces":
             return self._answer(404, b"Not Found")
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
+        if self.server.mode == "3.5.1" and path == "/v1/traces" and _traces_in(body) > 1:
+            detail = b"Cannot store OpenTelemetry spans: All spans must belong to the same trace."
+            return self._answer(422, b'{"detail": "' + detail + b'"}')
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
         request = urllib.request.Request(
             self.server.upstream + self.path, body, headers, method=self.command
@@ -82,15 +91,33 @@ class _Forward(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(params=["version", "no-route"])
-def old_server(request, pg_mlflow: MlflowServer) -> Iterator[OldServer]:
-    server = OldServer(pg_mlflow.url, request.param)
+def _traces_in(body: bytes | None) -> int:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    request = ExportTraceServiceRequest.FromString(body or b"")
+    return len(
+        {
+            span.trace_id
+            for resource in request.resource_spans
+            for scope in resource.scope_spans
+            for span in scope.spans
+        }
+    )
+
+
+def _serving(upstream: str, mode: str) -> Iterator[OldServer]:
+    server = OldServer(upstream, mode)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield server
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(params=["version", "no-route"])
+def old_server(request, pg_mlflow: MlflowServer) -> Iterator[OldServer]:
+    yield from _serving(pg_mlflow.url, request.param)
 
 
 SCORES = (Score("a", True, True, "found"), Score("b", 0.5, False, "half"))
@@ -122,3 +149,37 @@ def test_an_old_server_gets_every_trace_one_by_one_after_one_try(
     # each trace's info carried its scores: no request per assessment
     assert all(sorted(a.name for a in t.info.assessments) == ["a", "b"] for t in traces)
     assert not [line for line in old_server.seen if "/assessments" in line]
+
+
+@pytest.fixture(params=["3.5.1", "3.10.1"])
+def older_server(request, pg_mlflow: MlflowServer) -> Iterator[OldServer]:
+    yield from _serving(pg_mlflow.url, request.param)
+
+
+def test_a_server_before_3_13_gets_every_trace_named_in_its_info_before_its_link(
+    tmp_path: Path, older_server: OldServer, pg_mlflow: MlflowServer
+):
+    """3.5.1: one OTLP request per trace (a batch of several is its 422); 3.10.1: one batch.
+    Both: every trace's info, with its name (and scores, when it has some), before the link."""
+    store, experiment_id, variant, run_id = open_variant_run(tmp_path, older_server.url)
+    state = ChildState()
+    state.tracking_uri, state.experiment_id = older_server.url, experiment_id
+    first, second, third = records(variant, 0, 3)
+    jobs = [TraceJob(first, variant, run_id, SCORES), TraceJob(second, variant, run_id)]
+    state.write(jobs)
+    state.write([TraceJob(third, variant, run_id)])
+    assert (state.written, state.failure_reason) == (3, "")
+    seen = older_server.seen
+    batches = [line for line in seen if line.startswith("POST /v1/traces")]
+    assert len(batches) == (3 if older_server.mode == "3.5.1" else 2)
+    infos = [i for i, line in enumerate(seen) if line == "POST /api/3.0/mlflow/traces"]
+    links = [i for i, line in enumerate(seen) if "link-to-run" in line]
+    assert len(infos) == 3 and len(links) == 2
+    assert infos[1] < links[0] < infos[2] < links[1]  # each batch's infos, then its link
+    client = MlflowClient(pg_mlflow.url)
+    traces = client.search_traces(locations=[experiment_id], run_id=run_id)
+    assert sorted(t.info.tags["mlflow.traceName"] for t in traces) == [
+        f"case-{i}#0" for i in range(3)
+    ]
+    assessed = {t.info.tags["mlflow.traceName"]: len(t.info.assessments) for t in traces}
+    assert assessed == {"case-0#0": 2, "case-1#0": 0, "case-2#0": 0}

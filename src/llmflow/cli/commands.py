@@ -296,6 +296,12 @@ def score(
         print(f"{variant}: {shown} (n={int(metrics.get('n_scored', 0))})")
     what = f"{found.assessments} new assessment(s)" if found.changed else "nothing changed"
     print(f"run {found.parent_run_id}: {what}")
+    if found.untraced:
+        err.print(
+            f"warning: {found.untraced} scored call(s) have no trace in MLflow, so no assessment:"
+            " their scores are in the metrics and calls.json only",
+            markup=False,
+        )
 
 
 def _print_comparison(comparison, fmt: Format) -> None:

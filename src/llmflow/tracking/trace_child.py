@@ -29,10 +29,12 @@ from .trace_writer import END
 from .traces import (
     BATCH,
     TraceJob,
+    TraceServer,
     build_span,
     log_job_scores,
     log_spans,
     trace_ids_by_run,
+    trace_server,
     upload_trace,
 )
 
@@ -133,6 +135,7 @@ class ChildState:
 
     def __init__(self, notify: Callable[[tuple[Any, ...]], None] = lambda reply: None) -> None:
         self.clients: dict[str, Any] = {}
+        self.servers: dict[str, TraceServer] = {}  # what each store takes (its release)
         self.tracking_uri = ""
         self.experiment_id = ""
         self.variants: dict[str, Variant] = {}
@@ -222,16 +225,20 @@ class ChildState:
 
                 self.clients[self.tracking_uri] = MlflowClient(self.tracking_uri)
             client = self.clients[self.tracking_uri]
+            if self.tracking_uri not in self.servers:
+                self.servers[self.tracking_uri] = trace_server(client)
+            server = self.servers[self.tracking_uri]
         if not batch.spans_logged:
-            self._log_spans(client, batch)
+            self._log_spans(client, batch, server)
             batch.spans_logged = True
-        batch.finish(client)
+        batch.finish(client, server)
 
-    def _log_spans(self, client: Any, batch: _Batch) -> None:
-        """One request for the batch; one per trace on a server without batched ingestion
-        (MLflow before 3.4), found out once per tracking URI."""
+    def _log_spans(self, client: Any, batch: _Batch, server: TraceServer) -> None:
+        """One request for the batch (one per trace to MLflow 3.4 and 3.5); one per trace, with
+        its info, on a server without batched ingestion (MLflow before 3.4), found out once per
+        tracking URI."""
         if self.tracking_uri not in self.unbatched:
-            if log_spans(client, self.experiment_id, batch.spans):
+            if log_spans(client, self.experiment_id, batch.spans, server.one_trace_per_request):
                 return
             with self._lock:
                 first = self.tracking_uri not in self.unbatched
@@ -322,27 +329,45 @@ class _Batch:
         self.spans_logged = False
         self.one_by_one = 0  # traces written so far on the per-trace path
         self.linked: set[str] = set()  # runs whose traces are linked
-        self.n_scored = 0  # assessments written so far
+        self.scored = 0  # log_job_scores' writes made so far
 
-    def finish(self, client: Any) -> None:
+    def finish(self, client: Any, server: TraceServer) -> None:
+        """The scores and the links to the runs, in write_traces' order."""
+        if server.sends_every_info:
+            self._log_scores(client, server)
+            self._link(client)
+        else:
+            self._link(client)
+            self._log_scores(client, server)
+
+    def _link(self, client: Any) -> None:
         for run_id, trace_ids in trace_ids_by_run(self.jobs, self.spans).items():
             if run_id not in self.linked:
                 client.link_traces_to_run(trace_ids, run_id)
                 self.linked.add(run_id)
+
+    def _log_scores(self, client: Any, server: TraceServer) -> None:
         log_job_scores(
-            client, self.experiment_id, self.jobs, self.spans, self.n_scored, self._count_scored
+            client,
+            self.experiment_id,
+            self.jobs,
+            self.spans,
+            self.scored,
+            self._count_scored,
+            server,
         )
 
     def _count_scored(self, n: int) -> None:
-        self.n_scored += n
+        self.scored += n
 
     def log_one_by_one(self, client: Any) -> None:
-        """Each trace as MLflow's exporter writes it to a server before 3.4, its scores with it."""
+        """Each trace as MLflow's exporter writes it to a server before 3.4, its name and scores
+        in its info."""
         while self.one_by_one < len(self.spans):
             job, span = self.jobs[self.one_by_one], self.spans[self.one_by_one]
             upload_trace(client, self.experiment_id, job, span)
             self.one_by_one += 1
-            self.n_scored += len(job.scores)
+            self.scored += 1  # log_job_scores' write of this job, on a server
 
 
 def server_wait_s() -> float:
