@@ -148,8 +148,8 @@ def test_score_says_which_scored_calls_have_no_trace(
     assert result.exit_code == 0, result.output
     assert "llama3.1: pass rate" in result.stdout and "(n=6)" in result.stdout
     assert result.stderr.strip() == (
-        "warning: 2 scored call(s) have no trace in MLflow, so no assessment: their scores are in"
-        " the metrics and calls.json only"
+        "warning: 2 scored call(s) have no trace llmflow can find in the run, so no assessment:"
+        " their scores are in the metrics and calls.json only"
     )
 
 

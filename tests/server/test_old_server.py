@@ -43,6 +43,9 @@ class OldServer(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Forward)
         self.upstream, self.mode = upstream, mode
         self.seen: list[str] = []  # "METHOD path" of every request
+        self.unavailable: dict[
+            str, set[int]
+        ] = {}  # path -> which of its requests (1, 2, ...) get a 503
 
     @property
     def url(self) -> str:
@@ -55,6 +58,9 @@ class _Forward(http.server.BaseHTTPRequestHandler):
     def _handle(self) -> None:
         self.server.seen.append(f"{self.command} {self.path}")
         path = self.path.split("?")[0]
+        nth = sum(1 for line in self.server.seen if line.split(" ")[1].split("?")[0] == path)
+        if nth in self.server.unavailable.get(path, ()):
+            return self._answer(503, b"Service Unavailable")
         if self.server.mode == "version" and path == "/version":
             return self._answer(200, b"3.3.0")
         if self.server.mode[0].isdigit() and path == "/version":
@@ -183,3 +189,30 @@ def test_a_server_before_3_13_gets_every_trace_named_in_its_info_before_its_link
     ]
     assessed = {t.info.tags["mlflow.traceName"]: len(t.info.assessments) for t in traces}
     assert assessed == {"case-0#0": 2, "case-1#0": 0, "case-2#0": 0}
+
+
+@pytest.fixture
+def server_3_5(pg_mlflow: MlflowServer) -> Iterator[OldServer]:
+    yield from _serving(pg_mlflow.url, "3.5.1")
+
+
+def test_a_server_that_answers_late_is_still_asked_what_it_takes(
+    tmp_path: Path, server_3_5: OldServer, pg_mlflow: MlflowServer
+):
+    """/version unanswered at the first write (a server restarting) is not taken for a current
+    release: the writer waits, asks again, and writes as 3.5.1 takes it. A batch cut short after
+    its first span goes on from the second, not from the start."""
+    server = server_3_5
+    server.unavailable = {"/version": {1}, "/v1/traces": {2}}
+    store, experiment_id, variant, run_id = open_variant_run(tmp_path, server.url)
+    state = ChildState()
+    state.tracking_uri, state.experiment_id = server.url, experiment_id
+    state.write([TraceJob(r, variant, run_id) for r in records(variant, 0, 3)])
+    assert (state.written, state.failure_reason) == (3, "")
+    batches = [line for line in server.seen if line.startswith("POST /v1/traces")]
+    assert len(batches) == 4  # the three traces, and the second one again after its 503
+    assert len([line for line in server.seen if line == "POST /api/3.0/mlflow/traces"]) == 3
+    traces = MlflowClient(pg_mlflow.url).search_traces(locations=[experiment_id], run_id=run_id)
+    assert sorted(t.info.tags["mlflow.traceName"] for t in traces) == [
+        f"case-{i}#0" for i in range(3)
+    ]

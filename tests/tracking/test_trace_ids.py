@@ -6,6 +6,7 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
+from llmflow.tracking.trace_batch import write_traces
 from llmflow.tracking.traces import (
     CALL_NAME,
     CALL_TAG,
@@ -14,7 +15,6 @@ from llmflow.tracking.traces import (
     call_of,
     existing_trace_keys,
     traces_by_call,
-    write_traces,
 )
 from tests.tracking.test_trace_writer import open_variant_run, records
 

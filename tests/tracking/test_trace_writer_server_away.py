@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from llmflow.tracking import trace_child
+from llmflow.tracking import trace_batch, trace_child
 from llmflow.tracking.trace_child import ChildState
 from llmflow.writer_process import StoreTasks
 
@@ -29,7 +29,7 @@ def child(monkeypatch: pytest.MonkeyPatch, failures: list[str]) -> tuple[ChildSt
 
     monkeypatch.setattr(ChildState, "_write_once", fake_write)
     monkeypatch.setattr(
-        trace_child, "_Batch", lambda experiment_id, jobs: SimpleNamespace(jobs=jobs)
+        trace_child, "TraceBatch", lambda experiment_id, jobs: SimpleNamespace(jobs=jobs)
     )
     monkeypatch.setattr(trace_child.time, "sleep", lambda s: None)
     state = ChildState()
@@ -203,7 +203,7 @@ def most_batches_at_once(monkeypatch, tracking_uri: str, n_calls: int) -> tuple[
             active[0] -= 1
 
     monkeypatch.setattr(ChildState, "_write_once", slow_write)
-    monkeypatch.setattr(trace_child, "_Batch", lambda experiment_id, jobs: SimpleNamespace())
+    monkeypatch.setattr(trace_child, "TraceBatch", lambda experiment_id, jobs: SimpleNamespace())
     job = jobs(1)[0]
     messages = [
         ("open", tracking_uri, ()),
@@ -253,7 +253,7 @@ def test_a_span_that_cannot_be_built_fails_its_batch_with_the_reason(monkeypatch
     def unbuildable(experiment_id, job):
         raise ValueError("an attribute MLflow cannot encode")
 
-    monkeypatch.setattr(trace_child, "build_span", unbuildable)
+    monkeypatch.setattr(trace_batch, "build_span", unbuildable)
     state = ChildState()
     state.tracking_uri, state.experiment_id = "http://127.0.0.1:1", "1"
     state.write(jobs(2))

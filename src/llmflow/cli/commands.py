@@ -298,8 +298,8 @@ def score(
     print(f"run {found.parent_run_id}: {what}")
     if found.untraced:
         err.print(
-            f"warning: {found.untraced} scored call(s) have no trace in MLflow, so no assessment:"
-            " their scores are in the metrics and calls.json only",
+            f"warning: {found.untraced} scored call(s) have no trace llmflow can find in the"
+            " run, so no assessment: their scores are in the metrics and calls.json only",
             markup=False,
         )
 

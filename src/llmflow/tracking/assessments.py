@@ -9,7 +9,7 @@ of a batch of traces are inserted in one statement instead, as rows equal to tho
 time: 0.65-0.75 s with the rows built here and handed to the driver's executemany; 0.95 s through
 `session.execute`; 1.1 s with the rows built by MLflow's ORM conversion. Any other store (a
 remote `mlflow server`) gets them one by one through its `create_assessment` (MlflowClient has
-no method for it), except a run's scores, which go with their traces (traces.log_job_scores).
+no method for it), except a run's scores, which go with their traces (trace_batch.log_job_scores).
 """
 
 from __future__ import annotations
@@ -240,7 +240,8 @@ def write_judge_traces(
     run's model calls counts it, and naming the graded call, its trace (`by_tag`: trace id by
     call tag) and the check. It is not named after a call: resume and re-scoring never take it
     for one."""
-    from .traces import BATCH, ROLE_TAG, TraceJob, call_tag, write_traces
+    from .trace_batch import write_traces
+    from .traces import BATCH, ROLE_TAG, TraceJob, call_tag
 
     jobs = []
     for call in calls:

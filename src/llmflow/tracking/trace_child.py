@@ -25,18 +25,10 @@ from ..providers.spec import ProviderSpec, use_added_providers
 from ..redact import one_line, redact_url
 from ..scoring import CaseChecks, Score, score_record
 from ..scoring.checks import load_libraries
+from .span_ingestion import VERSION_UNKNOWN, TraceServer, trace_server
+from .trace_batch import TraceBatch
 from .trace_writer import END
-from .traces import (
-    BATCH,
-    TraceJob,
-    TraceServer,
-    build_span,
-    log_job_scores,
-    log_spans,
-    trace_ids_by_run,
-    trace_server,
-    upload_trace,
-)
+from .traces import BATCH, TraceJob
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +37,6 @@ _GATHER_S = 0.05  # after a call arrives, wait this long for more to share its b
 # back, as MLflow's client itself retries its other requests for about 2 minutes
 _SERVER_AWAY_S = 120.0
 SERVER_WAIT_ENV = "LLMFLOW_SERVER_WAIT_S"  # overrides _SERVER_AWAY_S (tests set it short)
-_VERSION_UNKNOWN = "could not identify MLflow server version"  # MLflow's words, RestStore
 # the scores of each call, by variant id, then by (case_id, repeat)
 ScoresByVariant = dict[str, dict[tuple[str, int], tuple[Score, ...]]]
 # batches in flight at once to a server: its workers ingest them in parallel (measured here,
@@ -185,7 +176,7 @@ class ChildState:
             self._failed(jobs, None)
             return
         try:
-            batch = _Batch(self.experiment_id, jobs)
+            batch = TraceBatch(self.experiment_id, jobs)
         except Exception as e:  # noqa: BLE001 - a span that cannot be built: failed, with its reason
             self._failed(jobs, e)
             return
@@ -218,7 +209,7 @@ class ChildState:
             self._give_up(jobs, error)
         return not over
 
-    def _write_once(self, batch: _Batch) -> None:
+    def _write_once(self, batch: TraceBatch) -> None:
         with self._lock:
             if self.tracking_uri not in self.clients:
                 from mlflow import MlflowClient
@@ -230,15 +221,13 @@ class ChildState:
             server = self.servers[self.tracking_uri]
         if not batch.spans_logged:
             self._log_spans(client, batch, server)
-            batch.spans_logged = True
         batch.finish(client, server)
 
-    def _log_spans(self, client: Any, batch: _Batch, server: TraceServer) -> None:
-        """One request for the batch (one per trace to MLflow 3.4 and 3.5); one per trace, with
-        its info, on a server without batched ingestion (MLflow before 3.4), found out once per
-        tracking URI."""
+    def _log_spans(self, client: Any, batch: TraceBatch, server: TraceServer) -> None:
+        """Batched; one per trace, with its info, on a server without batched ingestion (MLflow
+        before 3.4), found out once per tracking URI."""
         if self.tracking_uri not in self.unbatched:
-            if log_spans(client, self.experiment_id, batch.spans, server.one_trace_per_request):
+            if batch.log_spans(client, server):
                 return
             with self._lock:
                 first = self.tracking_uri not in self.unbatched
@@ -248,7 +237,7 @@ class ChildState:
                     "%s has no batched span ingestion (MLflow < 3.4): one request per trace",
                     redact_url(self.tracking_uri),
                 )
-        batch.log_one_by_one(client)
+        batch.upload_one_by_one(client)
 
     def _give_up(self, jobs: list[TraceJob], error: Exception) -> None:
         """The server stayed away past the bound: the parent hears it at once (it stops sending
@@ -318,58 +307,6 @@ def _import_mlflow(tracking_uri: str) -> None:
         import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
 
 
-class _Batch:
-    """The writes of one batch, each made once: after the server comes back, a retry sends only
-    what had not reached it (the spans and their trace ids are built once)."""
-
-    def __init__(self, experiment_id: str, jobs: list[TraceJob]) -> None:
-        self.experiment_id = experiment_id
-        self.jobs = jobs
-        self.spans = [build_span(experiment_id, job) for job in jobs]
-        self.spans_logged = False
-        self.one_by_one = 0  # traces written so far on the per-trace path
-        self.linked: set[str] = set()  # runs whose traces are linked
-        self.scored = 0  # log_job_scores' writes made so far
-
-    def finish(self, client: Any, server: TraceServer) -> None:
-        """The scores and the links to the runs, in write_traces' order."""
-        if server.sends_every_info:
-            self._log_scores(client, server)
-            self._link(client)
-        else:
-            self._link(client)
-            self._log_scores(client, server)
-
-    def _link(self, client: Any) -> None:
-        for run_id, trace_ids in trace_ids_by_run(self.jobs, self.spans).items():
-            if run_id not in self.linked:
-                client.link_traces_to_run(trace_ids, run_id)
-                self.linked.add(run_id)
-
-    def _log_scores(self, client: Any, server: TraceServer) -> None:
-        log_job_scores(
-            client,
-            self.experiment_id,
-            self.jobs,
-            self.spans,
-            self.scored,
-            self._count_scored,
-            server,
-        )
-
-    def _count_scored(self, n: int) -> None:
-        self.scored += n
-
-    def log_one_by_one(self, client: Any) -> None:
-        """Each trace as MLflow's exporter writes it to a server before 3.4, its name and scores
-        in its info."""
-        while self.one_by_one < len(self.spans):
-            job, span = self.jobs[self.one_by_one], self.spans[self.one_by_one]
-            upload_trace(client, self.experiment_id, job, span)
-            self.one_by_one += 1
-            self.scored += 1  # log_job_scores' write of this job, on a server
-
-
 def server_wait_s() -> float:
     """How long a run waits for a tracking server that stopped answering (LLMFLOW_SERVER_WAIT_S,
     default 2 minutes) before it stops sending calls."""
@@ -385,7 +322,7 @@ def _server_away(error: BaseException) -> bool:
     (nothing reached the server, so a retry writes nothing twice). The probe does not retry, and
     MLflow caches its "unknown" answer for the life of the process: forget it, so that a server
     back up is asked again."""
-    if isinstance(error, NotImplementedError) and _VERSION_UNKNOWN in str(error):
+    if isinstance(error, NotImplementedError) and VERSION_UNKNOWN in str(error):
         from mlflow.store.tracking.rest_store import RestStore
 
         # MLflow offers no public way to forget it; getattr: a later MLflow may not cache

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +33,6 @@ CALL_NAME = "mlflow.traceName"
 CALL_TAG = "llmflow.call"  # the tag that named the call in traces written before: still read
 UNPRICED_USAGE = "llmflow.token_usage"  # an unpriced call's token counts
 ROLE_TAG = "llmflow.role"  # "judge" on a judge call's trace: not a model call of the run
-OTLP_PATH = "/v1/traces"  # MLflow's batched span ingestion (3.4 and later)
 
 
 @dataclass(frozen=True)
@@ -47,156 +46,7 @@ class TraceJob:
     tags: tuple[tuple[str, str], ...] = ()  # trace tags instead of the call's name (a judge's)
 
 
-def write_traces(client: Any, experiment_id: str, jobs: list[TraceJob]) -> None:
-    """Write the traces of up to BATCH calls in one store session (one request per trace to a
-    server without batched ingestion), then their scores as assessments and their links to
-    their runs (trace_child._Batch does the same, with retries)."""
-    server = trace_server(client)
-    spans = [build_span(experiment_id, job) for job in jobs]
-    infos_sent = 0
-    if not log_spans(client, experiment_id, spans, server.one_trace_per_request):
-        for job, span in zip(jobs, spans, strict=True):
-            upload_trace(client, experiment_id, job, span)
-        infos_sent = len(jobs)  # each trace's info carried its name and scores
-    if server.sends_every_info:  # the infos before the links: see TraceServer
-        log_job_scores(client, experiment_id, jobs, spans, infos_sent, server=server)
-        link_runs(client, jobs, spans)
-    else:
-        link_runs(client, jobs, spans)
-        log_job_scores(client, experiment_id, jobs, spans, infos_sent)
-
-
-def link_runs(client: Any, jobs: list[TraceJob], spans: list[Any]) -> None:
-    for run_id, trace_ids in trace_ids_by_run(jobs, spans).items():
-        client.link_traces_to_run(trace_ids, run_id)
-
-
-def trace_ids_by_run(jobs: list[TraceJob], spans: list[Any]) -> dict[str, list[str]]:
-    """The ids of the jobs' traces (their spans, in the same order), by the run of each."""
-    by_run: dict[str, list[str]] = {}
-    for job, span in zip(jobs, spans, strict=True):
-        by_run.setdefault(job.run_id, []).append(span.trace_id)
-    return by_run
-
-
-@dataclass(frozen=True)
-class TraceServer:
-    """What the tracking store takes of a batch of traces, by its MLflow release (a SQL store
-    in this process takes everything this MLflow writes):
-
-    - one_trace_per_request: the OTLP route of MLflow 3.4 and 3.5 stores the spans of one
-      trace per request, and answers a batch of several with a 422;
-    - sends_every_info: before 3.13 a server keeps the `mlflow.traceTag.*` attributes of a root
-      span on the span, so a trace's name (its call) reaches it only in the trace's info, which
-      start_trace sends (one request per trace, as for a scored trace anyway). The info then
-      goes before the link to the run: a trace linked is a trace named, so `--resume` never
-      links one twice, which servers before 3.6 refuse."""
-
-    one_trace_per_request: bool = False
-    sends_every_info: bool = False
-
-
-def trace_server(client: Any) -> TraceServer:
-    """The TraceServer of the client's store; one request (GET /version, which MLflow's own
-    log_spans makes and caches) for a server."""
-    from packaging.version import Version
-
-    store = client._tracking_client.store
-    server_version = getattr(store, "_get_server_version", None)
-    if server_version is None:
-        return TraceServer()
-    version = server_version(store.get_host_creds())
-    if version is None:  # log_spans refuses it: each trace goes with its info (upload_trace)
-        return TraceServer()
-    return TraceServer(
-        one_trace_per_request=version < Version("3.6"), sends_every_info=version < Version("3.13")
-    )
-
-
-def log_job_scores(
-    client: Any,
-    experiment_id: str,
-    jobs: list[TraceJob],
-    spans: list[Any],
-    done: int = 0,
-    on_logged: Callable[[int], None] | None = None,
-    server: TraceServer | None = None,
-) -> None:
-    """The jobs' scores as assessments on their (written) traces, less the writes `done`
-    already; `on_logged(n)` after each write (n of them). A write is one score on a SQL store,
-    one job (its trace's info sent, or not needed) on a server.
-
-    A SQL store takes them in one statement (assessments.log_scores). MLflow's server has no
-    batch endpoint for assessments, but its start_trace takes a trace's info with its
-    assessments and, for a trace log_spans already wrote, adds them (MLflow's own exporter sends
-    a trace's spans, then its info with the assessments logged while it ran, the same way): one
-    request per scored trace instead of one per score (measured here, a server on PostgreSQL:
-    113 ms for a trace's 5 scores, 78 ms for each score alone). A server that takes no trace
-    name from the spans (TraceServer.sends_every_info) gets every trace's info."""
-    from .assessments import batchable, log_scores
-
-    store = client._tracking_client.store
-    if batchable(store):
-        pairs = [
-            (span.trace_id, s) for job, span in zip(jobs, spans, strict=True) for s in job.scores
-        ]
-        log_scores(client, pairs[done:], on_logged=on_logged)
-        return
-    every_info = server is not None and server.sends_every_info
-    for job, span in list(zip(jobs, spans, strict=True))[done:]:
-        if job.scores or every_info:
-            store.start_trace(_trace_of(experiment_id, job, span).info)
-        if on_logged is not None:
-            on_logged(1)
-
-
-def log_spans(
-    client: Any, experiment_id: str, spans: list[Any], one_trace_per_request: bool = False
-) -> bool:
-    """The spans in one request (each in a request of its own to a server that takes one trace
-    per request); False, with nothing written, when the server has no batched span ingestion
-    (MLflow before 3.4): it takes them one trace at a time (`upload_trace`)."""
-    store = client._tracking_client.store  # the store's batch API: MlflowClient has no public twin
-    try:
-        for batch in [[span] for span in spans] if one_trace_per_request else [spans]:
-            store.log_spans(experiment_id, batch)
-    except Exception as e:  # noqa: BLE001 - re-raised unless it is the missing endpoint
-        if not no_batch_endpoint(e):
-            raise
-        return False
-    return True
-
-
-def no_batch_endpoint(error: BaseException) -> bool:
-    """The server cannot take a batch of spans: too old (MLflow's own check of its version), no
-    OTLP route (404/405), or a store behind it that logs no spans (501)."""
-    text = str(error)
-    if isinstance(error, NotImplementedError):
-        return "less than 3.4" in text
-    return OTLP_PATH in text and any(f"error code {code}" in text for code in (404, 405, 501))
-
-
-def upload_trace(client: Any, experiment_id: str, job: TraceJob, span: Any) -> None:
-    """One trace as MLflow's exporter writes it to a server before 3.4: its info, then its
-    spans as the trace's artifact."""
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-    from mlflow.tracing.client import TracingClient
-    from mlflow.tracing.utils import TraceJSONEncoder
-    from mlflow.tracing.utils.artifact_utils import get_artifact_uri_for_trace
-
-    trace = _trace_of(experiment_id, job, span)
-    info = TracingClient(client.tracking_uri).start_trace(trace.info)
-    # what TracingClient's private _upload_trace_data does, with the server's URI given (an
-    # mlflow-artifacts: location is otherwise resolved against the global URI)
-    repository = get_artifact_repository(
-        get_artifact_uri_for_trace(info), tracking_uri=client.tracking_uri
-    )
-    repository.upload_trace_data(
-        json.dumps(trace.data.to_dict(), cls=TraceJSONEncoder, ensure_ascii=False)
-    )
-
-
-def _trace_of(experiment_id: str, job: TraceJob, span: Any) -> Any:
+def trace_of(experiment_id: str, job: TraceJob, span: Any) -> Any:
     """The Trace of one call's span, with the info that log_spans would have derived: its run
     and its tags (the call's name, which `--resume` looks for, or a judge's); and its scores."""
     from mlflow.entities import Trace, TraceData, TraceInfo, TraceLocation, TraceState

@@ -1,0 +1,109 @@
+"""How a batch of spans reaches the tracking store, by what the store takes: a SQL store in
+this process, or an MLflow server, whose release decides (its /version):
+
+- 3.13 and later: the spans of many traces in one OTLP request (`/v1/traces`), the call's name
+  carried by a root-span attribute;
+- 3.6 to 3.12: the same, but the name reaches the trace only in its info (start_trace);
+- 3.4 and 3.5: one trace per OTLP request;
+- before 3.4, or without the OTLP route: each trace as MLflow's own exporter writes it, its
+  info, then its spans as an artifact (`upload_trace`).
+
+Checked against real 3.4.0 and 3.10.1 servers; tests/server/test_old_server.py plays 3.3, 3.5.1
+and 3.10.1 in front of a current server.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+OTLP_PATH = "/v1/traces"  # MLflow's batched span ingestion (3.4 and later)
+VERSION_UNKNOWN = "could not identify MLflow server version"  # MLflow's words, RestStore
+
+
+@dataclass(frozen=True)
+class TraceServer:
+    """What the tracking store takes of a batch of traces, by its MLflow release (a SQL store
+    in this process takes everything this MLflow writes):
+
+    - one_trace_per_request: the OTLP route of MLflow 3.4 and 3.5 stores the spans of one
+      trace per request, and answers a batch of several with a 422;
+    - sends_every_info: before 3.13 a server keeps the `mlflow.traceTag.*` attributes of a root
+      span on the span, so a trace's name (its call) reaches it only in the trace's info, which
+      start_trace sends (one request per trace, as for a scored trace anyway). The info then
+      goes before the link to the run: a trace linked is a trace named, so `--resume` never
+      links one twice, which servers before 3.6 refuse."""
+
+    one_trace_per_request: bool = False
+    sends_every_info: bool = False
+
+
+def trace_server(client: Any) -> TraceServer:
+    """The TraceServer of the client's store; one request (GET /version, which MLflow's own
+    log_spans makes and caches) for a server."""
+    from packaging.version import Version
+
+    store = client._tracking_client.store
+    server_version = getattr(store, "_get_server_version", None)
+    if server_version is None:
+        return TraceServer()
+    version = server_version(store.get_host_creds())
+    if version is None:  # not cached: the trace writer waits for a server that did not answer
+        raise NotImplementedError(f"log_spans is not supported: {VERSION_UNKNOWN}")
+    return TraceServer(
+        one_trace_per_request=version < Version("3.6"), sends_every_info=version < Version("3.13")
+    )
+
+
+def log_spans(
+    client: Any,
+    experiment_id: str,
+    spans: list[Any],
+    one_trace_per_request: bool = False,
+    on_sent: Callable[[int], None] | None = None,
+) -> bool:
+    """The spans in one request (each in a request of its own to a server that takes one trace
+    per request, `on_sent(1)` after each); False, with nothing written, when the server has no
+    batched span ingestion (MLflow before 3.4): it takes them one trace at a time
+    (`upload_trace`)."""
+    store = client._tracking_client.store  # the store's batch API: MlflowClient has no public twin
+    try:
+        for batch in [[span] for span in spans] if one_trace_per_request else [spans]:
+            store.log_spans(experiment_id, batch)
+            if on_sent is not None:
+                on_sent(len(batch))
+    except Exception as e:  # noqa: BLE001 - re-raised unless it is the missing endpoint
+        if not no_batch_endpoint(e):
+            raise
+        return False
+    return True
+
+
+def no_batch_endpoint(error: BaseException) -> bool:
+    """The server cannot take a batch of spans: too old (MLflow's own check of its version), no
+    OTLP route (404/405), or a store behind it that logs no spans (501)."""
+    text = str(error)
+    if isinstance(error, NotImplementedError):
+        return "less than 3.4" in text
+    return OTLP_PATH in text and any(f"error code {code}" in text for code in (404, 405, 501))
+
+
+def upload_trace(client: Any, trace: Any) -> None:
+    """One Trace as MLflow's exporter writes it to a server before 3.4: its info, then its
+    spans as the trace's artifact."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+    from mlflow.tracing.client import TracingClient
+    from mlflow.tracing.utils import TraceJSONEncoder
+    from mlflow.tracing.utils.artifact_utils import get_artifact_uri_for_trace
+
+    info = TracingClient(client.tracking_uri).start_trace(trace.info)
+    # what TracingClient's private _upload_trace_data does, with the server's URI given (an
+    # mlflow-artifacts: location is otherwise resolved against the global URI)
+    repository = get_artifact_repository(
+        get_artifact_uri_for_trace(info), tracking_uri=client.tracking_uri
+    )
+    repository.upload_trace_data(
+        json.dumps(trace.data.to_dict(), cls=TraceJSONEncoder, ensure_ascii=False)
+    )
