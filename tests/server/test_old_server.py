@@ -216,3 +216,29 @@ def test_a_server_that_answers_late_is_still_asked_what_it_takes(
     assert sorted(t.info.tags["mlflow.traceName"] for t in traces) == [
         f"case-{i}#0" for i in range(3)
     ]
+
+
+@pytest.fixture
+def server_3_10(pg_mlflow: MlflowServer) -> Iterator[OldServer]:
+    yield from _serving(pg_mlflow.url, "3.10.1")
+
+
+def test_a_batch_cut_short_among_its_infos_sends_each_once_then_links(
+    tmp_path: Path, server_3_10: OldServer, pg_mlflow: MlflowServer
+):
+    """3.10.1 refuses the second trace's info once (a 503): the retry sends the infos not sent
+    yet, neither the spans again nor the first info, and links the traces after the last."""
+    server = server_3_10
+    server.unavailable = {"/api/3.0/mlflow/traces": {2}}
+    store, experiment_id, variant, run_id = open_variant_run(tmp_path, server.url)
+    state = ChildState()
+    state.tracking_uri, state.experiment_id = server.url, experiment_id
+    state.write([TraceJob(r, variant, run_id, SCORES) for r in records(variant, 0, 3)])
+    assert (state.written, state.failure_reason) == (3, "")
+    seen = server.seen
+    assert len([line for line in seen if line.startswith("POST /v1/traces")]) == 1
+    infos = [i for i, line in enumerate(seen) if line == "POST /api/3.0/mlflow/traces"]
+    (link,) = [i for i, line in enumerate(seen) if "link-to-run" in line]
+    assert len(infos) == 4 and infos[-1] < link  # the three, and the refused one again
+    traces = MlflowClient(pg_mlflow.url).search_traces(locations=[experiment_id], run_id=run_id)
+    assert sorted(len(t.info.assessments) for t in traces) == [2, 2, 2]
