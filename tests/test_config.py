@@ -151,6 +151,10 @@ def test_tracking_uri_precedence(monkeypatch, tmp_path: Path):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////data/env.db")
     assert resolve_tracking_uri(None) == "sqlite:////data/env.db"
     assert resolve_tracking_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    # a query is SQLAlchemy's, not part of the file's path
+    assert (
+        resolve_tracking_uri("sqlite:///m.db?timeout=30") == f"sqlite:///{tmp_path}/m.db?timeout=30"
+    )
 
 
 # --- values no check can compare with, and messages that must stay one short line -----------

@@ -46,3 +46,15 @@ def test_existing_stores_and_other_uris_are_left_alone(tmp_path: Path):
     assert existing.read_bytes() == b""
     assert not prepare_new_sqlite_store("http://127.0.0.1:5000", tmp_path / "cache")
     assert not prepare_new_sqlite_store(f"sqlite:///{tmp_path / 'no-dir' / 'x.db'}", tmp_path)
+
+
+def test_a_query_in_the_uri_is_not_part_of_the_file(tmp_path: Path):
+    """`sqlite:///path?timeout=30`: the store is `path`, which SQLAlchemy opens with the
+    query's options; a reading command finds it there."""
+    from llmflow.tracking.runs import open_store
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}?timeout=30"
+    assert prepare_new_sqlite_store(uri, tmp_path / "cache")
+    assert [p.name for p in tmp_path.glob("*.db")] == ["mlflow.db"]
+    client = open_store(uri, create=False).client
+    assert client.get_experiment("0").name == "Default"

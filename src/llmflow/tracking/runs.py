@@ -15,6 +15,7 @@ from ..errors import LlmflowError, RunFailed, TrackingError
 from ..plan import Variant
 from ..redact import one_line, redact_text, redact_url
 from ..types import CallRecord
+from .uri import sqlite_file
 
 if TYPE_CHECKING:
     from ..scoring import Score
@@ -39,8 +40,7 @@ def open_store(tracking_uri: str, create: bool = True) -> RunStore:
     shown = redact_url(tracking_uri)
     if tracking_uri.startswith(("http://", "https://")):
         _check_reachable(shown)
-    elif tracking_uri.startswith("sqlite:///"):
-        path = Path(tracking_uri.removeprefix("sqlite:///"))
+    elif (path := sqlite_file(tracking_uri)) is not None:
         if not create and not path.exists():
             raise TrackingError(
                 f"no MLflow store at {path} (only `llmflow run` creates one): run this where "

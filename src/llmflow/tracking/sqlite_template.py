@@ -14,16 +14,15 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-PREFIX = "sqlite:///"
+from .uri import SQLITE_PREFIX as PREFIX
+from .uri import sqlite_file
 
 
 def prepare_new_sqlite_store(tracking_uri: str, cache_dir: Path) -> bool:
     """Copy the template into place when tracking_uri names a sqlite file that does not exist
     yet. Returns whether it did; any other URI, or an existing file, is left to MLflow."""
-    if not tracking_uri.startswith(PREFIX) or ":memory:" in tracking_uri:
-        return False
-    target = Path(tracking_uri[len(PREFIX) :])
-    if target.exists() or not target.parent.is_dir():
+    target = sqlite_file(tracking_uri)
+    if target is None or target.exists() or not target.parent.is_dir():
         return False
     template = _template(cache_dir)
     shutil.copyfile(template, target)

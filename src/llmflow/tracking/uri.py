@@ -16,7 +16,19 @@ def resolve_tracking_uri(option: str | None) -> str:
     the working directory later is (and MLflow's tracer, keyed by URI, follows a change).
     """
     uri = option or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri.startswith(prefix + "/") and ":memory:" not in uri:
-        uri = prefix + str(Path(uri[len(prefix) :]).resolve())
+    path = sqlite_file(uri)
+    if path is not None and not path.is_absolute():
+        _, query_mark, query = uri.partition("?")
+        uri = SQLITE_PREFIX + str(path.resolve()) + query_mark + query
     return uri
+
+
+SQLITE_PREFIX = "sqlite:///"
+
+
+def sqlite_file(tracking_uri: str) -> Path | None:
+    """The file a `sqlite:///` URI names, its query (`?timeout=30`, which SQLAlchemy reads) left
+    out; None for any other URI and for an in-memory database."""
+    if not tracking_uri.startswith(SQLITE_PREFIX) or ":memory:" in tracking_uri:
+        return None
+    return Path(tracking_uri[len(SQLITE_PREFIX) :].partition("?")[0])
