@@ -17,9 +17,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 from ..tracking.runs import KIND_PARENT, KIND_VARIANT, TAG_KIND
+from ..tracking.uri import sqlite_file
 from .comparison import Comparison, row_from
 
-_PREFIX = "sqlite:///"
 _PARENT_TAG = "mlflow.parentRunId"
 _LATEST_PARENT = (
     "SELECT r.run_uuid FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid"
@@ -48,10 +48,11 @@ def read_comparison(tracking_uri: str, experiment: str, run_id: str | None) -> C
 
 
 def _database_file(tracking_uri: str) -> Path | None:
-    """The file of an absolute `sqlite:////path` URI that exists; None for anything else."""
-    if not tracking_uri.startswith(_PREFIX + "/") or "?" in tracking_uri:
+    """The file of an absolute `sqlite:////path` URI that exists; None for anything else (a
+    query's options are MLflow's to apply)."""
+    path = sqlite_file(tracking_uri)
+    if path is None or "?" in tracking_uri or not path.is_absolute():
         return None
-    path = Path(tracking_uri.removeprefix(_PREFIX))
     return path if path.is_file() else None
 
 

@@ -14,8 +14,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from .uri import SQLITE_PREFIX as PREFIX
-from .uri import sqlite_file
+from .uri import SQLITE_PREFIX, sqlite_file
 
 
 def prepare_new_sqlite_store(tracking_uri: str, cache_dir: Path) -> bool:
@@ -38,7 +37,7 @@ def _template(cache_dir: Path) -> Path:
     if not template.exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
         building = template.with_name(f"{template.name}.{os.getpid()}.tmp")
-        MlflowClient(f"{PREFIX}{building}").search_experiments(max_results=1)  # migrates
+        MlflowClient(f"{SQLITE_PREFIX}{building}").search_experiments(max_results=1)  # migrates
         os.replace(building, template)  # atomic: a concurrent builder never sees half a file
     return template
 
