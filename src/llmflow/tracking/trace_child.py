@@ -216,9 +216,11 @@ class ChildState:
 
                 self.clients[self.tracking_uri] = MlflowClient(self.tracking_uri)
             client = self.clients[self.tracking_uri]
-            if self.tracking_uri not in self.servers:
-                self.servers[self.tracking_uri] = trace_server(client)
-            server = self.servers[self.tracking_uri]
+            server = self.servers.get(self.tracking_uri)
+        if server is None:  # asked outside the lock: a server that does not answer takes 3 s
+            server = trace_server(client)
+            with self._lock:
+                self.servers[self.tracking_uri] = server
         if not batch.spans_logged:
             self._log_spans(client, batch, server)
         batch.finish(client, server)

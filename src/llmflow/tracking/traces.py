@@ -159,14 +159,14 @@ def build_span(experiment_id: str, job: TraceJob) -> Any:
     """A finished MLflow Span for one call, as the tracing SDK itself would build it."""
     from mlflow.entities import Span, SpanType
     from mlflow.entities.span import SpanStatus, SpanStatusCode
-    from mlflow.tracing.constant import TRACE_REQUEST_ID_PREFIX, SpanAttributeKey
-    from mlflow.tracing.utils import build_otel_context, encode_trace_id
+    from mlflow.tracing.constant import SpanAttributeKey
+    from mlflow.tracing.utils import build_otel_context
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import ReadableSpan
 
     record, variant = job.record, job.variant
     otel_trace_id, otel_span_id = _otel_ids(job)
-    trace_id = TRACE_REQUEST_ID_PREFIX + encode_trace_id(otel_trace_id)
+    trace_id = _mlflow_trace_id(otel_trace_id)
     attributes: dict[str, Any] = {
         SpanAttributeKey.REQUEST_ID: trace_id,
         SpanAttributeKey.EXPERIMENT_ID: experiment_id,
@@ -244,12 +244,14 @@ def _call_ids(run_id: str, variant_id: str, case_id: str, repeat: int) -> tuple[
 
 def _call_trace_id(run_id: str, variant_id: str, case_id: str, repeat: int) -> str:
     """The MLflow trace id of a model call's trace in a variant run."""
+    return _mlflow_trace_id(_call_ids(run_id, variant_id, case_id, repeat)[0])
+
+
+def _mlflow_trace_id(otel_trace_id: int) -> str:
     from mlflow.tracing.constant import TRACE_REQUEST_ID_PREFIX
     from mlflow.tracing.utils import encode_trace_id
 
-    return TRACE_REQUEST_ID_PREFIX + encode_trace_id(
-        _call_ids(run_id, variant_id, case_id, repeat)[0]
-    )
+    return TRACE_REQUEST_ID_PREFIX + encode_trace_id(otel_trace_id)
 
 
 def _encoded(attributes: dict[str, Any]) -> dict[str, str]:
