@@ -25,6 +25,7 @@ from ..providers.spec import ProviderSpec, use_added_providers
 from ..redact import one_line, redact_url
 from ..scoring import CaseChecks, Score, score_record
 from ..scoring.checks import load_libraries
+from .mlflow_import import import_mlflow
 from .span_ingestion import VERSION_UNKNOWN, TraceServer, trace_server
 from .trace_batch import TraceBatch
 from .trace_writer import END
@@ -153,7 +154,7 @@ class ChildState:
             remote = self.tracking_uri.startswith(("http://", "https://"))
             self.writers = _WRITERS if remote else 1  # sqlite takes one writer at a time
             with gc_paused():
-                _import_mlflow(self.tracking_uri)
+                import_mlflow(self.tracking_uri)
                 load_libraries(check_types)
         elif kind == "begin":
             _, self.experiment_id, self.variants, self.checks = message
@@ -299,16 +300,6 @@ def _store_retries() -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _import_mlflow(tracking_uri: str) -> None:
-    """MLflow's import (seconds) now, while the parent opens the store, rather than when the
-    first call arrives. The store itself is opened at the first trace, once the parent has
-    made it: two processes creating one new sqlite file would collide."""
-    import mlflow.tracing.utils  # noqa: F401
-
-    if tracking_uri.startswith("sqlite:"):
-        import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
-
-
 def server_wait_s() -> float:
     """How long a run waits for a tracking server that stopped answering (LLMFLOW_SERVER_WAIT_S,
     default 2 minutes) before it stops sending calls."""
@@ -376,7 +367,7 @@ def start_child(argv: list[str]) -> tuple[IO[bytes], IO[bytes]]:
     _http_retries()
     store_kind = argv[0] if argv else ""
     with gc_paused():  # at once: the parent may still be reading its experiment file
-        _import_mlflow(f"{store_kind}:")
+        import_mlflow(f"{store_kind}:")
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not mix into the replies
     return sys.stdin.buffer, replies
