@@ -138,3 +138,25 @@ def serve_and_ask(tracking_uri: str, model_uri: str, env: dict, prompt: str) -> 
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def unique_prompts(n: int) -> list[dict]:
+    return [{"id": f"p{i:02d}", "user": f"Question number {i}"} for i in range(n)]
+
+
+def invoke_cli(*args: str, env: dict | None = None) -> Any:
+    """`llmflow ARGS` in this process, its exceptions raised."""
+    from typer.testing import CliRunner
+
+    from llmflow.cli import app
+
+    return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+
+
+def ollama_models(fake: Any, **extra: Any) -> list[dict]:
+    """The models list of an experiment with one Ollama model, served by `fake`."""
+    return [{"provider": "ollama", "model": "llama3.1", "base_url": fake.url, **extra}]
+
+
+def compare_rows(experiment: str = "provider-comparison") -> list[dict]:
+    return json.loads(invoke_cli("compare", "-e", experiment, "-f", "json").stdout)

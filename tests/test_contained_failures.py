@@ -116,7 +116,7 @@ def test_a_finishing_that_fails_ends_every_run_as_failed(
     tmp_path: Path, tracking_uri: str, fake_ollama, monkeypatch
 ):
     """Wherever the finishing fails, the main process asks the trace writer's process to end
-    every run (experiment._Session._end_all_failed): none is left RUNNING."""
+    every run (session.Session._end_all_failed): none is left RUNNING."""
     from mlflow import MlflowClient
 
     from llmflow.tracking.store_child import StoreInChild

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 import llmflow.provider_opening
 from llmflow.cli import app
-from llmflow.config import Endpoint, endpoint_of, load_experiment
+from llmflow.config import load_experiment
+from llmflow.environment import Endpoint, endpoint_of
 from llmflow.plan import build_plan
 from llmflow.pricing import Pricer
 from llmflow.providers.openai_compat import OpenAICompatProvider

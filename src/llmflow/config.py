@@ -1,14 +1,13 @@
-"""Experiment files: YAML -> validated pydantic models. The one place that reads env vars."""
+"""Experiment files: YAML -> validated pydantic models (environment.py reads what the file leaves
+to the environment; validation_errors.py words what is wrong with it)."""
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -22,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ConfigError, MissingCredentials
+from .errors import ConfigError
 from .providers.spec import (
     LOCAL_DEFAULT_MODEL,
     option_owners,
@@ -31,7 +30,11 @@ from .providers.spec import (
     provider_spec,
 )
 from .scoring.specs import ScorerSpec
-from .user_files import clip, load_yaml, read_text, shorten
+from .user_files import load_yaml, read_text, shorten
+from .validation_errors import describe_validation_error
+
+if TYPE_CHECKING:
+    from .environment import Connection
 
 DEFAULT_LOCAL_MODEL = LOCAL_DEFAULT_MODEL
 MAX_CALLS = 1_000_000  # a bigger plan is a typo, and its calls would not fit in memory
@@ -369,153 +372,3 @@ def _is_http_url(url: str) -> bool:
     except ValueError:
         return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
-def describe_validation_error(error: ValidationError, leading_dot: bool = False) -> str:
-    """One line: the field's path and what is wrong with it (a value echoed is cut short)."""
-    detail = error.errors()[0]
-    loc = _format_loc(detail["loc"])
-    message = _friendly_message(detail)
-    # a model-level check names its field first ("model: is required"); fold it into the path
-    field, sep, rest = message.partition(": ")
-    if sep and field.isidentifier() and field in _known_fields(detail["loc"]):
-        loc, message = (f"{loc}.{field}" if loc else field), rest
-    message = clip(message)
-    if not loc:
-        return (" " if leading_dot else "") + message
-    return f"{'.' if leading_dot else ''}{loc}: {message}"
-
-
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        # pydantic adds the union member's type name to the location; it means nothing to users
-        if isinstance(part, str) and ("[" in part or part in ("str", "list", "function-after")):
-            continue
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            part = clip(str(part), 40)  # an unknown key is the user's text, of any length
-            out += f".{part}" if out else part
-    return out
-
-
-def _friendly_message(detail: dict[str, Any]) -> str:
-    kind = detail["type"]
-    if kind == "missing":
-        return "is required"
-    if kind == "extra_forbidden":
-        field = str(detail["loc"][-1])[:100]
-        known = _known_fields(detail["loc"])
-        close = difflib.get_close_matches(field, known, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        return f"unknown field{hint}"
-    if kind == "finite_number":
-        return f"must be a finite number (got {detail['input']})"
-    message = str(detail["msg"])
-    return message.removeprefix("Value error, ")
-
-
-def _known_fields(loc: tuple[Any, ...]) -> list[str]:
-    if loc[:1] == ("scorers",) or "assert" in loc[:-1]:
-        return [f.alias or name for name, f in ScorerSpec.model_fields.items()]
-    if loc and loc[0] == "models":
-        return list(ModelEntry.model_fields)
-    if loc and loc[0] == "prompts":
-        return [f.alias or name for name, f in PromptCase.model_fields.items()]
-    if loc and loc[0] == "sweep":
-        return list(Sweep.model_fields)
-    return list(Experiment.model_fields)
-
-
-# --- environment -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Connection:
-    """Where and how to reach a provider. `api_key` is a secret: never log it."""
-
-    base_url: str | None
-    api_key: str | None
-
-    def __repr__(self) -> str:
-        return f"Connection(base_url={self.base_url!r}, api_key={'***' if self.api_key else None})"
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where an entry's calls go: the provider, its base URL and the NAME of its key variable
-    (never the key). Variants at one endpoint share its max_concurrency and its client."""
-
-    provider: str
-    base_url: str | None
-    key_env: tuple[str, ...]
-
-
-def endpoint_of(entry: ModelEntry) -> Endpoint:
-    spec = provider_spec(entry.provider)
-    key_env = (entry.api_key_env,) if entry.api_key_env else spec.key_env
-    return Endpoint(entry.provider, _base_url(entry), key_env)
-
-
-def _base_url(entry: ModelEntry) -> str | None:
-    spec = provider_spec(entry.provider)
-    if not spec.remote:
-        return None
-    base_url = entry.base_url
-    if base_url is None and spec.base_url_env is not None:
-        base_url = os.environ.get(spec.base_url_env) or None
-    return base_url or spec.default_base_url
-
-
-def resolve_connection(entry: ModelEntry, config_name: str = "the experiment file") -> Connection:
-    """Base URL and API key for an entry, from the entry, the environment and its provider spec."""
-    spec = provider_spec(entry.provider)
-    if not spec.remote:
-        return Connection(None, None)
-    base_url = _base_url(entry)
-    names = [entry.api_key_env] if entry.api_key_env else list(spec.key_env)
-    key = _first_env(names)
-    if key is not None or not spec.key_required:
-        return Connection(base_url, key)
-    if spec.self_hosted_key is not None and entry.base_url is not None and not entry.api_key_env:
-        # a self-hosted server usually needs no key
-        return Connection(base_url, spec.self_hosted_key)
-    raise MissingCredentials(
-        f"{' or '.join(names)} is not set: export it, "
-        f"or remove the {spec.name} model {entry.model_name} from {config_name}"
-    )
-
-
-def _first_env(names: list[str]) -> str | None:
-    for name in names:
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
-
-
-def resolve_cache_path(
-    setting: bool | str, experiment_dir: Path, force: bool = False
-) -> Path | None:
-    """The response cache to use, or None for none.
-
-    `cache: path` -> that file (relative to the experiment file); `cache: true`, or `force`
-    (`llmflow run --cache`) with no path -> responses.sqlite in the user cache dir
-    ($LLMFLOW_CACHE_DIR, else $XDG_CACHE_HOME/llmflow, else ~/.cache/llmflow);
-    `cache: false` or no `cache:` -> None.
-    """
-    if isinstance(setting, str):
-        return experiment_dir / setting
-    if setting or force:
-        return resolve_cache_dir() / "responses.sqlite"
-    return None
-
-
-def resolve_cache_dir() -> Path:
-    """$LLMFLOW_CACHE_DIR, else $XDG_CACHE_HOME/llmflow, else ~/.cache/llmflow."""
-    base = os.environ.get("LLMFLOW_CACHE_DIR")
-    if base is None:
-        xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        base = str(Path(xdg) / "llmflow")
-    return Path(base)

@@ -1,8 +1,8 @@
 """The one orchestrator: config -> plan -> providers -> runner -> tracking -> comparison.
 
-Every finished call goes to the journal first, then to the in-memory records, the trace writer
-and the progress bar. Whatever happens (failure, Ctrl-C), the MLflow runs are finished with
-what was collected; after a kill -9, `--resume` continues them from the journal.
+run_experiment reads the file, builds the plan, checks it against the budget and finds the
+journal to resume; a Session (session.py) sends the calls and finishes the runs; then the chosen
+variants are registered.
 
 This process never imports MLflow: the trace writer's child keeps the store, and the runs are
 opened, finished and registered there (tracking/store_child.py).
@@ -11,38 +11,20 @@ opened, finished and registered there (tracking/store_child.py).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import tempfile
-import threading
-from collections import defaultdict
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-from . import __version__
-from .budget import Budget, preflight
+from .budget import preflight
 from .cache import ResponseCache
-from .config import LoadedExperiment, load_experiment, resolve_cache_path
-from .errors import Interrupted, RunFailed, ServerGone
-from .gc_pause import gc_paused
-from .journal import Journal, JournalHeader, Resumed, journal_path, load_for_resume
-from .plan import Plan, build_plan, judge_checks
+from .config import LoadedExperiment, load_experiment
+from .environment import resolve_cache_path
+from .errors import Interrupted
+from .journal import load_for_resume
+from .plan import build_plan, judge_checks
 from .pricing import Pricer
-from .provider_opening import close_all, distinct, open_providers
-from .providers import Provider
-from .report.publish import preload as preload_report
-from .run_types import LATEST, RunHooks, RunRequest, RunResult, Skipped
-from .runner import Runner
-from .scoring import case_table, check_types
-from .stopping import StopSignals, abandon, stop_signals_interrupt
+from .run_types import LATEST, RunHooks, RunRequest, RunResult
+from .session import Session
+from .stopping import stop_signals_interrupt
 from .tracking.uri import resolve_tracking_uri
 from .tracking.writer_pool import prestart
-from .types import CallRecord
-
-if TYPE_CHECKING:
-    from .report import Comparison
-    from .scoring.judge import Judged
-    from .tracking.store_child import StoreInChild
-    from .tracking.trace_writer import TraceWriter
 
 
 def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunResult:
@@ -65,7 +47,7 @@ def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunRes
         run_id = None if request.resume == LATEST else request.resume
         resumed = load_for_resume(run_id, request.journal_dir, loaded.path, loaded.sha256)
     cache = _open_cache(loaded, request.use_cache)  # a bad cache file: ConfigError, no run yet
-    session = _Session(loaded, plan, pricers, request, hooks or RunHooks(), limit, cache)
+    session = Session(loaded, plan, pricers, request, hooks or RunHooks(), limit, cache)
     try:
         try:
             result = asyncio.run(session.run(resumed))
@@ -98,308 +80,3 @@ def _open_cache(loaded: LoadedExperiment, use_cache: bool | None) -> ResponseCac
         return None
     path = resolve_cache_path(loaded.config.cache, loaded.path.parent, force=bool(use_cache))
     return ResponseCache.open(path) if path is not None else None
-
-
-def _start_tracking(tracking_uri: str, check_kinds: set[str]) -> tuple[TraceWriter, StoreInChild]:
-    """The trace writer's child, with the store open in it (it imports MLflow: seconds)."""
-    from .tracking.store_child import StoreInChild
-    from .tracking.trace_writer import TraceWriter
-
-    writer = TraceWriter(tracking_uri, check_kinds)
-    store = StoreInChild(writer)
-    try:
-        store.open(tracking_uri)
-    except BaseException:
-        writer.close()
-        raise
-    return writer, store
-
-
-class _Session:
-    """One `llmflow run`: the state shared by the async part and the cleanup."""
-
-    store: StoreInChild  # opened by run(), alongside the providers
-
-    def __init__(
-        self,
-        loaded: LoadedExperiment,
-        plan: Plan,
-        pricers: dict[str, Pricer],
-        request: RunRequest,
-        hooks: RunHooks,
-        limit: float | None,
-        cache: ResponseCache | None,
-    ) -> None:
-        self.loaded, self.plan, self.pricers = loaded, plan, pricers
-        self._cache = cache
-        self.request, self.hooks, self.limit = request, hooks, limit
-        self.parent_run_id: str | None = None
-        self._run_ids: dict[str, str] = {}
-        self._signals: StopSignals | None = None
-        self._traces: TraceWriter | None = None
-        self._lock = threading.Lock()
-        self.judged: Judged | None = None  # the judges' scores, once the calls are in
-        self.providers: dict[str, Provider] = {}  # once opened: a trained model is logged
-        self.checks = case_table(loaded)  # what each case is checked with; None: no checks
-
-    @property
-    def stop_signal(self) -> str | None:
-        """The name of the stop signal received (SIGINT, SIGTERM, SIGHUP), if any."""
-        return self._signals.received if self._signals else None
-
-    async def run(self, resumed: Resumed | None) -> RunResult:
-        # starting the trace writer and opening the store in it (imports, migrations: seconds)
-        # overlap opening the providers; both finish before the first call is sent
-        uri = resolve_tracking_uri(self.request.tracking_uri)
-        check_kinds = check_types(self.checks)
-        starting = asyncio.ensure_future(asyncio.to_thread(_start_tracking, uri, check_kinds))
-        await asyncio.sleep(0)  # its thread starts now, not after the providers' SDK imports
-        providers: dict[str, Provider] = {}
-        with StopSignals(self._abandon) as self._signals:
-            # before the runs exist, a stop signal simply ends the start-up
-            self._signals.cancels(asyncio.current_task().cancel)
-            try:
-                # the imports of MLflow, its store and the providers' SDKs happen here; so do
-                # the providers' checks and the store's, each bounded by its timeout
-                with gc_paused():
-                    providers, skipped = await open_providers(self.plan, self.loaded)
-                    self.providers = providers
-                    if self.loaded.config.report and not starting.done():
-                        await asyncio.to_thread(preload_report)  # while the child imports
-                    self._traces, self.store = await starting
-                return await self._run(resumed, providers, skipped, self._traces)
-            finally:
-                # whatever failed, the writer is kept for close_writer() (the registration
-                # still needs it when all went well)
-                (started,) = await asyncio.gather(starting, return_exceptions=True)
-                if isinstance(started, tuple):
-                    self._traces, self.store = started
-                await close_all(distinct(providers))
-
-    def close_writer(self) -> None:
-        """End this run in the trace writer (a no-op once closed or abandoned)."""
-        if self._traces is not None:
-            self._traces.close()
-
-    def abandon_writer(self) -> None:
-        if self._traces is not None:
-            self._traces.abandon()
-
-    async def _run(
-        self,
-        resumed: Resumed | None,
-        providers: dict[str, Provider],
-        skipped: list[Skipped],
-        traces: TraceWriter,
-    ) -> RunResult:
-        for s in skipped:
-            self.hooks.variant_skipped(s)
-        experiment_id = self.store.experiment_id(self.loaded.config.experiment)
-        if resumed is not None:
-            self.store.check_resumable(resumed.header.parent_run_id, self.loaded.config.experiment)
-        # from here on the runs exist: a signal stops the calls, never the cleanup below
-        parent_id, run_ids = self._open_runs(experiment_id, resumed)
-        self.parent_run_id, self._run_ids = parent_id, run_ids
-        result = RunResult(
-            experiment_name=self.loaded.config.experiment,
-            experiment_id=experiment_id,
-            parent_run_id=parent_id,
-            tracking_uri=self.store.tracking_uri,
-            records=defaultdict(list),
-            skipped=skipped,
-        )
-        status, failure = "FAILED", None
-        journal: Journal | None = None
-        calls: asyncio.Future[None] | None = None
-        try:
-            journal = self._open_journal(result, run_ids)
-            calls = asyncio.ensure_future(
-                self._send(resumed, providers, result, run_ids, traces, journal)
-            )
-            self._signals.cancels(calls.cancel)
-            loop = asyncio.get_running_loop()
-            traces.on_server_gone(lambda: loop.call_soon_threadsafe(calls.cancel))
-            await calls
-            status = "FINISHED"
-        except asyncio.CancelledError:
-            stopped = self.stop_signal is not None or traces.server_gone is not None
-            if calls is None or not calls.cancelled() or not stopped:
-                raise
-            status = "KILLED"
-        except Exception as e:
-            failure = e
-        finally:
-            self._signals.now_waiting_for("the last traces and the runs to be written")
-            if journal is not None:
-                journal.close()
-            await asyncio.to_thread(traces.drain)
-            result.traces_written, result.traces_failed = traces.written, traces.failed
-            result.traces_failure = traces.failure_reason
-            if traces.server_gone is None:  # else nothing can be written: the runs stay open
-                result.comparison = await asyncio.to_thread(self._finish, result, run_ids, status)
-            result.status = status
-        if traces.server_gone is not None:
-            raise self._server_gone(result)
-        if failure is not None:
-            raise RunFailed(parent_id, failure) from failure
-        return result
-
-    async def _send(
-        self,
-        resumed: Resumed | None,
-        providers: dict[str, Provider],
-        result: RunResult,
-        run_ids: dict[str, str],
-        traces: TraceWriter,
-        journal: Journal,
-    ) -> None:
-        """Every call not yet finished: the warmups first (cold starts, measured apart)."""
-        traces.begin(result.experiment_id, self.plan.variants, self.checks)
-        variants = {v.id: v for v in self.plan.variants}
-        done = self._restore(resumed, result, traces, run_ids) if resumed else set()
-
-        def on_record(record: CallRecord) -> None:
-            journal.append(record)  # first: a paid result is safe before anything else
-            with self._lock:
-                result.records[record.variant_id].append(record)
-            traces.submit(record, variants[record.variant_id], run_ids[record.variant_id])
-            self.hooks.call_finished(record)
-
-        runnable = tuple(v for v in self.plan.variants if v.id in providers)
-        warmups = [c for c in self.plan.warmup_calls(runnable) if c.key not in done]
-        remaining = [c for c in self.plan.calls(runnable) if c.key not in done]
-        self.hooks.started(len(warmups) + len(remaining))
-        runner = Runner(
-            providers,
-            self.pricers,
-            concurrency=self.loaded.config.concurrency,
-            on_record=on_record,
-            retry=self.request.retry,
-            cache=self._cache,
-            budget=self._budget(result),
-        )
-        await runner.run(warmups)
-        await runner.run(remaining)
-        self.judged = await self._judge(result)
-
-    async def _judge(self, result: RunResult) -> Judged | None:
-        """The judges' scores of every answer, once all calls are in (their cost counts
-        against the same budget); None when no check is a judge."""
-        from .scoring.judge import has_judges, judge_records
-
-        table = self.checks
-        if not has_judges(table):
-            return None
-        with self._lock:
-            records = {k: list(v) for k, v in result.records.items()}
-        return await judge_records(
-            records,
-            table,
-            concurrency=self.loaded.config.concurrency,
-            retry=self.request.retry,
-            budget=self._budget(result),
-            config_name=self.loaded.path.name,
-        )
-
-    def _open_journal(self, result: RunResult, run_ids: dict[str, str]) -> Journal:
-        header = JournalHeader(
-            parent_run_id=result.parent_run_id,
-            run_ids=run_ids,
-            experiment_id=result.experiment_id,
-            config_sha256=self.loaded.sha256,
-            config_path=str(self.loaded.path.resolve()),
-            tracking_uri=self.store.tracking_uri,
-        )
-        return Journal(journal_path(result.parent_run_id, self.request.journal_dir), header)
-
-    def _server_gone(self, result: RunResult) -> ServerGone:
-        """The one line for a server that stopped answering: the runs stay open for --resume."""
-        n_calls = sum(len(records) for records in result.records.values())
-        return ServerGone(result.tracking_uri, n_calls, self._resume_command(result.parent_run_id))
-
-    def _resume_command(self, parent_run_id: str) -> str:
-        from .redact import redact_url
-
-        command = f"llmflow run {self.request.experiment_file} --resume {parent_run_id}"
-        if self.request.tracking_uri:
-            command += f" --tracking-uri {redact_url(self.request.tracking_uri)}"
-        return command
-
-    def _abandon(self) -> None:
-        """A third stop signal: stop waiting for the cleanup, but never leave a run RUNNING
-        (the child ends them at once, beside the traces it is still writing)."""
-        run_ids = [self.parent_run_id, *self._run_ids.values()] if self.parent_run_id else []
-        end_runs = self.store.end_runs_now if run_ids else None
-        abandon(end_runs, run_ids, self._resume_command(self.parent_run_id or ""))
-
-    def _restore(
-        self, resumed: Resumed, result: RunResult, traces: TraceWriter, run_ids: dict[str, str]
-    ) -> set[tuple[str, str, int]]:
-        """Take the journaled calls back, write the traces a kill prevented; the done keys."""
-        variants = {v.id: v for v in self.plan.variants}
-        for record in resumed.records:
-            result.records[record.variant_id].append(record)
-        result.resumed_calls = len(resumed.records)
-        for record, run_id in self.store.untraced(result.experiment_id, run_ids, result.records):
-            traces.submit(record, variants[record.variant_id], run_id)
-        return {(r.variant_id, r.case_id, r.repeat) for r in resumed.records}
-
-    def _open_runs(self, experiment_id: str, resumed: Resumed | None) -> tuple[str, dict[str, str]]:
-        """The parent and variant runs: new, or reopened to resume."""
-        from .tracking.runs import variant_params
-
-        if resumed is not None:
-            parent_id, run_ids = resumed.header.parent_run_id, resumed.header.run_ids
-            self.store.reopen(parent_id, list(run_ids.values()))
-            return parent_id, run_ids
-        task = self.loaded.config.task
-        variants = [
-            (v, variant_params(v, task, self.pricers[v.id].describe())) for v in self.plan.variants
-        ]
-        system = self.loaded.common_system_prompt
-        return self.store.open_runs(experiment_id, self.loaded, variants, system, __version__)
-
-    def _budget(self, result: RunResult) -> Budget | None:
-        if self.limit is None:
-            return None
-        with self._lock:
-            return Budget.after(self.limit, [r for rs in result.records.values() for r in rs])
-
-    def _finish(self, result: RunResult, run_ids: dict[str, str], status: str) -> Comparison:
-        """Write what was collected, even after a failure or Ctrl-C: calls paid for are kept.
-        If the store fails now, every run is still ended, never left RUNNING.
-        The report is rendered here, where matplotlib was imported while the store opened."""
-        from .report.publish import render_report
-
-        # a model trained in the run logs itself on its variant run
-        trained = {k: p for k, p in self.providers.items() if hasattr(p, "log_to_run")}
-        finishing = (self.loaded, self.plan, result, self.judged, trained)
-        journal_dir, out_dir = self.request.journal_dir, self.request.report_dir
-        try:
-            comparison, report = self.store.finish_variants(finishing, run_ids, status)
-            with tempfile.TemporaryDirectory(prefix="llmflow-report-") as into:
-                problem = render_report(report, Path(into), out_dir) if report else None
-                rendered = Path(into) if report and problem is None else None
-                result.problems = self.store.finish_parent(
-                    comparison, status, journal_dir, rendered
-                )
-        except Exception as e:
-            self._end_all_failed([result.parent_run_id, *run_ids.values()])
-            raise RunFailed(result.parent_run_id, e) from e
-        result.problems += [problem] if problem else []
-        return comparison
-
-    def _end_all_failed(self, run_ids: list[str]) -> None:
-        """Best effort, after a finishing that failed, wherever it failed: the child ends the
-        runs, or a fresh one when it is gone."""
-        try:
-            self.store.end_runs(run_ids, "FAILED")
-            return
-        except Exception:  # noqa: BLE001 - the child is gone: a fresh one tries
-            pass
-        with contextlib.suppress(Exception):  # the store itself is failing: nothing more to do
-            writer, store = _start_tracking(self.store.tracking_uri, set())
-            try:
-                store.end_runs(run_ids, "FAILED")
-            finally:
-                writer.close()

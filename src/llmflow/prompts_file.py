@@ -11,9 +11,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .config import PromptCase, describe_validation_error
+from .config import PromptCase
 from .errors import ConfigError
 from .user_files import clip, load_yaml, read_text, shorten
+from .validation_errors import describe_validation_error
 
 
 def load_prompts_file(path: Path, shown_as: str | None = None) -> tuple[PromptCase, ...]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from .config import LoadedExperiment, resolve_connection
+from .config import LoadedExperiment
+from .environment import resolve_connection
 from .errors import MissingCredentials, ProviderError
 from .plan import Plan
 from .providers import Provider, create_provider

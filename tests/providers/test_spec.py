@@ -16,7 +16,8 @@ from packaging.requirements import Requirement
 from typer.testing import CliRunner
 
 from llmflow.cli import app
-from llmflow.config import Connection, ModelEntry, _is_http_url, resolve_connection
+from llmflow.config import ModelEntry, _is_http_url
+from llmflow.environment import Connection, resolve_connection
 from llmflow.errors import ConfigError, MissingCredentials
 from llmflow.pricing import Pricer
 from llmflow.providers import create_provider

@@ -5,6 +5,7 @@ import threading
 import pytest
 from mlflow import MlflowClient
 
+from llmflow.registry import lookups
 from llmflow.registry import versions as registry_versions
 
 TRIALS = 6
@@ -148,9 +149,7 @@ def test_other_alias_errors_are_not_swallowed(client):
     with pytest.raises(MlflowException):
         registry_versions._set_alias(client, "no_such_model", "staging", "1")
     new_model(client, "unset")
-    assert (
-        registry_versions._holder(client, "unset", "production") is None
-    )  # what its except is for
+    assert lookups.alias_holder(client, "unset", "production") is None  # what its except is for
 
 
 @pytest.mark.parametrize("error", [KeyError("uid 1234"), OSError("no login name")])

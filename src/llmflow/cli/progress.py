@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..experiment import RunHooks, Skipped
+from ..run_types import RunHooks, Skipped
 from ..types import CallRecord
 
 

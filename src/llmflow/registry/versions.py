@@ -16,7 +16,6 @@ import contextlib
 import getpass
 import io
 import json
-import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from ..redact import redact_url
 from ..tracking.fluent import fluent_store
 from ..tracking.runs import KIND_VARIANT, TAG_KIND, VARIANT_ARTIFACT
 from . import gates
+from .lookups import alias_holder, model_of, run_of, version_of, versions_of
 
 ALIASES = ("staging", "production")
 STAGES = {"staging": "Staging", "production": "Production"}
@@ -51,7 +51,7 @@ def register_run(client: Any, run_id: str, name: str | None = None, gates_from_f
     """
     import mlflow
 
-    run = _run(client, run_id)
+    run = run_of(client, run_id)
     if run.data.tags.get(TAG_KIND) != KIND_VARIANT:
         raise LlmflowError(f"run {run_id} is not an llmflow variant run")
     saved = json.loads(_read(client, run_id, VARIANT_ARTIFACT))
@@ -135,7 +135,7 @@ def promote(
     if to not in ALIASES:
         raise ConfigError(f"--to must be one of {', '.join(ALIASES)}, not {to!r}")
     gates.parse_all(list(require))
-    mv = _version(client, name, version)
+    mv = version_of(client, name, version)
     version = str(mv.version)
     rules = list(require) + json.loads(mv.tags.get("llmflow.gates", "[]"))
     passed, failures = gates.check(rules, recorded_metrics(mv))
@@ -145,7 +145,7 @@ def promote(
         )
     if failures:
         raise PromotionRefused(failures)
-    previous = _holder(client, name, to)
+    previous = alias_holder(client, name, to)
     now = time.time()  # before the alias moves: concurrent promotions' records sort as they did
     dropped = _move_alias(client, name, version, to)
     _set_stage(client, name, version, STAGES[to], archive_others=True)
@@ -195,9 +195,9 @@ def reconcile(client: Any, name: str) -> list[tuple[str, str]]:
 def history(client: Any, name: str) -> list[dict[str, Any]]:
     """Every promotion of every version of `name`, oldest first."""
     stamped = []
-    versions = _versions(client, name)
+    versions = versions_of(client, name)
     if not versions:
-        _model(client, name)  # a model with no versions has no history; no model is an error
+        model_of(client, name)  # a model with no versions has no history; no model is an error
     for mv in versions:
         for key, value in mv.tags.items():
             if key.startswith(PROMOTION_PREFIX):
@@ -220,7 +220,7 @@ class VersionSummary:
 def list_versions(client: Any) -> list[VersionSummary]:
     out = []
     for model in client.search_registered_models():
-        for found in _versions(client, model.name):
+        for found in versions_of(client, model.name):
             mv = client.get_model_version(found.name, found.version)  # search omits aliases
             out.append(
                 VersionSummary(
@@ -254,7 +254,7 @@ def _was_in(mv: Any, alias: str) -> bool:
 def _move_alias(client: Any, name: str, version: str, to: str) -> list[str]:
     """Point `to` at the version; the aliases it loses on the way (production, going back)."""
     dropped = []
-    if to == "staging" and _holder(client, name, "production") == version:
+    if to == "staging" and alias_holder(client, name, "production") == version:
         client.delete_registered_model_alias(name, "production")
         dropped.append("production")
     _set_alias(client, name, to, version)
@@ -284,7 +284,7 @@ def _set_stage(
         # version column with a string and the request fails (MLflow 3.17)
         client.transition_model_version_stage(name, version, stage)
         if archive_others:
-            for mv in _versions(client, name):
+            for mv in versions_of(client, name):
                 if str(mv.version) != str(version) and mv.current_stage == stage:
                     client.transition_model_version_stage(name, mv.version, "Archived")
 
@@ -293,81 +293,15 @@ def _stage_fixes(client: Any, name: str) -> list[tuple[str, str]]:
     """(version, stage) for each version whose legacy stage disagrees with the aliases."""
     wanted = {}
     for alias in ALIASES:  # production last: a version holding both aliases is in Production
-        if (holder := _holder(client, name, alias)) is not None:
+        if (holder := alias_holder(client, name, alias)) is not None:
             wanted[holder] = STAGES[alias]
     fixes = []
-    for mv in _versions(client, name):
+    for mv in versions_of(client, name):
         version, stage = str(mv.version), mv.current_stage
         want = wanted.get(version, "Archived" if stage in STAGES.values() else stage)
         if stage != want:
             fixes.append((version, want))
     return sorted(fixes, key=lambda fix: int(fix[0]))
-
-
-# how MLflow says "no such run / model / version / alias" (sqlite and REST stores alike)
-_NOT_FOUND = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
-
-
-def _or_none(lookup: Any, *args: str) -> Any:
-    """What an MLflow lookup returns, or None where MLflow says that thing does not exist."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return lookup(*args)
-    except MlflowException as e:
-        if e.error_code not in _NOT_FOUND:
-            raise
-    return None
-
-
-def _holder(client: Any, name: str, alias: str) -> str | None:
-    mv = _or_none(client.get_model_version_by_alias, name, alias)
-    return str(mv.version) if mv is not None else None  # None: the alias is unset
-
-
-def _run(client: Any, run_id: str) -> Any:
-    run = _or_none(client.get_run, run_id)
-    if run is None:
-        raise LlmflowError(f"no run {run_id!r} in {redact_url(client.tracking_uri)}")
-    return run
-
-
-def _model(client: Any, name: str) -> Any:
-    model = _or_none(client.get_registered_model, name)
-    if model is None:
-        raise LlmflowError(f"no registered model named {name!r}")
-    return model
-
-
-def _version(client: Any, name: str, version: str) -> Any:
-    mv = _or_none(client.get_model_version, name, version)
-    if mv is not None:
-        return mv
-    _model(client, name)
-    known = ", ".join(sorted((str(v.version) for v in _versions(client, name)), key=int))
-    raise LlmflowError(f"{name!r} has no version {version!r}; its versions: {known or 'none'}")
-
-
-def _versions(client: Any, name: str) -> list[Any]:
-    """Every version of the model `name`, whatever characters the name holds."""
-    query = _name_filter(name)
-    page = client.search_model_versions(query)
-    found = list(page)
-    while page.token:
-        page = client.search_model_versions(query, page_token=page.token)
-        found += page
-    return [mv for mv in found if mv.name == name]
-
-
-def _name_filter(name: str) -> str:
-    """An MLflow filter that finds `name`. Its parser has no escape for a quote inside a
-    string, so quote with the kind the name lacks; a name with both kinds gets a LIKE on the
-    part before the first quote, and `_versions` keeps the exact matches."""
-    for quote in ("'", '"'):
-        if quote not in name:
-            return f"name = {quote}{name}{quote}"
-    prefix = re.split("['\"]", name, maxsplit=1)[0]  # a % or _ in it only widens the match
-    return f"name LIKE '{prefix}%'"
 
 
 def _serving_entry(entry: dict[str, Any]) -> dict[str, Any]:

@@ -196,7 +196,7 @@ def _plan(
 
 def _open_judges(judges: Any, config_name: str) -> tuple[dict[str, Any], dict[str, str]]:
     """A provider per judge; a judge without its key makes its checks errors, not a crash."""
-    from ..config import resolve_connection
+    from ..environment import resolve_connection
     from ..errors import MissingCredentials
     from ..providers import create_provider
 

@@ -186,7 +186,7 @@ def _judge(spec: ScorerSpec) -> None:
         raise ValueError("model: a judge needs its own provider and model (there is no default)")
     from pydantic import ValidationError
 
-    from ..config import describe_validation_error
+    from ..validation_errors import describe_validation_error
 
     try:
         spec.judge_entry()

@@ -1,0 +1,71 @@
+"""A pydantic ValidationError of an experiment file, said in one line a user can act on: the
+field's path as written in the file, what is wrong, and the closest known field for a typo."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from pydantic import ValidationError
+
+from .user_files import clip
+
+
+def describe_validation_error(error: ValidationError, leading_dot: bool = False) -> str:
+    """One line: the field's path and what is wrong with it (a value echoed is cut short)."""
+    detail = error.errors()[0]
+    loc = _format_loc(detail["loc"])
+    message = _friendly_message(detail)
+    # a model-level check names its field first ("model: is required"); fold it into the path
+    field, sep, rest = message.partition(": ")
+    if sep and field.isidentifier() and field in _known_fields(detail["loc"]):
+        loc, message = (f"{loc}.{field}" if loc else field), rest
+    message = clip(message)
+    if not loc:
+        return (" " if leading_dot else "") + message
+    return f"{'.' if leading_dot else ''}{loc}: {message}"
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        # pydantic adds the union member's type name to the location; it means nothing to users
+        if isinstance(part, str) and ("[" in part or part in ("str", "list", "function-after")):
+            continue
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            part = clip(str(part), 40)  # an unknown key is the user's text, of any length
+            out += f".{part}" if out else part
+    return out
+
+
+def _friendly_message(detail: dict[str, Any]) -> str:
+    kind = detail["type"]
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        field = str(detail["loc"][-1])[:100]
+        known = _known_fields(detail["loc"])
+        close = difflib.get_close_matches(field, known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return f"unknown field{hint}"
+    if kind == "finite_number":
+        return f"must be a finite number (got {detail['input']})"
+    message = str(detail["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def _known_fields(loc: tuple[Any, ...]) -> list[str]:
+    from .config import Experiment, ModelEntry, PromptCase, Sweep  # the schema uses this module
+    from .scoring.specs import ScorerSpec
+
+    if loc[:1] == ("scorers",) or "assert" in loc[:-1]:
+        return [f.alias or name for name, f in ScorerSpec.model_fields.items()]
+    if loc and loc[0] == "models":
+        return list(ModelEntry.model_fields)
+    if loc and loc[0] == "prompts":
+        return [f.alias or name for name, f in PromptCase.model_fields.items()]
+    if loc and loc[0] == "sweep":
+        return list(Sweep.model_fields)
+    return list(Experiment.model_fields)
