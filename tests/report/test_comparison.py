@@ -6,7 +6,8 @@ import json
 
 from rich.console import Console
 
-from llmflow.report import to_csv, to_json, to_markdown, to_rich_table
+from llmflow.cli.commands import comparison_table
+from llmflow.report import to_csv, to_json, to_markdown
 from llmflow.report.comparison import row_from
 from llmflow.types import Usage
 from tests.report.builders import NO_USAGE, report_data, variant
@@ -24,7 +25,7 @@ def no_usage_comparison():
 
 def rich_text(comparison) -> str:
     console = Console(width=220, record=True, color_system=None)
-    console.print(to_rich_table(comparison))
+    console.print(comparison_table(console, comparison))
     return console.export_text()
 
 

@@ -306,13 +306,24 @@ def score(
 
 def _print_comparison(comparison, fmt: Format) -> None:
     """A rich table on a terminal; markdown when stdout is a pipe or file, unless asked."""
-    from ..report import to_csv, to_json, to_markdown, to_rich_table
+    from ..report import to_csv, to_json, to_markdown
 
     if fmt is Format.table and out.is_terminal:
-        out.print(to_rich_table(comparison))
+        out.print(comparison_table(out.console, comparison))
         return
     render = {Format.csv: to_csv, Format.json: to_json}.get(fmt, to_markdown)
     sys.stdout.write(render(comparison))
+
+
+def comparison_table(console, comparison):
+    """The comparison as it fits the terminal's width, its warnings under it."""
+    from ..report.comparison import TEXT_COLUMNS, table_cells, warnings
+    from .tables import fit_table
+
+    header, rows = table_cells(comparison)
+    title = f"{comparison.experiment} (run {comparison.parent_run_id[:8]})"
+    caption = "\n".join(f"Warning: {w}" for w in warnings(comparison))
+    return fit_table(console, title, header, rows, caption=caption, left=TEXT_COLUMNS)
 
 
 from . import registry  # noqa: E402  (attaches register, promote, models)

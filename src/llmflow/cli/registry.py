@@ -88,9 +88,8 @@ def models(
     """List registered models with their versions, aliases, stages and key metrics."""
     if ctx.invoked_subcommand is not None:
         return
-    from rich.table import Table
-
     from ..registry import versions
+    from .tables import fit_table
 
     with errors(debug):
         listed = versions.list_versions(open_store(tracking_uri).client)
@@ -104,37 +103,33 @@ def models(
             markup=False,
         )
         return
-    table = Table(title="Registered models")
-    for column in (
-        "Name",
-        "Version",
-        "Aliases",
-        "Stage",
-        "Provider",
-        "Model",
-        "p50 (s)",
-        "p95 (s)",
-        "Cost (USD)",
-        "Error rate",
-        "Pass rate",
-    ):
-        table.add_column(column)
-    for v in listed:
-        m = v.metrics
-        table.add_row(
-            v.name,
-            v.version,
-            ", ".join(v.aliases) or "-",
-            v.stage,
-            v.provider,
-            v.model,
-            _num(m.get("latency_p50_s")),
-            _num(m.get("latency_p95_s")),
-            _num(m.get("estimated_cost_usd"), "unpriced"),
-            _num(m.get("error_rate")),
-            _num(m.get("pass_rate")),
-        )
+    header = _MODELS_HEADER
+    rows = [_version_row(v) for v in listed]
+    table = fit_table(
+        out.console, "Registered models", header, rows, left=header[:6], label_columns=2
+    )
     out.print(table)
+
+
+_MODELS_HEADER = ("Name", "Version", "Aliases", "Stage", "Provider", "Model", "p50 (s)")
+_MODELS_HEADER += ("p95 (s)", "Cost (USD)", "Error rate", "Pass rate")
+
+
+def _version_row(v) -> list[str]:
+    m = v.metrics
+    return [
+        v.name,
+        f"v{v.version}",
+        ", ".join(v.aliases) or "-",
+        v.stage,
+        v.provider,
+        v.model,
+        _num(m.get("latency_p50_s")),
+        _num(m.get("latency_p95_s")),
+        _num(m.get("estimated_cost_usd"), "unpriced"),
+        _num(m.get("error_rate")),
+        _num(m.get("pass_rate")),
+    ]
 
 
 @models_app.command("history")

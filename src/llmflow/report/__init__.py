@@ -14,10 +14,10 @@ from .comparison import (
     comparison_artifacts,
     format_cost,
     load_comparison,
+    table_cells,
     to_csv,
     to_json,
     to_markdown,
-    to_rich_table,
 )
 
 __all__ = [
@@ -29,5 +29,5 @@ __all__ = [
     "to_csv",
     "to_json",
     "to_markdown",
-    "to_rich_table",
+    "table_cells",
 ]

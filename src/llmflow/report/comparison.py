@@ -183,6 +183,7 @@ SEED_COLUMNS = (
     "Task type",
 )
 EXTRA_COLUMNS = ("p50 (s)", "p95 (s)", "TTFT p50 (s)", "Calls", "Errors")
+TEXT_COLUMNS = ("Model", "Provider", "Task type", "Estimated cost")  # the others are numbers
 EXTRA_METRICS = ("latency_p50_s", "latency_p95_s", "ttft_p50_s", "n_calls", "n_errors")
 
 
@@ -257,10 +258,17 @@ def warnings(comparison: Comparison) -> list[str]:
     return out
 
 
+def table_cells(comparison: Comparison) -> tuple[tuple[str, ...], list[list[str]]]:
+    """The header and the rows of the comparison's table, as markdown and the terminal show it."""
+    return SEED_COLUMNS + EXTRA_COLUMNS + _quality_header(comparison), _rows_with_quality(
+        comparison
+    )
+
+
 def to_markdown(comparison: Comparison) -> str:
-    header = SEED_COLUMNS + EXTRA_COLUMNS + _quality_header(comparison)
+    header, rows = table_cells(comparison)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in _rows_with_quality(comparison)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     notes = [f"- **Warning**: {w}" for w in warnings(comparison)]
     notes += [f"- {r.variant_id} skipped: {r.skipped}" for r in comparison.rows if r.skipped]
     lines += [""] + notes if notes else []
@@ -298,26 +306,6 @@ def to_csv(comparison: Comparison) -> str:
     for row in comparison.rows:
         writer.writerow(asdict(row))
     return buffer.getvalue()
-
-
-def to_rich_table(comparison: Comparison):
-    from rich.table import Table
-    from rich.text import Text
-
-    # Text, not str: rich would read a sweep's variant id, m[temperature=0.2], as markup
-    found = warnings(comparison)
-    table = Table(
-        title=Text(f"{comparison.experiment} (run {comparison.parent_run_id[:8]})"),
-        caption=Text("\n".join(f"Warning: {w}" for w in found)) if found else None,
-        caption_style="bold yellow",
-        caption_justify="left",
-    )
-    for name in SEED_COLUMNS + EXTRA_COLUMNS + _quality_header(comparison):
-        numeric = name not in ("Model", "Provider", "Task type", "Estimated cost")
-        table.add_column(name, justify="right" if numeric else "left")
-    for row in _rows_with_quality(comparison):
-        table.add_row(*(Text(cell) for cell in row))
-    return table
 
 
 def comparison_artifacts(comparison: Comparison) -> dict[str, str]:
