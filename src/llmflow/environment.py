@@ -1,5 +1,5 @@
 """What an experiment file leaves to the environment: where each provider is reached, with
-which key, and where the response cache lives. The one place that reads environment variables."""
+which key, and where the response cache lives. The one place that reads those variables."""
 
 from __future__ import annotations
 

@@ -94,3 +94,16 @@ def test_a_model_never_promoted_says_so(tracking_uri):
     result = invoke(tracking_uri, "models", "history", "plain")
     assert result.exit_code == 0
     assert result.stdout.startswith("plain: never promoted (`llmflow promote plain -v VERSION")
+
+
+def test_models_pages_past_the_first_100_and_names_the_models_without_versions(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    for i in range(101):  # MLflow's search returns registered models 100 a page
+        client.create_registered_model(f"m{i:03d}")
+    client.create_model_version("m100", source="file:///nowhere/model")  # on the second page
+    listed = json.loads(invoke(uri, "models", "--json").stdout)
+    assert [(v["name"], v["version"]) for v in listed] == [("m100", "1")]
+    text = " ".join(invoke(uri, "models").stdout.split())
+    assert "m100 v1" in text or "│ m100 │ v1" in text
+    assert "registered without any version: m000, m001," in text and "m099" in text

@@ -92,23 +92,26 @@ def models(
     from .tables import fit_table
 
     with errors(debug):
-        listed = versions.list_versions(open_store(tracking_uri).client)
-    if as_json:
-        print(json.dumps([v.__dict__ for v in listed], indent=2))
-        return
-    if not listed:
+        client = open_store(tracking_uri).client
+        listed = versions.list_versions(client)
+        if as_json:
+            print(json.dumps([v.__dict__ for v in listed], indent=2))
+            return
+        versionless = versions.versionless_models(client, listed)
+    if not listed and not versionless:
         out.print(
             "no registered models yet: `llmflow run` registers the entries with `register_as:`"
             " (every one with --register), `llmflow register` a variant run",
             markup=False,
         )
         return
-    header = _MODELS_HEADER
-    rows = [_version_row(v) for v in listed]
-    table = fit_table(
-        out.console, "Registered models", header, rows, left=header[:6], label_columns=2
-    )
-    out.print(table)
+    if listed:
+        rows = [_version_row(v) for v in listed]
+        text = _MODELS_HEADER[:6]  # the others are numbers
+        title = "Registered models"
+        out.print(fit_table(out.console, title, _MODELS_HEADER, rows, left=text, label_columns=2))
+    if versionless:
+        out.print(f"registered without any version: {', '.join(versionless)}", markup=False)
 
 
 _MODELS_HEADER = ("Name", "Version", "Aliases", "Stage", "Provider", "Model", "p50 (s)")

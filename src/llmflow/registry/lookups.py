@@ -55,13 +55,23 @@ def version_of(client: Any, name: str, version: str) -> Any:
 
 def versions_of(client: Any, name: str) -> list[Any]:
     """Every version of the model `name`, whatever characters the name holds."""
-    query = name_filter(name)
-    page = client.search_model_versions(query)
+    found = every_page(client.search_model_versions, name_filter(name))
+    return [mv for mv in found if mv.name == name]
+
+
+def registered_models(client: Any) -> list[Any]:
+    """Every registered model (MLflow's search returns the first 100 unless paged)."""
+    return every_page(client.search_registered_models)
+
+
+def every_page(search: Any, *args: Any) -> list[Any]:
+    """What an MLflow search finds, page after page."""
+    page = search(*args)
     found = list(page)
     while page.token:
-        page = client.search_model_versions(query, page_token=page.token)
+        page = search(*args, page_token=page.token)
         found += page
-    return [mv for mv in found if mv.name == name]
+    return found
 
 
 def name_filter(name: str) -> str:

@@ -31,7 +31,14 @@ from ..redact import redact_url
 from ..tracking.fluent import fluent_store
 from ..tracking.runs import KIND_VARIANT, TAG_KIND, VARIANT_ARTIFACT
 from . import gates
-from .lookups import alias_holder, model_of, run_of, version_of, versions_of
+from .lookups import (
+    alias_holder,
+    model_of,
+    registered_models,
+    run_of,
+    version_of,
+    versions_of,
+)
 
 ALIASES = ("staging", "production")
 STAGES = {"staging": "Staging", "production": "Production"}
@@ -218,8 +225,9 @@ class VersionSummary:
 
 
 def list_versions(client: Any) -> list[VersionSummary]:
+    """Every version of every registered model, by name then version."""
     out = []
-    for model in client.search_registered_models():
+    for model in registered_models(client):
         for found in versions_of(client, model.name):
             mv = client.get_model_version(found.name, found.version)  # search omits aliases
             out.append(
@@ -235,6 +243,13 @@ def list_versions(client: Any) -> list[VersionSummary]:
                 )
             )
     return sorted(out, key=lambda v: (v.name, int(v.version)))
+
+
+def versionless_models(client: Any, listed: list[VersionSummary]) -> list[str]:
+    """The registered models that have no version among `listed` (list_versions' answer): made
+    in MLflow without one, or whose versions were all deleted."""
+    versioned = {v.name for v in listed}
+    return sorted(m.name for m in registered_models(client) if m.name not in versioned)
 
 
 def recorded_metrics(mv: Any) -> dict[str, float]:
