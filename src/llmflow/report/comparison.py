@@ -260,9 +260,8 @@ def warnings(comparison: Comparison) -> list[str]:
 
 def table_cells(comparison: Comparison) -> tuple[tuple[str, ...], list[list[str]]]:
     """The header and the rows of the comparison's table, as markdown and the terminal show it."""
-    return SEED_COLUMNS + EXTRA_COLUMNS + _quality_header(comparison), _rows_with_quality(
-        comparison
-    )
+    header = SEED_COLUMNS + EXTRA_COLUMNS + _quality_header(comparison)
+    return header, _rows_with_quality(comparison)
 
 
 def to_markdown(comparison: Comparison) -> str:
