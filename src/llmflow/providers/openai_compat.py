@@ -13,10 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
-
-import openai
-from openai.types.chat import ChatCompletion
+from typing import TYPE_CHECKING, Any
 
 from ..errors import (
     AuthenticationError,
@@ -28,9 +25,16 @@ from ..errors import (
     error_for_status,
     parse_retry_after,
 )
+from ..lean_import import import_without
 from ..types import Delta, GenerationSettings, Message, Usage
 from .base import cut_off, excerpt
 from .sse import sse_data
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletion
+
+# the SDK imports aiohttp (12 MB) only to offer an aiohttp client, which llmflow does not use
+openai = import_without("openai", ("aiohttp",))
 
 
 class OpenAICompatProvider:

@@ -1,5 +1,5 @@
-"""The trace writer's import of MLflow, in a fresh interpreter each (this one has pandas, pyarrow
-and scipy loaded already)."""
+"""Libraries imported without the optional ones llmflow never uses there (lean_import.py), each
+in a fresh interpreter: this one has them all loaded already."""
 
 from __future__ import annotations
 
@@ -36,3 +36,14 @@ def test_a_library_mlflow_needs_at_import_is_imported_anyway():
         " ('sqlalchemy', 'mlflow.store.tracking.sqlalchemy_store')))\n"
     )
     assert loaded == ["True", "True"]
+
+
+def test_the_openai_provider_leaves_aiohttp_to_the_gemini_sdk():
+    loaded = _run(
+        "import sys\n"
+        "from llmflow.providers import openai_compat\n"
+        "print(*(n in sys.modules for n in ('openai', 'aiohttp')))\n"
+        "from llmflow.providers import gemini\n"  # its error mapping imports aiohttp
+        "print(sys.modules['aiohttp'] is not None)\n"
+    )
+    assert loaded == ["True", "False", "True"]
