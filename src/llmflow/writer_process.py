@@ -158,8 +158,10 @@ def portable(error: BaseException) -> BaseException:
 
 
 def main() -> None:
+    from .lean_import import claim_process
     from .tracking.trace_child import serve, start_child
 
+    claim_process()
     messages, replies = start_child(sys.argv[1:])
     serve(messages, replies, StoreTasks)
 

@@ -317,13 +317,22 @@ def _print_comparison(comparison, fmt: Format) -> None:
 
 def comparison_table(console, comparison):
     """The comparison as it fits the terminal's width, its warnings under it."""
-    from ..report.comparison import TEXT_COLUMNS, table_cells, warnings
+    from ..report.comparison import ESSENTIAL_COLUMNS, TEXT_COLUMNS, table_cells, warnings
     from .tables import fit_table
 
     header, rows = table_cells(comparison)
     title = f"{comparison.experiment} (run {comparison.parent_run_id[:8]})"
     caption = "\n".join(f"Warning: {w}" for w in warnings(comparison))
-    return fit_table(console, title, header, rows, caption=caption, left=TEXT_COLUMNS)
+    return fit_table(
+        console,
+        title,
+        header,
+        rows,
+        caption=caption,
+        left=TEXT_COLUMNS,
+        essential=ESSENTIAL_COLUMNS,
+        whole="-f md or -f json has them all",
+    )
 
 
 from . import registry  # noqa: E402  (attaches register, promote, models)
@@ -334,6 +343,9 @@ registry.attach(app)
 def main() -> None:
     """The console script. Ctrl-C before a command has started (imports take a second) is
     an interruption like any other: one line and exit code 130, no traceback."""
+    from ..lean_import import claim_process
+
+    claim_process()
     try:
         code = app(standalone_mode=False)
     except (KeyboardInterrupt, typer.Abort):

@@ -89,15 +89,12 @@ def models(
     if ctx.invoked_subcommand is not None:
         return
     from ..registry import versions
-    from .tables import fit_table
 
     with errors(debug):
-        client = open_store(tracking_uri).client
-        listed = versions.list_versions(client)
-        if as_json:
-            print(json.dumps([v.__dict__ for v in listed], indent=2))
-            return
-        versionless = versions.versionless_models(client, listed)
+        listed, versionless = versions.list_registry(open_store(tracking_uri).client)
+    if as_json:
+        print(json.dumps([v.__dict__ for v in listed], indent=2))
+        return
     if not listed and not versionless:
         out.print(
             "no registered models yet: `llmflow run` registers the entries with `register_as:`"
@@ -106,12 +103,24 @@ def models(
         )
         return
     if listed:
-        rows = [_version_row(v) for v in listed]
-        text = _MODELS_HEADER[:6]  # the others are numbers
-        title = "Registered models"
-        out.print(fit_table(out.console, title, _MODELS_HEADER, rows, left=text, label_columns=2))
+        out.print(_models_table(listed))
     if versionless:
         out.print(f"registered without any version: {', '.join(versionless)}", markup=False)
+
+
+def _models_table(listed):
+    from .tables import fit_table
+
+    return fit_table(
+        out.console,
+        "Registered models",
+        _MODELS_HEADER,
+        [_version_row(v) for v in listed],
+        left=_MODELS_HEADER[:6],  # the others are numbers
+        label_columns=2,
+        essential=("Name", "Version", "Aliases", "p95 (s)", "Cost (USD)", "Pass rate"),
+        whole="--json has them all",
+    )
 
 
 _MODELS_HEADER = ("Name", "Version", "Aliases", "Stage", "Provider", "Model", "p50 (s)")

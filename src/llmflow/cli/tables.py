@@ -1,8 +1,9 @@
 """A table on a terminal of any width. rich fits a table that is too wide by cutting every cell
 to an ellipsis, which leaves nothing readable of the comparison's thirteen columns on an
-80-column terminal. So the table is shown the first of three ways that fits: side by side; turned
+80-column terminal. So the table is shown the first of four ways that fits: side by side; turned
 on its side (a column per row, a line per field), which suits a comparison of a few variants;
-or a block of `field  value` lines per row."""
+its essential columns side by side, their cells wrapped at spaces, saying which columns it left
+out; or a block of `field  value` lines per row."""
 
 from __future__ import annotations
 
@@ -23,10 +24,13 @@ def fit_table(
     caption: str = "",
     left: Collection[str] = (),
     label_columns: int = 1,
+    essential: Collection[str] = (),
+    whole: str = "",
 ) -> RenderableType:
     """The table of `rows` under `header` as it fits `console`'s width. `left`: the columns
     whose text is aligned left (numbers are aligned right); `label_columns`: how many leading
-    cells name a row when it is turned or shown as a block."""
+    cells name a row when it is turned or shown as a block; `essential`: the columns a narrow
+    terminal still shows side by side; `whole`: where to see the others (an option)."""
     from rich.console import Group
     from rich.text import Text
 
@@ -38,6 +42,19 @@ def fit_table(
     turned = _turned(title, " ".join(header[:label_columns]), labels, fields, caption)
     if _fits(console, turned):
         return turned
+    if essential:
+        keep = [i for i, name in enumerate(header) if name in essential]
+        left_out = ", ".join(name for name in header if name not in essential)
+        note = f"Left out at this width: {left_out}" + (f" ({whole})" if whole else "")
+        narrow = _side_by_side(
+            title,
+            [header[i] for i in keep],
+            [[row[i] for i in keep] for row in rows],
+            "\n".join(line for line in (caption, note) if line),
+            left,
+        )
+        if _fits(console, narrow, wrapped=True):
+            return narrow
     blocks: list[RenderableType] = [Text(title, style="bold")]
     for i, label in enumerate(labels):
         blocks += [Text(""), Text(label, style="bold"), _block([(f[0], f[i + 1]) for f in fields])]
@@ -46,10 +63,12 @@ def fit_table(
     return Group(*blocks)
 
 
-def _fits(console: Console, table: Table) -> bool:
-    """Whether the table's natural width (rich caps a measure at the width it is given) fits."""
+def _fits(console: Console, table: Table, wrapped: bool = False) -> bool:
+    """Whether the table fits the width: as it is, or with its cells wrapped at spaces (rich
+    caps a measure at the width it is given, hence the larger one)."""
     unbounded = console.options.update_width(1_000_000)
-    return console.measure(table, options=unbounded).maximum <= console.width
+    measured = console.measure(table, options=unbounded)
+    return (measured.minimum if wrapped else measured.maximum) <= console.width
 
 
 def _table(title: str, caption: str) -> Table:
@@ -75,8 +94,11 @@ def _side_by_side(
     from rich.text import Text
 
     table = _table(title, caption)
-    for name in header:
-        table.add_column(name, justify="left" if name in left else "right")
+    for i, name in enumerate(header):
+        # a column without a space to wrap at keeps its width: rich would narrow it, and cut
+        words_only = not any(" " in row[i] for row in rows)
+        justify = "left" if name in left else "right"
+        table.add_column(Text(name), justify=justify, no_wrap=words_only)
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))
     return table
@@ -92,7 +114,7 @@ def _turned(
     from rich.text import Text
 
     table = _table(title, caption)
-    table.add_column(corner, justify="left")
+    table.add_column(Text(corner), justify="left")
     for label in labels:
         table.add_column(Text(label), justify="right")
     for field in fields:

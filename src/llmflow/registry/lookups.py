@@ -67,8 +67,9 @@ def registered_models(client: Any) -> list[Any]:
 def every_page(search: Any, *args: Any) -> list[Any]:
     """What an MLflow search finds, page after page."""
     page = search(*args)
-    found = list(page)
-    while page.token:
+    found, tokens = list(page), set()
+    while page.token and page.token not in tokens:  # a token seen again would loop for ever
+        tokens.add(page.token)
         page = search(*args, page_token=page.token)
         found += page
     return found

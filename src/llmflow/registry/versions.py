@@ -226,11 +226,20 @@ class VersionSummary:
 
 def list_versions(client: Any) -> list[VersionSummary]:
     """Every version of every registered model, by name then version."""
-    out = []
+    return list_registry(client)[0]
+
+
+def list_registry(client: Any) -> tuple[list[VersionSummary], list[str]]:
+    """Every version of every registered model, by name then version; and the names of the
+    models that have none (made in MLflow without one, or whose versions were all deleted)."""
+    found, versionless = [], []
     for model in registered_models(client):
-        for found in versions_of(client, model.name):
-            mv = client.get_model_version(found.name, found.version)  # search omits aliases
-            out.append(
+        versions = versions_of(client, model.name)
+        if not versions:
+            versionless.append(model.name)
+        for listed in versions:
+            mv = client.get_model_version(listed.name, listed.version)  # search omits aliases
+            found.append(
                 VersionSummary(
                     name=mv.name,
                     version=str(mv.version),
@@ -242,14 +251,7 @@ def list_versions(client: Any) -> list[VersionSummary]:
                     source_run_id=mv.tags.get("llmflow.source_run_id", mv.run_id or ""),
                 )
             )
-    return sorted(out, key=lambda v: (v.name, int(v.version)))
-
-
-def versionless_models(client: Any, listed: list[VersionSummary]) -> list[str]:
-    """The registered models that have no version among `listed` (list_versions' answer): made
-    in MLflow without one, or whose versions were all deleted."""
-    versioned = {v.name for v in listed}
-    return sorted(m.name for m in registered_models(client) if m.name not in versioned)
+    return sorted(found, key=lambda v: (v.name, int(v.version))), sorted(versionless)
 
 
 def recorded_metrics(mv: Any) -> dict[str, float]:

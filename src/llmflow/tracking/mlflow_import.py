@@ -3,7 +3,8 @@
 `import mlflow` with its SQLAlchemy store is 240 MB of RSS; 56 MB of it are pyarrow, which pandas
 loads whenever it is installed, and scipy, which `mlflow.models.utils` loads for sparse model
 inputs. The child writes traces, runs, metrics and JSON tables: never an Arrow table or a sparse
-matrix.
+matrix. Keep it so: a model the child logs or registers takes no input example (MLflow, imported
+without scipy, would refuse a sparse one; pandas, without pyarrow, keeps strings as objects).
 """
 
 from __future__ import annotations
