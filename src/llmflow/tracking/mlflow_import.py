@@ -1,10 +1,11 @@
 """MLflow's import in the trace writer's child, without pyarrow and scipy (lean_import.py).
 
-`import mlflow` with its SQLAlchemy store is 240 MB of RSS; 56 MB of it are pyarrow, which pandas
+MLflow's tracing with its SQLAlchemy store is 223 MB of RSS, 180 MB without pyarrow, which pandas
 loads whenever it is installed, and scipy, which `mlflow.models.utils` loads for sparse model
-inputs. The child writes traces, runs, metrics and JSON tables: never an Arrow table or a sparse
-matrix. Keep it so: a model the child logs or registers takes no input example (MLflow, imported
-without scipy, would refuse a sparse one; pandas, without pyarrow, keeps strings as objects).
+inputs; the writer's peak over a 1,000-call run is 80 MB less. The child writes traces, runs,
+metrics and JSON tables: never an Arrow table or a sparse matrix. Keep it so: a model the child
+logs or registers takes no input example (MLflow, imported without scipy, would refuse a sparse
+one; pandas, without pyarrow, keeps strings as objects).
 """
 
 from __future__ import annotations
