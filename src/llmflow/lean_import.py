@@ -4,13 +4,13 @@ processes llmflow owns.
 MLflow and the openai SDK each import, at their own import, libraries whose ImportError they
 catch and which they need only for features llmflow does not call: pyarrow and scipy in MLflow
 (43 MB at import; the trace writer's peak over a 1,000-call run fell by 80 MB without them),
-aiohttp in the openai SDK (12 MB, for its aiohttp client).
-Hidden while the library is imported, they stay unloaded. What the library decided then stays
-decided for the life of the process (the openai SDK's aiohttp client is unavailable; MLflow
-cannot take a sparse matrix as an input example), so this happens only in a process llmflow owns:
-the `llmflow` command and the trace writer's child claim theirs; `run_experiment` called from a
-user's own program leaves their libraries as they are. A library that turns out to need a hidden
-one at import is imported again with nothing hidden.
+aiohttp in the openai SDK (12 MB, for its aiohttp client). Hidden while the library is imported,
+they stay unloaded. What the library decided then stays decided for the life of the process
+(the openai SDK's aiohttp client is unavailable; MLflow cannot take a sparse matrix as an input
+example), so this happens only in a process llmflow owns: the `llmflow` command and the trace
+writer's child claim theirs; `run_experiment` called from a user's own program leaves their
+libraries as they are. A library that turns out to need a hidden one at import is imported again
+with nothing hidden.
 
 The hiding holds for the whole process while the import runs: it is done where no other thread
 imports anything that needs a hidden library (the writer's MLflow before its threads start, or
@@ -47,7 +47,7 @@ def import_without(module: str, unused: Iterable[str]) -> ModuleType:
     except ImportError:
         _forget_partial(module.partition(".")[0], before)
         for name in hidden:
-            del sys.modules[name]
+            sys.modules.pop(name, None)
         return importlib.import_module(module)
     finally:
         for name in hidden:
