@@ -6,11 +6,9 @@ from pathlib import Path
 import genai_prices
 import pytest
 from mlflow import MlflowClient
-from typer.testing import CliRunner
 
-from llmflow.cli import app
 from llmflow.tracking.traces import call_of
-from tests.helpers import write_experiment
+from tests.helpers import invoke_cli, write_experiment
 
 GEMINI_KEY = "canary-gemini-key-5f0c1d"
 OPENAI_KEY = "canary-openai-key-77aa01"
@@ -48,10 +46,6 @@ def three_providers(fake_gemini, fake_ollama, fake_openai) -> list[dict]:
     ]
 
 
-def invoke(*args: str, env: dict | None = None):
-    return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
-
-
 def price(model: str, provider: str, input_tokens: int, output_tokens: int) -> float:
     usage = genai_prices.Usage(input_tokens=input_tokens, output_tokens=output_tokens)
     return float(genai_prices.calc_price(usage, model, provider_id=provider).total_price)
@@ -61,11 +55,11 @@ def test_run_then_compare_has_exact_tokens_and_costs(
     tmp_path: Path, fake_gemini, fake_ollama, fake_openai, keyed
 ):
     path = write_experiment(tmp_path, three_providers(fake_gemini, fake_ollama, fake_openai))
-    result = invoke("run", str(path), env=keyed)
+    result = invoke_cli("run", str(path), env=keyed)
     assert result.exit_code == 0, result.output
     assert "| gemini-2.5-flash | gemini | 0.7 |" in result.stdout  # the seed's table, first columns
 
-    shown = invoke("compare", "--experiment", "provider-comparison", "--format", "json")
+    shown = invoke_cli("compare", "--experiment", "provider-comparison", "--format", "json")
     rows = {row["provider"]: row for row in json.loads(shown.stdout)}
     assert set(rows) == {"gemini", "ollama", "openai"}
     gemini, ollama, openai = rows["gemini"], rows["ollama"], rows["openai"]
@@ -109,7 +103,7 @@ def test_mlflow_holds_params_metrics_artifacts_and_one_trace_per_call(
     path = write_experiment(
         tmp_path, three_providers(fake_gemini, fake_ollama, fake_openai), repeats=2
     )
-    assert invoke("run", str(path), env=keyed).exit_code == 0
+    assert invoke_cli("run", str(path), env=keyed).exit_code == 0
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name("provider-comparison")
     runs = client.search_runs([experiment.experiment_id])
@@ -189,7 +183,7 @@ def test_api_keys_never_reach_the_store(
     tmp_path: Path, fake_gemini, fake_ollama, fake_openai, keyed
 ):
     path = write_experiment(tmp_path, three_providers(fake_gemini, fake_ollama, fake_openai))
-    result = invoke("run", str(path), env=keyed)
+    result = invoke_cli("run", str(path), env=keyed)
     assert result.exit_code == 0
     stored = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.name == "mlflow.db" for p in stored)
@@ -220,7 +214,7 @@ def test_passwords_in_urls_never_reach_the_store_or_the_terminal(
         },
     ]
     path = write_experiment(tmp_path, models, report=True)
-    result = invoke("run", str(path), "--register")
+    result = invoke_cli("run", str(path), "--register")
     assert result.exit_code == 1  # the second one is unreachable and skipped
     assert "skipped" in result.stderr
     for file in (p for p in tmp_path.rglob("*") if p.is_file() and p != path):
@@ -232,13 +226,15 @@ def test_missing_key_skips_that_model_and_runs_the_others(
     tmp_path: Path, fake_gemini, fake_ollama, fake_openai, keyed
 ):
     path = write_experiment(tmp_path, three_providers(fake_gemini, fake_ollama, fake_openai))
-    result = invoke("run", str(path), env={"OPENAI_API_KEY": OPENAI_KEY, "GEMINI_API_KEY": None})
+    result = invoke_cli(
+        "run", str(path), env={"OPENAI_API_KEY": OPENAI_KEY, "GEMINI_API_KEY": None}
+    )
     assert result.exit_code == 1
     assert "GEMINI_API_KEY or GOOGLE_API_KEY is not set: export it" in result.stderr
     assert (
         len(fake_ollama.generation_requests()) == 2 and len(fake_openai.generation_requests()) == 2
     )
-    rows = json.loads(invoke("compare", "-e", "provider-comparison", "-f", "json").stdout)
+    rows = json.loads(invoke_cli("compare", "-e", "provider-comparison", "-f", "json").stdout)
     skipped = {r["provider"]: r["skipped"] for r in rows}
     assert skipped["gemini"].startswith("GEMINI_API_KEY") and skipped["ollama"] is None
 
@@ -253,7 +249,7 @@ def test_unreachable_server_is_skipped_with_the_fix(tmp_path: Path, fake_ollama)
             "base_url": "http://127.0.0.1:9",
         },
     ]
-    result = invoke("run", str(write_experiment(tmp_path, models)))
+    result = invoke_cli("run", str(write_experiment(tmp_path, models)))
     assert result.exit_code == 1
     assert "down: ProviderUnavailable" in result.stderr and "ollama serve" in result.stderr
 
@@ -265,9 +261,9 @@ def test_failed_calls_are_recorded_and_the_run_goes_on(
     models = [
         {"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url, "max_retries": 0}
     ]
-    result = invoke("run", str(write_experiment(tmp_path, models, repeats=2)))
+    result = invoke_cli("run", str(write_experiment(tmp_path, models, repeats=2)))
     assert result.exit_code == 1
-    rows = json.loads(invoke("compare", "-e", "provider-comparison", "-f", "json").stdout)
+    rows = json.loads(invoke_cli("compare", "-e", "provider-comparison", "-f", "json").stdout)
     assert (rows[0]["n_calls"], rows[0]["n_errors"]) == (4, 2)
     client = MlflowClient(tracking_uri)
     table = json.loads(Path(client.download_artifacts(rows[0]["run_id"], "calls.json")).read_text())
@@ -279,7 +275,7 @@ def test_bad_experiment_file_exits_2_before_anything(tmp_path: Path):
     path = write_experiment(
         tmp_path, [{"provider": "ollama", "model": "llama3.1", "temperature": 9}]
     )
-    result = invoke("run", str(path))
+    result = invoke_cli("run", str(path))
     assert result.exit_code == 2
     assert result.stderr.strip() == f"error: {path}: models[0].temperature: must be between 0 and 2"
     assert not (tmp_path / "mlflow.db").exists()
@@ -289,18 +285,18 @@ def test_compare_unknown_experiment_is_one_line(tmp_path: Path):
     from llmflow.tracking.runs import RunStore
 
     RunStore(f"sqlite:///{tmp_path / 'mlflow.db'}")  # the working folder's store
-    result = invoke("compare", "-e", "nope")
+    result = invoke_cli("compare", "-e", "nope")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: no MLflow experiment named 'nope'")
 
 
 def test_compare_formats(tmp_path: Path, fake_ollama):
     models = [{"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url}]
-    invoke("run", str(write_experiment(tmp_path, models)))
-    md = invoke("compare", "-e", "provider-comparison", "-f", "md").stdout
+    invoke_cli("run", str(write_experiment(tmp_path, models)))
+    md = invoke_cli("compare", "-e", "provider-comparison", "-f", "md").stdout
     seed_columns = "Model | Provider | Temperature | Latency (s) | Total tokens | Estimated cost"
     assert md.splitlines()[0].startswith(f"| {seed_columns} | Task type |")
-    csv_text = invoke("compare", "-e", "provider-comparison", "-f", "csv").stdout
+    csv_text = invoke_cli("compare", "-e", "provider-comparison", "-f", "csv").stdout
     assert csv_text.splitlines()[0].startswith("model,provider,temperature,task_type,latency_s")
 
 
@@ -311,7 +307,7 @@ def test_unpriced_calls_get_no_cost_in_mlflow_not_mlflows_guess(
     models = [{"provider": "openai", "model": "gpt-4o-mini", "base_url": f"{fake_openai.url}/v1"}]
     fake_openai.api_key = None
     try:
-        assert invoke("run", str(write_experiment(tmp_path, models))).exit_code == 0
+        assert invoke_cli("run", str(write_experiment(tmp_path, models))).exit_code == 0
     finally:
         fake_openai.api_key = "test-openai-key"
     client = MlflowClient(tracking_uri)
@@ -323,5 +319,5 @@ def test_unpriced_calls_get_no_cost_in_mlflow_not_mlflows_guess(
         span = trace.data.spans[0]
         assert span.attributes.get("mlflow.llm.cost") is None
         assert span.attributes["llmflow.token_usage"]["total_tokens"] == 44
-    rows = json.loads(invoke("compare", "-e", "provider-comparison", "-f", "json").stdout)
+    rows = json.loads(invoke_cli("compare", "-e", "provider-comparison", "-f", "json").stdout)
     assert rows[0]["estimated_cost_usd"] is None and rows[0]["cost_kind"] == "unpriced"

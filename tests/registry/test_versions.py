@@ -6,10 +6,8 @@ from pathlib import Path
 import mlflow
 import pytest
 from mlflow import MlflowClient
-from typer.testing import CliRunner
 
-from llmflow.cli import app
-from tests.helpers import serve_and_ask, write_experiment
+from tests.helpers import invoke_cli, serve_and_ask, write_experiment
 
 KEY = "canary-registry-key-31d9"
 
@@ -32,17 +30,13 @@ def registered(tmp_path: Path, tracking_uri: str, fake_openai):
         tmp_path, models, prompts=prompts, promote={"require": ["error_rate==0"]}
     )
     mlflow.set_tracking_uri(None)  # as in a fresh process
-    result = invoke("run", str(path), env={"REG_KEY": KEY})
+    result = invoke_cli("run", str(path), env={"REG_KEY": KEY})
     assert result.exit_code == 0, result.output
     assert "registered llm_openai_chat v1" in result.stderr
     assert not mlflow.is_tracking_uri_set(), "llmflow must leave the global tracking URI alone"
     mlflow.set_tracking_uri(tracking_uri)
     yield MlflowClient(tracking_uri)
     fake_openai.api_key = "test-openai-key"
-
-
-def invoke(*args, env=None):
-    return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
 
 
 def state(client: MlflowClient, name: str = "llm_openai_chat"):
@@ -58,13 +52,13 @@ def test_register_promote_load_and_predict(registered, fake_openai, monkeypatch)
     assert "metric.latency_p95_s" in mv.tags and mv.tags["llmflow.config_sha256"]
     assert json.loads(mv.tags["llmflow.gates"]) == ["error_rate==0"]
 
-    refused = invoke("promote", "llm_openai_chat", "-v", "1", "--to", "production")
+    refused = invoke_cli("promote", "llm_openai_chat", "-v", "1", "--to", "production")
     assert refused.exit_code == 1 and "never been in staging" in refused.stderr
     assert state(client) == ([], "None")
 
-    assert invoke("promote", "llm_openai_chat", "-v", "1", "--to", "staging").exit_code == 0
+    assert invoke_cli("promote", "llm_openai_chat", "-v", "1", "--to", "staging").exit_code == 0
     assert state(client) == (["staging"], "Staging")
-    promoted = invoke(
+    promoted = invoke_cli(
         "promote",
         "llm_openai_chat",
         "-v",
@@ -90,17 +84,17 @@ def test_register_promote_load_and_predict(registered, fake_openai, monkeypatch)
     assert sent["temperature"] == 0.3
     assert sent["messages"][0] == {"role": "system", "content": "Be brief."}
 
-    history = json.loads(invoke("models", "history", "llm_openai_chat", "--json").stdout)
+    history = json.loads(invoke_cli("models", "history", "llm_openai_chat", "--json").stdout)
     assert [(h["version"], h["to"]) for h in history] == [("1", "staging"), ("1", "production")]
     assert history[1]["gates"] == ["latency_p95_s<30", "error_rate==0"]
-    listed = json.loads(invoke("models", "--json").stdout)
+    listed = json.loads(invoke_cli("models", "--json").stdout)
     assert sorted(listed[0]["aliases"]) == ["production", "staging"]
     assert listed[0]["stage"] == "Production" and listed[0]["provider"] == "openai"
 
 
 def test_failed_gate_changes_nothing(registered):
     client = registered
-    result = invoke(
+    result = invoke_cli(
         "promote",
         "llm_openai_chat",
         "-v",
@@ -115,22 +109,26 @@ def test_failed_gate_changes_nothing(registered):
     assert result.exit_code == 1
     assert result.stderr.count("refused:") == 1 and "latency_p95_s<1e-06" in result.stderr
     assert state(client) == ([], "None")
-    assert json.loads(invoke("models", "history", "llm_openai_chat", "--json").stdout) == []
+    assert json.loads(invoke_cli("models", "history", "llm_openai_chat", "--json").stdout) == []
 
 
 def test_promoting_a_new_version_archives_the_old(registered, tmp_path):
     client = registered
     source = client.get_model_version("llm_openai_chat", "1").tags["llmflow.source_run_id"]
-    again = invoke("register", "--run", source)
+    again = invoke_cli("register", "--run", source)
     assert again.exit_code == 0 and "version 2" in again.stdout
     for version in ("1", "2"):
-        assert invoke("promote", "llm_openai_chat", "-v", version, "--to", "staging").exit_code == 0
         assert (
-            invoke("promote", "llm_openai_chat", "-v", version, "--to", "production").exit_code == 0
+            invoke_cli("promote", "llm_openai_chat", "-v", version, "--to", "staging").exit_code
+            == 0
+        )
+        assert (
+            invoke_cli("promote", "llm_openai_chat", "-v", version, "--to", "production").exit_code
+            == 0
         )
     assert client.get_model_version("llm_openai_chat", "1").current_stage == "Archived"
     assert str(client.get_model_version_by_alias("llm_openai_chat", "production").version) == "2"
-    history = json.loads(invoke("models", "history", "llm_openai_chat", "--json").stdout)
+    history = json.loads(invoke_cli("models", "history", "llm_openai_chat", "--json").stdout)
     assert history[-1]["previous_version"] == "1"
 
 
@@ -176,7 +174,7 @@ def test_no_url_credentials_in_the_registered_model(tmp_path, tracking_uri, fake
             "register_as": "llm_userinfo",
         }
     ]
-    result = invoke("run", str(write_experiment(tmp_path, models)))
+    result = invoke_cli("run", str(write_experiment(tmp_path, models)))
     fake_openai.api_key = "test-openai-key"
     assert result.exit_code == 0, result.output
     mlflow.set_tracking_uri(tracking_uri)  # for download_artifacts of a models:/ URI

@@ -13,13 +13,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from llmflow.cli import app
-from tests.helpers import write_experiment
+from tests.helpers import invoke_cli, write_experiment
 
 PROMPT = [{"id": "q", "user": "What does MLflow track?"}]
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
 
 
 def openai_models(fake, *names: str, **extra) -> list[dict]:
@@ -73,11 +69,11 @@ def test_report_files_are_self_contained_and_real(tmp_path: Path, fake_openai):
 def test_report_is_in_mlflow_and_regenerates_from_it(tmp_path: Path, tracking_uri, fake_openai):
     out, _ = run(tmp_path, openai_models(fake_openai, "a"), repeats=2)
     client = MlflowClient(tracking_uri)
-    parent = json.loads(invoke("compare", "-e", "provider-comparison", "-f", "json").stdout)[0]
+    parent = json.loads(invoke_cli("compare", "-e", "provider-comparison", "-f", "json").stdout)[0]
     parent_id = client.get_run(parent["run_id"]).data.tags["mlflow.parentRunId"]
     stored = {f.path for f in client.list_artifacts(parent_id, "report")}
     assert {"report/report.md", "report/report.html", "report/results.json"} <= stored
-    again = invoke("report", "-e", "provider-comparison", "--out", str(tmp_path / "again"))
+    again = invoke_cli("report", "-e", "provider-comparison", "--out", str(tmp_path / "again"))
     assert again.exit_code == 0
     # the run's report, from the calls tables it had just written, is the one read back
     for name in ("results.json", "report.md", "report.html"):
@@ -132,7 +128,7 @@ def test_compare_against_the_previous_run(tmp_path: Path, tracking_uri, fake_ope
         [experiment], "tags.`llmflow.kind` = 'experiment-run'", order_by=["start_time ASC"]
     )
     first, second = (p.info.run_id for p in parents)
-    shown = invoke("compare", "-e", "provider-comparison", "--baseline", "previous")
+    shown = invoke_cli("compare", "-e", "provider-comparison", "--baseline", "previous")
     assert shown.exit_code == 0
     assert shown.stdout.startswith(f"Baseline `{first}` -> current `{second}`")
     line = next(x for x in shown.stdout.splitlines() if x.startswith("| a |"))
@@ -146,7 +142,7 @@ def test_compare_against_the_previous_run(tmp_path: Path, tracking_uri, fake_ope
 def test_tokens_the_server_did_not_send_stay_unknown(tmp_path: Path, monkeypatch, fake_openai):
     monkeypatch.setattr(fake_openai, "_usage", lambda: None)  # as a llama.cpp server streams
     out, result = run(tmp_path, openai_models(fake_openai, "llama"), repeats=2)
-    row = json.loads(invoke("compare", "-e", "provider-comparison", "-f", "json").stdout)[0]
+    row = json.loads(invoke_cli("compare", "-e", "provider-comparison", "-f", "json").stdout)[0]
     assert (row["total_tokens"], row["input_tokens"], row["output_tokens"]) == (None, None, None)
     assert (row["n_usage_missing"], row["n_empty"]) == (2, 0)
     assert "| llama | openai | default |" in result.stdout

@@ -123,8 +123,19 @@ def _models_table(listed):
     )
 
 
-_MODELS_HEADER = ("Name", "Version", "Aliases", "Stage", "Provider", "Model", "p50 (s)")
-_MODELS_HEADER += ("p95 (s)", "Cost (USD)", "Error rate", "Pass rate")
+_MODELS_HEADER = (
+    "Name",
+    "Version",
+    "Aliases",
+    "Stage",
+    "Provider",
+    "Model",
+    "p50 (s)",
+    "p95 (s)",
+    "Cost (USD)",
+    "Error rate",
+    "Pass rate",
+)
 
 
 def _version_row(v) -> list[str]:

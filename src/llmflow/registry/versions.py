@@ -224,11 +224,6 @@ class VersionSummary:
     source_run_id: str
 
 
-def list_versions(client: Any) -> list[VersionSummary]:
-    """Every version of every registered model, by name then version."""
-    return list_registry(client)[0]
-
-
 def list_registry(client: Any) -> tuple[list[VersionSummary], list[str]]:
     """Every version of every registered model, by name then version; and the names of the
     models that have none (made in MLflow without one, or whose versions were all deleted)."""

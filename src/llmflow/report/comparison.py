@@ -185,8 +185,15 @@ SEED_COLUMNS = (
 EXTRA_COLUMNS = ("p50 (s)", "p95 (s)", "TTFT p50 (s)", "Calls", "Errors")
 TEXT_COLUMNS = ("Model", "Provider", "Task type", "Estimated cost")  # the others are numbers
 # what a narrow terminal still shows: the variant, its speed, cost, errors and quality
-ESSENTIAL_COLUMNS = ("Model", "p50 (s)", "p95 (s)", "Estimated cost", "Errors", "Pass rate")
-ESSENTIAL_COLUMNS += ("Accuracy",)
+ESSENTIAL_COLUMNS = (
+    "Model",
+    "p50 (s)",
+    "p95 (s)",
+    "Estimated cost",
+    "Errors",
+    "Pass rate",
+    "Accuracy",
+)
 EXTRA_METRICS = ("latency_p50_s", "latency_p95_s", "ttft_p50_s", "n_calls", "n_errors")
 
 
