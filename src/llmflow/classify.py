@@ -180,20 +180,22 @@ class Classified:
     labels: tuple[str, ...]
     expected: tuple[str, ...]
     predicted: tuple[str, ...]
+    cases: tuple[str, ...] = ()  # each answer's prompt: repeats of one prompt are one cluster
 
 
 def classified(
     records: Iterable[CallRecord], table: dict[str, CaseChecks], labels: Sequence[str]
 ) -> Classified:
     """The successful measured calls' labels (failed calls are counted in error_rate)."""
-    expected, predicted = [], []
+    expected, predicted, cases = [], [], []
     for r in records:
         checks = table.get(r.case_id)
         if not r.ok or r.warmup or r.completion is None or checks is None or not checks.expected:
             continue
         expected.append(checks.expected)
         predicted.append(to_label(r.completion.text, labels))
-    return Classified(tuple(labels), tuple(expected), tuple(predicted))
+        cases.append(r.case_id)
+    return Classified(tuple(labels), tuple(expected), tuple(predicted), tuple(cases))
 
 
 def per_label(result: Classified) -> list[dict[str, Any]]:
@@ -233,16 +235,21 @@ def confusion(result: Classified) -> list[list[int]]:
 
 
 def metrics(result: Classified) -> dict[str, float]:
-    """accuracy (the label check's pass rate) with its Wilson interval, macro_f1 (over the
-    labels that occur, true or predicted), n_unparsed. Empty when nothing was scored."""
-    from .scoring import wilson_interval
+    """accuracy (the label check's pass rate) with its 95% interval (Wilson's, clustered by
+    prompt), macro_f1 (over the labels that occur, true or predicted), n_unparsed. Empty when
+    nothing was scored."""
+    from .stats import clustered_rate_interval
 
     n = len(result.expected)
     if n == 0:
         return {}
     correct = sum(e == p for e, p in zip(result.expected, result.predicted, strict=True))
     occurring = [row for row in per_label(result) if row["support"] or row["predicted"]]
-    low, high = wilson_interval(correct, n) or (None, None)
+    outcomes: dict[str, list[bool]] = {}
+    pairs = zip(result.cases or range(n), result.expected, result.predicted, strict=True)
+    for case, e, p in pairs:
+        outcomes.setdefault(str(case), []).append(e == p)
+    low, high = clustered_rate_interval(outcomes.values()) or (None, None)
     return {
         "accuracy": correct / n,
         "accuracy_ci_low": low,

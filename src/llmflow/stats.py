@@ -23,35 +23,80 @@ def mean(values: Sequence[float]) -> float | None:
 
 
 def bootstrap_ci(
-    values: Sequence[float],
+    values: Sequence[float] | Sequence[Sequence[float]],
     confidence: float = 0.95,
     resamples: int = 2000,
     seed: int = 0,
 ) -> tuple[float, float] | None:
     """Percentile bootstrap confidence interval of the median; None under 2 values.
 
-    Seeded, so a report regenerated from the same calls shows the same interval. Vectorized:
-    2,000 resamples of 1,000 calls take milliseconds, not the seconds a Python loop takes.
+    `values` may be grouped (one list per prompt, its repeats inside): then whole prompts are
+    resampled with all their repeats (a cluster bootstrap), since ten repeats of one prompt are
+    not ten independent observations. Seeded, so a report regenerated from the same calls shows
+    the same interval. Vectorized: 2,000 resamples of 1,000 calls take milliseconds.
     """
     import numpy as np
 
-    if len(values) < 2:
+    groups = [list(g) for g in values] if values and _grouped(values) else [[v] for v in values]
+    groups = [g for g in groups if g]
+    if sum(len(g) for g in groups) < 2 or len(groups) < 2:
         return None
-    data = np.asarray(values, dtype=float)
+    width = max(len(g) for g in groups)
+    data = np.full((len(groups), width), np.nan)
+    for i, g in enumerate(groups):
+        data[i, : len(g)] = g
+    median = np.median if width == 1 else np.nanmedian
     rng = np.random.default_rng(seed)
-    chunk = max(1, 200_000 // len(data))  # resamples at a time: a few MB, not resamples x n
-    medians = np.concatenate(
-        [
-            np.median(
-                data[rng.integers(0, len(data), size=(min(chunk, resamples - start), len(data)))],
-                axis=1,
-            )
-            for start in range(0, resamples, chunk)
-        ]
-    )
+    chunk = max(1, 200_000 // data.size)  # resamples at a time: a few MB, not resamples x n
+    medians = []
+    for start in range(0, resamples, chunk):
+        picked = rng.integers(0, len(groups), size=(min(chunk, resamples - start), len(groups)))
+        medians.append(median(data[picked].reshape(len(picked), -1), axis=1))
     tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(medians, [tail, 100 - tail])
+    low, high = np.percentile(np.concatenate(medians), [tail, 100 - tail])
     return float(low), float(high)
+
+
+def _grouped(values: Sequence) -> bool:
+    return not isinstance(values[0], (int, float))
+
+
+def wilson_interval(passed: float, n: float, z: float = 1.959964) -> tuple[float, float] | None:
+    """The 95% Wilson score interval of a proportion; None for n == 0. Unlike the normal
+    approximation it stays within [0, 1] and is not zero-width at 0% or 100%. `n` may be an
+    effective number of observations (clustered_rate_interval)."""
+    if n <= 0:
+        return None
+    p = passed / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def clustered_rate_interval(clusters: Iterable[Sequence[bool]]) -> tuple[float, float] | None:
+    """The 95% interval of a rate over calls that come in prompts (clusters of repeats).
+
+    With one call per prompt it is Wilson's interval. With repeats it is Wilson's at the
+    effective number of observations p(1 - p) / SE^2, where SE is the cluster-robust standard
+    error of the rate (Kish's design effect): ten identical repeats of each of 20 prompts count
+    as about 20 observations, not 200; repeats that vary independently count nearly in full.
+    At 0% or 100% the spread says nothing, and the prompts are counted instead."""
+    found = [[bool(x) for x in c] for c in clusters if len(c)]
+    calls = sum(len(c) for c in found)
+    if not calls:
+        return None
+    passed = sum(sum(c) for c in found)
+    if all(len(c) == 1 for c in found):
+        return wilson_interval(passed, calls)
+    p, g = passed / calls, len(found)
+    spread = sum((sum(c) - p * len(c)) ** 2 for c in found)
+    if g < 2 or p in (0.0, 1.0) or spread == 0:
+        effective = float(g)
+    else:
+        variance = g / (g - 1) * spread / calls**2
+        effective = min(max(p * (1 - p) / variance, 1.0), float(calls))
+    return wilson_interval(p * effective, effective)
 
 
 def summarize(records: Iterable[CallRecord]) -> dict[str, float]:
@@ -70,6 +115,9 @@ def summarize(records: Iterable[CallRecord]) -> dict[str, float]:
     ok = [r for r in records if r.ok]
     timed = [r for r in ok if not r.cached and r.timing is not None]
     latencies = [r.timing.latency_s for r in timed]
+    by_prompt: dict[str, list[float]] = {}
+    for r in timed:
+        by_prompt.setdefault(r.case_id, []).append(r.timing.latency_s)
     ttfts = [r.timing.ttft_s for r in timed if r.timing.ttft_s is not None]
     tpots = [t for r in timed if (t := r.tpot_s) is not None]
     speeds = [s for r in timed if (s := r.output_tokens_per_s) is not None]
@@ -93,7 +141,7 @@ def summarize(records: Iterable[CallRecord]) -> dict[str, float]:
         "n_usage_missing": sum(r.usage.total_tokens is None for r in ok),
         **_token_sums(ok),
     }
-    if (interval := bootstrap_ci(latencies)) is not None:
+    if (interval := bootstrap_ci(list(by_prompt.values()))) is not None:
         metrics["latency_p50_ci_low_s"], metrics["latency_p50_ci_high_s"] = interval
     metrics.update(_warmup_metrics(warmups))
     measured = [r.cost for r in ok if not r.cached]

@@ -54,7 +54,7 @@ class FakeOpenAI(FakeServer):
             return self.error_response(404, f"Unknown path {request.path}")
         body = request.body or {}
         model = body.get("model", "")
-        text = self.reply(body["messages"][-1]["content"])
+        text = self.reply(body["messages"][-1]["content"], model)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         if not body.get("stream"):

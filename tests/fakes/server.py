@@ -60,6 +60,8 @@ class FakeServer:
     def __init__(self) -> None:
         self.delay_s = 0.0  # before the first byte of every generation answer
         self.model_delays: dict[str, float] = {}  # per model (request body "model"), else delay_s
+        # known answers: (model, last user message) -> the reply (openai only), else the echo
+        self.scripted: dict[tuple[str, str], str] = {}
         self.seconds_per_max_token = 0.0  # extra delay for each max_tokens/num_predict asked
         self.chunk_delay_s = 0.0  # between streamed chunks
         self.hang_s = 5.0  # how long a "timeout" fault keeps the client waiting
@@ -115,9 +117,11 @@ class FakeServer:
         assert self._httpd, "start() the server first"
         return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
-    def reply(self, last: str) -> str:
-        """The answer to a request whose last user message is `last`: its echo, or a judge's
-        verdict when it is llmflow's judge prompt."""
+    def reply(self, last: str, model: str = "") -> str:
+        """The answer to a request whose last user message is `last`: the answer scripted for
+        (model, last), else its echo, or a judge's verdict when it is llmflow's judge prompt."""
+        if (model, last) in self.scripted:
+            return self.scripted[(model, last)]
         if JUDGE_MARKER not in last:
             return f"Echo: {last}"
         if self.judge_unparseable:

@@ -20,14 +20,15 @@ def variant(
     model: str | None = None,
     swept: dict[str, Any] | None = None,
 ) -> VariantRun:
-    """A variant whose i-th call took latencies[i] s and answered texts[i] with usages[i]."""
+    """A variant whose call on prompt p<i> took latencies[i] s and answered texts[i] with
+    usages[i]: one call per prompt, so that variants built alike answer the same prompts."""
     records = [
         call_record(
             name,
             latency,
             **({"text": texts[i]} if i < len(texts) else {}),
             **({"usage": usages[i]} if i < len(usages) else {}),
-            repeat=i,
+            case_id=f"p{i}",
         )
         for i, latency in enumerate(latencies)
     ]

@@ -9,6 +9,7 @@ import pytest
 
 from llmflow.report.classification import classification_findings
 from llmflow.report.comparison import Comparison, row_from, to_markdown
+from llmflow.report.pairs import Evidence, pairwise
 from llmflow.report.quality import plot_pass_rate_vs_latency
 from llmflow.scoring import wilson_interval
 
@@ -33,17 +34,28 @@ def row(name: str, provider: str, correct: int, n: int = 80, p50: float = 0.01):
     return row_from(f"run-{name}", params, metrics, {"llmflow.variant_id": name})
 
 
+def correct_on(name: str, cases: range, n: int = 80) -> Evidence:
+    """Right on the test cases in `cases`, wrong on the others."""
+    found = Evidence(name)
+    for i in range(n):
+        found.add("accuracy", f"t{i}", float(i in cases))
+    return found
+
+
 @pytest.mark.parametrize(
-    ("llm_correct", "verdict"),
+    ("llm_cases", "verdict"),
     [
-        (80, "**gemini** beats the classic model on accuracy beyond the noise"),
-        (66, "No LLM beats the classic model beyond the noise"),  # intervals overlap
-        (30, "**No LLM beats the classic model**: tfidf-logreg 87.5%"),
+        (range(80), "**gemini** beats the classic model on accuracy beyond chance"),
+        # right on 66 cases, but not the classic model's 70: 10 against 14 discordant cases
+        (range(10, 76), "No LLM beats the classic model beyond chance"),
+        (range(30), "**No LLM beats the classic model**: tfidf-logreg 87.5%"),
     ],
 )
-def test_the_verdict_only_beyond_the_noise(llm_correct: int, verdict: str):
-    rows = [row("tfidf-logreg", "sklearn", 70), row("gemini", "gemini", llm_correct, p50=0.8)]
-    found = classification_findings(rows)
+def test_the_verdict_only_beyond_chance(llm_cases: range, verdict: str):
+    correct = len(llm_cases)
+    rows = [row("tfidf-logreg", "sklearn", 70), row("gemini", "gemini", correct, p50=0.8)]
+    pairs = pairwise([correct_on("tfidf-logreg", range(70)), correct_on("gemini", llm_cases)])
+    found = classification_findings(rows, pairs)
     assert verdict in found[0]
     assert "gemini: median 800.0 ms each (800.0 s one at a time), $0.02" in found[1]
 

@@ -24,23 +24,33 @@ def test_faster_variant_is_ranked_and_named():
     data = report_data(variant("slow", SLOW), variant("fast", FAST))
     findings, _ = text_of(data)
     assert (
-        "**fast** is the fastest: median latency 0.014 s against 0.124 s for slow, 8.86x faster"
+        "**fast** is the fastest: median latency 0.014 s against 0.124 s for slow, 8.88x faster"
         in findings
     )
-    assert "the intervals do not overlap" in findings
+    assert "sign test on the 8 prompts both answered, fast slower on 0 and faster on 8" in findings
     results = {r["variant_id"]: r for r in json.loads(to_json(data.comparison))}
     assert results["fast"]["latency_p50_ci_high_s"] < results["slow"]["latency_p50_ci_low_s"]
 
 
-def test_overlapping_distributions_are_not_called_different():
+def test_prompts_that_lean_both_ways_are_not_called_different():
     twin = [0.030, 0.034, 0.031, 0.035, 0.032, 0.036]  # median 0.033
-    data = report_data(variant("twin-a", twin), variant("twin-b", [t + 0.0005 for t in twin]))
+    other = [0.031, 0.033, 0.032, 0.034, 0.033, 0.035]  # faster on 3 prompts, slower on 3
+    data = report_data(variant("twin-a", twin), variant("twin-b", other))
     findings, next_steps = text_of(data)
-    assert "twin-a has the lowest median latency (0.033 s) but is **not distinguishable**" in (
-        findings
-    )
+    assert "has the lowest median latency (0.033 s) but is **not distinguishable**" in findings
+    assert "slower on 3 and faster on 3: p = 1" in findings
     assert "is the fastest" not in findings
-    assert "Add repeats to separate twin-a and twin-b (n=6 and 6 timed calls now)" in next_steps
+    assert "To tell twin-a and twin-b apart on latency: this run could detect" in next_steps
+
+
+def test_a_small_shift_on_every_prompt_is_seen_by_the_paired_test():
+    """0.5 ms slower on each of 8 prompts whose latencies spread over 6 ms: the intervals of
+    the medians overlap, the sign test sees 8 of 8."""
+    twin = [0.030, 0.034, 0.031, 0.035, 0.032, 0.036, 0.030, 0.033]
+    data = report_data(variant("twin-a", twin), variant("twin-b", [t + 0.0005 for t in twin]))
+    findings, _ = text_of(data)
+    assert "**twin-a** is the fastest" in findings
+    assert "twin-a slower on 0 and faster on 8: p = 0.0078" in findings
 
 
 def test_sweep_shows_latency_rising_with_max_tokens():
@@ -62,20 +72,24 @@ def test_sweep_shows_latency_rising_with_max_tokens():
     )
 
 
-def test_baseline_marks_a_change_outside_the_noise():
-    before = report_data(variant("a", FAST)).comparison
-    after = report_data(variant("a", [t + 0.140 for t in FAST])).comparison
+def test_baseline_marks_a_change_beyond_chance():
+    before = report_data(variant("a", FAST))
+    after = report_data(variant("a", [t + 0.140 for t in FAST]))
     shown = baseline.to_markdown(baseline.deltas(before, after), "base", "now")
     line = next(x for x in shown.splitlines() if x.startswith("| a |"))
-    assert line == "| a | 0.014 -> 0.154 | +1000.0% * | 336 -> 336 | - -> - |"
+    assert line == "| a | 0.014 -> 0.154 | +1000.0% * | 336 -> 336 | unpriced -> unpriced |"
+    assert "a, latency: sign test on the 8 prompts both answered" in shown
 
 
-def test_baseline_does_not_mark_a_change_inside_the_noise():
-    before = report_data(variant("a", FAST)).comparison
-    after = report_data(variant("a", [t + 0.001 for t in FAST])).comparison
+def test_baseline_does_not_mark_a_change_the_prompts_do_not_agree_on():
+    before = report_data(variant("a", FAST))
+    mixed = [t + (0.002 if i % 2 else -0.001) for i, t in enumerate(FAST)]  # +2 ms, -1 ms, ...
+    after = report_data(variant("a", mixed))
     (delta,) = baseline.deltas(before, after)
-    assert not delta.significant
-    assert "| +7.1% |" in baseline.to_markdown([delta], "base", "now")
+    assert not delta.significant("latency_s")
+    shown = baseline.to_markdown([delta], "base", "now")
+    assert re.search(r"^\| a \| 0\.014 -> 0\.0\d\d \| [+-]\d+\.\d% \|", shown, re.M), shown
+    assert "a slower on 4 and faster on 4: p = 1" in shown
 
 
 def test_empty_answers_are_warned_in_the_interpretation():

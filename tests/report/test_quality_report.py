@@ -7,10 +7,24 @@ from dataclasses import replace
 from pathlib import Path
 
 from llmflow.report.comparison import Comparison, row_from, to_json, to_markdown
-from llmflow.report.quality import pareto_front, quality_findings
+from llmflow.report.pairs import Evidence, pairwise
 from llmflow.report.render import write_report
+from llmflow.report.verdicts import pareto_front
+from llmflow.report.verdicts import quality as quality_findings
 from llmflow.scoring import wilson_interval
 from tests.report.builders import report_data, variant
+
+
+def evidence(name: str, passed: int, n: int, latency: float = 1.0, cost: float | None = None):
+    """One call per prompt p0..p<n-1>: the first `passed` pass; every latency the same but for a
+    hair that keeps the prompts' order (so a sign test sees a consistent lean)."""
+    found = Evidence(name)
+    for i in range(n):
+        found.add("pass_rate", f"p{i}", float(i < passed))
+        found.add("latency_s", f"p{i}", latency + i * 1e-6)
+        if cost is not None:
+            found.add("cost_per_call_usd", f"p{i}", cost)
+    return found
 
 
 def row(name: str, passed: int, n: int, latency: float, cost: float | None = None):
@@ -44,19 +58,37 @@ def test_without_checks_the_comparison_is_unchanged():
     assert "Pass rate" not in to_markdown(Comparison("e", "p", (plain,)))
 
 
-def test_a_better_pass_rate_is_claimed_only_when_the_intervals_do_not_overlap():
-    clear = quality_findings([row("a", 95, 100, 1.0), row("b", 50, 100, 1.0)])
-    assert clear[0].startswith("**a** has the best quality")
-    noisy = quality_findings([row("a", 9, 10, 1.0), row("b", 7, 10, 1.0)])
+def test_a_better_pass_rate_is_claimed_only_when_the_paired_test_says_so():
+    clear_pairs = pairwise([evidence("a", 95, 100), evidence("b", 50, 100)])
+    clear = quality_findings([row("a", 95, 100, 1.0), row("b", 50, 100, 1.0)], clear_pairs)
+    assert clear[0].startswith("**a** has the best pass rate: 95.0% against 50.0% for b, +45.0 pts")
+    assert "exact McNemar test on the 100 prompts both answered" in clear[0]
+    noisy_pairs = pairwise([evidence("a", 9, 10), evidence("b", 7, 10)])
+    noisy = quality_findings([row("a", 9, 10, 1.0), row("b", 7, 10, 1.0)], noisy_pairs)
     assert "**not distinguishable** from b" in noisy[0]
+    assert "2 passed by a only and 0 by b only: p = 0.5" in noisy[0]
 
 
 def test_the_pareto_front_keeps_the_trade_offs():
     good_slow = row("good-slow", 95, 100, 2.0)
     bad_fast = row("bad-fast", 50, 100, 0.5)
     dominated = row("dominated", 50, 100, 2.5)
-    front = pareto_front([good_slow, bad_fast, dominated])
+    pairs = pairwise(
+        [
+            evidence("good-slow", 95, 100, 2.0),
+            evidence("bad-fast", 50, 100, 0.5),
+            evidence("dominated", 50, 100, 2.5),
+        ]
+    )
+    front = pareto_front([good_slow, bad_fast, dominated], pairs)
     assert [r.label for r in front] == ["good-slow", "bad-fast"]
+
+
+def test_a_difference_the_tests_cannot_see_dominates_nothing():
+    """Slower by a hair on 3 prompts and equal in quality: no test says worse, so both stay."""
+    a, b = row("a", 2, 3, 1.0), row("b", 2, 3, 1.001)
+    pairs = pairwise([evidence("a", 2, 3, 1.0), evidence("b", 2, 3, 1.001)])
+    assert [r.label for r in pareto_front([a, b], pairs)] == ["a", "b"]
 
 
 def test_the_report_has_a_quality_section_and_plot(tmp_path: Path):

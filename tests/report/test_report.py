@@ -133,10 +133,11 @@ def test_compare_against_the_previous_run(tmp_path: Path, tracking_uri, fake_ope
     assert shown.stdout.startswith(f"Baseline `{first}` -> current `{second}`")
     line = next(x for x in shown.stdout.splitlines() if x.startswith("| a |"))
     assert re.fullmatch(
-        r"\| a \| \d\.\d{3} -> \d\.\d{3} \| [+-]\d+\.\d% (\* )?\| 132 -> 132 \| "
-        r"- -> - \|",
+        r"\| a \| \d\.\d{3} -> \d\.\d{3} \| [+-]\d+\.\d%( \*)? \| 132 -> 132 \| "
+        r"unpriced -> unpriced \|",
         line,
     ), line
+    assert "a, latency: sign test on the 1 prompts both answered" in shown.stdout
 
 
 def test_tokens_the_server_did_not_send_stay_unknown(tmp_path: Path, monkeypatch, fake_openai):
@@ -156,4 +157,4 @@ def test_tokens_the_server_did_not_send_stay_unknown(tmp_path: Path, monkeypatch
 @pytest.mark.parametrize("repeats", [1])
 def test_single_call_has_no_interval_and_says_so(tmp_path: Path, fake_openai, repeats):
     out, _ = run(tmp_path, openai_models(fake_openai, "solo"), repeats=repeats)
-    assert "no interval: fewer than 2 timed calls" in (out / "report.md").read_text()
+    assert "no interval: fewer than 2 prompts timed" in (out / "report.md").read_text()

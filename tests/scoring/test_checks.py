@@ -86,10 +86,12 @@ def test_names_default_to_the_type_and_are_made_unique():
 
 
 def test_pass_rate_and_its_wilson_interval():
-    checks = {"q": CaseChecks("Paris", (("icontains", spec(type="icontains", value="paris")),))}
+    """One call per prompt: Wilson's interval as it is."""
+    check = CaseChecks("Paris", (("icontains", spec(type="icontains", value="paris")),))
+    checks = {f"q{i}": check for i in range(5)}
     answers = ["Paris", "paris.", "Lyon", "Paris"]
-    records = [call_record("v", 0.1, text=a, repeat=i) for i, a in enumerate(answers)]
-    records.append(call_record("v", 0.1, repeat=9, error_type="BadResponse", error_message="x"))
+    records = [call_record("v", 0.1, text=a, case_id=f"q{i}") for i, a in enumerate(answers)]
+    records.append(call_record("v", 0.1, case_id="q4", error_type="BadResponse", error_message="x"))
     metrics = quality_metrics(score_records(records, checks))
     assert metrics["pass_rate"] == 0.75
     assert metrics["n_scored"] == 4  # the failed call counts in error_rate, not here
@@ -97,6 +99,24 @@ def test_pass_rate_and_its_wilson_interval():
     low, high = wilson_interval(3, 4)
     assert (metrics["pass_rate_ci_low"], metrics["pass_rate_ci_high"]) == (low, high)
     assert 0.30 < low < 0.31 and 0.95 < high < 0.96  # the textbook values for 3/4
+
+
+def test_repeats_of_one_prompt_are_one_cluster_in_the_pass_rate_interval():
+    """Ten identical repeats of each of 20 prompts are about 20 observations, not 200."""
+    check = CaseChecks("Paris", (("icontains", spec(type="icontains", value="paris")),))
+    checks = {f"q{i}": check for i in range(20)}
+    records = [
+        call_record("v", 0.1, text="Paris" if i < 13 else "Lyon", case_id=f"q{i}", repeat=r)
+        for i in range(20)
+        for r in range(10)
+    ]
+    metrics = quality_metrics(score_records(records, checks))
+    assert metrics["pass_rate"] == 0.65 and metrics["n_scored"] == 200
+    low, high = metrics["pass_rate_ci_low"], metrics["pass_rate_ci_high"]
+    by_prompt = wilson_interval(0.65 * 19, 19)  # effective n: G - 1 with identical repeats
+    assert (low, high) == pytest.approx(by_prompt)
+    pooled = wilson_interval(130, 200)
+    assert high - low > 2.5 * (pooled[1] - pooled[0])
 
 
 def test_no_checks_no_quality_metrics():

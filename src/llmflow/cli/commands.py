@@ -206,9 +206,19 @@ def compare(
             "--baseline",
             show_default=False,
             help="A parent run id to compare against, or 'previous' (the run of the same "
-            "experiment file before this one). Prints deltas, * when outside the noise.",
+            "experiment file before this one). Prints the changes, * when a paired test on "
+            "the prompts both runs answered says they are beyond chance.",
         ),
     ] = None,
+    pairs: Annotated[
+        bool,
+        typer.Option(
+            "--pairs",
+            help="Print the pairwise verdicts instead: every two variants compared on the "
+            "prompts both answered (McNemar, Wilcoxon or sign test; Holm-corrected), with the "
+            "difference, its 95% interval, p-values and the verdict.",
+        ),
+    ] = False,
     tracking_uri: TrackingUri = None,
     debug: Debug = False,
 ) -> None:
@@ -218,23 +228,71 @@ def compare(
             _print_deltas(tracking_uri, experiment, run_id, baseline)
             return
         comparison = _read_comparison(tracking_uri, experiment, run_id)
+        if pairs:
+            _print_pairs(_read_pairs(tracking_uri, experiment, comparison), comparison, fmt)
+            return
     _print_comparison(comparison, fmt)
+
+
+def _read_pairs(tracking_uri: str | None, experiment: str, comparison):
+    """The pairwise verdicts, from the variant runs' calls tables: read straight from a local
+    store's artifact folder, else through MLflow."""
+    from ..report.data import comparison_pairs, load_report_data
+    from ..report.sqlite_read import read_calls_tables
+    from ..tracking.uri import resolve_tracking_uri
+
+    run_ids = [r.run_id for r in comparison.rows if not r.skipped]
+    tables = read_calls_tables(resolve_tracking_uri(tracking_uri), run_ids)
+    if tables is not None:
+        return comparison_pairs(comparison, tables)
+    client = open_store(tracking_uri).client
+    return load_report_data(client, experiment, comparison=comparison).pairs
+
+
+def _print_pairs(found, comparison, fmt: Format) -> None:
+    from ..report import pairs as pairs_module
+    from ..report import pairs_text
+
+    if fmt is Format.json:
+        sys.stdout.write(pairs_module.to_json(found))
+    elif fmt is Format.csv:
+        sys.stdout.write(pairs_module.to_csv(found))
+    elif fmt is Format.table and out.is_terminal and found:
+        from .tables import fit_table
+
+        title = f"{comparison.experiment} (run {comparison.parent_run_id[:8]}): pairwise verdicts"
+        header = pairs_text.PAIR_COLUMNS
+        rows = pairs_text.pair_rows(found)
+        table = fit_table(
+            out.console,
+            title,
+            header,
+            rows,
+            left=header[:3] + header[-2:],
+            label_columns=3,
+            essential=("Metric", "A", "B", "A - B", "p (Holm)", "Verdict"),
+            whole="-f md or -f json has them all",
+        )
+        out.print(table)
+    else:
+        sys.stdout.write(pairs_text.to_markdown(found))
 
 
 def _print_deltas(tracking_uri: str | None, experiment: str, run_id: str | None, baseline: str):
     from ..report import baseline as base
-    from ..report import load_comparison
+    from ..report.data import load_report_data
 
     store = open_store(tracking_uri)
-    comparison = load_comparison(store.client, experiment, run_id)
+    current = load_report_data(store.client, experiment, run_id)
+    parent = current.comparison.parent_run_id
     baseline_id = (
-        base.previous_run_id(store.client, experiment, comparison.parent_run_id)
+        base.previous_run_id(store.client, experiment, parent)
         if baseline == "previous"
         else baseline
     )
-    before = load_comparison(store.client, experiment, baseline_id)
-    found = base.deltas(before, comparison)
-    sys.stdout.write(base.to_markdown(found, baseline_id, comparison.parent_run_id))
+    before = load_report_data(store.client, experiment, baseline_id)
+    found = base.deltas(before, current)
+    sys.stdout.write(base.to_markdown(found, baseline_id, parent))
 
 
 def _read_comparison(tracking_uri: str | None, experiment: str, run_id: str | None):

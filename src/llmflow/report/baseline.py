@@ -1,23 +1,32 @@
-"""A run against a baseline run: deltas per variant, marked when outside the noise."""
+"""A run against a baseline run: per variant, the change of latency and quality, marked * when
+the paired test on the prompts both runs answered says it is beyond chance (Holm over the
+variants)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import LlmflowError
 from ..tracking.runs import KIND_PARENT, TAG_CONFIG_SHA, TAG_KIND
-from .comparison import Comparison
-from .interpret import distinct
+from .comparison import ComparisonRow, format_cost
+from .data import ReportData
+from .pairs import LATENCY, Pair, compare_runs
+from .pairs_text import diff_text, evidence_text, metric_name
+
+QUALITY_METRICS = ("pass_rate", "accuracy")
 
 
 @dataclass(frozen=True)
 class Delta:
     variant_id: str
-    latency_p50_s: tuple[float | None, float | None]  # (baseline, current)
-    total_tokens: tuple[int | None, int | None]
-    estimated_cost_usd: tuple[float | None, float | None]
-    significant: bool  # the 95% intervals of the two medians do not overlap
+    before: ComparisonRow
+    after: ComparisonRow
+    pairs: dict[str, Pair] = field(default_factory=dict)  # metric -> this run vs the baseline
+
+    def significant(self, metric: str) -> bool:
+        pair = self.pairs.get(metric)
+        return pair is not None and pair.winner() is not None
 
 
 def previous_run_id(client: Any, experiment: str, run_id: str) -> str:
@@ -37,42 +46,60 @@ def previous_run_id(client: Any, experiment: str, run_id: str) -> str:
     return earlier[0].info.run_id
 
 
-def deltas(baseline: Comparison, current: Comparison) -> list[Delta]:
-    before = {r.variant_id: r for r in baseline.rows}
+def deltas(baseline: ReportData, current: ReportData) -> list[Delta]:
+    """Each variant of `current` that `baseline` has too, with its paired tests."""
+    before = {v.label: v for v in baseline.measured}
+    after = [v for v in current.measured if v.label in before]
+    pairs = compare_runs(
+        [v.evidence for v in after if v.evidence is not None],
+        [v.evidence for v in before.values() if v.evidence is not None],
+    )
     out = []
-    for row in current.rows:
-        old = before.get(row.variant_id)
-        if old is None:
-            continue
-        out.append(
-            Delta(
-                variant_id=row.variant_id,
-                latency_p50_s=(old.latency_p50_s, row.latency_p50_s),
-                total_tokens=(old.total_tokens, row.total_tokens),
-                estimated_cost_usd=(old.estimated_cost_usd, row.estimated_cost_usd),
-                significant=distinct(old, row),
-            )
-        )
+    for v in after:
+        found = {p.metric: p for p in pairs if p.a == v.label}
+        out.append(Delta(v.label, before[v.label].row, v.row, found))
     return out
 
 
 def to_markdown(found: list[Delta], baseline_id: str, current_id: str) -> str:
+    quality = [m for m in QUALITY_METRICS if any(getattr(d.after, m) is not None for d in found)]
+    header = ["Model", "p50 latency (s)", "change"]
+    for metric in quality:
+        header += [metric_name(metric).capitalize(), "change"]
+    header += ["Total tokens", "Estimated cost"]
     lines = [
-        f"Baseline `{baseline_id}` -> current `{current_id}`; * = outside the noise "
-        "(the 95% intervals of the two medians do not overlap)",
+        f"Baseline `{baseline_id}` -> current `{current_id}`; * = a change beyond chance (a "
+        "paired test on the prompts both runs answered, Holm-corrected over the variants)",
         "",
-        "| Model | p50 latency (s) | change | Total tokens | Estimated cost |",
-        "|---|---|---|---|---|",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
     ]
     for d in found:
-        (a, b) = d.latency_p50_s
-        change = f"{(b - a) / a:+.1%}{' *' if d.significant else ''}" if a and b else "-"
-        lines.append(
-            f"| {d.variant_id} | {_pair(d.latency_p50_s, '{:.3f}')} | {change} | "
-            f"{_pair(d.total_tokens, '{:,}')} | {_pair(d.estimated_cost_usd, '${:.6f}')} |"
-        )
-    return "\n".join(lines) + "\n"
+        a, b = d.before.latency_p50_s, d.after.latency_p50_s
+        change = f"{(b - a) / a:+.1%}{_star(d, LATENCY)}" if a and b else "-"
+        cells = [d.variant_id, _pair(a, b, "{:.3f}"), change]
+        for metric in quality:
+            old, new = getattr(d.before, metric), getattr(d.after, metric)
+            moved = "-" if old is None or new is None else diff_text(metric, new - old)
+            cells += [_pair(old, new, "{:.1%}"), f"{moved}{_star(d, metric)}"]
+        cells += [
+            _pair(d.before.total_tokens, d.after.total_tokens, "{:,}"),
+            f"{format_cost(d.before.estimated_cost_usd, d.before.cost_kind)} -> "
+            f"{format_cost(d.after.estimated_cost_usd, d.after.cost_kind)}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = [
+        f"- {d.variant_id}, {metric_name(metric)}: {evidence_text(pair)}"
+        for d in found
+        for metric, pair in d.pairs.items()
+        if metric in (LATENCY, *quality)
+    ]
+    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 
-def _pair(values: tuple[Any, Any], fmt: str) -> str:
-    return " -> ".join("-" if v is None else fmt.format(v) for v in values)
+def _star(delta: Delta, metric: str) -> str:
+    return " *" if delta.significant(metric) else ""
+
+
+def _pair(old: Any, new: Any, fmt: str) -> str:
+    return " -> ".join("-" if v is None else fmt.format(v) for v in (old, new))

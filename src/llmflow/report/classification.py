@@ -1,7 +1,7 @@
 """Task classify in the comparison and the report: accuracy with its 95% interval, macro F1 and
 unparsed answers as columns; per variant, the per-label table and a confusion-matrix plot (from
 the variant run's classification.json); and the plain answer to "does any LLM beat the classic
-model on accuracy beyond the noise, and at what latency and cost per 1,000 predictions?"."""
+model on accuracy beyond chance, and at what latency and cost per 1,000 predictions?"."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ..tracking.artifacts import read_json
 if TYPE_CHECKING:
     from .comparison import ComparisonRow
     from .data import ReportData
+    from .pairs import Pair
 
 CLASSIFY_COLUMNS = ("Accuracy", "Accuracy 95% CI", "Macro F1", "Unparsed")
 LABEL_COLUMNS = ["Label", "Precision", "Recall", "F1", "Support"]
@@ -111,15 +112,17 @@ def plot_confusions(data: ReportData, out_dir: Path) -> dict[str, Path]:
     return plots
 
 
-def classification_findings(rows: Sequence[ComparisonRow]) -> list[str]:
-    """Whether an LLM beats the classic model on accuracy beyond the noise (the 95% intervals
-    do not overlap), and each variant's latency and cost per 1,000 predictions."""
+def classification_findings(rows: Sequence[ComparisonRow], pairs: Sequence[Pair]) -> list[str]:
+    """Whether an LLM beats the classic model on accuracy beyond chance (the paired test on the
+    test cases both answered), and each variant's latency and cost per 1,000 predictions."""
+    from .verdicts import classic_against_llms
+
     scored = [r for r in rows if r.accuracy is not None and not r.skipped]
     classic = [r for r in scored if r.provider in TRADITIONAL]
     llms = [r for r in scored if r.provider not in TRADITIONAL]
     out = []
     if classic and llms:
-        out.append(_verdict(max(classic, key=_accuracy), llms))
+        out.append(classic_against_llms(max(classic, key=_accuracy), llms, pairs))
     if scored:
         costs = "; ".join(_per_thousand(r) for r in sorted(scored, key=lambda r: -_accuracy(r)))
         out.append(f"Per 1,000 predictions: {costs}.")
@@ -128,35 +131,6 @@ def classification_findings(rows: Sequence[ComparisonRow]) -> list[str]:
 
 def _accuracy(row: ComparisonRow) -> float:
     return row.accuracy or 0.0
-
-
-def _verdict(classic: ComparisonRow, llms: list[ComparisonRow]) -> str:
-    best = max(llms, key=_accuracy)
-    shown = f"{best.label} {best.accuracy:.1%} ({accuracy_interval(best)})"
-    theirs = f"{classic.label} {classic.accuracy:.1%} ({accuracy_interval(classic)})"
-    beating = [r for r in llms if _above(r, classic)]
-    if beating:
-        names = ", ".join(r.label for r in beating)
-        return (
-            f"**{names}** beat{'s' if len(beating) == 1 else ''} the classic model on accuracy "
-            f"beyond the noise: {shown} against {theirs}; the 95% intervals do not overlap."
-        )
-    if _above(classic, best):
-        return (
-            f"**No LLM beats the classic model**: {theirs} is more accurate than the best LLM, "
-            f"{shown}, beyond the noise (the 95% intervals do not overlap)."
-        )
-    return (
-        f"No LLM beats the classic model beyond the noise: the best LLM, {shown}, against "
-        f"{theirs}; the 95% intervals overlap, so more test cases are needed to tell them apart."
-    )
-
-
-def _above(a: ComparisonRow, b: ComparisonRow) -> bool:
-    """a's interval lies wholly above b's."""
-    if a.accuracy_ci_low is None or b.accuracy_ci_high is None:
-        return False
-    return a.accuracy_ci_low > b.accuracy_ci_high
 
 
 def _per_thousand(row: ComparisonRow) -> str:

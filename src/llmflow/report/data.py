@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ..redact import redact_url
@@ -17,6 +18,7 @@ from ..tracking.runs import TAG_VARIANT, calls_table
 from ..types import CallRecord
 from .classification import load_classification
 from .comparison import Comparison, ComparisonRow, load_comparison, row_from
+from .pairs import Evidence, Pair, evidence, pairwise
 
 _SIZED_CASE = re.compile(r"@(\d+)t$")
 
@@ -28,6 +30,7 @@ class VariantData:
     output_tokens: list[int] = field(default_factory=list)
     latency_by_prompt_size: dict[int, list[float]] = field(default_factory=dict)
     classification: dict[str, Any] | None = None  # task classify: per-label table, confusion
+    evidence: Evidence | None = None  # per-prompt values, for the pairwise verdicts
 
     @property
     def label(self) -> str:
@@ -43,6 +46,11 @@ class ReportData:
     @property
     def measured(self) -> list[VariantData]:
         return [v for v in self.variants if not v.row.skipped and v.row.n_calls > 0]
+
+    @cached_property
+    def pairs(self) -> list[Pair]:
+        """Every two measured variants compared on the prompts both answered (pairs.py)."""
+        return pairwise([v.evidence for v in self.measured if v.evidence is not None])
 
     @property
     def swept_axes(self) -> list[str]:
@@ -77,6 +85,17 @@ def load_report_data(
             data.classification = load_classification(client, row.run_id)
         variants.append(data)
     return ReportData(comparison, variants, redact_url(client.tracking_uri))
+
+
+def comparison_pairs(comparison: Comparison, tables: dict[str, list[dict[str, Any]]]) -> list[Pair]:
+    """The pairwise verdicts of a comparison, from its variant runs' calls tables (by run id)."""
+    return pairwise(
+        [
+            evidence(r.label, tables.get(r.run_id, []), classification=r.accuracy is not None)
+            for r in comparison.rows
+            if not r.skipped and r.n_calls > 0
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -131,6 +150,7 @@ def _rows(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 
 def _fill(data: VariantData, rows: list[dict[str, Any]]) -> None:
+    data.evidence = evidence(data.label, rows, classification=data.row.accuracy is not None)
     for row in rows:
         if row["repeat"] < 0 or row["error"] or row["cached"] or row["latency_s"] is None:
             continue

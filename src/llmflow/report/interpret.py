@@ -1,7 +1,9 @@
 """The written interpretation: sentences generated from the numbers, each with its numbers.
 
-"Faster" is claimed only when the 95% bootstrap intervals of the two medians do not overlap;
-otherwise the text says the variants are not distinguishable at this sample size.
+"Faster", "better" and "not distinguishable" come from the pairwise verdicts (pairs.py, worded
+by verdicts.py): paired tests on the prompts both variants answered, corrected by Holm's method
+for the many pairs of a sweep. A pair not distinguishable says what the run could detect and
+how many prompts the observed difference would need.
 """
 
 from __future__ import annotations
@@ -10,22 +12,24 @@ from collections import defaultdict
 from statistics import mean, median
 
 from ..providers import TRADITIONAL
-from .comparison import ComparisonRow
+from . import verdicts
 from .data import ReportData, VariantData
+from .pairs import NOT_DISTINGUISHABLE, Pair
+from .pairs_text import metric_name, power_text
 
 
 def interpret(data: ReportData) -> tuple[list[str], list[str]]:
     """(findings, what to try next), as markdown sentences."""
     measured = [v for v in data.measured if v.row.latency_p50_s is not None]
     findings: list[str] = []
-    findings += _speed(measured)
+    findings += verdicts.speed([v.row for v in measured], data.pairs)
     findings += _empty(data.measured)
     findings += _tokens(measured)
     findings += _unreported_tokens(data.measured)
     findings += _cost(data.measured)
     findings += _errors(data)
     for axis in data.swept_axes:
-        findings += _sweep(measured, axis)
+        findings += _sweep(measured, axis, data.pairs)
     findings += _prompt_sizes(measured)
     cached = sum(v.row.n_cached for v in data.measured)
     if cached:
@@ -34,68 +38,6 @@ def interpret(data: ReportData) -> tuple[list[str], list[str]]:
             "in the latency statistics (`--no-cache` sends them)."
         )
     return findings, _next_steps(measured, data)
-
-
-def distinct(a: ComparisonRow, b: ComparisonRow) -> bool:
-    """True when the 95% intervals of the two median latencies do not overlap."""
-    if None in (
-        a.latency_p50_ci_low_s,
-        a.latency_p50_ci_high_s,
-        b.latency_p50_ci_low_s,
-        b.latency_p50_ci_high_s,
-    ):
-        return False
-    return a.latency_p50_ci_high_s < b.latency_p50_ci_low_s or (
-        b.latency_p50_ci_high_s < a.latency_p50_ci_low_s
-    )
-
-
-def ci_text(row: ComparisonRow) -> str:
-    if row.latency_p50_ci_low_s is None or row.latency_p50_ci_high_s is None:
-        return "no interval: fewer than 2 timed calls"
-    return f"95% CI {row.latency_p50_ci_low_s:.3f}-{row.latency_p50_ci_high_s:.3f} s"
-
-
-def _speed(measured: list[VariantData]) -> list[str]:
-    if not measured:
-        return ["No call succeeded, so there is no latency to compare."]
-    ranked = sorted(measured, key=lambda v: v.row.latency_p50_s)
-    fast = ranked[0]
-    if len(ranked) == 1:
-        return [
-            f"Only {fast.label} was measured: median latency {fast.row.latency_p50_s:.3f} s "
-            f"({ci_text(fast.row)}, n={fast.row.n_timed})."
-        ]
-    second, slow = ranked[1], ranked[-1]
-    a, b = fast.row.latency_p50_s, second.row.latency_p50_s
-    if distinct(fast.row, second.row):
-        out = [
-            f"**{fast.label}** is the fastest: median latency {a:.3f} s against {b:.3f} s for "
-            f"{second.label}, {b / a:.2f}x faster ({ci_text(fast.row)} vs {ci_text(second.row)}, "
-            f"n={fast.row.n_timed} and {second.row.n_timed}: the intervals do not overlap)."
-        ]
-    else:
-        out = [
-            f"{fast.label} has the lowest median latency ({a:.3f} s) but is **not "
-            f"distinguishable** from {second.label} ({b:.3f} s): their intervals overlap "
-            f"({ci_text(fast.row)} vs {ci_text(second.row)}, n={fast.row.n_timed} and "
-            f"{second.row.n_timed})."
-        ]
-    if slow is not second:
-        verdict = "clearly slower" if distinct(fast.row, slow.row) else "within the noise"
-        out.append(
-            f"The slowest is {slow.label} at {slow.row.latency_p50_s:.3f} s median "
-            f"({slow.row.latency_p50_s / a:.2f}x the fastest, {verdict})."
-        )
-    ttfts = [v for v in ranked if v.row.ttft_p50_s is not None]
-    if len(ttfts) > 1:
-        first = min(ttfts, key=lambda v: v.row.ttft_p50_s)
-        others = ", ".join(f"{v.label} {v.row.ttft_p50_s:.3f} s" for v in ttfts if v is not first)
-        out.append(
-            f"Time to first token (median): {first.label} is first at "
-            f"{first.row.ttft_p50_s:.3f} s; {others}."
-        )
-    return out
 
 
 def _empty(measured: list[VariantData]) -> list[str]:
@@ -170,10 +112,17 @@ def _cost(measured: list[VariantData]) -> list[str]:
             f"{v.label} cost ${v.row.cost_per_call_usd:.6f} per call "
             f"(${v.row.cost_per_call_usd * 1000:.2f} per 1,000 calls)."
         )
-    local = [v.label for v in measured if v.row.cost_kind == "local"]
-    if local:
+    local = [v for v in measured if v.row.cost_kind == "local"]
+    by_hour = [v.label for v in local if v.row.estimated_cost_usd]
+    free = [v.label for v in local if not v.row.estimated_cost_usd]
+    if by_hour:
         out.append(
-            f"{', '.join(local)} ran on local compute, costed by the hour (cost_per_hour_usd)."
+            f"{', '.join(by_hour)} ran on local compute, costed by the hour (cost_per_hour_usd)."
+        )
+    if free:
+        out.append(
+            f"{', '.join(free)} ran on local compute at no hourly rate, so cost $0 here; set "
+            "cost_per_hour_usd to count the machine."
         )
     unpriced = [v.label for v in measured if v.row.cost_kind == "unpriced"]
     if unpriced:
@@ -210,14 +159,14 @@ def sweep_groups(
     return {k: sorted(g, key=lambda p: p[0]) for k, g in groups.items() if len(g) > 1}
 
 
-def _sweep(measured: list[VariantData], axis: str) -> list[str]:
+def _sweep(measured: list[VariantData], axis: str, pairs: list[Pair]) -> list[str]:
     out = []
     for (_, model, others), points in sweep_groups(measured, axis).items():
         medians = [v.row.latency_p50_s for _, v in points]
         where = f" ({', '.join(f'{k}={val}' for k, val in others)})" if others else ""
         series = ", ".join(f"{x:g}: {m:.3f} s" for (x, _), m in zip(points, medians, strict=True))
         steps = [b - a for a, b in zip(medians, medians[1:], strict=False)]
-        if not distinct(points[0][1].row, points[-1][1].row):
+        if not verdicts.sweep_trend(points[0][1].label, points[-1][1].label, pairs):
             trend = "does not change beyond the noise"
         elif all(s > 0 for s in steps):
             trend = "rises"
@@ -242,13 +191,8 @@ def _prompt_sizes(measured: list[VariantData]) -> list[str]:
 
 
 def _next_steps(measured: list[VariantData], data: ReportData) -> list[str]:
-    steps = []
+    steps = _more_prompts(data.pairs)
     ranked = sorted(measured, key=lambda v: v.row.latency_p50_s)
-    if len(ranked) >= 2 and not distinct(ranked[0].row, ranked[1].row):
-        steps.append(
-            f"Add repeats to separate {ranked[0].label} and {ranked[1].label} "
-            f"(n={ranked[0].row.n_timed} and {ranked[1].row.n_timed} timed calls now)."
-        )
     priced = [v for v in measured if v.row.cost_per_call_usd]
     if ranked and priced and ranked[0] is min(priced, key=lambda v: v.row.cost_per_call_usd):
         steps.append(f"{ranked[0].label} is both the fastest and the cheapest per call here.")
@@ -265,6 +209,31 @@ def _next_steps(measured: list[VariantData], data: ReportData) -> list[str]:
             )
     if "max_tokens" in data.swept_axes:
         steps.append("Keep max_tokens as low as the answers allow: it bounds latency and cost.")
-    elif "temperature" not in data.swept_axes and measured:
+    elif "temperature" not in data.swept_axes and measured and not _deterministic(data):
         steps.append("Sweep temperature (e.g. 0.4, 0.6, 0.8) and max_tokens to see their effect.")
     return steps
+
+
+def _more_prompts(pairs: list[Pair]) -> list[str]:
+    """For the closest pair of each metric that the run could not tell apart: what it would
+    take (prompts, or repeats where answers vary within a prompt)."""
+    steps = []
+    for metric in dict.fromkeys(p.metric for p in pairs):
+        undecided = [
+            p for p in pairs if p.metric == metric and p.verdict == NOT_DISTINGUISHABLE and p.paired
+        ]
+        needing = [p for p in undecided if p.prompts_needed is not None]
+        if not needing:
+            continue
+        pair = min(needing, key=lambda p: p.prompts_needed)
+        steps.append(
+            f"To tell {pair.a} and {pair.b} apart on {metric_name(metric)}: {power_text(pair)}."
+        )
+    return steps
+
+
+def _deterministic(data: ReportData) -> bool:
+    """Every variant at temperature 0, or a traditional model: nothing for a sweep to move."""
+    return all(
+        v.row.provider in TRADITIONAL or v.row.temperature in (0, 0.0) for v in data.measured
+    )

@@ -1,6 +1,5 @@
-"""Quality in the comparison and the report: the pass-rate columns, the ranking by quality
-(claimed only when the 95% intervals do not overlap, as for latency), the Pareto front of
-quality, latency and cost, and the plot of pass rate against median latency."""
+"""Quality in the comparison and the report: the pass-rate columns, the per-check score table
+and the plot of pass rate against median latency. Who is better is verdicts.py's."""
 
 from __future__ import annotations
 
@@ -66,73 +65,6 @@ def score_table(rows: Sequence[ComparisonRow]) -> tuple[list[str], list[list[str
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
-
-
-def quality_distinct(a: ComparisonRow, b: ComparisonRow) -> bool:
-    """True when the 95% intervals of the two pass rates do not overlap."""
-    if None in (a.pass_rate_ci_low, a.pass_rate_ci_high, b.pass_rate_ci_low, b.pass_rate_ci_high):
-        return False
-    return a.pass_rate_ci_low > b.pass_rate_ci_high or b.pass_rate_ci_low > a.pass_rate_ci_high
-
-
-def quality_findings(rows: Sequence[ComparisonRow]) -> list[str]:
-    """The ranking by pass rate, honest about overlap, and the Pareto front."""
-    checked = sorted(
-        (r for r in rows if r.pass_rate is not None and not r.skipped),
-        key=lambda r: -(r.pass_rate or 0.0),
-    )
-    if not checked:
-        return []
-    best = checked[0]
-    if len(checked) == 1:
-        out = [
-            f"Only {best.label} was checked: pass rate {best.pass_rate:.1%} "
-            f"(95% CI {interval_text(best)}, n={best.n_scored})."
-        ]
-    elif quality_distinct(best, checked[1]):
-        second = checked[1]
-        out = [
-            f"**{best.label}** has the best quality: pass rate {best.pass_rate:.1%} against "
-            f"{second.pass_rate:.1%} for {second.label} (95% CI {interval_text(best)} vs "
-            f"{interval_text(second)}: the intervals do not overlap)."
-        ]
-    else:
-        second = checked[1]
-        out = [
-            f"{best.label} has the highest pass rate ({best.pass_rate:.1%}) but is **not "
-            f"distinguishable** from {second.label} ({second.pass_rate:.1%}): their 95% "
-            f"intervals overlap ({interval_text(best)} vs {interval_text(second)}); more "
-            "prompts or repeats would narrow them."
-        ]
-    front = pareto_front(checked)
-    if len(checked) > 1:
-        names = ", ".join(r.label for r in front)
-        out.append(
-            f"Pareto front (pass rate up, median latency and cost down): {names}; every other "
-            "variant is worse on one of them and no better on the others."
-        )
-    if errors := sum(r.n_score_errors for r in checked):
-        out.append(
-            f"{errors} check(s) could not be made (a judge's unreadable answer): "
-            "those calls count as not passed."
-        )
-    return out
-
-
-def pareto_front(rows: Sequence[ComparisonRow]) -> list[ComparisonRow]:
-    """The variants no other one dominates on (pass rate, median latency, cost); an unknown
-    latency or cost (unpriced) is left out of that comparison, never read as 0."""
-    return [r for r in rows if not any(_dominates(o, r) for o in rows if o is not r)]
-
-
-def _dominates(a: ComparisonRow, b: ComparisonRow) -> bool:
-    pairs = [(a.pass_rate, b.pass_rate, True)]
-    pairs.append((a.latency_p50_s, b.latency_p50_s, False))
-    pairs.append((a.cost_per_call_usd, b.cost_per_call_usd, False))
-    known = [(x, y, up) for x, y, up in pairs if x is not None and y is not None]
-    no_worse = all((x >= y) if up else (x <= y) for x, y, up in known)
-    better = any((x > y) if up else (x < y) for x, y, up in known)
-    return no_worse and better
 
 
 def plot_pass_rate_vs_latency(rows: Sequence[ComparisonRow], out_dir: Path) -> Path | None:

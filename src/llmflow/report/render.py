@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import blocks
+from . import blocks, pairs_text, verdicts
 from .blocks import Block, Bullets, Figures, Heading, Paragraph, Table
 from .classification import (
     LABEL_COLUMNS,
@@ -23,8 +23,9 @@ from .comparison import (
 )
 from .data import ReportData
 from .interpret import interpret
+from .pairs import to_json as pairs_json
 from .plots import make_plots
-from .quality import has_quality, plot_pass_rate_vs_latency, quality_findings, score_table
+from .quality import has_quality, plot_pass_rate_vs_latency, score_table
 
 SEED_WIDTH = len(SEED_COLUMNS)
 
@@ -38,13 +39,15 @@ def write_report(data: ReportData, out_dir: Path) -> list[Path]:
     plots.update(plot_confusions(data, out_dir))
     findings, next_steps = interpret(data)
     rows = data.comparison.rows
-    findings = classification_findings(rows) + quality_findings(rows) + findings
+    pairs = data.pairs
+    findings = classification_findings(rows, pairs) + verdicts.quality(rows, pairs) + findings
     report = sections(data, findings, next_steps, plots)
     files = {
         "report.md": blocks.to_markdown(report),
         "report.html": blocks.to_html(report, f"{data.comparison.experiment}: provider comparison"),
         "results.csv": to_csv(data.comparison),
         "results.json": to_json(data.comparison),
+        "pairs.json": pairs_json(pairs),
     }
     for name, text in files.items():
         (out_dir / name).write_text(text, encoding="utf-8")
@@ -103,6 +106,7 @@ def sections(
         Bullets([f"**Warning**: {w}" for w in warnings(c)], css_class="warnings"),
         *_quality_section(c),
         *_label_sections(data),
+        *pairs_text.section(data.pairs, [v.label for v in data.measured]),
         Heading("Distribution and details"),
         Table(extended_header, extended),
         Heading("Interpretation"),

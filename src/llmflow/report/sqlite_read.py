@@ -10,11 +10,13 @@ and the caller asks MLflow, which also words the error.
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 from contextlib import closing
 from pathlib import Path
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import quote, unquote, urlparse
 
 from ..tracking.runs import KIND_PARENT, KIND_VARIANT, TAG_KIND
 from ..tracking.uri import sqlite_file
@@ -107,3 +109,48 @@ def _by_run(db: sqlite3.Connection, select: str, children: tuple) -> dict[str, d
 def _floats(metrics: dict) -> dict[str, float]:
     """MLflow stores a NaN as is_nan (the value NULL above), and gives it back as NaN."""
     return {key: math.nan if value is None else float(value) for key, value in metrics.items()}
+
+
+def read_calls_tables(
+    tracking_uri: str, run_ids: list[str]
+) -> dict[str, list[dict[str, Any]]] | None:
+    """Each variant run's calls.json as rows, read from a local artifact folder without MLflow;
+    None when any run keeps its artifacts elsewhere (a server, an object store). A run without
+    the file (killed before it was written) has no rows."""
+    path = _database_file(tracking_uri)
+    if path is None or not run_ids:
+        return None
+    marks = ",".join("?" * len(run_ids))
+    try:
+        with closing(sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)) as db:
+            found = dict(
+                db.execute(
+                    f"SELECT run_uuid, artifact_uri FROM runs WHERE run_uuid IN ({marks})", run_ids
+                )
+            )
+    except sqlite3.Error:
+        return None
+    tables = {}
+    for run_id in run_ids:
+        folder = _local_folder(found.get(run_id))
+        if folder is None:
+            return None
+        tables[run_id] = _rows(folder / "calls.json")
+    return tables
+
+
+def _local_folder(artifact_uri: str | None) -> Path | None:
+    if not artifact_uri:
+        return None
+    parsed = urlparse(artifact_uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    return Path(artifact_uri) if parsed.scheme == "" and artifact_uri.startswith("/") else None
+
+
+def _rows(file: Path) -> list[dict[str, Any]]:
+    if not file.is_file():
+        return []
+    table = json.loads(file.read_text(encoding="utf-8"))
+    columns = table["columns"]
+    return [dict(zip(columns, values, strict=True)) for values in table["data"]]

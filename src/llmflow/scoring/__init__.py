@@ -10,11 +10,11 @@ unparseable answer) is a score with `error` set and passed False: never a silent
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from ..stats import clustered_rate_interval, wilson_interval
 from ..types import CallRecord
 from .specs import ScorerSpec, unique_labels
 
@@ -136,21 +136,10 @@ def call_passed(scores: Sequence[Score]) -> bool | None:
     return all(s.passed and s.error is None for s in scores) if scores else None
 
 
-def wilson_interval(passed: int, n: int, z: float = 1.959964) -> tuple[float, float] | None:
-    """The 95% Wilson score interval of a proportion; None for n == 0. Unlike the normal
-    approximation it stays within [0, 1] and is not zero-width at 0% or 100%."""
-    if n == 0:
-        return None
-    p = passed / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def quality_metrics(scores: dict[CallKey, list[Score]]) -> dict[str, float]:
-    """pass_rate with its Wilson interval, n_scored, n_passed, n_score_errors and each
-    score.<name> (the mean of its values, booleans as 0/1) over the scored calls."""
+    """pass_rate with its 95% interval (Wilson's, clustered by prompt:
+    stats.clustered_rate_interval), n_scored, n_passed, n_score_errors and each score.<name>
+    (the mean of its values, booleans as 0/1) over the scored calls."""
     if not scores:
         return {}
     outcomes = [call_passed(s) for s in scores.values()]
@@ -161,7 +150,10 @@ def quality_metrics(scores: dict[CallKey, list[Score]]) -> dict[str, float]:
         "pass_rate": passed / n,
         "n_score_errors": sum(s.error is not None for ss in scores.values() for s in ss),
     }
-    interval = wilson_interval(passed, n)
+    by_prompt: dict[str, list[bool]] = {}
+    for (case_id, _), outcome in zip(scores, outcomes, strict=True):
+        by_prompt.setdefault(case_id, []).append(bool(outcome))
+    interval = clustered_rate_interval(by_prompt.values())
     if interval is not None:
         metrics["pass_rate_ci_low"], metrics["pass_rate_ci_high"] = interval
     values: dict[str, list[float]] = {}

@@ -1,0 +1,75 @@
+"""How many prompts a difference needs: the other half of "not distinguishable".
+
+Approximations at 80% power and a two-sided level alpha (0.05 divided by the number of
+comparisons of a sweep: Holm's first, strictest step):
+
+- pass rates on paired prompts (McNemar): Connor (1987),
+  n = (z_a * sqrt(q) + z_b * sqrt(q - d^2))^2 / d^2, where q is the share of prompts on which
+  the two variants disagree (discordant) and d the difference of the pass rates;
+- per-prompt means (scores, cost): the paired t approximation, n = ((z_a + z_b) * sd / d)^2,
+  where sd is the standard deviation of the per-prompt differences;
+- latency (sign test): the same on log latency, times pi / 2, the sign test's efficiency
+  relative to the t test for normal differences.
+
+What a run could have detected is the same formula solved for d at the run's own n.
+"""
+
+from __future__ import annotations
+
+import math
+
+from scipy import stats as sp
+from scipy.optimize import brentq
+
+POWER = 0.8
+ALPHA = 0.05
+SIGN_TEST_FACTOR = math.pi / 2
+
+
+def _z(alpha: float) -> tuple[float, float]:
+    return float(sp.norm.ppf(1 - alpha / 2)), float(sp.norm.ppf(POWER))
+
+
+def mcnemar_prompts(diff: float, discordance: float, alpha: float = ALPHA) -> int | None:
+    """Prompts needed to detect a difference `diff` of pass rates when the variants disagree on
+    a share `discordance` of the prompts; None when no such share allows it (|diff| can never
+    exceed the share of prompts on which they disagree)."""
+    d, q = abs(diff), discordance
+    if d <= 0 or d > q:  # a difference never exceeds the share of prompts that disagree
+        return None
+    za, zb = _z(alpha)
+    return math.ceil((za * math.sqrt(q) + zb * math.sqrt(q - d * d)) ** 2 / (d * d))
+
+
+def mcnemar_detectable(n: int, discordance: float, alpha: float = ALPHA) -> float | None:
+    """The smallest difference of pass rates that n paired prompts detect with 80% power, at
+    the observed share of discordant prompts; None when nothing could be (no disagreement)."""
+    q = discordance
+    if n < 1 or q <= 0:
+        return None
+    za, zb = _z(alpha)
+
+    def excess(d: float) -> float:
+        return (za * math.sqrt(q) + zb * math.sqrt(max(q - d * d, 0.0))) ** 2 / (d * d) - n
+
+    upper = q * (1 - 1e-9)
+    if excess(upper) > 0:
+        return None  # even the largest difference these disagreements allow needs more prompts
+    return float(brentq(excess, 1e-9, upper))
+
+
+def mean_prompts(diff: float, sd: float, alpha: float = ALPHA, factor: float = 1.0) -> int | None:
+    """Prompts needed to detect a mean per-prompt difference `diff` whose per-prompt spread is
+    `sd` (paired t approximation, times `factor`)."""
+    if diff == 0 or sd <= 0:
+        return None
+    za, zb = _z(alpha)
+    return math.ceil(factor * ((za + zb) * sd / abs(diff)) ** 2)
+
+
+def mean_detectable(n: int, sd: float, alpha: float = ALPHA, factor: float = 1.0) -> float | None:
+    """The smallest mean per-prompt difference n prompts detect with 80% power."""
+    if n < 2 or sd <= 0:
+        return None
+    za, zb = _z(alpha)
+    return (za + zb) * sd * math.sqrt(factor / n)

@@ -1,0 +1,301 @@
+"""Pairwise verdicts: every two variants compared on the prompts both answered.
+
+A variant's calls become per-prompt evidence (`Evidence`: for each metric, each prompt's values
+over its repeats); two variants are compared on the prompts both have (`significance` picks the
+test), each metric's p-values over all the pairs of the sweep are adjusted by Holm, and a
+verdict says "better" only when the adjusted p-value is under 0.05. A pair found not
+distinguishable carries what the run could have detected and how many prompts the observed
+difference would need (`power`). Variants that did not answer the same prompts (fewer than half
+of the smaller one's in common) are compared unpaired, and the pair says so.
+
+Metrics compared: pass_rate (every check of a call passed), accuracy (task classify: the label
+check), score.<name> (each check's values), latency_s (per-prompt median latency of the timed
+calls: the difference is the median per-prompt difference, in seconds) and cost_per_call_usd
+(priced calls). "Better" is a higher pass rate, accuracy or score, a lower latency or cost.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from .. import power, significance
+from ..metrics import higher_is_better
+
+ALPHA = 0.05
+LATENCY = "latency_s"
+COST = "cost_per_call_usd"
+LABEL_COLUMN = "label"  # task classify: the label check's column, whose pass rate is accuracy
+# calls.json columns that are not checks (scoring/tables.py adds a column per check, `passed`)
+_CALL_COLUMNS = frozenset(
+    {
+        "case",
+        "repeat",
+        "prompt",
+        "response",
+        "error",
+        "input_tokens",
+        "output_tokens",
+        "total_tokens",
+        "latency_s",
+        "ttft_s",
+        "cost_usd",
+        "cost_kind",
+        "cached",
+        "attempts",
+        "passed",
+    }
+)
+NOT_DISTINGUISHABLE = "not_distinguishable"
+
+
+@dataclass
+class Evidence:
+    """One variant's per-prompt values: metric -> prompt (case id) -> one value per repeat."""
+
+    label: str
+    values: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+
+    def add(self, metric: str, case: str, value: float) -> None:
+        self.values.setdefault(metric, {}).setdefault(case, []).append(value)
+
+
+def evidence(label: str, rows: Iterable[dict[str, Any]], classification: bool = False) -> Evidence:
+    """A variant's evidence from its calls table (calls.json rows). Warmups are left out; a
+    failed call counts for no metric (failures are error_rate's); cached answers have no
+    latency or cost of their own."""
+    found = Evidence(label)
+    for row in rows:
+        if row["repeat"] < 0 or row["error"]:
+            continue
+        case = str(row["case"])
+        _add_quality(found, case, row, classification)
+        if row["cached"]:
+            continue
+        if row["latency_s"] is not None:
+            found.add(LATENCY, case, float(row["latency_s"]))
+        if row["cost_usd"] is not None:
+            found.add(COST, case, float(row["cost_usd"]))
+    return found
+
+
+def _add_quality(found: Evidence, case: str, row: dict[str, Any], classification: bool) -> None:
+    checks = {k: v for k, v in row.items() if k not in _CALL_COLUMNS and v is not None}
+    if classification and LABEL_COLUMN in checks:
+        found.add("accuracy", case, float(checks.pop(LABEL_COLUMN)))
+    if row.get("passed") is not None and (checks or not classification):
+        found.add("pass_rate", case, float(row["passed"]))
+    for name, value in checks.items():
+        if isinstance(value, (bool, int, float)):
+            found.add(name if name.startswith("score.") else f"score.{name}", case, float(value))
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One metric compared between two variants; `diff` is a minus b, in the metric's unit."""
+
+    metric: str
+    a: str
+    b: str
+    n_pairs: int  # prompts both answered (0 when compared unpaired)
+    diff: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float
+    p_adjusted: float
+    method: str
+    verdict: str  # a_better | b_better | not_distinguishable
+    mid_p: float | None = None  # McNemar: the mid-p value, less conservative than the exact one
+    a_higher: int = 0  # prompts on which a's value is above b's (for latency: a slower)
+    b_higher: int = 0
+    ratio: float | None = None  # latency: median per-prompt ratio a / b
+    n_compared: int = 0  # prompts in the test: n_pairs, or both variants' prompts unpaired
+    comparisons: int = 1  # pairs of this metric in the family that Holm adjusted over
+    detectable: float | None = None  # not distinguishable: the smallest difference this run
+    # detects with 80% power (latency: relative, 0.1 = 10%), in the metric's unit
+    prompts_needed: int | None = None  # ... and the prompts the observed difference would need
+    repeats_vary: float | None = None  # share of prompts whose repeats disagreed (None: none)
+
+    @property
+    def paired(self) -> bool:
+        return self.n_pairs > 0
+
+    def winner(self) -> str | None:
+        return {"a_better": self.a, "b_better": self.b}.get(self.verdict)
+
+    def flipped(self) -> Pair:
+        """The same comparison seen from b."""
+        verdict = {"a_better": "b_better", "b_better": "a_better"}.get(self.verdict, self.verdict)
+        return replace(
+            self,
+            a=self.b,
+            b=self.a,
+            diff=_neg(self.diff),
+            ci_low=_neg(self.ci_high),
+            ci_high=_neg(self.ci_low),
+            verdict=verdict,
+            a_higher=self.b_higher,
+            b_higher=self.a_higher,
+            ratio=1 / self.ratio if self.ratio else self.ratio,
+        )
+
+
+def _neg(value: float | None) -> float | None:
+    return None if value is None else -value
+
+
+def pairwise(variants: Sequence[Evidence], alpha: float = ALPHA) -> list[Pair]:
+    """Every metric, every two variants that both have it; Holm within each metric."""
+    out: list[Pair] = []
+    metrics = sorted({m for v in variants for m in v.values})
+    for metric in metrics:
+        having = [v for v in variants if v.values.get(metric)]
+        tested = [(a, b, _test(metric, a, b)) for a, b in itertools.combinations(having, 2)]
+        adjusted = significance.holm([t.p_value for _, _, t in tested])
+        for (a, b, test), p_adjusted in zip(tested, adjusted, strict=True):
+            out.append(_pair(metric, a, b, test, p_adjusted, len(tested), alpha))
+    return out
+
+
+def compare_runs(current: Sequence[Evidence], baseline: Sequence[Evidence]) -> list[Pair]:
+    """Each variant of a run against the same variant (by label) of a baseline run, on their
+    common prompts; Holm within each metric over the variants."""
+    before = {v.label: v for v in baseline}
+    matched = [(v, before[v.label]) for v in current if v.label in before]
+    out: list[Pair] = []
+    metrics = sorted({m for v, _ in matched for m in v.values})
+    for metric in metrics:
+        having = [(a, b) for a, b in matched if a.values.get(metric) and b.values.get(metric)]
+        tested = [(a, b, _test(metric, a, b)) for a, b in having]
+        adjusted = significance.holm([t.p_value for _, _, t in tested])
+        for (a, b, test), p_adjusted in zip(tested, adjusted, strict=True):
+            out.append(_pair(metric, a, b, test, p_adjusted, len(tested), ALPHA, baseline=True))
+    return out
+
+
+def _reduce(metric: str, values: list[float]) -> float:
+    return float(np.median(values)) if metric == LATENCY else sum(values) / len(values)
+
+
+def _test(metric: str, a: Evidence, b: Evidence) -> significance.Test:
+    va, vb = a.values[metric], b.values[metric]
+    common = sorted(set(va) & set(vb))
+    if common and len(common) >= min(len(va), len(vb)) / 2:
+        xa = np.array([_reduce(metric, va[c]) for c in common])
+        xb = np.array([_reduce(metric, vb[c]) for c in common])
+        if metric == LATENCY:
+            return significance.sign_test(xa, xb)
+        if significance.is_binary(xa, xb):
+            return significance.mcnemar(xa, xb)
+        return significance.signed_rank(xa, xb)
+    xa = np.array([_reduce(metric, v) for v in va.values()])
+    xb = np.array([_reduce(metric, v) for v in vb.values()])
+    return significance.unpaired(xa, xb, latency=metric == LATENCY)
+
+
+def _pair(
+    metric: str,
+    a: Evidence,
+    b: Evidence,
+    test: significance.Test,
+    p_adjusted: float,
+    comparisons: int,
+    alpha: float,
+    baseline: bool = False,
+) -> Pair:
+    paired = test.method not in _UNPAIRED
+    verdict = NOT_DISTINGUISHABLE
+    if p_adjusted < alpha and test.direction:
+        a_wins = (test.direction > 0) == higher_is_better(metric)
+        verdict = "a_better" if a_wins else "b_better"
+    pair = Pair(
+        metric=metric,
+        a=a.label,
+        b=b.label if not baseline else f"{b.label} (baseline)",
+        n_pairs=test.n if paired else 0,
+        diff=test.diff,
+        ci_low=test.ci_low,
+        ci_high=test.ci_high,
+        p_value=test.p_value,
+        p_adjusted=p_adjusted,
+        method=test.method,
+        verdict=verdict,
+        mid_p=test.mid_p,
+        a_higher=test.a_higher,
+        b_higher=test.b_higher,
+        ratio=test.ratio,
+        n_compared=test.n,
+        comparisons=comparisons,
+        repeats_vary=_repeats_vary(metric, a, b),
+    )
+    if verdict == NOT_DISTINGUISHABLE and paired:
+        pair = replace(pair, **_power(metric, test, alpha / comparisons))
+    return pair
+
+
+_UNPAIRED = frozenset({"fisher_exact", "welch_t", "mann_whitney", "too_few_prompts"})
+
+
+def _power(metric: str, test: significance.Test, alpha: float) -> dict[str, Any]:
+    """What the run could have detected, and the prompts the observed difference needs."""
+    if test.method == "mcnemar_exact":
+        discordance = (test.a_higher + test.b_higher) / test.n
+        return {
+            "detectable": power.mcnemar_detectable(test.n, discordance, alpha),
+            "prompts_needed": power.mcnemar_prompts(test.diff or 0.0, discordance, alpha),
+        }
+    if test.sd_diff is None:
+        return {}
+    if metric == LATENCY:
+        factor = power.SIGN_TEST_FACTOR
+        log_detectable = power.mean_detectable(test.n, test.sd_diff, alpha, factor)
+        observed = math.log(test.ratio) if test.ratio else 0.0
+        return {
+            "detectable": None if log_detectable is None else math.expm1(log_detectable),
+            "prompts_needed": power.mean_prompts(observed, test.sd_diff, alpha, factor),
+        }
+    return {
+        "detectable": power.mean_detectable(test.n, test.sd_diff, alpha),
+        "prompts_needed": power.mean_prompts(test.diff or 0.0, test.sd_diff, alpha),
+    }
+
+
+def _repeats_vary(metric: str, a: Evidence, b: Evidence) -> float | None:
+    """The share of repeated prompts whose repeats gave different values; None without repeats
+    (or for latency and cost, which always vary)."""
+    if metric in (LATENCY, COST):
+        return None
+    repeated = [v for e in (a, b) for v in e.values[metric].values() if len(v) > 1]
+    if not repeated:
+        return None
+    return sum(len(set(v)) > 1 for v in repeated) / len(repeated)
+
+
+def oriented(pairs: Iterable[Pair], metric: str, a: str, b: str) -> Pair | None:
+    """The pair of `metric` between a and b, seen from a; None when they were not compared."""
+    for pair in pairs:
+        if pair.metric == metric and (pair.a, pair.b) == (a, b):
+            return pair
+        if pair.metric == metric and (pair.a, pair.b) == (b, a):
+            return pair.flipped()
+    return None
+
+
+def to_json(pairs: Sequence[Pair]) -> str:
+    return json.dumps([asdict(p) for p in pairs], indent=2) + "\n"
+
+
+def to_csv(pairs: Sequence[Pair]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(Pair.__dataclass_fields__), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(asdict(p) for p in pairs)
+    return buffer.getvalue()
