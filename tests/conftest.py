@@ -113,4 +113,5 @@ def _reset_fakes(request: pytest.FixtureRequest):
             server.delay_s = server.chunk_delay_s = server.fault_rate = 0.0
             server.seconds_per_max_token = 0.0
             server.model_delays = {}
+            server.scripted = {}
     yield

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy.stats import binomtest
 from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.weightstats import DescrStatsW
@@ -37,6 +38,11 @@ def test_mcnemar_agrees_with_statsmodels_exact(table):
     both, a_only, b_only, neither = table
     expected = sm_mcnemar([[both, a_only], [b_only, neither]], exact=True).pvalue
     assert significance.mcnemar(a, b).p_value == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 1), (3, 3), (9, 9), (4, 10), (5, 10), (31, 70), (0, 500)])
+def test_the_binomial_p_value_is_scipys_binomtest(k: int, n: int):
+    assert significance.binomial_half_p(k, n) == pytest.approx(binomtest(k, n, 0.5).pvalue)
 
 
 def test_holm_agrees_with_statsmodels():

@@ -307,6 +307,79 @@ def _read_comparison(tracking_uri: str | None, experiment: str, run_id: str | No
 
 
 @app.command()
+def plan(
+    experiment_file: Annotated[
+        Path, typer.Argument(help="Experiment YAML to size.", show_default=False)
+    ],
+    detect: Annotated[
+        float,
+        typer.Option(
+            "--detect",
+            min=0,
+            max=1,
+            help="Difference of pass rates to detect between two variants (0.05 = 5 points).",
+        ),
+    ] = 0.05,
+    discordance: Annotated[
+        float | None,
+        typer.Option(
+            "--discordance",
+            min=0,
+            max=1,
+            show_default=False,
+            help="Assumed share of prompts on which two variants disagree (one passes, the "
+            "other fails). Default 0.2, unless --from reads it from a run.",
+        ),
+    ] = None,
+    earlier: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            show_default=False,
+            help="An experiment whose latest run (or --run) gives the disagreement observed "
+            "between its variants.",
+        ),
+    ] = None,
+    run_id: ParentRun = None,
+    tracking_uri: TrackingUri = None,
+    debug: Debug = False,
+) -> None:
+    """How many prompts the run would need to tell its variants apart, before paying for it.
+
+    At 80% power and 5% after Holm's correction for every pair of variants; no model is called.
+    """
+    from ..sizing import describe, size
+
+    with errors(debug):
+        observed = None
+        if earlier is not None:
+            observed = _observed_discordance(tracking_uri, earlier, run_id)
+        found = size(experiment_file, detect, discordance, observed)
+    for line in describe(found):
+        out.print(line, markup=False, soft_wrap=True)
+
+
+def _observed_discordance(tracking_uri: str | None, experiment: str, run_id: str | None):
+    """(where, the share of discordant prompts of each paired pass-rate comparison)."""
+    from ..errors import LlmflowError
+
+    comparison = _read_comparison(tracking_uri, experiment, run_id)
+    found = _read_pairs(tracking_uri, experiment, comparison)
+    shares = [
+        (p.a_higher + p.b_higher) / p.n_pairs
+        for p in found
+        if p.metric in ("pass_rate", "accuracy") and p.method == "mcnemar_exact" and p.n_pairs
+    ]
+    where = f"run {comparison.parent_run_id[:8]} of {experiment!r}"
+    if not shares:
+        raise LlmflowError(
+            f"{where} has no two variants with pass/fail answers on the same prompts: "
+            "give --discordance instead"
+        )
+    return f"{where} (median of {len(shares)} pair(s))", shares
+
+
+@app.command()
 def report(
     experiment: ExperimentName,
     out: Annotated[Path, typer.Option("--out", help="Directory to write the report into.")],

@@ -21,6 +21,7 @@ import io
 import itertools
 import json
 import math
+import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -63,9 +64,18 @@ class Evidence:
 
     label: str
     values: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    _reduced: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
 
     def add(self, metric: str, case: str, value: float) -> None:
         self.values.setdefault(metric, {}).setdefault(case, []).append(value)
+        self._reduced.pop(metric, None)
+
+    def per_prompt(self, metric: str) -> dict[str, float]:
+        """One value per prompt: the median of its repeats' latencies, else their mean."""
+        if metric not in self._reduced:
+            reduce = statistics.median if metric == LATENCY else statistics.fmean
+            self._reduced[metric] = {c: reduce(v) for c, v in self.values[metric].items()}
+        return self._reduced[metric]
 
 
 def evidence(label: str, rows: Iterable[dict[str, Any]], classification: bool = False) -> Evidence:
@@ -181,23 +191,19 @@ def compare_runs(current: Sequence[Evidence], baseline: Sequence[Evidence]) -> l
     return out
 
 
-def _reduce(metric: str, values: list[float]) -> float:
-    return float(np.median(values)) if metric == LATENCY else sum(values) / len(values)
-
-
 def _test(metric: str, a: Evidence, b: Evidence) -> significance.Test:
-    va, vb = a.values[metric], b.values[metric]
+    va, vb = a.per_prompt(metric), b.per_prompt(metric)
     common = sorted(set(va) & set(vb))
     if common and len(common) >= min(len(va), len(vb)) / 2:
-        xa = np.array([_reduce(metric, va[c]) for c in common])
-        xb = np.array([_reduce(metric, vb[c]) for c in common])
+        xa = np.array([va[c] for c in common])
+        xb = np.array([vb[c] for c in common])
         if metric == LATENCY:
             return significance.sign_test(xa, xb)
         if significance.is_binary(xa, xb):
             return significance.mcnemar(xa, xb)
         return significance.signed_rank(xa, xb)
-    xa = np.array([_reduce(metric, v) for v in va.values()])
-    xb = np.array([_reduce(metric, v) for v in vb.values()])
+    xa = np.array(list(va.values()))
+    xb = np.array(list(vb.values()))
     return significance.unpaired(xa, xb, latency=metric == LATENCY)
 
 

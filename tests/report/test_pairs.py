@@ -1,0 +1,160 @@
+"""Pairwise verdicts on hand-built calls: the three cases of issue 27, identical models, and
+simulations of the family-wise error rate and of the power."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from llmflow.report.pairs import Evidence, evidence, oriented, pairwise, to_json
+from llmflow.report.pairs_text import evidence_text, power_text
+
+REQUIRED_KEYS = {
+    "metric",
+    "a",
+    "b",
+    "n_pairs",
+    "diff",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_adjusted",
+    "method",
+    "verdict",
+}
+
+
+def calls(passed: dict[str, bool], latency: dict[str, float], repeats: int = 1) -> list[dict]:
+    """calls.json rows: each prompt answered `repeats` times, alike (temperature 0)."""
+    return [
+        {
+            "case": case,
+            "repeat": r,
+            "error": None,
+            "cached": False,
+            "latency_s": latency[case],
+            "cost_usd": None,
+            "equals": ok,
+            "passed": ok,
+        }
+        for case, ok in passed.items()
+        for r in range(repeats)
+    ]
+
+
+def test_repeats_at_temperature_0_are_one_observation_per_prompt():
+    """20 prompts x 10 repeats; A right on 13, B on 10 of those 13: 3 prompts tell them apart."""
+    cases = [f"p{i}" for i in range(20)]
+    flat = dict.fromkeys(cases, 0.5)
+    a = evidence("model-a", calls({c: i < 13 for i, c in enumerate(cases)}, flat, repeats=10))
+    b = evidence("model-b", calls({c: i < 10 for i, c in enumerate(cases)}, flat, repeats=10))
+    pair = oriented(pairwise([a, b]), "pass_rate", "model-a", "model-b")
+    assert pair.n_pairs == 20 and pair.method == "mcnemar_exact"
+    assert pair.p_value == pytest.approx(0.25) and pair.mid_p == pytest.approx(0.125)
+    assert pair.diff == pytest.approx(0.15)
+    assert pair.verdict == "not_distinguishable"
+    assert pair.repeats_vary == 0
+    text = power_text(pair)
+    assert "more repeats would not help: every prompt's repeats gave the same result" in text
+    assert "the 15.0 pts observed would need about" in text
+
+
+def issue_case_two() -> tuple[Evidence, Evidence]:
+    """60 prompts; A right on 36, B on 27 of those; B 60 ms slower on every prompt, the prompts
+    ranging from 100 ms to 1 s."""
+    cases = [f"p{i}" for i in range(60)]
+    latency = {c: 0.1 + 0.9 * i / 59 for i, c in enumerate(cases)}
+    a = evidence("A", calls({c: i < 36 for i, c in enumerate(cases)}, latency))
+    slower = {c: t + 0.06 for c, t in latency.items()}
+    b = evidence("B", calls({c: i < 27 for i, c in enumerate(cases)}, slower))
+    return a, b
+
+
+def test_paired_prompts_show_a_difference_that_intervals_miss():
+    a, b = issue_case_two()
+    pairs = pairwise([a, b])
+    quality = oriented(pairs, "pass_rate", "A", "B")
+    assert quality.n_pairs == 60 and quality.diff == pytest.approx(0.15)
+    assert quality.p_value == pytest.approx(2 / 2**9) and quality.p_value < 0.01
+    assert quality.verdict == "a_better"
+    speed = oriented(pairs, "latency_s", "A", "B")
+    assert speed.method == "sign_test" and (speed.a_higher, speed.b_higher) == (0, 60)
+    assert speed.diff == pytest.approx(-0.06) and speed.verdict == "a_better"
+    assert speed.ci_low == pytest.approx(-0.06) and speed.ci_high == pytest.approx(-0.06)
+    assert "A slower on 0 and faster on 60" in evidence_text(speed)
+
+
+def test_two_identical_models_are_only_not_distinguishable():
+    rng = np.random.default_rng(2)
+    cases = [f"p{i}" for i in range(50)]
+    passed = {c: bool(rng.random() < 0.6) for c in cases}
+    latency = {c: float(rng.uniform(0.1, 1.0)) for c in cases}
+    twins = [evidence(name, calls(passed, latency, repeats=3)) for name in ("x", "y")]
+    found = pairwise(twins)
+    assert {p.metric for p in found} == {"pass_rate", "score.equals", "latency_s"}
+    assert {p.verdict for p in found} == {"not_distinguishable"}
+
+
+def test_the_json_contract():
+    a, b = issue_case_two()
+    rows = json.loads(to_json(pairwise([a, b])))
+    assert all(set(row) >= REQUIRED_KEYS for row in rows)
+    latency = next(r for r in rows if r["metric"] == "latency_s")
+    assert (latency["a"], latency["b"], latency["verdict"]) == ("A", "B", "a_better")
+    assert latency["diff"] == pytest.approx(-0.06)  # a minus b, in seconds
+
+
+def test_variants_without_common_prompts_are_compared_unpaired_and_say_so():
+    a = evidence(
+        "a", calls({f"a{i}": i < 18 for i in range(20)}, {f"a{i}": 0.5 for i in range(20)})
+    )
+    b = evidence("b", calls({f"b{i}": i < 8 for i in range(20)}, {f"b{i}": 0.5 for i in range(20)}))
+    pair = oriented(pairwise([a, b]), "pass_rate", "a", "b")
+    assert pair.n_pairs == 0 and pair.method == "fisher_exact" and not pair.paired
+    assert "unpaired, as they did not answer the same prompts" in evidence_text(pair)
+
+
+def simulated(rng, name: str, difficulty: np.ndarray, speed: np.ndarray) -> Evidence:
+    """A variant that passes prompt i with probability difficulty[i], at a latency around
+    speed[i]: variants built alike from the same arrays are identical in distribution."""
+    found = Evidence(name)
+    for i, (p, t) in enumerate(zip(difficulty, speed, strict=True)):
+        found.add("pass_rate", f"p{i}", float(rng.random() < p))
+        found.add("latency_s", f"p{i}", float(t * rng.lognormal(0, 0.2)))
+    return found
+
+
+def test_six_identical_variants_rarely_get_a_false_verdict():
+    """200 sweeps of 6 identical variants (15 pairs each): Holm keeps the family-wise rate of
+    false verdicts of each metric at or under 5%."""
+    rng = np.random.default_rng(2024)
+    false = {"pass_rate": 0, "latency_s": 0}
+    runs = 200
+    for _ in range(runs):
+        difficulty = rng.uniform(0, 1, size=60)
+        speed = rng.uniform(0.1, 1.0, size=60)
+        sweep = [simulated(rng, f"v{k}", difficulty, speed) for k in range(6)]
+        found = pairwise(sweep)
+        for metric in false:
+            false[metric] += any(p.winner() for p in found if p.metric == metric)
+    assert false["pass_rate"] / runs <= 0.05
+    assert false["latency_s"] / runs <= 0.05
+
+
+def test_a_real_difference_is_found_in_most_runs():
+    """A 10-point difference on 300 prompts, a fifth of them discordant (15% passed by A only,
+    5% by B only): found in at least 80% of 200 runs."""
+    rng = np.random.default_rng(99)
+    found = 0
+    joint = [0.45, 0.15, 0.05, 0.35]  # both pass, A only, B only, neither
+    for _ in range(200):
+        kind = rng.choice(4, size=300, p=joint)
+        a, b = Evidence("A"), Evidence("B")
+        for i, k in enumerate(kind):
+            a.add("pass_rate", f"p{i}", float(k in (0, 1)))
+            b.add("pass_rate", f"p{i}", float(k in (0, 2)))
+        (pair,) = pairwise([a, b])
+        found += pair.verdict == "a_better"
+    assert found / 200 >= 0.8
