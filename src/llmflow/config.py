@@ -185,11 +185,11 @@ class PromotePolicy(_Strict):
     @field_validator("require")
     @classmethod
     def _parse_gates(cls, rules: list[str]) -> list[str]:
-        from .registry.gates import Gate
+        from .registry.gates import parse
 
         for rule in rules:
             try:
-                Gate.parse(rule)
+                parse(rule)
             except ConfigError as e:
                 raise ValueError(str(e)) from None
         return rules

@@ -146,6 +146,11 @@ def promote(
     version = str(mv.version)
     rules = list(require) + json.loads(mv.tags.get("llmflow.gates", "[]"))
     passed, failures = gates.check(rules, recorded_metrics(mv))
+    if paired := gates.paired(rules):
+        from . import paired_gates
+
+        more_passed, more_failures = paired_gates.check(client, name, mv, paired)
+        passed, failures = passed + more_passed, failures + more_failures
     if to == "production" and not force and not _was_in(mv, "staging"):
         failures.append(
             f"version {version} has never been in staging: promote it there first, or pass --force"

@@ -80,7 +80,7 @@ def load_report_data(
         data = VariantData(row)
         if not row.skipped:
             table = known.get(row.run_id)
-            _fill(data, _rows(table) if table is not None else _calls_table(client, row.run_id))
+            _fill(data, _rows(table) if table is not None else calls_rows(client, row.run_id))
         if not row.skipped and row.accuracy is not None:
             data.classification = load_classification(client, row.run_id)
         variants.append(data)
@@ -135,7 +135,8 @@ def report_data_from_records(
     return ReportData(comparison, built, tracking_uri)
 
 
-def _calls_table(client: Any, run_id: str) -> list[dict[str, Any]]:
+def calls_rows(client: Any, run_id: str) -> list[dict[str, Any]]:
+    """A variant run's calls.json, one dict per call; none for a run without it."""
     table = read_json(client, run_id, "calls.json")
     if table is None:  # a run killed before its table was written has none
         return []

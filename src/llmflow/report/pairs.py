@@ -285,6 +285,31 @@ def _repeats_vary(metric: str, a: Evidence, b: Evidence) -> float | None:
     return sum(len(set(v)) > 1 for v in repeated) / len(repeated)
 
 
+Z90 = 1.6448536269514722  # the two-sided 90% interval: each end a one-sided 95% bound
+
+
+def one_sided_bound(metric: str, a: Evidence, b: Evidence, lower: bool) -> tuple[float | None, int]:
+    """The one-sided 95% bound (lower or upper) of a - b on the prompts both answered, and how
+    many they are; None for the bound when they share too few prompts. The bound is an end of
+    the two-sided 90% interval of the test pairwise() would use (Newcombe's, the t interval,
+    or the median's order statistics for latency)."""
+    va = a.per_prompt(metric) if a.values.get(metric) else {}
+    vb = b.per_prompt(metric) if b.values.get(metric) else {}
+    common = sorted(set(va) & set(vb))
+    if not common:
+        return None, 0
+    xa = np.array([va[c] for c in common])
+    xb = np.array([vb[c] for c in common])
+    if metric == LATENCY:
+        low, high = significance.median_interval(xa - xb, confidence=0.90)
+    elif significance.is_binary(xa, xb):
+        counts = [int(np.sum((xa == i) & (xb == j))) for i, j in ((1, 1), (1, 0), (0, 1), (0, 0))]
+        low, high = significance.newcombe_paired_interval(*counts, z=Z90)
+    else:
+        low, high = significance.t_interval(xa - xb, z_level=0.95)
+    return (low if lower else high), len(common)
+
+
 def oriented(pairs: Iterable[Pair], metric: str, a: str, b: str) -> Pair | None:
     """The pair of `metric` between a and b, seen from a; None when they were not compared."""
     for pair in pairs:
