@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import math
 
-from scipy import stats as sp
-from scipy.optimize import brentq
-
 POWER = 0.8
 ALPHA = 0.05
 SIGN_TEST_FACTOR = math.pi / 2
 
 
 def _z(alpha: float) -> tuple[float, float]:
-    return float(sp.norm.ppf(1 - alpha / 2)), float(sp.norm.ppf(POWER))
+    from scipy.special import ndtri  # the normal quantile, as scipy.stats.norm.ppf
+
+    return float(ndtri(1 - alpha / 2)), float(ndtri(POWER))
 
 
 def mcnemar_prompts(diff: float, discordance: float, alpha: float = ALPHA) -> int | None:
@@ -43,19 +42,18 @@ def mcnemar_prompts(diff: float, discordance: float, alpha: float = ALPHA) -> in
 
 def mcnemar_detectable(n: int, discordance: float, alpha: float = ALPHA) -> float | None:
     """The smallest difference of pass rates that n paired prompts detect with 80% power, at
-    the observed share of discordant prompts; None when nothing could be (no disagreement)."""
+    the observed share of discordant prompts; None when nothing could be (no disagreement, or
+    more than the prompts that disagree). Connor's formula solved for d: the positive root of
+    (n + zb^2) d^2 - 2 sqrt(n q) za d + (za^2 - zb^2) q = 0."""
     q = discordance
     if n < 1 or q <= 0:
         return None
     za, zb = _z(alpha)
-
-    def excess(d: float) -> float:
-        return (za * math.sqrt(q) + zb * math.sqrt(max(q - d * d, 0.0))) ** 2 / (d * d) - n
-
-    upper = q * (1 - 1e-9)
-    if excess(upper) > 0:
-        return None  # even the largest difference these disagreements allow needs more prompts
-    return float(brentq(excess, 1e-9, upper))
+    inside = n - za * za + zb * zb
+    if inside < 0:
+        return None
+    d = math.sqrt(q) * (math.sqrt(n) * za + zb * math.sqrt(inside)) / (n + zb * zb)
+    return d if d <= q else None
 
 
 def mean_prompts(diff: float, sd: float, alpha: float = ALPHA, factor: float = 1.0) -> int | None:

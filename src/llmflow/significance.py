@@ -9,9 +9,8 @@ one number: the prompt is the unit of evidence) and returns a `Test`: the differ
   proportions (1998, method 10).
 - other quality values (scores; pass rates of repeats that vary): Wilcoxon signed-rank, exact up
   to 50 non-zero differences; the t interval of the mean difference.
-- latency: the sign test (on how many prompts is a slower than b); the distribution-free
-  interval of the median difference (order statistics).
-- cost per call: Wilcoxon signed-rank; the t interval of the mean difference.
+- latency and cost per call: the sign test (on how many prompts is a slower, or dearer, than
+  b); the distribution-free interval of the median difference (order statistics).
 
 McNemar and Wilcoxon follow `mlflow.genai.compare_evaluations` (MLflow 3.18), so both tools give
 one p-value on the same data; MLflow switches to a chi-square approximation from 25 discordant
@@ -26,7 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sp
 
 from .stats import wilson_interval
 
@@ -64,7 +62,7 @@ def mcnemar(a: np.ndarray, b: np.ndarray) -> Test:
     if discordant:
         p = binomial_half_p(a_only, discordant)
         # two-sided mid-p: the exact p less the probability of the table observed
-        mid_p = max(0.0, p - float(sp.binom.pmf(a_only, discordant, 0.5)))
+        mid_p = max(0.0, p - _binomial_half_pmf(a_only, discordant))
     else:
         p, mid_p = 1.0, 1.0
     low, high = newcombe_paired_interval(both, a_only, b_only, n - both - a_only - b_only)
@@ -85,8 +83,17 @@ def mcnemar(a: np.ndarray, b: np.ndarray) -> Test:
 
 def binomial_half_p(k: int, n: int) -> float:
     """The exact two-sided p-value of k successes in n trials at probability 1/2: twice the
-    smaller tail, which for 1/2 is scipy's binomtest (one cdf call instead of its pmf loop)."""
-    return min(1.0, 2 * float(sp.binom.cdf(min(k, n - k), n, 0.5)))
+    smaller tail, which for 1/2 is scipy's binomtest. scipy.special's binomial distribution
+    function (what scipy.stats.binom.cdf calls) spares `llmflow compare` scipy.stats' import."""
+    from scipy.special import bdtr
+
+    return min(1.0, 2 * float(bdtr(min(k, n - k), n, 0.5)))
+
+
+def _binomial_half_pmf(k: int, n: int) -> float:
+    from scipy.special import bdtr
+
+    return float(bdtr(k, n, 0.5) - (bdtr(k - 1, n, 0.5) if k else 0.0))
 
 
 def newcombe_paired_interval(
@@ -111,6 +118,8 @@ def newcombe_paired_interval(
 
 def signed_rank(a: np.ndarray, b: np.ndarray) -> Test:
     """Wilcoxon signed-rank on the per-prompt differences; the t interval of their mean."""
+    from scipy import stats as sp
+
     d = a - b
     nonzero = d[d != 0]
     if len(nonzero):
@@ -139,14 +148,16 @@ def signed_rank(a: np.ndarray, b: np.ndarray) -> Test:
 def t_interval(d: np.ndarray, z_level: float = 0.975) -> tuple[float | None, float | None]:
     """The t interval of the mean of d (None under two values): with prompts as the units it is
     the cluster-robust interval of a paired difference."""
+    from scipy.special import stdtrit  # the t distribution's quantile, as scipy.stats.t.ppf
+
     if len(d) < 2:
         return None, None
-    half = float(sp.t.ppf(z_level, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d)))
+    half = float(stdtrit(len(d) - 1, z_level) * d.std(ddof=1) / math.sqrt(len(d)))
     return float(d.mean()) - half, float(d.mean()) + half
 
 
 def sign_test(a: np.ndarray, b: np.ndarray) -> Test:
-    """Latency: on how many prompts is a above b (binomial, ties left out); the median
+    """Latency and cost: on how many prompts is a above b (binomial, ties left out); the median
     per-prompt difference with its distribution-free interval, and the median ratio a / b."""
     d = a - b
     above, below = int(np.sum(d > 0)), int(np.sum(d < 0))
@@ -174,11 +185,14 @@ def median_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float
     """The distribution-free interval of a median: the order statistics whose ranks the
     binomial(n, 1/2) puts outside (1 - confidence) / 2 on each side. Its coverage is at least
     `confidence`; under 6 values no interval reaches 95%, and None is returned."""
+    from scipy.special import bdtr
+
     n = len(values)
     tail = (1 - confidence) / 2
-    j = int(sp.binom.ppf(tail, n, 0.5)) if n else -1
-    if n and sp.binom.cdf(j, n, 0.5) > tail:
-        j -= 1
+    j = int(n / 2 - 2 * math.sqrt(n))  # below the answer; then up while the tail allows
+    j = max(j, -1)
+    while j + 1 < n and bdtr(j + 1, n, 0.5) <= tail:
+        j += 1
     if j < 0:
         return None, None
     ordered = np.sort(values)
@@ -189,6 +203,8 @@ def unpaired(a: np.ndarray, b: np.ndarray, latency: bool = False) -> Test:
     """Variants that did not answer the same prompts. 0/1 outcomes: Fisher's exact test, with
     Newcombe's interval for independent proportions (1998, method 10); latency: Mann-Whitney,
     with the difference of the medians and no interval; other values: Welch's t."""
+    from scipy import stats as sp
+
     n = len(a) + len(b)
     if len(a) < 2 or len(b) < 2:
         return Test("too_few_prompts", n, None, None, None, 1.0, 0)

@@ -11,7 +11,8 @@ of the smaller one's in common) are compared unpaired, and the pair says so.
 Metrics compared: pass_rate (every check of a call passed), accuracy (task classify: the label
 check), score.<name> (each check's values), latency_s (per-prompt median latency of the timed
 calls: the difference is the median per-prompt difference, in seconds) and cost_per_call_usd
-(priced calls). "Better" is a higher pass rate, accuracy or score, a lower latency or cost.
+(priced calls: the difference is the median per-prompt one). "Better" is a higher pass rate,
+accuracy or score, a lower latency or cost.
 """
 
 from __future__ import annotations
@@ -197,7 +198,7 @@ def _test(metric: str, a: Evidence, b: Evidence) -> significance.Test:
     if common and len(common) >= min(len(va), len(vb)) / 2:
         xa = np.array([va[c] for c in common])
         xb = np.array([vb[c] for c in common])
-        if metric == LATENCY:
+        if metric in (LATENCY, COST):
             return significance.sign_test(xa, xb)
         if significance.is_binary(xa, xb):
             return significance.mcnemar(xa, xb)
@@ -300,7 +301,7 @@ def one_sided_bound(metric: str, a: Evidence, b: Evidence, lower: bool) -> tuple
         return None, 0
     xa = np.array([va[c] for c in common])
     xb = np.array([vb[c] for c in common])
-    if metric == LATENCY:
+    if metric in (LATENCY, COST):
         low, high = significance.median_interval(xa - xb, confidence=0.90)
     elif significance.is_binary(xa, xb):
         counts = [int(np.sum((xa == i) & (xb == j))) for i, j in ((1, 1), (1, 0), (0, 1), (0, 0))]
