@@ -262,3 +262,24 @@ def test_the_spec_builds_it_with_the_key_and_url(fake_anthropic):
     )
     assert isinstance(built, AnthropicProvider) and built.model == "claude-haiku-4-5"
     asyncio.run(built.aclose())
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_body_the_http_library_cannot_decode_is_a_bad_response(fake_anthropic, stream):
+    fake_anthropic.raw_response = Response(
+        body=b"not gzip at all", headers={"Content-Encoding": "gzip"}
+    )
+    with pytest.raises(BadResponse, match="DecodingError"):
+        complete(provider(fake_anthropic), stream=stream)
+
+
+def test_a_bug_in_the_adapter_surfaces_as_itself(fake_anthropic, monkeypatch):
+    """Only the SDK's and the HTTP library's errors are translated: a KeyError of ours is not
+    dressed up as the provider's failure (and retried)."""
+
+    def broken(self, kind, event):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr("llmflow.providers.anthropic._Stream.take", broken)
+    with pytest.raises(KeyError, match="a bug"):
+        complete(provider(fake_anthropic), stream=True)

@@ -181,3 +181,13 @@ def test_ctrl_c_then_resume_sends_no_finished_call_twice(tmp_path: Path, claude)
     (row,) = compare_rows()
     assert (row["n_calls"], row["n_errors"], row["input_tokens"]) == (n, 0, n * 821)
     assert row["estimated_cost_usd"] == pytest.approx(n * SONNET_CALL_USD)
+
+
+def test_overloaded_and_rate_limited_calls_are_retried_by_the_runner(tmp_path: Path, claude):
+    claude.retry_after_s = 0.05
+    claude.inject("529", "429")
+    path = write_experiment(tmp_path, [model(claude, max_retries=2)], concurrency=1)
+    assert invoke_cli("run", str(path)).exit_code == 0
+    (row,) = compare_rows()
+    assert (row["n_calls"], row["n_errors"]) == (2, 0)
+    assert len(model_requests(claude)) == 4, "two refused, each sent again once"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any
 
 import anthropic
@@ -28,12 +29,13 @@ from ..errors import (
     parse_retry_after,
 )
 from ..types import Delta, GenerationSettings, Message, Usage
-from .base import cut_off, excerpt, http_errors
+from .base import cut_off, excerpt, http_error_bases, http_errors
 from .spec import ANTHROPIC
 from .sse import drain, sse_data
 
 _TIMEOUTS, _TRANSPORT = http_errors()
-_SDK_ERRORS = (anthropic.AnthropicError, *_TIMEOUTS, *_TRANSPORT)
+# what is translated: the SDK's errors and its HTTP library's, never a bug of this module
+_SDK_ERRORS = (anthropic.AnthropicError, *http_error_bases())
 # an error event inside a 200 stream names its type, not a status: the status the API gives it
 _ERROR_STATUS = {
     "invalid_request_error": 400,
@@ -81,9 +83,10 @@ class AnthropicProvider:
             async with create(**request, stream=settings.stream) as response:
                 if settings.stream:
                     chunks = response.iter_bytes()
-                    async for delta in _Stream().deltas(sse_data(chunks)):
-                        yield delta
-                    await drain(chunks)
+                    async with aclosing(sse_data(chunks)) as events:
+                        async for delta in _Stream().deltas(events):
+                            yield delta
+                    await drain(chunks)  # the rest of the body: the connection can be reused
                 else:
                     yield _message_delta(_decode(await response.read()))
         except _SDK_ERRORS as e:

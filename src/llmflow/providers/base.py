@@ -107,13 +107,23 @@ def http_errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], .
     """(timeouts, other transport errors) of the HTTP library under the openai and anthropic
     SDKs: httpx2 in their recent releases, httpx before; whichever is installed. A streamed body
     is read past the SDK's own error mapping, so these reach the adapter as they are."""
-    timeouts: list[type[Exception]] = []
-    transport: list[type[Exception]] = []
+    libraries = _http_libraries()
+    return (
+        tuple(library.TimeoutException for library in libraries),
+        tuple(library.TransportError for library in libraries),
+    )
+
+
+def http_error_bases() -> tuple[type[Exception], ...]:
+    """Every error of those HTTP libraries (a body that cannot be decoded, too)."""
+    return tuple(library.HTTPError for library in _http_libraries())
+
+
+def _http_libraries() -> list:
+    libraries = []
     for name in ("httpx2", "httpx"):
         try:
-            library = importlib.import_module(name)
+            libraries.append(importlib.import_module(name))
         except ImportError:
             continue
-        timeouts.append(library.TimeoutException)
-        transport.append(library.TransportError)
-    return tuple(timeouts), tuple(transport)
+    return libraries
