@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.ollama import FakeOllama
 from tests.fakes.openai import FakeOpenAI
@@ -74,6 +75,9 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         "OPENAI_API_KEY",
         "MLFLOW_TRACKING_URI",
         "OLLAMA_HOST",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
+        "ANTHROPIC_BASE_URL",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MLFLOW_MODEL_CATALOG_URI", "")
@@ -103,10 +107,16 @@ def fake_openai():
         yield server
 
 
+@pytest.fixture(scope="module")
+def fake_anthropic():
+    with FakeAnthropic() as server:
+        yield server
+
+
 @pytest.fixture(autouse=True)
 def _reset_fakes(request: pytest.FixtureRequest):
     """Module-scoped fakes keep running; their knobs and counters are fresh for each test."""
-    for name in ("fake_gemini", "fake_ollama", "fake_openai"):
+    for name in ("fake_gemini", "fake_ollama", "fake_openai", "fake_anthropic"):
         if name in request.fixturenames:
             server = request.getfixturevalue(name)
             server.reset()

@@ -316,3 +316,76 @@ def test_cache_is_off_unless_asked_for(tmp_path: Path, monkeypatch):
     assert resolve_cache_path("mine.sqlite", tmp_path / "exp") == tmp_path / "exp" / "mine.sqlite"
     assert resolve_cache_path("mine.sqlite", tmp_path, force=True) == tmp_path / "mine.sqlite"
     assert "cache: write true, false or the path" in error_of(tmp_path, [GEMINI], cache="")
+
+
+CLAUDE = {"provider": "anthropic", "model": "claude-sonnet-4-5"}
+
+
+@pytest.mark.parametrize(
+    ("models", "fields", "expected"),
+    [
+        (
+            [{**CLAUDE, "temperature": 1.5}],
+            {},
+            "models[0].temperature: must be between 0 and 1 for provider anthropic",
+        ),
+        (
+            [{**CLAUDE, "seed": 7}],
+            {},
+            "models[0].seed: provider anthropic has no seed (its API takes none): remove it",
+        ),
+        (
+            [GEMINI, CLAUDE],
+            {"sweep": {"temperature": [0.5, 1.2]}},
+            "sweep: temperature 1.2 for models[1]: must be between 0 and 1 for provider anthropic",
+        ),
+        (
+            [CLAUDE],
+            {"sweep": {"seed": [1, 2]}},
+            "sweep: seed 1 for models[0]: provider anthropic has no seed",
+        ),
+        (
+            [GEMINI],
+            {
+                "scorers": [
+                    {"type": "judge", "rubric": "Correct?", "temperature": 2, **CLAUDE},
+                ]
+            },
+            "scorers[0].temperature: must be between 0 and 1 for provider anthropic",
+        ),
+    ],
+)
+def test_what_anthropic_cannot_take_is_refused_naming_the_field(
+    tmp_path: Path, models, fields, expected
+):
+    message = error_of(tmp_path, models, **fields)
+    assert expected in message and "\n" not in message
+
+
+def test_other_providers_keep_their_own_ranges(tmp_path: Path):
+    gemini = {**GEMINI, "temperature": 1.5, "seed": 7}
+    loaded = load_experiment(write_experiment(tmp_path, [gemini], sweep={"temperature": [1.8]}))
+    assert loaded.config.models[0].temperature == 1.5 and loaded.config.models[0].seed == 7
+
+
+def test_anthropic_max_tokens_defaults_to_4096_where_every_reader_sees_it(tmp_path: Path):
+    loaded = load_experiment(
+        write_experiment(tmp_path, [CLAUDE, {**CLAUDE, "name": "short", "max_tokens": 64}])
+    )
+    assert [m.max_tokens for m in loaded.config.models] == [4096, 64]
+    assert ModelEntry(provider="gemini", model="m").max_tokens is None
+    # a registered model's entry is validated again when it loads: the value survives
+    dumped = loaded.config.models[0].model_dump(exclude_none=True)
+    assert ModelEntry.model_validate(dumped).max_tokens == 4096
+
+
+def test_anthropic_key_and_base_url_from_the_environment(monkeypatch):
+    entry = ModelEntry(**CLAUDE)
+    with pytest.raises(MissingCredentials, match="^ANTHROPIC_API_KEY is not set: export it"):
+        resolve_connection(entry)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
+    assert resolve_connection(entry).base_url == "http://127.0.0.1:9"
+    monkeypatch.setenv("MY_CLAUDE_KEY", "mine")
+    own = ModelEntry(**CLAUDE, api_key_env="MY_CLAUDE_KEY", base_url="https://gw.example/x")
+    assert resolve_connection(own).api_key == "mine"

@@ -52,3 +52,28 @@ def test_user_price_overrides_the_table():
 def test_missing_usage_is_unpriced():
     cost = Pricer(ModelEntry(provider="gemini", model="gemini-2.5-flash")).price(Usage(), 1.0)
     assert cost.kind == "unpriced"
+
+
+def test_claude_prices_cache_reads_and_writes_at_their_own_rates():
+    """claude-sonnet-4-5: $3/Mtok input, $15 output, $0.30 cache read, $3.75 cache write (5
+    minutes), $6 cache write (1 hour). 821 input tokens: 21 uncached, 500 read, 300 written of
+    which 100 for an hour."""
+    usage = Usage(
+        input_tokens=821,
+        output_tokens=33,
+        cached_input_tokens=500,
+        cache_write_input_tokens=300,
+        cache_write_1h_input_tokens=100,
+    )
+    cost = Pricer(ModelEntry(provider="anthropic", model="claude-sonnet-4-5")).price(usage, 1.0)
+    input_usd = (21 * 3 + 500 * 0.30 + 200 * 3.75 + 100 * 6) / 1e6
+    assert cost.input_usd == pytest.approx(input_usd) == 0.001563
+    assert cost.output_usd == pytest.approx(33 * 15 / 1e6)
+    assert cost.usd == pytest.approx(0.002058)
+    assert cost.source == "genai-prices anthropic/claude-sonnet-4-5"
+
+
+def test_a_cache_write_without_its_own_rate_is_priced_as_input():
+    usage = Usage(input_tokens=1000, output_tokens=0, cache_write_input_tokens=400)
+    cost = Pricer(ModelEntry(provider="openai", model="gpt-4o-mini")).price(usage, 1.0)
+    assert cost.usd == pytest.approx(1000 * 0.15 / 1e6)

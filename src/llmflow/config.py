@@ -137,11 +137,26 @@ class ModelEntry(_Strict):
             raise ValueError("not a valid URL (write http://host:port or https://host/path)")
         return url
 
+    @model_validator(mode="before")
+    @classmethod
+    def _provider_defaults(cls, data: Any) -> Any:
+        # the max_tokens an API requires is filled in here, where every reader of it looks
+        if not isinstance(data, dict) or data.get("max_tokens") is not None:
+            return data
+        name = data.get("provider")
+        spec = provider_spec(name) if isinstance(name, str) and name in provider_names() else None
+        if spec is None or spec.default_max_tokens is None:
+            return data
+        return {**data, "max_tokens": spec.default_max_tokens}
+
     @model_validator(mode="after")
     def _check_provider_fields(self) -> ModelEntry:
         spec = provider_spec(self.provider)
         if self.model is None and spec.default_model is None:
             raise ValueError(f"model: is required for provider {self.provider}")
+        for name in SWEEPABLE:
+            if problem := spec.refuses(name, getattr(self, name)):
+                raise ValueError(f"{name}: {problem}")
         for name in provider_options():
             if name not in spec.own_options and getattr(self, name) is not None:
                 raise ValueError(
@@ -276,6 +291,17 @@ class Experiment(_Strict):
                     raise ValueError(f"duplicate prompt id {shorten(case.id)}")
                 seen.add(case.id)
         return prompts
+
+    @model_validator(mode="after")
+    def _check_sweep_fits_providers(self) -> Experiment:
+        axes = self.sweep.axes() if self.sweep else {}
+        for index, entry in enumerate(self.models):
+            spec = provider_spec(entry.provider)
+            for name, values in axes.items():
+                for value in values:
+                    if problem := spec.refuses(name, value):
+                        raise ValueError(f"sweep: {name} {value} for models[{index}]: {problem}")
+        return self
 
     @model_validator(mode="after")
     def _check_classify(self) -> Experiment:

@@ -46,7 +46,12 @@ class Pricer:
                 kind="unpriced", usd=None, source=f"no genai-prices id for {entry.provider}"
             )
         return _genai_price(
-            lookup, usage.input_tokens, usage.output_tokens, usage.cached_input_tokens
+            lookup,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cached_input_tokens,
+            usage.cache_write_input_tokens,
+            usage.cache_write_1h_input_tokens,
         )
 
 
@@ -84,12 +89,23 @@ def _lookup_of(entry: ModelEntry) -> tuple[str, str, str] | None:
 
 @lru_cache(maxsize=4096)
 def _genai_price(
-    lookup: tuple[str, str, str], input_tokens: int, output_tokens: int, cached_tokens: int
+    lookup: tuple[str, str, str],
+    input_tokens: int,
+    output_tokens: int,
+    cached_tokens: int,
+    cache_write_tokens: int = 0,
+    cache_write_1h_tokens: int = 0,
 ) -> Cost:
+    """The price of a call; genai-prices, like Usage, counts the cache's tokens inside
+    input_tokens and prices them apart (a model without a cache-write rate: at its input rate)."""
     import genai_prices
 
     usage = genai_prices.Usage(
-        input_tokens=input_tokens, output_tokens=output_tokens, cache_read_tokens=cached_tokens
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=cached_tokens,
+        cache_write_tokens=cache_write_tokens,
+        cache_write_1h_tokens=cache_write_1h_tokens,
     )
     model, how, where = lookup
     try:

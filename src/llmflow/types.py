@@ -38,8 +38,10 @@ class GenerationSettings:
 class Usage:
     """Token counts as the provider reported them.
 
-    `input_tokens` counts every prompt token, cached ones included (`cached_input_tokens` is a
-    part of it). `output_tokens` counts every generated token, reasoning/thinking included
+    `input_tokens` counts every prompt token, cached ones included: `cached_input_tokens` (read
+    from a prompt cache) and `cache_write_input_tokens` (written to one, of which
+    `cache_write_1h_input_tokens` with a one-hour lifetime) are parts of it, each billed at its
+    own rate. `output_tokens` counts every generated token, reasoning/thinking included
     (`reasoning_tokens` is a part of it), because providers bill thinking as output.
     None means the provider did not report that count.
     """
@@ -48,6 +50,8 @@ class Usage:
     output_tokens: int | None = None
     reasoning_tokens: int = 0
     cached_input_tokens: int = 0
+    cache_write_input_tokens: int = 0
+    cache_write_1h_input_tokens: int = 0
     details: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -3,11 +3,17 @@
 import argparse
 import time
 
+from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.ollama import FakeOllama
 from tests.fakes.openai import FakeOpenAI
 
-SERVERS = {"openai": lambda: FakeOpenAI(api_key=None), "ollama": FakeOllama, "gemini": FakeGemini}
+SERVERS = {
+    "openai": lambda: FakeOpenAI(api_key=None),
+    "ollama": FakeOllama,
+    "gemini": FakeGemini,
+    "anthropic": FakeAnthropic,
+}
 
 
 def main() -> None:

@@ -19,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 FAULT_KINDS = ("429", "500", "timeout", "malformed", "drop")
+# injected only, never drawn by fault_rate (which would change the faults every seeded test sees)
+OVERLOADED = "529"  # Anthropic's overloaded_error
 JUDGE_MARKER = '{"score":'  # llmflow's judge prompt asks for this JSON
 
 
@@ -137,7 +139,7 @@ class FakeServer:
     def inject(self, *kinds: str) -> None:
         """Fail the next generation requests with these faults, in order."""
         for kind in kinds:
-            assert kind in FAULT_KINDS, kind
+            assert kind in (*FAULT_KINDS, OVERLOADED), kind
             self._queued_faults.append(kind)
 
     def generation_requests(self) -> list[Request]:
@@ -272,6 +274,8 @@ class _Handler(BaseHTTPRequestHandler):
             return response
         if fault == "500":
             return fake.error_response(500, "An internal error has occurred.")
+        if fault == OVERLOADED:
+            return fake.error_response(529, "Overloaded")
         if fault == "malformed":
             return fake.malformed_response(request)
         response = fake.route(request)

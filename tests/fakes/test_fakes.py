@@ -2,12 +2,18 @@
 
 import pytest
 
+from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.ollama import FakeOllama
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import Response
 
-FAKES = {"gemini": FakeGemini, "ollama": FakeOllama, "openai": FakeOpenAI}
+FAKES = {
+    "anthropic": FakeAnthropic,
+    "gemini": FakeGemini,
+    "ollama": FakeOllama,
+    "openai": FakeOpenAI,
+}
 
 
 def changed(value: object) -> object:

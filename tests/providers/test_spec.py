@@ -108,7 +108,7 @@ def test_config_accepts_the_provider_once_registered(spec: ProviderSpec, fake_re
 
 
 def test_registry_order_is_the_one_messages_show():
-    assert provider_names() == ("gemini", "ollama", "openai", "local", "sklearn")
+    assert provider_names() == ("gemini", "ollama", "openai", "local", "sklearn", "anthropic")
     with pytest.raises(ConfigError, match="unknown provider 'nope': use one of gemini, ollama"):
         provider_spec("nope")
 

@@ -3,6 +3,7 @@ translation shares."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -100,3 +101,29 @@ def cut_off(provider: str, missing: str) -> StreamCutOff:
     """The error for a stream that ended cleanly but before the server said the answer was done:
     a proxy or load balancer closing it, a server restarting. Its text is partial."""
     return StreamCutOff(f"{provider}: the stream was cut off: it ended without {missing}")
+
+
+def http_errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
+    """(timeouts, other transport errors) of the HTTP library under the openai and anthropic
+    SDKs: httpx2 in their recent releases, httpx before; whichever is installed. A streamed body
+    is read past the SDK's own error mapping, so these reach the adapter as they are."""
+    libraries = _http_libraries()
+    return (
+        tuple(library.TimeoutException for library in libraries),
+        tuple(library.TransportError for library in libraries),
+    )
+
+
+def http_error_bases() -> tuple[type[Exception], ...]:
+    """Every error of those HTTP libraries (a body that cannot be decoded, too)."""
+    return tuple(library.HTTPError for library in _http_libraries())
+
+
+def _http_libraries() -> list:
+    libraries = []
+    for name in ("httpx2", "httpx"):
+        try:
+            libraries.append(importlib.import_module(name))
+        except ImportError:
+            continue
+    return libraries

@@ -10,7 +10,6 @@ own stream builds a pydantic object per chunk, on the event loop that times the 
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,7 @@ from ..errors import (
 )
 from ..lean_import import import_without
 from ..types import Delta, GenerationSettings, Message, Usage
-from .base import cut_off, excerpt
+from .base import cut_off, excerpt, http_errors
 from .sse import sse_data
 
 if TYPE_CHECKING:
@@ -168,27 +167,12 @@ def _translate(e: Exception) -> ProviderError:
     if isinstance(e, openai.APIConnectionError):
         return ProviderUnavailable(f"openai: cannot connect: {excerpt(str(e.__cause__ or e))}")
     # the body of a stream is read past the SDK's error mapping: its HTTP library's own errors
-    timeouts, transport = _http_errors()
+    timeouts, transport = http_errors()
     if isinstance(e, timeouts):
         return ProviderTimeout("openai: timed out")
     if isinstance(e, transport):
         return ProviderUnavailable(f"openai: connection lost: {excerpt(str(e))}")
     return BadResponse(f"openai: unreadable response: {type(e).__name__}: {excerpt(str(e))}")
-
-
-def _http_errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
-    """(timeouts, other transport errors) of the HTTP library under the SDK: httpx2 since
-    openai 3, httpx before; whichever is installed."""
-    timeouts: list[type[Exception]] = []
-    transport: list[type[Exception]] = []
-    for name in ("httpx2", "httpx"):
-        try:
-            library = importlib.import_module(name)
-        except ImportError:
-            continue
-        timeouts.append(library.TimeoutException)
-        transport.append(library.TransportError)
-    return tuple(timeouts), tuple(transport)
 
 
 def _body_message(body: object) -> object:

@@ -37,9 +37,27 @@ class ProviderSpec:
     extra: str | None = None  # the llmflow[extra] that installs them
     default_model: str | None = None  # None: `model:` is required
     own_options: tuple[str, ...] = ()  # ModelEntry fields that only this provider accepts
+    max_temperature: float = 2.0  # the highest temperature its API accepts
+    # settings its API has no way to take: a config error, since a setting recorded but never
+    # sent would claim what the run did not do (a seed that made nothing reproducible)
+    unsupported_settings: tuple[str, ...] = ()
+    # sent when the entry sets no max_tokens, where the API requires one; filled in by the
+    # config, so params, the cache key, the budget and a registered model all see it
+    default_max_tokens: int | None = None
     # a model trained when the run starts: its answers never go to the response cache (the key
     # cannot see the training data), and a version is registered from the model it logged
     trained_in_run: bool = False
+
+    def refuses(self, setting: str, value: object) -> str | None:
+        """Why this provider's API cannot take `setting: value`; None when it can."""
+        if value is None:
+            return None
+        if setting in self.unsupported_settings:
+            return f"provider {self.name} has no {setting} (its API takes none): remove it"
+        too_hot = isinstance(value, (int, float)) and value > self.max_temperature
+        if setting == "temperature" and too_hot:
+            return f"must be between 0 and {self.max_temperature:g} for provider {self.name}"
+        return None
 
 
 LOCAL_DEFAULT_MODEL = "gemma-3-270m"
@@ -82,6 +100,21 @@ LOCAL = ProviderSpec(
     own_options=("prompt_template", "n_threads", "n_ctx"),
 )
 
+ANTHROPIC = ProviderSpec(
+    name="anthropic",
+    adapter="llmflow.providers.anthropic:AnthropicProvider",
+    key_env=("ANTHROPIC_API_KEY",),
+    key_required=True,
+    base_url_env="ANTHROPIC_BASE_URL",  # as the SDK reads it
+    price_id="anthropic",
+    pip_requirements=("anthropic",),
+    sdk_modules=("anthropic",),
+    extra="anthropic",
+    max_temperature=1.0,
+    unsupported_settings=("seed",),
+    default_max_tokens=4096,  # every Claude model accepts it (Claude 3 Haiku's maximum)
+)
+
 SKLEARN = ProviderSpec(  # a traditional classifier trained in the run: providers/sklearn_model.py
     name="sklearn",
     adapter="llmflow.providers.sklearn_model:SklearnProvider",
@@ -96,7 +129,7 @@ SKLEARN = ProviderSpec(  # a traditional classifier trained in the run: provider
 
 # the order is the order messages list them in
 _REGISTRY: dict[str, ProviderSpec] = {
-    spec.name: spec for spec in (GEMINI, OLLAMA, OPENAI, LOCAL, SKLEARN)
+    spec.name: spec for spec in (GEMINI, OLLAMA, OPENAI, LOCAL, SKLEARN, ANTHROPIC)
 }
 
 

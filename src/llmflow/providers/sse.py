@@ -31,7 +31,7 @@ async def sse_data(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
         if not event:  # no data, or only empty data (a keep-alive): nothing is dispatched
             continue
         if event.startswith(DONE):
-            await _drain(chunks)
+            await drain(chunks)
             return
         yield event
 
@@ -52,7 +52,9 @@ async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
         yield line.decode("utf-8", errors="replace")
 
 
-async def _drain(chunks: AsyncIterator[bytes]) -> None:
+async def drain(chunks: AsyncIterator[bytes]) -> None:
+    """Read what is left of a body whose answer is complete (DRAIN_S at most), so that its
+    connection can be reused."""
     try:
         async with asyncio.timeout(DRAIN_S):
             async for _ in chunks:

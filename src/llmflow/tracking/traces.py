@@ -298,6 +298,10 @@ def _usage(record: CallRecord) -> dict[str, int] | None:
     }
     if usage.cached_input_tokens:
         value["cache_read_input_tokens"] = usage.cached_input_tokens
+    if usage.cache_write_input_tokens:
+        value["cache_creation_input_tokens"] = usage.cache_write_input_tokens
+    if usage.cache_write_1h_input_tokens:  # MLflow's name for the part written for an hour
+        value["cache_creation_input_tokens_above_1hr"] = usage.cache_write_1h_input_tokens
     return value
 
 
