@@ -67,5 +67,8 @@ def test_repeats_at_temperature_0_do_not_make_a_winner(tmp_path: Path, tracking_
     assert "more repeats would not help" in report
     assert "## Pairwise comparisons" in report
 
+    # the interval counts prompts: 13 of 20, every repeat alike, is Wilson at 19 (G - 1)
+    assert "| model-a | 65.0% | 42.8%-82.2% | 200 | 0 | - | 0.650 (0.428-0.822) |" in report
+
     table = invoke_cli("compare", "-e", "provider-comparison", "--pairs")
     assert "| pass rate | model-a | model-b | 20 | +15.0 pts |" in table.stdout

@@ -215,10 +215,11 @@ def _next_steps(measured: list[VariantData], data: ReportData) -> list[str]:
 
 
 def _more_prompts(pairs: list[Pair]) -> list[str]:
-    """For the closest pair of each metric that the run could not tell apart: what it would
-    take (prompts, or repeats where answers vary within a prompt)."""
+    """For the closest pair of each headline metric (pass rate or accuracy, latency, cost; a
+    check's own score is in the Pairwise section) that the run could not tell apart: what it
+    would take (prompts, or repeats where answers vary within a prompt)."""
     steps = []
-    for metric in dict.fromkeys(p.metric for p in pairs):
+    for metric in dict.fromkeys(p.metric for p in pairs if not p.metric.startswith("score.")):
         undecided = [
             p for p in pairs if p.metric == metric and p.verdict == NOT_DISTINGUISHABLE and p.paired
         ]

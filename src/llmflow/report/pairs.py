@@ -31,6 +31,7 @@ import numpy as np
 
 from .. import power, significance
 from ..metrics import higher_is_better
+from ..stats import clustered_rate_interval
 
 ALPHA = 0.05
 LATENCY = "latency_s"
@@ -284,6 +285,16 @@ def _repeats_vary(metric: str, a: Evidence, b: Evidence) -> float | None:
     if not repeated:
         return None
     return sum(len(set(v)) > 1 for v in repeated) / len(repeated)
+
+
+def interval(values: dict[str, list[float]]) -> tuple[float | None, float | None]:
+    """The 95% interval of a variant's mean of one metric, its prompts as clusters: Wilson's at
+    the effective number of prompts for 0/1 values (stats.clustered_rate_interval), else the t
+    interval of the per-prompt means."""
+    clusters = list(values.values())
+    if all(v in (0.0, 1.0) for c in clusters for v in c):
+        return clustered_rate_interval([[v == 1.0 for v in c] for c in clusters]) or (None, None)
+    return significance.t_interval(np.array([statistics.fmean(c) for c in clusters]))
 
 
 Z90 = 1.6448536269514722  # the two-sided 90% interval: each end a one-sided 95% bound

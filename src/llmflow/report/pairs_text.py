@@ -117,6 +117,12 @@ def power_text(pair: Pair) -> str:
         parts.append(f"this run could detect a difference of about {shown} (80% power)")
     elif pair.method == "mcnemar_exact" and not pair.a_higher + pair.b_higher:
         parts.append(f"they agreed on every one of the {pair.n_pairs} prompts")
+    elif pair.method == "mcnemar_exact":
+        disagreed = pair.a_higher + pair.b_higher
+        parts.append(
+            f"with {disagreed} of {pair.n_pairs} prompts telling them apart, no difference "
+            "would be detected at 80% power"
+        )
     if pair.prompts_needed is not None and pair.diff:
         observed = (
             f"{abs(pair.ratio - 1):.0%}" if pair.metric == LATENCY and pair.ratio else None

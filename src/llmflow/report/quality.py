@@ -49,18 +49,29 @@ def interval_text(row: ComparisonRow) -> str:
     return f"{row.pass_rate_ci_low:.1%}-{row.pass_rate_ci_high:.1%}"
 
 
-def score_table(rows: Sequence[ComparisonRow]) -> tuple[list[str], list[list[str]]]:
-    """Model, pass rate, interval, scored, score errors, judge cost, then each check's mean."""
+def score_table(
+    rows: Sequence[ComparisonRow],
+    intervals: dict[str, dict[str, tuple[float | None, float | None]]] | None = None,
+) -> tuple[list[str], list[list[str]]]:
+    """Model, pass rate, interval, scored, score errors, judge cost, then each check's mean,
+    with its 95% interval (prompts as clusters) where `intervals` (variant -> check) has it."""
     names = sorted({name for r in rows for name in (r.scores or {})})
     header = ["Model", *QUALITY_COLUMNS, "Score errors", "Judge cost (USD)", *names]
     body = []
     for r in rows:
         if r.skipped:
             continue
-        means = [_num((r.scores or {}).get(name)) for name in names]
+        known = (intervals or {}).get(r.label, {})
+        means = [_with_interval((r.scores or {}).get(name), known.get(name)) for name in names]
         judge = "-" if r.judge_cost_usd is None else f"${r.judge_cost_usd:.6f}"
         body.append([r.label, *quality_cells(r), str(r.n_score_errors), judge, *means])
     return header, body
+
+
+def _with_interval(value: float | None, found: tuple[float | None, float | None] | None) -> str:
+    if value is None or found is None or None in found:
+        return _num(value)
+    return f"{value:.3f} ({found[0]:.3f}-{found[1]:.3f})"
 
 
 def _num(value: float | None) -> str:

@@ -15,7 +15,6 @@ from .classification import (
 from .comparison import (
     EXTRA_COLUMNS,
     SEED_COLUMNS,
-    Comparison,
     table_rows,
     to_csv,
     to_json,
@@ -23,6 +22,7 @@ from .comparison import (
 )
 from .data import ReportData
 from .interpret import interpret
+from .pairs import interval
 from .pairs import to_json as pairs_json
 from .plots import make_plots
 from .quality import has_quality, plot_pass_rate_vs_latency, score_table
@@ -104,7 +104,7 @@ def sections(
         Paragraph(f"MLflow run `{c.parent_run_id}` in `{data.tracking_uri}`."),
         Table(SEED_COLUMNS, seed),
         Bullets([f"**Warning**: {w}" for w in warnings(c)], css_class="warnings"),
-        *_quality_section(c),
+        *_quality_section(data),
         *_label_sections(data),
         *pairs_text.section(data.pairs, [v.label for v in data.measured]),
         Heading("Distribution and details"),
@@ -118,10 +118,20 @@ def sections(
     ]
 
 
-def _quality_section(comparison: Comparison) -> list[Block]:
-    if not has_quality(comparison.rows):
+def _quality_section(data: ReportData) -> list[Block]:
+    rows = data.comparison.rows
+    if not has_quality(rows):
         return []
-    return [Heading("Quality"), Table(*score_table(comparison.rows))]
+    intervals = {
+        v.label: {
+            metric.removeprefix("score."): interval(values)
+            for metric, values in v.evidence.values.items()
+            if metric.startswith("score.")
+        }
+        for v in data.measured
+        if v.evidence is not None
+    }
+    return [Heading("Quality"), Table(*score_table(rows, intervals))]
 
 
 def _label_sections(data: ReportData) -> list[Block]:

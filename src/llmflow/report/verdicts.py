@@ -96,11 +96,15 @@ def quality(rows: Sequence[ComparisonRow], pairs: Sequence[Pair]) -> list[str]:
         ]
     else:
         out = [_best("pass rate", "pass_rate", best, checked[1:], pairs)]
-        names = ", ".join(r.label for r in pareto_front(checked, pairs))
+        front = pareto_front(checked, pairs)
+        names = ", ".join(r.label for r in front)
         out.append(
             f"Pareto front (pass rate up, median latency and cost down): {names}; every other "
             "variant is worse than one of these on at least one of them by a paired test, and "
             "better on none."
+            if len(front) < len(checked)
+            else "Pareto front (pass rate up, median latency and cost down): every variant, as "
+            "no paired test shows one worse than another on one of them and better on none."
         )
     if errors := sum(r.n_score_errors for r in checked):
         out.append(
