@@ -158,3 +158,19 @@ def test_a_real_difference_is_found_in_most_runs():
         (pair,) = pairwise([a, b])
         found += pair.verdict == "a_better"
     assert found / 200 >= 0.8
+
+
+def test_many_variants_get_a_matrix_and_each_verdict_names_both_sides():
+    from llmflow.report import blocks
+    from llmflow.report.pairs_text import section
+
+    sweep = []
+    for k in range(6):  # each variant 20 ms slower than the one before, on every prompt
+        found = Evidence(f"m{k}")
+        for i in range(12):
+            found.add("latency_s", f"p{i}", 0.1 + i / 100 + 0.02 * k)
+        sweep.append(found)
+    text = blocks.to_markdown(section(pairwise(sweep), [v.label for v in sweep]))
+    assert "| latency: row vs column | m0 | m1 | m2 | m3 | m4 | m5 |" in text
+    assert "| m0 |  | better (-0.020 s) | better (-0.040 s) |" in text
+    assert "- m0 better than m1 on latency (-0.020 s, A = m0): sign test on the 12 prompts" in text

@@ -205,7 +205,8 @@ def section(pairs: Sequence[Pair], labels: Sequence[str]) -> list[Block]:
     for metric in dict.fromkeys(p.metric for p in pairs):
         blocks.append(matrix(pairs, metric, labels))
     significant = [
-        f"{p.winner()} better on {metric_name(p.metric)}: {evidence_text(p)}"
+        f"{p.winner()} better than {p.b if p.winner() == p.a else p.a} on "
+        f"{metric_name(p.metric)} ({diff_text(p.metric, p.diff)}, A = {p.a}): {evidence_text(p)}"
         for p in pairs
         if p.winner()
     ]
