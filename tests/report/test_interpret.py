@@ -162,3 +162,19 @@ def test_equal_output_is_called_the_same_not_most_and_least():
     findings, _ = text_of(report_data(variant("a", FAST[:2]), variant("b", SLOW[:2])))
     assert "a, b produced the same output: 30 tokens per call on average." in findings
     assert "the most output" not in findings
+
+
+def test_cheaper_and_fastest_come_from_the_paired_tests():
+    from dataclasses import replace as with_fields
+
+    from llmflow.types import Cost
+
+    def priced(name: str, latencies: list[float], usd: float):
+        built = variant(name, latencies)
+        records = [with_fields(r, cost=Cost("priced", usd)) for r in built.records]
+        return with_fields(built, records=records, params={**built.params, "cost_model": "genai"})
+
+    data = report_data(priced("lean", FAST, 0.0001), priced("dear", SLOW, 0.0003))
+    findings, next_steps = text_of(data)
+    assert "lean cheaper beyond chance: sign test on the 8 prompts both answered" in findings
+    assert "lean is both faster and cheaper per call than every other variant here" in next_steps

@@ -14,8 +14,8 @@ from statistics import mean, median
 from ..providers import TRADITIONAL
 from . import verdicts
 from .data import ReportData, VariantData
-from .pairs import NOT_DISTINGUISHABLE, Pair
-from .pairs_text import metric_name, power_text
+from .pairs import COST, LATENCY, NOT_DISTINGUISHABLE, Pair, oriented
+from .pairs_text import evidence_text, metric_name, power_text
 
 
 def interpret(data: ReportData) -> tuple[list[str], list[str]]:
@@ -26,7 +26,7 @@ def interpret(data: ReportData) -> tuple[list[str], list[str]]:
     findings += _empty(data.measured)
     findings += _tokens(measured)
     findings += _unreported_tokens(data.measured)
-    findings += _cost(data.measured)
+    findings += _cost(data.measured, data.pairs)
     findings += _errors(data)
     for axis in data.swept_axes:
         findings += _sweep(measured, axis, data.pairs)
@@ -89,7 +89,7 @@ def _unreported_tokens(measured: list[VariantData]) -> list[str]:
     return out
 
 
-def _cost(measured: list[VariantData]) -> list[str]:
+def _cost(measured: list[VariantData], pairs: list[Pair]) -> list[str]:
     priced = [v for v in measured if v.row.cost_kind == "priced" and v.row.cost_per_call_usd]
     out = []
     if len(priced) >= 2:
@@ -102,9 +102,16 @@ def _cost(measured: list[VariantData]) -> list[str]:
                 f"{names} cost the same: ${d:.6f} per call (${d * 1000:.2f} per 1,000 calls)."
             )
         else:
+            pair = oriented(pairs, COST, cheap.label, dear.label)
+            verdict = (
+                f" ({cheap.label} cheaper beyond chance: {evidence_text(pair)})"
+                if pair is not None and pair.winner() == cheap.label
+                else ""
+            )
             out.append(
                 f"{dear.label} cost the most: ${d:.6f} per call (${d * 1000:.2f} per 1,000 calls);"
-                f" {cheap.label} the least: ${c:.6f} per call (${c * 1000:.2f} per 1,000)."
+                f" {cheap.label} the least: ${c:.6f} per call (${c * 1000:.2f} per 1,000)"
+                f"{verdict}."
             )
     elif priced:
         v = priced[0]
@@ -192,10 +199,11 @@ def _prompt_sizes(measured: list[VariantData]) -> list[str]:
 
 def _next_steps(measured: list[VariantData], data: ReportData) -> list[str]:
     steps = _more_prompts(data.pairs)
-    ranked = sorted(measured, key=lambda v: v.row.latency_p50_s)
-    priced = [v for v in measured if v.row.cost_per_call_usd]
-    if ranked and priced and ranked[0] is min(priced, key=lambda v: v.row.cost_per_call_usd):
-        steps.append(f"{ranked[0].label} is both the fastest and the cheapest per call here.")
+    if (best := _fastest_and_cheapest(measured, data.pairs)) is not None:
+        steps.append(
+            f"{best} is both faster and cheaper per call than every other variant here, by "
+            "paired tests on the prompts they answered."
+        )
     for v in data.measured:
         if v.row.n_empty:
             steps.append(
@@ -212,6 +220,21 @@ def _next_steps(measured: list[VariantData], data: ReportData) -> list[str]:
     elif "temperature" not in data.swept_axes and measured and not _deterministic(data):
         steps.append("Sweep temperature (e.g. 0.4, 0.6, 0.8) and max_tokens to see their effect.")
     return steps
+
+
+def _fastest_and_cheapest(measured: list[VariantData], pairs: list[Pair]) -> str | None:
+    """The variant that the latency and the cost tests both put ahead of every other one."""
+    labels = [v.label for v in measured]
+    for label in labels:
+        wins = [
+            p is not None and p.winner() == label
+            for other in labels
+            if other != label
+            for p in (oriented(pairs, LATENCY, label, other), oriented(pairs, COST, label, other))
+        ]
+        if wins and all(wins):
+            return label
+    return None
 
 
 def _more_prompts(pairs: list[Pair]) -> list[str]:
