@@ -315,8 +315,10 @@ def one_sided_bound(metric: str, a: Evidence, b: Evidence, lower: bool) -> tuple
     if metric in (LATENCY, COST):
         low, high = significance.median_interval(xa - xb, confidence=0.90)
     elif significance.is_binary(xa, xb):
-        counts = [int(np.sum((xa == i) & (xb == j))) for i, j in ((1, 1), (1, 0), (0, 1), (0, 0))]
-        low, high = significance.newcombe_paired_interval(*counts, z=Z90)
+        both, a_only, b_only, neither = (
+            int(np.sum((xa == i) & (xb == j))) for i, j in ((1, 1), (1, 0), (0, 1), (0, 0))
+        )
+        low, high = significance.newcombe_paired_interval(both, a_only, b_only, neither, z=Z90)
     else:
         low, high = significance.t_interval(xa - xb, z_level=0.95)
     return (low if lower else high), len(common)

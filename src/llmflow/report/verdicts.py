@@ -16,19 +16,19 @@ if TYPE_CHECKING:
 
 
 def speed(rows: Sequence[ComparisonRow], pairs: Sequence[Pair]) -> list[str]:
-    """The fastest variant, against the runner-up and the slowest."""
-    ranked = sorted(rows, key=lambda r: r.latency_p50_s)
+    """The fastest variant, against the runner-up and the slowest (rows with a latency)."""
+    ranked = sorted(rows, key=_median)
     if not ranked:
         return ["No call succeeded, so there is no latency to compare."]
     fast = ranked[0]
-    a = fast.latency_p50_s
+    a = _median(fast)
     if len(ranked) == 1:
         return [
             f"Only {fast.label} was measured: median latency {a:.3f} s "
             f"({_median_interval(fast)}, n={fast.n_timed})."
         ]
     second, slow = ranked[1], ranked[-1]
-    b = second.latency_p50_s
+    b = _median(second)
     pair = oriented(pairs, LATENCY, fast.label, second.label)
     if pair is not None and pair.winner() == fast.label:
         out = [
@@ -49,10 +49,16 @@ def speed(rows: Sequence[ComparisonRow], pairs: Sequence[Pair]) -> list[str]:
             else "not distinguishable from it"
         )
         out.append(
-            f"The slowest is {slow.label} at {slow.latency_p50_s:.3f} s median "
-            f"({slow.latency_p50_s / a:.2f}x the fastest, {verdict})."
+            f"The slowest is {slow.label} at {_median(slow):.3f} s median "
+            f"({_median(slow) / a:.2f}x the fastest, {verdict})."
         )
     return out
+
+
+def _median(row: ComparisonRow) -> float:
+    if row.latency_p50_s is None:
+        raise ValueError(f"{row.label} has no latency: speed() takes measured rows")
+    return row.latency_p50_s
 
 
 def _times(pair: Pair) -> str:
@@ -123,7 +129,7 @@ def _best(
     versus = {o.label: oriented(pairs, metric, best.label, o.label) for o in others}
     beaten = [label for label, p in versus.items() if p is not None and p.winner() == best.label]
     pair = versus[second.label]
-    if len(beaten) == len(others):
+    if pair is not None and len(beaten) == len(others):
         return (
             f"**{best.label}** has the best {name}: {value:.1%} against "
             f"{getattr(second, metric):.1%} for {second.label}, "
@@ -176,9 +182,9 @@ def classic_against_llms(
     theirs = f"{classic.label} {classic.accuracy:.1%}"
     shown = f"{best.label} {best.accuracy:.1%}"
     pair = versus[best.label]
-    if beating:
+    ahead = versus[beating[0]] if beating else None
+    if ahead is not None:
         names = ", ".join(beating)
-        ahead = versus[beating[0]]
         return (
             f"**{names}** beat{'s' if len(beating) == 1 else ''} the classic model on accuracy "
             f"beyond chance: {beating[0]} {diff_text('accuracy', ahead.diff)} against {theirs} "
