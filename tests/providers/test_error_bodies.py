@@ -164,3 +164,26 @@ def test_excerpt_of_a_circular_structure():
     loop: list = []
     loop.append(loop)
     assert excerpt(loop) == "[[...]]"
+
+
+DELTA_MAKERS = {
+    "gemini": "llmflow.providers.gemini._delta",
+    "ollama": "llmflow.providers.ollama._delta",
+    "openai": "llmflow.providers.openai_compat._chunk_delta",
+}
+
+
+@pytest.mark.parametrize("name", sorted(DELTA_MAKERS))
+def test_a_bug_in_the_adapter_surfaces_as_itself(name: str, request, monkeypatch):
+    """Only the SDK's, the HTTP library's and the network's errors are translated: a KeyError of
+    llmflow's own is not read as the provider's "unreadable response" (and retried 1,000
+    times over a run)."""
+
+    def broken(*args, **kwargs):
+        raise KeyError("a bug of ours")
+
+    build, fixture = PROVIDERS[name]
+    fake = request.getfixturevalue(fixture)
+    monkeypatch.setattr(DELTA_MAKERS[name], broken)
+    with pytest.raises(KeyError, match="a bug of ours"):
+        complete(build(fake), stream=True)

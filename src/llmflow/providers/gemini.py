@@ -87,15 +87,13 @@ class GeminiProvider:
                         model=self.model, contents=contents, config=config
                     )
                 )
-        except ProviderError:
-            raise
-        except Exception as e:
+        except _SDK_ERRORS as e:
             raise _translate(e) from e
 
     async def check(self) -> None:
         try:
             await self._client.aio.models.get(model=self.model)
-        except Exception as e:
+        except _SDK_ERRORS as e:
             raise _translate(e) from e
 
     async def aclose(self) -> None:
@@ -138,8 +136,21 @@ def _map_usage(meta: gt.GenerateContentResponseUsageMetadata) -> Usage:
     )
 
 
+# what the adapter translates: the SDK's errors, its HTTP libraries' (aiohttp for async, httpx),
+# the network's, and a body the SDK cannot read (JSON, or pydantic: both ValueErrors); anything
+# else is a bug of llmflow's and surfaces as itself
+_SDK_ERRORS = (
+    genai_errors.APIError,
+    asyncio.TimeoutError,
+    aiohttp.ClientError,
+    httpx.HTTPError,
+    OSError,
+    ValueError,
+)
+
+
 def _translate(e: Exception) -> ProviderError:
-    """Any exception from the SDK as our error tree; never raises, whatever the body's shape."""
+    """An SDK, HTTP or network exception as our error tree; never raises, whatever the body."""
     if isinstance(e, genai_errors.APIError) and isinstance(e.code, int):
         message = _status_message(e)
         if "API_KEY_INVALID" in _detail_values(e, "reason"):  # Gemini answers a bad key with 400

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -57,7 +58,7 @@ class OllamaProvider:
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "options": {k: v for k, v in options.items() if v is not None},
         }
-        try:
+        with _translated(self.base_url):
             if settings.stream:
                 done = False
                 async for part in await self._client.chat(**request, stream=True):
@@ -67,16 +68,10 @@ class OllamaProvider:
                     raise cut_off("ollama", 'a last line with "done": true')
             else:
                 yield _delta(await self._client.chat(**request, stream=False))
-        except ProviderError:
-            raise
-        except Exception as e:
-            raise _translate(e, self.base_url) from e
 
     async def check(self) -> None:
-        try:
+        with _translated(self.base_url):
             listing = await self._client.list()
-        except Exception as e:
-            raise _translate(e, self.base_url) from e
         names = {m.model for m in listing.models if m.model}
         wanted = self.model if ":" in self.model else f"{self.model}:latest"
         if self.model not in names and wanted not in names:
@@ -105,8 +100,28 @@ def _map_usage(part: ollama.ChatResponse) -> Usage:
     )
 
 
+# what the adapter translates: the SDK's errors, httpx's, the network's, and a body the SDK
+# cannot read (JSON, or pydantic: both ValueErrors); anything else is a bug of llmflow's and
+# surfaces as itself
+_SDK_ERRORS = (ollama.ResponseError, httpx.HTTPError, OSError, ValueError)
+
+
+@contextmanager
+def _translated(host: str | None) -> Iterator[None]:
+    try:
+        yield
+    except _SDK_ERRORS as e:
+        raise _translate(e, host) from e
+    except (AttributeError, TypeError) as e:
+        # ollama.ResponseError itself fails so on a JSON error body that is not an object,
+        # while handling the HTTP status error: that one is the provider's, others are ours
+        if _http_status_error(e) is None:
+            raise
+        raise _translate(e, host) from e
+
+
 def _translate(e: Exception, host: str | None) -> ProviderError:
-    """Any exception from the SDK as our error tree; never raises, whatever the body's shape."""
+    """An SDK, HTTP or network exception as our error tree; never raises, whatever the body."""
     where = _where(host)
     if isinstance(e, ollama.ResponseError):
         return _status_error(e.status_code, e.error, where)

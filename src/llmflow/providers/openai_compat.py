@@ -26,7 +26,7 @@ from ..errors import (
 )
 from ..lean_import import import_without
 from ..types import Delta, GenerationSettings, Message, Usage
-from .base import cut_off, excerpt, http_errors
+from .base import cut_off, excerpt, http_error_bases, http_errors
 from .sse import sse_data
 
 if TYPE_CHECKING:
@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 # the SDK imports aiohttp (12 MB) only to offer an aiohttp client, which llmflow does not use
 openai = import_without("openai", ("aiohttp",))
+# what the adapter translates: the SDK's errors and its HTTP library's (a streamed body is read
+# past the SDK); anything else is a bug of llmflow's and surfaces as itself
+_SDK_ERRORS = (openai.OpenAIError, *http_error_bases())
 
 
 class OpenAICompatProvider:
@@ -79,16 +82,14 @@ class OpenAICompatProvider:
                 ) as response:
                     finished = False
                     async for data in sse_data(response.iter_bytes()):
-                        delta = _chunk_delta(json.loads(data))
+                        delta = _chunk_delta(_decode(data))
                         finished = finished or bool(delta.finish_reason)  # some servers send ""
                         yield delta
                 if not finished:  # the usage chunk may be missing: servers ignore stream_options
                     raise cut_off("openai", "a finish_reason")
             else:
                 yield _response_delta(await create(**request))
-        except ProviderError:
-            raise
-        except Exception as e:
+        except _SDK_ERRORS as e:
             raise _translate(e) from e
 
     async def check(self) -> None:
@@ -106,6 +107,13 @@ class OpenAICompatProvider:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _decode(data: str | bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise BadResponse(f"openai: unreadable chunk: {excerpt(data)}") from None
 
 
 def _chunk_delta(chunk: Any) -> Delta:
@@ -155,7 +163,7 @@ def _map_usage(usage: Mapping[str, Any]) -> Usage:
 
 
 def _translate(e: Exception) -> ProviderError:
-    """Any exception from the SDK as our error tree; never raises, whatever the body's shape."""
+    """An SDK or HTTP library exception as our error tree; never raises, whatever the body."""
     if isinstance(e, openai.APIStatusError):
         retry_after = parse_retry_after(e.response.headers.get("retry-after"))
         message = f"openai {e.status_code}: {excerpt(_body_message(e.body))}"
