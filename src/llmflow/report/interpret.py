@@ -14,7 +14,7 @@ from statistics import mean, median
 from ..providers import TRADITIONAL
 from . import verdicts
 from .data import ReportData, VariantData
-from .pairs import COST, LATENCY, NOT_DISTINGUISHABLE, Pair, oriented
+from .pairs import COST, LATENCY, NOT_DISTINGUISHABLE, Pair, beats, oriented
 from .pairs_text import evidence_text, metric_name, power_text
 
 
@@ -105,7 +105,7 @@ def _cost(measured: list[VariantData], pairs: list[Pair]) -> list[str]:
             pair = oriented(pairs, COST, cheap.label, dear.label)
             verdict = (
                 f" ({cheap.label} cheaper beyond chance: {evidence_text(pair)})"
-                if pair is not None and pair.winner() == cheap.label
+                if beats(pair, cheap.label)
                 else ""
             )
             out.append(
@@ -227,7 +227,7 @@ def _fastest_and_cheapest(measured: list[VariantData], pairs: list[Pair]) -> str
     labels = [v.label for v in measured]
     for label in labels:
         wins = [
-            p is not None and p.winner() == label
+            beats(p, label)
             for other in labels
             if other != label
             for p in (oriented(pairs, LATENCY, label, other), oriented(pairs, COST, label, other))

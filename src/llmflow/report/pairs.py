@@ -25,38 +25,21 @@ import math
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
 from .. import power, significance
 from ..metrics import higher_is_better
 from ..stats import clustered_rate_interval
+from ..tracking.runs import CALL_COLUMNS
 
 ALPHA = 0.05
 LATENCY = "latency_s"
 COST = "cost_per_call_usd"
 LABEL_COLUMN = "label"  # task classify: the label check's column, whose pass rate is accuracy
 # calls.json columns that are not checks (scoring/tables.py adds a column per check, `passed`)
-_CALL_COLUMNS = frozenset(
-    {
-        "case",
-        "repeat",
-        "prompt",
-        "response",
-        "error",
-        "input_tokens",
-        "output_tokens",
-        "total_tokens",
-        "latency_s",
-        "ttft_s",
-        "cost_usd",
-        "cost_kind",
-        "cached",
-        "attempts",
-        "passed",
-    }
-)
+_CALL_COLUMNS = frozenset({*CALL_COLUMNS, "passed"})
 NOT_DISTINGUISHABLE = "not_distinguishable"
 
 
@@ -332,6 +315,11 @@ def oriented(pairs: Iterable[Pair], metric: str, a: str, b: str) -> Pair | None:
         if pair.metric == metric and (pair.a, pair.b) == (b, a):
             return pair.flipped()
     return None
+
+
+def beats(pair: Pair | None, label: str) -> TypeGuard[Pair]:
+    """Whether the pair's verdict is that `label` is better."""
+    return pair is not None and pair.winner() == label
 
 
 def to_json(pairs: Sequence[Pair]) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .pairs import COST, LATENCY, Pair, oriented
+from .pairs import COST, LATENCY, Pair, beats, oriented
 from .pairs_text import diff_text, evidence_text, power_text
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def speed(rows: Sequence[ComparisonRow], pairs: Sequence[Pair]) -> list[str]:
     second, slow = ranked[1], ranked[-1]
     b = _median(second)
     pair = oriented(pairs, LATENCY, fast.label, second.label)
-    if pair is not None and pair.winner() == fast.label:
+    if beats(pair, fast.label):
         out = [
             f"**{fast.label}** is the fastest: median latency {a:.3f} s against {b:.3f} s for "
             f"{second.label}, {_times(pair)} ({evidence_text(pair)}; median per-prompt "
@@ -45,7 +45,7 @@ def speed(rows: Sequence[ComparisonRow], pairs: Sequence[Pair]) -> list[str]:
         far = oriented(pairs, LATENCY, slow.label, fast.label)
         verdict = (
             f"slower beyond chance: {evidence_text(far)}"
-            if far is not None and far.winner() == fast.label
+            if beats(far, fast.label)
             else "not distinguishable from it"
         )
         out.append(
@@ -127,7 +127,7 @@ def _best(
     value = getattr(best, metric)
     second = others[0]
     versus = {o.label: oriented(pairs, metric, best.label, o.label) for o in others}
-    beaten = [label for label, p in versus.items() if p is not None and p.winner() == best.label]
+    beaten = [label for label, p in versus.items() if beats(p, best.label)]
     pair = versus[second.label]
     if pair is not None and len(beaten) == len(others):
         return (
@@ -178,7 +178,7 @@ def classic_against_llms(
     """Whether any LLM beats the classic model on accuracy, by the paired test."""
     best = max(llms, key=lambda r: r.accuracy or 0.0)
     versus = {r.label: oriented(pairs, "accuracy", r.label, classic.label) for r in llms}
-    beating = [label for label, p in versus.items() if p is not None and p.winner() == label]
+    beating = [label for label, p in versus.items() if beats(p, label)]
     theirs = f"{classic.label} {classic.accuracy:.1%}"
     shown = f"{best.label} {best.accuracy:.1%}"
     pair = versus[best.label]
@@ -190,7 +190,7 @@ def classic_against_llms(
             f"beyond chance: {beating[0]} {diff_text('accuracy', ahead.diff)} against {theirs} "
             f"({evidence_text(ahead)})."
         )
-    if pair is not None and pair.winner() == classic.label:
+    if beats(pair, classic.label):
         return (
             f"**No LLM beats the classic model**: {theirs} is more accurate than the best LLM, "
             f"{shown}, beyond chance ({evidence_text(pair.flipped())})."

@@ -318,27 +318,27 @@ def variant_params(variant: Variant, task: str, cost_model: str) -> dict[str, An
     return params
 
 
+CALL_COLUMNS = (
+    "case",
+    "repeat",
+    "prompt",
+    "response",
+    "error",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "latency_s",
+    "ttft_s",
+    "cost_usd",
+    "cost_kind",
+    "cached",
+    "attempts",
+)
+
+
 def calls_table(records: Sequence[CallRecord]) -> dict[str, list[Any]]:
-    """One row per call, as columns for mlflow.log_table."""
-    columns: dict[str, list[Any]] = {
-        name: []
-        for name in (
-            "case",
-            "repeat",
-            "prompt",
-            "response",
-            "error",
-            "input_tokens",
-            "output_tokens",
-            "total_tokens",
-            "latency_s",
-            "ttft_s",
-            "cost_usd",
-            "cost_kind",
-            "cached",
-            "attempts",
-        )
-    }
+    """One row per call, as columns for mlflow.log_table: CALL_COLUMNS, in that order."""
+    columns: dict[str, list[Any]] = {name: [] for name in CALL_COLUMNS}
     for r in records:
         usage = r.usage
         row = {
