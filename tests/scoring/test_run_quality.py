@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from llmflow.cli import app
 from llmflow.scoring import wilson_interval
+from llmflow.stats import clustered_rate_interval
 from llmflow.tracking.traces import call_of
 from tests.helpers import write_experiment
 
@@ -59,7 +60,9 @@ def test_known_answers_give_exact_pass_rates(tmp_path: Path, tracking_uri: str, 
     # capital passes all four; river fails mentions-paris and its own nile check
     assert metrics["pass_rate"] == 0.5
     assert metrics["n_scored"] == 6 and metrics["n_score_errors"] == 0
-    low, high = wilson_interval(3, 6)
+    # two prompts, each passing or failing on all 3 repeats: about 1 observation, not 6
+    low, high = clustered_rate_interval([[True] * 3, [False] * 3])
+    assert (low, high) == wilson_interval(0.5, 1)
     assert metrics["pass_rate_ci_low"] == low and metrics["pass_rate_ci_high"] == high
     assert metrics["score.not-empty"] == 1.0
     assert metrics["score.mentions-paris"] == 0.5
