@@ -16,6 +16,7 @@ from llmflow.cli import app
 from llmflow.config import load_experiment
 from llmflow.errors import ConfigError
 from llmflow.providers.sklearn_model import PIPELINES, fit
+from llmflow.providers.sklearn_training import texts_column
 from llmflow.scoring import wilson_interval
 from tests.helpers import write_experiment
 
@@ -89,7 +90,7 @@ def test_each_pipeline_trains_on_the_example_data(name: str):
     pipeline, metrics = fit(name, [r["user"] for r in rows], [r["expected"] for r in rows])
     assert metrics["n_train"] == len(rows) >= 200
     assert 0 < metrics["train_time_s"] < 30 and 0 < metrics["cv_accuracy"] <= 1
-    assert set(pipeline.predict(["I was charged twice for my plan"])) <= set(LABELS)
+    assert set(pipeline.predict(texts_column(["I was charged twice for my plan"]))) <= set(LABELS)
 
 
 def test_the_example_data_set():
