@@ -41,6 +41,32 @@ def test_answer_to_label(answer: str, label: str):
     assert classify.to_label(answer, LABELS) == label
 
 
+@pytest.mark.parametrize(
+    ("answer", "labels", "label"),
+    [
+        # the label named earliest wins, whatever the order of `labels`
+        ("Not billing: a technical fault.", ["technical", "billing"], "billing"),
+        # two named at the same place: the longer, which the answer names in full
+        ("This is a billing dispute.", ["billing", "billing dispute"], "billing dispute"),
+        ("This is a billing dispute.", ["billing dispute", "billing"], "billing dispute"),
+        ("This is a billing question.", ["billing", "billing dispute"], "billing"),
+        # an NFD answer (e + combining acute) and an NFC label are one text, and the reverse
+        ("Le cafe\u0301 est froid", ["café", "thé"], "café"),
+        ("Cafe\u0301", ["café", "thé"], "café"),
+        ("It is about the café", ["cafe\u0301", "thé"], "cafe\u0301"),
+        # scripts without spaces between words: a label inside a sentence
+        ("这是一个账单问题。", ["技术", "账单"], "账单"),
+        ("我认为是技术问题,不是账单", ["账单", "技术"], "技术"),
+        ("これは請求の問題です", ["技術", "請求"], "請求"),
+        # a spaced-script label is still a whole word only
+        ("accountsbilling", ["account", "billing"], "unparsed"),
+        ("账单billing", ["billing", "technical"], "billing"),
+    ],
+)
+def test_answer_to_label_anywhere(answer: str, labels: list[str], label: str):
+    assert classify.to_label(answer, labels) == label
+
+
 def test_metrics_agree_with_scikit_learn():
     expected = ("billing", "billing", "technical", "account", "other", "other", "account")
     predicted = ("billing", "technical", "technical", "unparsed", "other", "billing", "account")
