@@ -82,7 +82,8 @@ class SklearnProvider:
     async def check(self) -> None:
         from ..classify import load_training
 
-        data = load_training(Path(self.train_path), self.train_path, self.labels, "train")
+        train = self.train_path or ""  # never empty: entry_problem refused that
+        data = load_training(Path(train), train, self.labels, "train")
         self.pipeline, self.training = await _in_own_thread(
             lambda: fit(self.model, data.texts, data.labels, say=_say, stop=self._stop),
             self._stop,

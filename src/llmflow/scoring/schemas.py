@@ -152,15 +152,16 @@ def _subschemas(contents: dict[str, Any]) -> Iterator[tuple[str, Any, bool]]:
 
 def _children(value: Any, shape: type) -> Iterator[tuple[str, dict[str, Any]]]:
     """The schemas in a keyword's value of this shape (dict: one; list or map: several)."""
-    if not isinstance(value, shape if shape is not _Map else dict):
-        return
-    if shape is dict:
-        yield "", value
-        return
-    pairs = enumerate(value) if shape is list else value.items()
-    for key, child in pairs:
+    pairs: list[tuple[Any, Any]] = []
+    if shape is dict and isinstance(value, dict):
+        pairs = [("", value)]
+    elif shape is list and isinstance(value, list):
+        pairs = [(f"/{index}", child) for index, child in enumerate(value)]
+    elif shape is _Map and isinstance(value, dict):
+        pairs = [(f"/{name}", child) for name, child in value.items()]
+    for step, child in pairs:
         if isinstance(child, dict):
-            yield f"/{key}", child
+            yield step, child
 
 
 def _find_loop(edges: Edges) -> None:
