@@ -160,3 +160,17 @@ def ollama_models(fake: Any, **extra: Any) -> list[dict]:
 
 def compare_rows(experiment: str = "provider-comparison") -> list[dict]:
     return json.loads(invoke_cli("compare", "-e", experiment, "-f", "json").stdout)
+
+
+def training_rows(n: int, labels: tuple[str, ...], seed: int = 0) -> list[tuple[str, str]]:
+    """`n` (text, label) rows: the label's name in each text, among filler words drawn from a
+    million, so that the vocabulary grows with the rows as a real corpus's does."""
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = labels[i % len(labels)]
+        filler = " ".join(f"w{rng.randrange(10**6)}" for _ in range(8))
+        rows.append((f"{filler} about {label} {filler[:9]}", label))
+    return rows

@@ -16,6 +16,7 @@ from llmflow.cli import app
 from llmflow.config import load_experiment
 from llmflow.errors import ConfigError
 from llmflow.providers.sklearn_model import PIPELINES, fit
+from llmflow.providers.sklearn_training import texts_column
 from llmflow.scoring import wilson_interval
 from tests.helpers import write_experiment
 
@@ -38,6 +39,32 @@ EXAMPLES = Path(__file__).parents[1] / "examples"
 )
 def test_answer_to_label(answer: str, label: str):
     assert classify.to_label(answer, LABELS) == label
+
+
+@pytest.mark.parametrize(
+    ("answer", "labels", "label"),
+    [
+        # the label named earliest wins, whatever the order of `labels`
+        ("Not billing: a technical fault.", ["technical", "billing"], "billing"),
+        # two named at the same place: the longer, which the answer names in full
+        ("This is a billing dispute.", ["billing", "billing dispute"], "billing dispute"),
+        ("This is a billing dispute.", ["billing dispute", "billing"], "billing dispute"),
+        ("This is a billing question.", ["billing", "billing dispute"], "billing"),
+        # an NFD answer (e + combining acute) and an NFC label are one text, and the reverse
+        ("Le cafe\u0301 est froid", ["café", "thé"], "café"),
+        ("Cafe\u0301", ["café", "thé"], "café"),
+        ("It is about the café", ["cafe\u0301", "thé"], "cafe\u0301"),
+        # scripts without spaces between words: a label inside a sentence
+        ("这是一个账单问题。", ["技术", "账单"], "账单"),
+        ("我认为是技术问题,不是账单", ["账单", "技术"], "技术"),
+        ("これは請求の問題です", ["技術", "請求"], "請求"),
+        # a spaced-script label is still a whole word only
+        ("accountsbilling", ["account", "billing"], "unparsed"),
+        ("账单billing", ["billing", "technical"], "billing"),
+    ],
+)
+def test_answer_to_label_anywhere(answer: str, labels: list[str], label: str):
+    assert classify.to_label(answer, labels) == label
 
 
 def test_metrics_agree_with_scikit_learn():
@@ -89,7 +116,7 @@ def test_each_pipeline_trains_on_the_example_data(name: str):
     pipeline, metrics = fit(name, [r["user"] for r in rows], [r["expected"] for r in rows])
     assert metrics["n_train"] == len(rows) >= 200
     assert 0 < metrics["train_time_s"] < 30 and 0 < metrics["cv_accuracy"] <= 1
-    assert set(pipeline.predict(["I was charged twice for my plan"])) <= set(LABELS)
+    assert set(pipeline.predict(texts_column(["I was charged twice for my plan"]))) <= set(LABELS)
 
 
 def test_the_example_data_set():

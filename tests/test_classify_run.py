@@ -9,12 +9,14 @@ import json
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from llmflow.cli import app
 from llmflow.providers.sklearn_model import fit
+from llmflow.providers.sklearn_training import texts_column
 from llmflow.scoring import wilson_interval
 from tests.helpers import write_experiment
 
@@ -37,7 +39,7 @@ def ran(tmp_path_factory, fake_ollama):
         {
             "provider": "sklearn",
             "model": "tfidf-logreg",
-            "train": str(TRAIN),
+            "train": str(messy_copy(TRAIN, tmp)),
             "register_as": "sklearn_ticket_classify",
         },
         {
@@ -67,6 +69,20 @@ def ran(tmp_path_factory, fake_ollama):
     }
 
 
+def messy_copy(train: Path, into: Path) -> Path:
+    """The training file with its labels spelt as people do: "BILLING ", "Billing", "billing"."""
+    rows = list(csv.DictReader(train.open()))
+    spell = (lambda s: s.upper() + " ", str.title, str)
+    for index, row in enumerate(rows):
+        row["expected"] = spell[index % 3](row["expected"])
+    copy = into / "train.csv"
+    with copy.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["user", "expected"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return copy
+
+
 def artifact(ran, provider: str, name: str) -> dict:
     run_id = ran["runs"][provider].info.run_id
     return json.loads(Path(ran["client"].download_artifacts(run_id, name)).read_text())
@@ -89,7 +105,7 @@ def test_the_llm_accuracy_is_exact(ran):
 def test_the_classic_model_is_trained_and_scored_for_real(ran):
     rows = list(csv.DictReader(TRAIN.open()))
     pipeline, _ = fit("tfidf-logreg", [r["user"] for r in rows], [r["expected"] for r in rows])
-    predicted = pipeline.predict([p["user"] for p in PROMPTS])
+    predicted = pipeline.predict(texts_column([p["user"] for p in PROMPTS]))
     correct = sum(a == p["expected"] for a, p in zip(predicted, PROMPTS, strict=True))
     metrics = ran["runs"]["sklearn"].data.metrics
     assert metrics["accuracy"] == correct / 5
@@ -116,15 +132,53 @@ def test_the_table_and_report_compare_them(ran):
     assert "Per label: tfidf-logreg" in html
 
 
-def test_registered_as_a_real_sklearn_model(ran):
+@pytest.fixture
+def at_store(ran):
+    """MLflow's global tracking URI at this module's store, for models:/ URIs; unset after."""
     mlflow.set_tracking_uri(ran["uri"])
+    yield
+    mlflow.set_tracking_uri(None)  # as in a fresh process: no later test reads this store
+
+
+def test_registered_as_a_real_sklearn_model(ran, at_store):
     texts = ["I was charged twice this month", "the app crashes on start"]
     model = mlflow.sklearn.load_model("models:/sklearn_ticket_classify/1")
-    assert set(model.predict(texts)) <= set(LABELS)
+    assert set(model.predict(texts_column(texts))) <= set(LABELS)
     served = mlflow.pyfunc.load_model("models:/sklearn_ticket_classify/1")
-    assert list(served.predict(texts)) == list(model.predict(texts))
+    assert list(served.predict(texts)) == list(model.predict(texts_column(texts)))
     mv = ran["client"].get_model_version("sklearn_ticket_classify", "1")
     assert mv.tags["llmflow.provider"] == "sklearn" and "metric.accuracy" in mv.tags
+    # trained on "BILLING ", "Billing" and "billing": one class each, spelt as `labels:` has it
+    assert sorted(model.classes_) == sorted(LABELS)
+
+
+def test_the_registered_model_answers_each_row_in_every_form_mlflow_serves(ran, at_store):
+    """A signature of one string column; 3 texts in give 3 predictions, whatever the form, as
+    `mlflow models serve` parses each request (its own scoring_server code, no server)."""
+    from mlflow.pyfunc import scoring_server
+
+    served = mlflow.pyfunc.load_model("models:/sklearn_ticket_classify/1")
+    schema = served.metadata.get_input_schema()
+    assert [(c.type.name, c.name) for c in schema.inputs] == [("string", None)]
+    texts = ["I was charged twice this month", "the app crashes on start", "I cannot log in"]
+    expected = list(
+        mlflow.sklearn.load_model("models:/sklearn_ticket_classify/1").predict(texts_column(texts))
+    )
+    assert len(set(expected)) == 3  # three different answers: rows are not mixed up
+    assert list(served.predict(pd.DataFrame({"text": texts}))) == expected
+    assert list(served.predict(texts)) == expected
+    requests = [
+        {"dataframe_split": {"columns": ["text"], "data": [[t] for t in texts]}},
+        {"dataframe_records": [{"text": t} for t in texts]},
+        {"inputs": texts},
+        {"instances": texts},
+    ]
+    for request in requests:
+        answer = scoring_server.invocations(json.dumps(request), "application/json", served, schema)
+        assert answer.status == 200, answer.response
+        assert json.loads(answer.response) == {"predictions": expected}, request
+    csv_answer = scoring_server.invocations("text\n" + "\n".join(texts), "text/csv", served, schema)
+    assert json.loads(csv_answer.response) == {"predictions": expected}
 
 
 def test_promote_gates_on_accuracy_for_both_kinds(ran):

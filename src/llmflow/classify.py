@@ -8,7 +8,8 @@ with the same 95% Wilson interval as `pass_rate`.
 
 from __future__ import annotations
 
-import re
+import functools
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,22 +57,47 @@ def labels_problem(labels: Sequence[str]) -> str | None:
 
 
 def normalise(text: str) -> str:
-    return " ".join(text.casefold().strip(_EDGES).split())
+    """Caseless, canonically composed (an NFD "café" is the NFC one), trimmed of quotes and
+    markup, single-spaced."""
+    caseless = unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
+    return " ".join(caseless.strip(_EDGES).split())
 
 
 def to_label(answer: str, labels: Sequence[str]) -> str:
-    """The label an answer means: an exact match after normalising, else the first label named
-    in the answer (as a whole word), else `unparsed`."""
+    """The label an answer means: an exact match after normalising, else the label named
+    earliest in the answer (as a whole word), else `unparsed`. Two labels named at the same
+    place ("billing" and "billing dispute" in "a billing dispute"): the longer, which the answer
+    names in full. The order of `labels` never decides."""
     folded = normalise(answer)
     for label in labels:
         if normalise(label) == folded:
             return label
-    first: tuple[int, str] | None = None
+    first: tuple[int, int, str] | None = None  # (where, -length, label): the least wins
     for label in labels:
-        found = re.search(rf"(?<!\w){re.escape(normalise(label))}(?!\w)", folded)
-        if found and (first is None or found.start() < first[0]):
-            first = (found.start(), label)
-    return first[1] if first else UNPARSED
+        wanted = normalise(label)
+        found = _named(wanted).search(folded)
+        if found and (first is None or (found.start(), -len(wanted)) < first[:2]):
+            first = (found.start(), -len(wanted), label)
+    return first[2] if first else UNPARSED
+
+
+# scripts written without spaces between words: a label in them is found inside a sentence
+_UNSPACED = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
+_SPACED_LETTER = rf"[\w--[{_UNSPACED}]]"
+
+
+@functools.lru_cache(maxsize=256)
+def _named(label: str) -> Any:
+    """A normalised label as a whole word: not glued to a letter of a script that spaces its
+    words ("accounts" is not "account"), but found within Chinese, Japanese or Thai text."""
+    import regex
+
+    def spaced(character: str) -> bool:
+        return regex.fullmatch(_SPACED_LETTER, character, flags=regex.V1) is not None
+
+    before = f"(?<!{_SPACED_LETTER})" if spaced(label[0]) else ""
+    after = f"(?!{_SPACED_LETTER})" if spaced(label[-1]) else ""
+    return regex.compile(before + regex.escape(label) + after, flags=regex.V1)
 
 
 def label_check(

@@ -8,7 +8,7 @@ from .config import LoadedExperiment
 from .environment import resolve_connection
 from .errors import MissingCredentials, ProviderError
 from .plan import Plan
-from .providers import Provider, create_provider
+from .providers import Provider, create_provider, provider_spec
 from .redact import redact_text
 from .run_types import Skipped
 
@@ -31,6 +31,9 @@ async def open_providers(
             skipped.append(Skipped(variant, str(e)))
             continue
         options = variant.entry.provider_options(connection)
+        if provider_spec(variant.provider).trained_in_run and loaded.config.labels:
+            # it learns the task's labels as the file spells them, as the test cases have them
+            options["labels"] = tuple(loaded.config.labels)
         key = (variant.provider, *sorted(options.items()))
         if key not in opened:
             opened[key] = create_provider(variant.provider, **options)

@@ -17,6 +17,7 @@ from llmflow.types import CallRecord, Cost
 from tests.helpers import call_record
 
 INTEGER = {"type": "integer"}
+TREE = {"type": "array", "items": {"$ref": "#"}}
 
 
 def spec(**fields) -> ScorerSpec:
@@ -48,6 +49,8 @@ def outcome(answer: str, expected: str | None = None, record: CallRecord | None 
         ('{"a": 1}', {"type": "is-json"}, True),
         ("{a: 1}", {"type": "is-json"}, False),
         ('{"a": "x"}', {"type": "is-json", "schema": {"properties": {"a": INTEGER}}}, False),
+        ("[[[]], []]", {"type": "is-json", "schema": TREE}, True),
+        ("[[[1]]]", {"type": "is-json", "schema": TREE}, False),
         ("Paris", {"type": "length", "min": 1, "max": 5}, True),
         ("Paris!", {"type": "length", "max": 5}, False),
         ("Paris", {"type": "latency", "threshold": 0.5}, True),

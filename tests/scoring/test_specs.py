@@ -6,11 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from llmflow.cli import app
 from llmflow.config import load_experiment
 from llmflow.errors import ConfigError
 from llmflow.prompts_file import load_prompts_file
-from tests.helpers import write_experiment
+from tests.helpers import ollama_models, write_experiment
 
 LOCAL = [{"provider": "local"}]
 CAPITAL = {
@@ -100,3 +102,66 @@ def test_a_bad_assert_cell_in_a_csv_is_one_line(tmp_path: Path):
     csv.write_text("id,user,assert\ncapital,Capital?,[not json\n")
     with pytest.raises(ConfigError, match=r"p.csv: \[0\].assert: not a JSON list of checks"):
         load_prompts_file(csv)
+
+
+TREE = {"type": "array", "items": {"$ref": "#"}}  # refers to itself one level down: fine
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        (
+            {"properties": {"a": {"$ref": "#/$defs/nmae"}}, "$defs": {"name": {}}},
+            "scorers[0].schema: $ref '#/$defs/nmae' at #/properties/a/$ref does not resolve",
+        ),
+        (
+            {"$ref": "https://example.com/ticket.json"},
+            "scorers[0].schema: $ref 'https://example.com/ticket.json' at #/$ref is not within "
+            "the schema: llmflow fetches no schema",
+        ),
+        ({"$ref": "ticket.json"}, "scorers[0].schema: $ref 'ticket.json' at #/$ref is not within"),
+        ({"$ref": "#/$defs/a", "$defs": {"a": {"$ref": "#"}}}, "loops back to itself"),
+        (
+            {"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"allOf": [{"$ref": "#/$defs/a"}]}}},
+            "loops back to itself without descending into the answer",
+        ),
+        ({"anyOf": [{"type": "string"}, {"$ref": "#"}]}, "scorers[0].schema: $ref '#' at"),
+        ({"$anchor": "x", "not": {"$ref": "#x"}}, "loops back to itself"),
+        ({"properties": {"a": {"$ref": "#nowhere"}}}, "$ref '#nowhere' at"),
+    ],
+)
+def test_an_is_json_schema_is_resolved_when_the_file_is_read(tmp_path: Path, schema, message):
+    error = error_of(tmp_path, scorers=[{"type": "is-json", "schema": schema}])
+    assert message in error and "\n" not in error, error
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        TREE,
+        {"$defs": {"node": {"properties": {"children": {"items": {"$ref": "#/$defs/node"}}}}}},
+        {"$ref": "https://json-schema.org/draft/2020-12/schema"},  # bundled, found offline
+        {"$id": "https://example.com/s", "$defs": {"a": {"type": "string"}}, "$ref": "s#/$defs/a"},
+    ],
+)
+def test_recursive_and_bundled_references_are_accepted(tmp_path: Path, schema):
+    loaded = load_experiment(
+        write_experiment(tmp_path, LOCAL, scorers=[{"type": "is-json", "schema": schema}])
+    )
+    assert loaded.config.scorers[0].json_schema == schema
+
+
+def test_a_bad_schema_exits_2_before_any_call(tmp_path: Path, fake_ollama):
+    schema = {"$ref": "#/definitions/missing"}
+    path = write_experiment(
+        tmp_path, ollama_models(fake_ollama), scorers=[{"type": "is-json", "schema": schema}]
+    )
+    result = CliRunner().invoke(
+        app, ["run", str(path), "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().count("\n") == 0
+    assert "scorers[0].schema: $ref '#/definitions/missing' at #/$ref does not resolve" in (
+        result.stderr
+    )
+    assert fake_ollama.generation_requests() == [] and not (tmp_path / "mlflow.db").exists()

@@ -1,27 +1,37 @@
 """`provider: sklearn`: a traditional text classifier, trained when the run starts, answering
 each test case as one call, like an LLM.
 
-Everything llmflow knows about scikit-learn is here (scikit-learn itself is imported only when
-a model is built): the pipelines by name, training with its metrics, one prediction per call
-(the answer is the label; tokens do not apply, so usage is absent, never 0), and logging the
-fitted pipeline as an MLflow sklearn model on the variant run, which registration then uses.
+Everything llmflow knows about scikit-learn is here and in sklearn_training.py (the pipelines,
+training within bounds; scikit-learn itself is imported only when a model is built): one
+prediction per call (the answer is the label; tokens do not apply, so usage is absent, never
+0), and logging the fitted pipeline as an MLflow sklearn model, with its signature (one string
+column of texts), on the variant run, which registration then uses.
+
+The training labels are the task's `labels:` as the file spells them ("BILLING " and "Billing"
+are `billing`), as the test cases' are. The training runs in a thread of its own: a stop signal
+during it ends the wait at once (asyncio.run would wait for a thread of its default executor),
+and the training itself at its next stage.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sys
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import ConfigError, ProviderError
 from ..types import Delta, GenerationSettings, Message
+from .sklearn_training import PIPELINES, Stopped, fit, texts_column
 from .spec import SKLEARN
 
-PIPELINES = ("tfidf-logreg", "tfidf-linearsvc", "tfidf-nb")
+__all__ = ["MODEL_URI_TAG", "PIPELINES", "SklearnProvider", "entry_problem", "fit"]
+
 MODEL_URI_TAG = "llmflow.model_uri"  # where the variant run's logged sklearn model is
-CV_FOLDS = 5
 
 
 def entry_problem(provider: str, model: str | None, train: str | None) -> str | None:
@@ -35,45 +45,6 @@ def entry_problem(provider: str, model: str | None, train: str | None) -> str | 
     return None
 
 
-def build_pipeline(name: str) -> Any:
-    """A fresh, unfitted pipeline: word and bigram TF-IDF, then the named classifier."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.naive_bayes import MultinomialNB
-    from sklearn.pipeline import Pipeline
-    from sklearn.svm import LinearSVC
-
-    classifiers = {
-        "tfidf-logreg": lambda: LogisticRegression(max_iter=1000),
-        "tfidf-linearsvc": lambda: LinearSVC(),
-        "tfidf-nb": lambda: MultinomialNB(),
-    }
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
-    return Pipeline([("tfidf", vectorizer), ("clf", classifiers[name]())])
-
-
-def fit(name: str, texts: list[str], labels: list[str]) -> tuple[Any, dict[str, float]]:
-    """The fitted pipeline and its training metrics: train_time_s (the fit on every row),
-    n_train, train_accuracy (on the training rows) and cv_accuracy (stratified k-fold, when
-    every label has at least two rows)."""
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-
-    pipeline = build_pipeline(name)
-    start = time.perf_counter()
-    pipeline.fit(texts, labels)
-    metrics = {
-        "train_time_s": time.perf_counter() - start,
-        "n_train": float(len(texts)),
-        "train_accuracy": float(pipeline.score(texts, labels)),
-    }
-    folds = min(CV_FOLDS, min(labels.count(label) for label in set(labels)))
-    if folds >= 2:
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
-        scores = cross_val_score(build_pipeline(name), texts, labels, cv=splitter)
-        metrics["cv_accuracy"] = float(scores.mean())
-    return pipeline, metrics
-
-
 class SklearnProvider:
     """Trains in `check()` (before the first call), then predicts one text per call."""
 
@@ -81,23 +52,41 @@ class SklearnProvider:
     exclusive_key = None
 
     def __init__(
-        self, model: str, train: str | None = None, timeout_s: float = 120.0, **_: Any
+        self,
+        model: str,
+        train: str | None = None,
+        timeout_s: float = 120.0,
+        labels: Sequence[str] | None = None,
+        **_: Any,
     ) -> None:
+        """`labels`: the task's, as its file spells them (training labels are mapped to them)."""
         import sklearn  # noqa: F401 - a missing extra is reported now, before the run
 
         if (problem := entry_problem(self.name, model, train)) is not None:
             raise ConfigError(problem)
         self.model = model
         self.train_path = train
+        self.labels = list(labels) if labels else None
         self.pipeline: Any = None
         self.training: dict[str, float] = {}
+        self._stop = threading.Event()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The trained provider crosses to the trace writer, which logs it: without its event."""
+        return {k: v for k, v in self.__dict__.items() if k != "_stop"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._stop = threading.Event()
 
     async def check(self) -> None:
         from ..classify import load_training
 
-        data = load_training(Path(self.train_path), self.train_path, None, "train")
-        self.pipeline, self.training = await asyncio.to_thread(
-            fit, self.model, list(data.texts), list(data.labels)
+        train = self.train_path or ""  # never empty: entry_problem refused that
+        data = load_training(Path(train), train, self.labels, "train")
+        self.pipeline, self.training = await _in_own_thread(
+            lambda: fit(self.model, data.texts, data.labels, say=_say, stop=self._stop),
+            self._stop,
         )
 
     async def stream(
@@ -106,11 +95,11 @@ class SklearnProvider:
         if self.pipeline is None:
             raise ProviderError("sklearn: the model was not trained (check() was not called)")
         text = next(m.content for m in reversed(messages) if m.role == "user")
-        label = str(self.pipeline.predict([text])[0])
+        label = str(self.pipeline.predict(texts_column([text]))[0])
         yield Delta(text=label, finish_reason="stop", model_version=self.model)
 
     async def aclose(self) -> None:
-        return None
+        self._stop.set()  # a training still running ends at its next stage
 
     def log_to_run(self, client: Any, run_id: str) -> None:
         """Log the training metrics and the fitted pipeline, as an MLflow sklearn model, on the
@@ -122,6 +111,8 @@ class SklearnProvider:
         import mlflow
         import sklearn
         from mlflow.entities import Metric
+        from mlflow.models import ModelSignature
+        from mlflow.types import ColSpec, Schema
 
         from ..tracking.fluent import fluent_store
 
@@ -132,6 +123,10 @@ class SklearnProvider:
         client.log_batch(run_id, metrics=metrics)
         (requirement,) = SKLEARN.pip_requirements
         requirements = [f"{requirement}=={sklearn.__version__}"]
+        # one string column, read by position: every input form pyfunc serves fits it
+        signature = ModelSignature(
+            inputs=Schema([ColSpec("string")]), outputs=Schema([ColSpec("string")])
+        )
         status = client.get_run(run_id).info.status
         # MLflow prints hints on stderr; the run reports in its own words
         with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
@@ -139,8 +134,50 @@ class SklearnProvider:
             try:
                 with fluent_store(client.tracking_uri), mlflow.start_run(run_id=run_id):
                     info = mlflow.sklearn.log_model(
-                        self.pipeline, name="model", pip_requirements=requirements
+                        self.pipeline,
+                        name="model",
+                        pip_requirements=requirements,
+                        signature=signature,
                     )
             finally:  # start_run(run_id=...) ended the run FINISHED: it keeps its own status
                 client.set_terminated(run_id, status=status)
         client.set_tag(run_id, MODEL_URI_TAG, info.model_uri)
+
+
+T = TypeVar("T")
+
+
+async def _in_own_thread(work: Callable[[], T], stop: threading.Event) -> T:
+    """`work()` in a daemon thread of its own. Cancelled (a stop signal), the wait ends at once
+    and `stop` is set; the thread ends at its next stage, or with the process."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(value: Any, error: BaseException | None) -> None:
+        if done.done():  # cancelled meanwhile
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(value)
+
+    def run() -> None:
+        value, error = None, None
+        try:
+            value = work()
+        except Stopped:
+            return  # stopped because nobody waits any more
+        except BaseException as e:  # noqa: BLE001 - raised again in the waiting coroutine
+            error = e
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, value, error)
+
+    threading.Thread(target=run, name="llmflow-sklearn-training", daemon=True).start()
+    try:
+        return await done
+    finally:
+        stop.set()
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)

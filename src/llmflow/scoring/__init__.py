@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ..stats import clustered_rate_interval, wilson_interval
 from ..types import CallRecord
+from .guard import CheckGuard
 from .specs import ScorerSpec, unique_labels
 
 if TYPE_CHECKING:
@@ -82,19 +83,26 @@ def has_checks(loaded: LoadedExperiment) -> bool:
     return bool(config.scorers or config.labels) or any(p.checks for p in loaded.prompts)
 
 
-def score_record(record: CallRecord, checks: CaseChecks) -> list[Score]:
-    """The deterministic scores of one call; none for a failed call or a warmup."""
+def score_record(
+    record: CallRecord, checks: CaseChecks, guard: CheckGuard | None = None
+) -> list[Score]:
+    """The deterministic scores of one call; none for a failed call or a warmup. Each check
+    runs under `guard` (one per run: guard.py), so that none can crash or hang the caller."""
     from .checks import CHECKS
 
     if not record.ok or record.warmup or record.completion is None:
         return []
+    guard = guard or CheckGuard()
     text = record.completion.text
     scores = []
     for name, spec in checks.checks:
         check = CHECKS.get(spec.type)
         if check is None:  # a judge: scored apart, through the provider layer
             continue
-        outcome = check(spec, text, record, checks.expected)
+        outcome, error = guard.run(spec, check, text, record, checks.expected)
+        if error is not None:
+            scores.append(Score(name, None, False, error, error=error))
+            continue
         if outcome is None:
             continue
         value, passed, rationale = outcome
@@ -115,12 +123,13 @@ def score_records(
     (scored already, by the trace writer) are not scored again."""
     known = known or {}
     scores = {}
+    guard = CheckGuard()
     for record in records:
         key = (record.case_id, record.repeat)
         checks = table.get(record.case_id)
         if checks is None:
             continue
-        found = list(known[key]) if key in known else score_record(record, checks)
+        found = list(known[key]) if key in known else score_record(record, checks, guard)
         if found:
             scores[key] = found
     return scores

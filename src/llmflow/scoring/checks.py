@@ -2,19 +2,26 @@
 
 Each returns (value, passed, rationale) before any `not:`; None when it does not apply to the
 call (a similarity check on a prompt without `expected`). Similarity: ROUGE-L F1 as rouge-score
-computes it (rouge.py) and sacrebleu's chrF (divided by 100).
+computes it (rouge.py) and sacrebleu's chrF (divided by 100). Each runs guarded (guard.py).
+
+Regular expressions use the `regex` module, not `re`: its timeout bounds a match that
+backtracks catastrophically (`^(a|a)+$` on forty a's and a `!`), from any thread, and with
+`concurrent=True` it lets go of the GIL meanwhile, so the trace writer's other threads carry on.
+It reads `re`'s syntax (lookarounds and backreferences too), so every pattern that worked still
+does. An engine without backtracking (google-re2) was not chosen: it refuses lookarounds and
+backreferences, which existing patterns may hold.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..classify import label_check
 from ..types import CallRecord
+from .guard import CHECK_LIMIT_S
 from .rouge import rouge_l_f1
 from .specs import DEFAULT_SIMILARITY_THRESHOLD, ScorerSpec
 
@@ -54,13 +61,21 @@ def contains_all(spec: ScorerSpec, text: str, record: CallRecord, expected: str 
 
 
 def regex(spec: ScorerSpec, text: str, record: CallRecord, expected: str | None) -> Outcome:
-    ok = _compiled(str(spec.value)).search(text) is not None
+    found = _compiled(str(spec.value)).search(text, timeout=CHECK_LIMIT_S, concurrent=True)
+    ok = found is not None
     return ok, ok, f"/{spec.value}/ {'matches' if ok else 'does not match'}"
 
 
 @functools.lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _compiled(pattern: str) -> Any:
+    return _regex_engine().compile(pattern)
+
+
+@functools.cache
+def _regex_engine() -> Any:
+    import regex as engine
+
+    return engine
 
 
 def not_empty(spec: ScorerSpec, text: str, record: CallRecord, expected: str | None) -> Outcome:
@@ -69,19 +84,20 @@ def not_empty(spec: ScorerSpec, text: str, record: CallRecord, expected: str | N
 
 
 def is_json(spec: ScorerSpec, text: str, record: CallRecord, expected: str | None) -> Outcome:
+    """Parsed within limits (bounded_json); the schema was resolved when the file was read."""
+    from .bounded_json import loads
+
     try:
-        document = json.loads(text)
+        document = loads(text)
     except json.JSONDecodeError as e:
         return False, False, f"not JSON: {e.msg} at character {e.pos}"
     if spec.json_schema is None:
         return True, True, "valid JSON"
     import jsonschema
 
-    error = jsonschema.exceptions.best_match(
-        jsonschema.validators.validator_for(spec.json_schema)(spec.json_schema).iter_errors(
-            document
-        )
-    )
+    from .schemas import validator
+
+    error = jsonschema.exceptions.best_match(validator(spec.json_schema).iter_errors(document))
     if error is not None:
         return False, False, f"JSON does not match the schema: {error.message[:200]}"
     return True, True, "valid JSON matching the schema"
@@ -153,8 +169,18 @@ CHECKS: dict[str, Check] = {
     "label": label_check,
 }
 
-# the libraries behind some checks, loaded on first use (sacrebleu: 0.3 s)
-_LIBRARIES: dict[str, Callable[[], Any]] = {"chrf": _chrf}
+
+def _jsonschema() -> None:
+    import jsonschema  # noqa: F401 - 0.1 s, not to be counted against the first call's limit
+
+
+# the libraries behind some checks, loaded before the first answer (sacrebleu: 0.3 s), so that
+# no check's time limit pays for an import
+_LIBRARIES: dict[str, Callable[[], Any]] = {
+    "chrf": _chrf,
+    "regex": _regex_engine,
+    "is-json": _jsonschema,
+}
 
 
 def load_libraries(check_types: Iterable[str]) -> None:

@@ -142,22 +142,24 @@ def _needs_list(spec: ScorerSpec) -> None:
 
 
 def _valid_regex(spec: ScorerSpec) -> None:
+    import regex  # the engine the check matches with (scoring/checks.py)
+
     _needs_text(spec)
     try:
-        re.compile(spec.value)  # type: ignore[arg-type]
-    except re.error as e:
+        regex.compile(spec.value)  # type: ignore[arg-type]
+    except regex.error as e:
         raise ValueError(f"value: not a valid regular expression: {e}") from None
 
 
 def _valid_schema(spec: ScorerSpec) -> None:
     if spec.json_schema is None:
         return
-    import jsonschema
+    from .schemas import SchemaProblem, check
 
     try:
-        jsonschema.validators.validator_for(spec.json_schema).check_schema(spec.json_schema)
-    except jsonschema.SchemaError as e:
-        raise ValueError(f"schema: not a valid JSON Schema: {e.message}") from None
+        check(spec.json_schema)
+    except SchemaProblem as e:
+        raise ValueError(f"schema: {e}") from None
 
 
 def _min_or_max(spec: ScorerSpec) -> None:

@@ -25,6 +25,7 @@ from ..providers.spec import ProviderSpec, use_added_providers
 from ..redact import one_line, redact_url
 from ..scoring import CaseChecks, Score, score_record
 from ..scoring.checks import load_libraries
+from ..scoring.guard import CheckGuard
 from .mlflow_import import import_mlflow
 from .span_ingestion import VERSION_UNKNOWN, TraceServer, trace_server
 from .trace_batch import TraceBatch
@@ -133,6 +134,7 @@ class ChildState:
         self.variants: dict[str, Variant] = {}
         self.checks: dict[str, CaseChecks] | None = None
         self.scores: ScoresByVariant = {}  # this run's
+        self.guard = CheckGuard()  # this run's checks, bounded (scoring/guard.py)
         self.written = 0
         self.failure_reason = ""
         self.away_since: float | None = None  # when the server stopped answering
@@ -150,7 +152,7 @@ class ChildState:
             if context:
                 _work_as_parent(*context)
             self.written, self.failure_reason, self.away_since = 0, "", None
-            self.gone, self.scores = False, {}
+            self.gone, self.scores, self.guard = False, {}, CheckGuard()
             remote = self.tracking_uri.startswith(("http://", "https://"))
             self.writers = _WRITERS if remote else 1  # sqlite takes one writer at a time
             with gc_paused():
@@ -163,7 +165,7 @@ class ChildState:
             checks = (self.checks or {}).get(record.case_id)
             scores: tuple[Score, ...] = ()
             if checks is not None:
-                scores = tuple(score_record(record, checks))
+                scores = tuple(score_record(record, checks, self.guard))
                 self.scores.setdefault(variant_id, {})[(record.case_id, record.repeat)] = scores
             return TraceJob(record, self.variants[variant_id], run_id, scores)
         return None
