@@ -56,7 +56,9 @@ def run(
     run_id: Annotated[
         str | None,
         typer.Argument(
-            help="With --resume: the run to continue (default: the latest).", show_default=False
+            help="With --resume: the run to continue, or a unique prefix of its id (default: "
+            "the latest).",
+            show_default=False,
         ),
     ] = None,
     resume: Annotated[
@@ -205,9 +207,9 @@ def compare(
         typer.Option(
             "--baseline",
             show_default=False,
-            help="A parent run id to compare against, or 'previous' (the run of the same "
-            "experiment file before this one). Prints the changes, * when a paired test on "
-            "the prompts both runs answered says they are beyond chance.",
+            help="A parent run id (or a unique prefix) to compare against, or 'previous' (the "
+            "run of the same experiment file before this one). Prints the changes, * when a "
+            "paired test on the prompts both runs answered says they are beyond chance.",
         ),
     ] = None,
     pairs: Annotated[
@@ -292,7 +294,7 @@ def _print_deltas(tracking_uri: str | None, experiment: str, run_id: str | None,
     )
     before = load_report_data(store.client, experiment, baseline_id)
     found = base.deltas(before, current)
-    sys.stdout.write(base.to_markdown(found, baseline_id, parent))
+    sys.stdout.write(base.to_markdown(found, before.comparison.parent_run_id, parent))
 
 
 def _read_comparison(tracking_uri: str | None, experiment: str, run_id: str | None):

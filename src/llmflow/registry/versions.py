@@ -29,7 +29,8 @@ from ..providers.sklearn_model import MODEL_URI_TAG
 from ..providers.spec import provider_spec
 from ..redact import redact_url
 from ..tracking.fluent import fluent_store
-from ..tracking.runs import KIND_VARIANT, TAG_KIND, VARIANT_ARTIFACT
+from ..tracking.run_lookup import resolve_run
+from ..tracking.runs import KIND_VARIANT, VARIANT_ARTIFACT
 from . import gates
 from .lookups import (
     alias_holder,
@@ -53,14 +54,14 @@ def default_name(provider: str, task: str) -> str:
 
 def register_run(client: Any, run_id: str, name: str | None = None, gates_from_file=()) -> Any:
     """Log the variant run's configuration as a pyfunc model and register a new version.
+    `run_id` may be any unique prefix of the variant run's id.
 
     The model's base_url is stored without credentials (see `_serving_entry`).
     """
     import mlflow
 
+    run_id = resolve_run(client, run_id, KIND_VARIANT)  # a unique prefix is enough
     run = run_of(client, run_id)
-    if run.data.tags.get(TAG_KIND) != KIND_VARIANT:
-        raise LlmflowError(f"run {run_id} is not an llmflow variant run")
     saved = json.loads(_read(client, run_id, VARIANT_ARTIFACT))
     entry = saved["entry"]
     params, metrics = run.data.params, run.data.metrics
