@@ -19,6 +19,7 @@ from .config import LoadedExperiment, load_experiment
 from .errors import ConfigError
 from .scoring import CaseChecks, Score, case_table, quality_metrics, score_records
 from .tracking.artifacts import has_artifact, read_json
+from .tracking.run_inputs import stored_prompts
 from .tracking.runs import KIND_VARIANT, TAG_KIND, TAG_VARIANT, RunStore, calls_table
 from .types import CallRecord, Completion, Cost, GenerationSettings, Message, Timing, Usage
 
@@ -59,7 +60,8 @@ def rescore(
 
 
 def config_of(client: Any, parent_id: str, config: Path | None) -> LoadedExperiment:
-    """The file given, else the experiment file stored in the run (its inline prompts)."""
+    """The file given, else the run's own copy of its experiment file with the prompt set it
+    read (runs made before that was stored: the file's inline prompts only)."""
     if config is not None:
         return load_experiment(config)
     tags = client.get_run(parent_id).data.tags
@@ -70,7 +72,7 @@ def config_of(client: Any, parent_id: str, config: Path | None) -> LoadedExperim
             raise ConfigError(f"run {parent_id} has no stored experiment file: pass --config FILE")
         path = Path(client.download_artifacts(parent_id, stored, tmp))
         try:
-            return load_experiment(path)
+            return load_experiment(path, stored_prompts(client, parent_id, tmp))
         except ConfigError as e:
             raise ConfigError(
                 f"{e} (the copy stored in run {parent_id}: pass --config FILE)"

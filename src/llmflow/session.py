@@ -295,9 +295,10 @@ class Session:
             parent_id, run_ids = resumed.header.parent_run_id, resumed.header.run_ids
             self.store.reopen(parent_id, list(run_ids.values()))
             return parent_id, run_ids
-        task = self.loaded.config.task
+        task, digests = self.loaded.config.task, self.loaded.training_sha256
         variants = [
-            (v, variant_params(v, task, self.pricers[v.id].describe())) for v in self.plan.variants
+            (v, variant_params(v, task, self.pricers[v.id].describe(), digests.get(v.entry.train)))
+            for v in self.plan.variants
         ]
         system = self.loaded.common_system_prompt
         return self.store.open_runs(experiment_id, self.loaded, variants, system, __version__)

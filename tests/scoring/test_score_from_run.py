@@ -1,0 +1,96 @@
+"""`llmflow score` from the run alone: run in one folder, score from another with nothing but
+--tracking-uri, for a prompts file with per-row checks and for examples/classify.yaml's layout
+(prompts and training data in data/, beside the file)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from tests.helpers import invoke_cli
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+def score_elsewhere(tmp_path: Path, uri: str, experiment: str, monkeypatch) -> str:
+    """cd to an empty folder, then `llmflow score -e EXPERIMENT --tracking-uri URI`."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = invoke_cli("score", "-e", experiment, "--tracking-uri", uri)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_a_prompts_file_is_scored_again_from_the_run(tmp_path, fake_ollama, monkeypatch):
+    project = tmp_path / "project"
+    project.mkdir()
+    rows = [
+        {
+            "id": "capital",
+            "user": "Capital of France? Paris",
+            "assert": [{"type": "icontains", "value": "paris"}],
+        },
+        {
+            "id": "river",
+            "user": "Longest river?",
+            "assert": [{"type": "icontains", "value": "nile"}],
+        },
+    ]
+    (project / "prompts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    document = {
+        "experiment": "from-a-file",
+        "prompts": "prompts.jsonl",
+        "report": False,
+        "models": [{"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url}],
+    }
+    (project / "exp.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.chdir(project)
+    ran = invoke_cli("run", "exp.yaml", "--tracking-uri", uri)
+    assert ran.exit_code == 0, ran.output
+    sent = len(fake_ollama.requests)
+    scored = score_elsewhere(tmp_path, uri, "from-a-file", monkeypatch)
+    assert "llama3.1: pass rate 50.0% (n=2)" in scored  # capital passes, river does not
+    assert len(fake_ollama.requests) == sent
+
+
+@pytest.fixture
+def classify_layout(tmp_path: Path, fake_ollama) -> Path:
+    """examples/classify.yaml's layout and data, with the fake server for the LLM entries."""
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLES / "data", project / "data")
+    document = yaml.safe_load((EXAMPLES / "classify.yaml").read_text())
+    llm = {"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url}
+    document["models"] = [document["models"][0], llm]
+    (project / "classify.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    return project
+
+
+def test_the_classify_layout_is_scored_again_from_the_run(tmp_path, classify_layout, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.chdir(classify_layout)
+    ran = invoke_cli("run", "classify.yaml", "--tracking-uri", uri)
+    assert ran.exit_code == 0, ran.output
+    scored = score_elsewhere(tmp_path, uri, "ticket-routing", monkeypatch)
+    assert "tfidf-logreg: pass rate" in scored and "(n=80)" in scored
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("ticket-routing")
+    (sklearn,) = client.search_runs(
+        [experiment.experiment_id], filter_string="params.provider = 'sklearn'"
+    )
+    train = (classify_layout / "data" / "tickets_train.csv").read_bytes()
+    assert sklearn.data.params["train_sha256"] == hashlib.sha256(train).hexdigest()
+    parent = sklearn.data.tags["mlflow.parentRunId"]
+    training = json.loads(
+        Path(client.download_artifacts(parent, "inputs/training.json", str(tmp_path))).read_text()
+    )
+    assert training == {
+        "training": [{"file": "tickets_train.csv", "sha256": hashlib.sha256(train).hexdigest()}]
+    }
