@@ -2,8 +2,9 @@
 (possibly edited) experiment file. No model is called: the answers come from each variant's
 calls.json; only judges are asked again, and only where a judge changed (its entry, rubric or
 threshold) or has no stored verdict. New scores become new assessments on the same traces
-(overriding the earlier one of the same name); the variant metrics, calls.json, the comparison
-and the report are updated. Scoring again with unchanged checks changes nothing.
+(overriding the earlier one of the same name); the variant metrics, calls.json, the comparison,
+the report and the metrics the registered versions record are updated. Scoring again with
+unchanged checks changes nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class RescoreResult:
     assessments: int = 0  # assessments written (0 when nothing changed)
     untraced: int = 0  # scored calls without a trace to carry their assessments
     changed: bool = False
+    registry: list[str] = field(default_factory=list)  # registered versions that record anew
 
 
 def rescore(
@@ -43,6 +45,7 @@ def rescore(
 ) -> RescoreResult:
     """Score the run again; see the module docstring. ConfigError when the file checks nothing
     or cannot be read; LlmflowError (from load_comparison) when the run is not found."""
+    from .registry.rescored import refresh_versions
     from .report import load_comparison
 
     client = store.client
@@ -52,10 +55,13 @@ def rescore(
     if checks is None:
         raise ConfigError(f"{loaded.path.name}: no scorers: or assert: to score with")
     result = RescoreResult(parent_id)
-    for run in _variant_runs(client, parent_id):
+    runs = _variant_runs(client, parent_id)
+    for run in runs:
         result.changed |= _rescore_variant(store, run, checks, result, loaded)
     if result.changed:
         _refresh_parent(store, experiment, parent_id)
+    # every time, not only on a change: a registry left stale by an earlier score is mended
+    result.registry = refresh_versions(client, [run.info.run_id for run in runs])
     return result
 
 

@@ -429,6 +429,8 @@ def score(
         print(f"{variant}: {shown} (n={int(metrics.get('n_scored', 0))})")
     what = f"{found.assessments} new assessment(s)" if found.changed else "nothing changed"
     print(f"run {found.parent_run_id}: {what}")
+    for line in found.registry:
+        print(f"registry: {line}")
     if found.untraced:
         err.print(
             f"warning: {found.untraced} scored call(s) have no trace llmflow can find in the"
