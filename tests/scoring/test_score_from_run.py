@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -61,23 +62,30 @@ def test_a_prompts_file_is_scored_again_from_the_run(tmp_path, fake_ollama, monk
     assert len(fake_ollama.requests) == sent
 
 
-@pytest.fixture
-def classify_layout(tmp_path: Path, fake_ollama) -> Path:
-    """examples/classify.yaml's layout and data, with the fake server for the LLM entries."""
-    project = tmp_path / "project"
+@pytest.fixture(scope="module")
+def classify_run(tmp_path_factory, fake_ollama) -> dict:
+    """examples/classify.yaml's layout and data, the fake server in place of the LLM entries,
+    run from its folder with --out."""
+    tmp = tmp_path_factory.mktemp("classify_layout")
+    project = tmp / "project"
     shutil.copytree(EXAMPLES / "data", project / "data")
     document = yaml.safe_load((EXAMPLES / "classify.yaml").read_text())
     llm = {"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url}
     document["models"] = [document["models"][0], llm]
     (project / "classify.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
-    return project
-
-
-def test_the_classify_layout_is_scored_again_from_the_run(tmp_path, classify_layout, monkeypatch):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.chdir(classify_layout)
-    ran = invoke_cli("run", "classify.yaml", "--tracking-uri", uri)
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    before = Path.cwd()
+    os.chdir(project)
+    try:
+        ran = invoke_cli("run", "classify.yaml", "--tracking-uri", uri, "--out", "out")
+    finally:
+        os.chdir(before)
     assert ran.exit_code == 0, ran.output
+    return {"tmp": tmp, "project": project, "uri": uri, "stderr": ran.stderr}
+
+
+def test_the_classify_layout_is_scored_again_from_the_run(tmp_path, classify_run, monkeypatch):
+    uri, project = classify_run["uri"], classify_run["project"]
     scored = score_elsewhere(tmp_path, uri, "ticket-routing", monkeypatch)
     assert "tfidf-logreg: pass rate" in scored and "(n=80)" in scored
     client = MlflowClient(uri)
@@ -85,7 +93,7 @@ def test_the_classify_layout_is_scored_again_from_the_run(tmp_path, classify_lay
     (sklearn,) = client.search_runs(
         [experiment.experiment_id], filter_string="params.provider = 'sklearn'"
     )
-    train = (classify_layout / "data" / "tickets_train.csv").read_bytes()
+    train = (project / "data" / "tickets_train.csv").read_bytes()
     assert sklearn.data.params["train_sha256"] == hashlib.sha256(train).hexdigest()
     parent = sklearn.data.tags["mlflow.parentRunId"]
     training = json.loads(
@@ -94,3 +102,18 @@ def test_the_classify_layout_is_scored_again_from_the_run(tmp_path, classify_lay
     assert training == {
         "training": [{"file": "tickets_train.csv", "sha256": hashlib.sha256(train).hexdigest()}]
     }
+
+
+def test_the_classifier_run_ends_with_its_verdict_and_where_the_report_is(classify_run):
+    lines = classify_run["stderr"].strip().splitlines()
+    client = MlflowClient(classify_run["uri"])
+    experiment = client.get_experiment_by_name("ticket-routing")
+    (parent,) = client.search_runs(
+        [experiment.experiment_id], filter_string="tags.`llmflow.kind` = 'experiment-run'"
+    )
+    run_id = parent.info.run_id
+    verdict = next(i for i, line in enumerate(lines) if "the classic model" in line)
+    assert lines[verdict + 1].startswith("Per 1,000 predictions:")
+    out = classify_run["project"] / "out" / "report.html"
+    place = f"Report: report/report.html and report.md in run {run_id}; also {out}"
+    assert out.is_file() and place in lines[verdict + 2 :], lines

@@ -135,7 +135,7 @@ def run(
         _ignore_late_interrupts()
     if result.comparison is not None:
         _print_comparison(result.comparison, Format.table)
-    _print_outcome(result)
+    _print_outcome(result, out)
     raise typer.Exit(result.exit_code)
 
 
@@ -156,8 +156,9 @@ def _prestart_writer(tracking_uri: str | None) -> None:
     prestart(resolve_tracking_uri(tracking_uri))
 
 
-def _print_outcome(result) -> None:
-    """What the table does not say, on stderr: skips, cache, failures, registry, the store."""
+def _print_outcome(result, out_dir: Path | None) -> None:
+    """What the table does not say, on stderr: skips, cache, failures, registry; then the
+    verdict (the report's first findings), where the report is, and the store."""
     notes = [f"[yellow]skipped[/] {_plain(f'{s.variant.id}: {s.reason}')}" for s in result.skipped]
     if result.resumed_calls:
         notes.append(f"resumed: {result.resumed_calls} call(s) came from the journal")
@@ -180,6 +181,9 @@ def _print_outcome(result) -> None:
         notes.append(f"[red]{result.traces_failed} trace(s) could not be written{reason}[/]")
     notes += [f"[green]registered[/] {_plain(line)}" for line in result.registered]
     notes += [f"[red]{_plain(line)}[/]" for line in result.problems]
+    notes += [f"[bold]{_plain(line)}[/]" for line in result.headline]
+    if result.report_stored:
+        notes.append(_plain(_report_place(result, out_dir)))
     uri = redact_url(result.tracking_uri)
     notes.append(
         f"MLflow: {uri}  experiment {result.experiment_name!r}  run {result.parent_run_id}\n"
@@ -187,6 +191,17 @@ def _print_outcome(result) -> None:
     )
     for note in notes:
         err.print(note)
+
+
+def _report_place(result, out_dir: Path | None) -> str:
+    """Where the report is: the parent run's artifacts, and the --out folder when given."""
+    stored = f"Report: report/report.html and report.md in run {result.parent_run_id}"
+    if out_dir is not None:
+        return f"{stored}; also {out_dir.resolve() / 'report.html'}"
+    import shlex
+
+    command = f"llmflow report -e {shlex.quote(result.experiment_name)}"
+    return f"{stored} ({command} --run {result.parent_run_id[:8]} --out DIR)"
 
 
 def _plain(text: str) -> str:
