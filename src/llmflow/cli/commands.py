@@ -180,6 +180,7 @@ def _print_outcome(result, out_dir: Path | None) -> None:
         reason = f": {_plain(result.traces_failure)}" if result.traces_failure else ""
         notes.append(f"[red]{result.traces_failed} trace(s) could not be written{reason}[/]")
     notes += [f"[green]registered[/] {_plain(line)}" for line in result.registered]
+    notes += [_plain(line) for line in result.registry_notes]
     notes += [f"[red]{_plain(line)}[/]" for line in result.problems]
     notes += [f"[bold]{_plain(line)}[/]" for line in result.headline]
     if result.report_stored:
