@@ -40,6 +40,15 @@ def test_a_rerun_with_unchanged_settings_keeps_the_version(tmp_path, tracking_ur
     assert "registered llm_rerun v2 (llama3.1)" in changed
 
 
+def test_a_sweep_under_one_name_keeps_a_version_per_setting(tmp_path, tracking_uri, fake_ollama):
+    sweep = {"sweep": {"temperature": [0.2, 0.9]}}
+    first = run(tmp_path, tracking_uri, fake_ollama, 0.2, **sweep)
+    assert first.count("registered llm_rerun v") == 2
+    again = run(tmp_path, tracking_uri, fake_ollama, 0.2, **sweep)
+    assert "registered llm_rerun" not in again and again.count("kept llm_rerun v") == 2
+    assert len(versions_of(MlflowClient(tracking_uri), "llm_rerun")) == 2
+
+
 def test_the_policy_says_each_move_and_leaves_an_alias_set_by_hand(
     tmp_path, tracking_uri, fake_ollama
 ):

@@ -1,10 +1,11 @@
 """After a run: register the variants asked for, then apply the file's promotion policy.
 
 A rerun with unchanged settings adds no version: a variant whose configuration (the model
-entry it serves, its system prompt, a trained model's training data) is that of the latest
-version of its registered model keeps that version, and one line says so. The registry then
-grows only when what would be served changes; the metrics a version records stay those of
-the run it was registered from (`llmflow register --run` adds a version of a run anyway).
+entry it serves, its system prompt, a trained model's training data) is that of a version of
+its registered model already keeps the newest such version, and one line says so (a sweep
+registered under one name keeps one version per setting). The registry then grows only when
+what would be served changes; the metrics a version records stay those of the run it was
+registered from (`llmflow register --run` adds a version of a run anyway).
 """
 
 from __future__ import annotations
@@ -66,23 +67,26 @@ def register_and_promote(
 def _register(
     client: Any, run_id: str, variant_id: str, rules: list[str], result: Registration
 ) -> Candidate:
-    """A new version of the variant run, or the latest one when its configuration is the same."""
+    """A new version of the variant run, or the newest version of the same configuration."""
     from . import versions
     from .lookups import versions_of
     from .policy import Candidate
 
     run, saved, name = versions.registration_target(client, run_id)
     fingerprint = versions.config_fingerprint(saved, run.data.params)
-    existing = versions_of(client, name)
-    latest = max(existing, key=lambda mv: int(mv.version)) if existing else None
-    if latest is not None and latest.tags.get(versions.FINGERPRINT_TAG) == fingerprint:
-        source = latest.tags.get("llmflow.source_run_id", "")
+    same = [
+        mv
+        for mv in versions_of(client, name)
+        if mv.tags.get(versions.FINGERPRINT_TAG) == fingerprint
+    ]
+    if same:
+        mv = max(same, key=lambda found: int(found.version))
+        source = mv.tags.get("llmflow.source_run_id", "")
         result.notes.append(
-            f"kept {name} v{latest.version} for {variant_id}: its settings are unchanged since "
+            f"kept {name} v{mv.version} for {variant_id}: its settings are unchanged since "
             f"run {source[:8]} registered it (llmflow register --run {run_id[:8]} adds a "
             "version anyway)"
         )
-        mv = latest
     else:
         mv = versions.register_run(client, run_id, name, gates_from_file=rules)
         result.registered.append(f"{mv.name} v{mv.version} ({variant_id})")
