@@ -82,7 +82,10 @@ def test_a_registration_that_fails_is_a_line_and_the_run_is_kept(
         }
     ]
     path = write_experiment(tmp_path, models, prompts=[{"id": "a", "user": "hi"}], repeats=2)
-    monkeypatch.setattr(versions, "register_run", refused)  # in this process only
+    # in this process only; the lookup of what to register fails first (the run itself
+    # registered v1 already, which a rerun of unchanged settings would keep)
+    monkeypatch.setattr(versions, "registration_target", refused)
+    monkeypatch.setattr(versions, "register_run", refused)
     assert CliRunner().invoke(app, ["run", str(path)]).exit_code == 0
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     comparison = load_comparison(client, "provider-comparison", None)

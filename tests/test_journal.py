@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from llmflow.errors import ConfigError
+from llmflow.errors import ConfigError, LlmflowError
 from llmflow.journal import (
     Journal,
     JournalHeader,
@@ -121,3 +121,17 @@ def test_old_headers_without_a_path_match_by_content(tmp_path: Path):
     write_journal(tmp_path, old, 1000)
     write_journal(tmp_path, JournalHeader("newer", {}, "1", "x" * 64), 2000)
     assert load_for_resume(None, tmp_path, tmp_path / "e.yaml", "s" * 64).header == old
+
+
+def test_resume_takes_a_unique_prefix_of_the_run_id(tmp_path: Path):
+    mine = tmp_path / "mine.yaml"
+    for run in ("cc0f0303aa", "cc0f9999bb", "070a158bcc"):
+        write_journal(tmp_path, header(mine, run=run), 1000)
+    assert load_for_resume("070a", tmp_path, mine, "s" * 64).header.parent_run_id == "070a158bcc"
+    assert load_for_resume("CC0F03", tmp_path, mine, "s" * 64).header.parent_run_id == (
+        "cc0f0303aa"
+    )
+    with pytest.raises(LlmflowError, match=r"ambiguous \(2 runs start with 'cc0f' in the jou"):
+        load_for_resume("cc0f", tmp_path, mine, "s" * 64)
+    with pytest.raises(LlmflowError, match=r"^no run 'beef' in the journals in "):
+        load_for_resume("beef", tmp_path, mine, "s" * 64)

@@ -121,12 +121,13 @@ def label_spec(labels: Sequence[str]) -> ScorerSpec:
 
 
 def prepare(
-    config: Experiment, prompts: tuple[PromptCase, ...], path: Path
+    config: Experiment, prompts: tuple[PromptCase, ...], path: Path, train: bool = True
 ) -> tuple[Experiment, tuple[PromptCase, ...]]:
     """For task classify: every prompt's `expected` is one of `labels` (spelt as there), prompts
     without a `system` get the label instruction (or the file's `system:`), each sklearn
-    entry's training file is read and checked now, its path made absolute. ConfigError (one
-    line naming the file and field) otherwise."""
+    entry's training file is read and checked now (unless `train` is False: a run's stored
+    copy, whose model is trained already), its path made absolute. ConfigError (one line
+    naming the file and field) otherwise."""
     if config.task != TASK:
         return config, prompts
     labels = list(config.labels or ())
@@ -139,6 +140,8 @@ def prepare(
         if prompt.system is None:
             update["system"] = system
         checked.append(prompt.model_copy(update=update))
+    if not train:
+        return config, tuple(checked)
     models = [_with_training(entry, i, labels, path) for i, entry in enumerate(config.models)]
     return config.model_copy(update={"models": models}), tuple(checked)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
@@ -326,6 +326,8 @@ class LoadedExperiment:
     prompts: tuple[PromptCase, ...]
     path: Path
     text: str
+    # each sklearn entry's training file (its resolved path) -> the sha256 of its bytes
+    training_sha256: dict[str, str] = field(default_factory=dict)
 
     @property
     def sha256(self) -> str:
@@ -338,8 +340,14 @@ class LoadedExperiment:
         return systems.pop() if len(systems) == 1 else None
 
 
-def load_experiment(path: str | Path) -> LoadedExperiment:
-    """Read and validate an experiment file. Raises ConfigError naming the file and field."""
+def load_experiment(
+    path: str | Path, stored_prompts: tuple[PromptCase, ...] | None = None
+) -> LoadedExperiment:
+    """Read and validate an experiment file. Raises ConfigError naming the file and field.
+
+    `stored_prompts`: the prompt set as a run stored it (its copy of the file, scored again from
+    the run alone), used instead of reading the file's `prompts:`; no training file is read then
+    either, since that run trained its model already (its digest is on the variant run)."""
     path = Path(path)
     try:
         text = read_text(path, str(path))
@@ -352,7 +360,9 @@ def load_experiment(path: str | Path) -> LoadedExperiment:
         config = Experiment.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(f"{path}: {describe_validation_error(e)}") from e
-    if isinstance(config.prompts, str):
+    if stored_prompts is not None:
+        prompts = stored_prompts
+    elif isinstance(config.prompts, str):
         from .prompts_file import load_prompts_file
 
         prompts = load_prompts_file(path.parent / config.prompts, shown_as=config.prompts)
@@ -360,9 +370,19 @@ def load_experiment(path: str | Path) -> LoadedExperiment:
         prompts = tuple(config.prompts)
     from .classify import prepare
 
-    config, prompts = prepare(config, prompts, path)
+    config, prompts = prepare(config, prompts, path, train=stored_prompts is None)
     check_plan_size(config, len(prompts), str(path))
-    return LoadedExperiment(config=config, prompts=prompts, path=path, text=text)
+    digests = {} if stored_prompts is not None else _training_digests(config)
+    return LoadedExperiment(config, prompts, path, text, digests)
+
+
+def _training_digests(config: Experiment) -> dict[str, str]:
+    """The sha256 of each training file (read and checked a moment ago by classify.prepare)."""
+    return {
+        entry.train: hashlib.sha256(Path(entry.train).read_bytes()).hexdigest()
+        for entry in config.models
+        if entry.train is not None
+    }
 
 
 def check_plan_size(config: Experiment, n_prompts: int, shown: str) -> None:

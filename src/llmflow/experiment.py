@@ -69,6 +69,7 @@ def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunRes
     finally:
         session.close_writer()
     result.registered += outcome.registered
+    result.registry_notes += outcome.notes
     result.problems += outcome.problems
     return result
 

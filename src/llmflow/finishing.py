@@ -14,6 +14,7 @@ from .config import LoadedExperiment
 from .journal import journal_path
 from .plan import Plan, Variant
 from .redact import one_line
+from .report.publish import REPORT_FAILED
 from .run_types import RunResult
 from .scoring import CaseChecks, case_table
 from .stats import summarize
@@ -66,7 +67,7 @@ class Finishing:
                 self.store.client, result.experiment_name, comparison=comparison, known=self.tables
             )
         except Exception as e:  # noqa: BLE001 - a report that fails must not fail the run
-            result.problems.append(f"could not write the report: {one_line(e)}")
+            result.problems.append(f"{REPORT_FAILED}: {one_line(e)}")
             return None
 
     def finish_parent(
@@ -85,7 +86,7 @@ class Finishing:
             try:
                 self.store.client.log_artifacts(result.parent_run_id, str(report_dir), "report")
             except Exception as e:  # noqa: BLE001 - a report that fails must not fail the run
-                result.problems.append(f"could not write the report: {one_line(e)}")
+                result.problems.append(f"{REPORT_FAILED}: {one_line(e)}")
         journal = journal_path(result.parent_run_id, journal_dir)
         artifacts = comparison_artifacts(comparison)
         self.store.finish_parent(result.parent_run_id, artifacts, status, journal)

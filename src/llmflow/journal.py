@@ -168,7 +168,7 @@ def load_for_resume(
                 "run it from the directory the run started in, or name the run to resume"
             )
     else:
-        path = journal_path(parent_run_id, directory)
+        path = _journal_of(parent_run_id, directory or JOURNAL_DIR)
     header, records = read_journal(path)
     if header is None:
         raise ConfigError(f"{path}: not a journal (no header line)")
@@ -178,6 +178,14 @@ def load_for_resume(
             "--resume needs the same experiment file"
         )
     return Resumed(header, records)
+
+
+def _journal_of(prefix: str, directory: Path) -> Path:
+    """The journal of the run whose id starts with `prefix` (run ids name the journals)."""
+    from .run_ids import pick
+
+    ids = [path.stem for path in directory.glob("*.jsonl")]
+    return journal_path(pick(prefix, ids, f"the journals in {directory}"), directory)
 
 
 def latest_journal(

@@ -2,8 +2,9 @@
 (possibly edited) experiment file. No model is called: the answers come from each variant's
 calls.json; only judges are asked again, and only where a judge changed (its entry, rubric or
 threshold) or has no stored verdict. New scores become new assessments on the same traces
-(overriding the earlier one of the same name); the variant metrics, calls.json, the comparison
-and the report are updated. Scoring again with unchanged checks changes nothing.
+(overriding the earlier one of the same name); the variant metrics, calls.json, the comparison,
+the report and the metrics the registered versions record are updated. Scoring again with
+unchanged checks changes nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .config import LoadedExperiment, load_experiment
 from .errors import ConfigError
 from .scoring import CaseChecks, Score, case_table, quality_metrics, score_records
 from .tracking.artifacts import has_artifact, read_json
+from .tracking.run_inputs import stored_prompts
 from .tracking.runs import KIND_VARIANT, TAG_KIND, TAG_VARIANT, RunStore, calls_table
 from .types import CallRecord, Completion, Cost, GenerationSettings, Message, Timing, Usage
 
@@ -35,6 +37,7 @@ class RescoreResult:
     assessments: int = 0  # assessments written (0 when nothing changed)
     untraced: int = 0  # scored calls without a trace to carry their assessments
     changed: bool = False
+    registry: list[str] = field(default_factory=list)  # registered versions that record anew
 
 
 def rescore(
@@ -42,6 +45,7 @@ def rescore(
 ) -> RescoreResult:
     """Score the run again; see the module docstring. ConfigError when the file checks nothing
     or cannot be read; LlmflowError (from load_comparison) when the run is not found."""
+    from .registry.rescored import refresh_versions
     from .report import load_comparison
 
     client = store.client
@@ -51,15 +55,19 @@ def rescore(
     if checks is None:
         raise ConfigError(f"{loaded.path.name}: no scorers: or assert: to score with")
     result = RescoreResult(parent_id)
-    for run in _variant_runs(client, parent_id):
+    runs = _variant_runs(client, parent_id)
+    for run in runs:
         result.changed |= _rescore_variant(store, run, checks, result, loaded)
     if result.changed:
         _refresh_parent(store, experiment, parent_id)
+    # every time, not only on a change: a registry left stale by an earlier score is mended
+    result.registry = refresh_versions(client, [run.info.run_id for run in runs])
     return result
 
 
 def config_of(client: Any, parent_id: str, config: Path | None) -> LoadedExperiment:
-    """The file given, else the experiment file stored in the run (its inline prompts)."""
+    """The file given, else the run's own copy of its experiment file with the prompt set it
+    read (runs made before that was stored: the file's inline prompts only)."""
     if config is not None:
         return load_experiment(config)
     tags = client.get_run(parent_id).data.tags
@@ -70,7 +78,7 @@ def config_of(client: Any, parent_id: str, config: Path | None) -> LoadedExperim
             raise ConfigError(f"run {parent_id} has no stored experiment file: pass --config FILE")
         path = Path(client.download_artifacts(parent_id, stored, tmp))
         try:
-            return load_experiment(path)
+            return load_experiment(path, stored_prompts(client, parent_id, tmp))
         except ConfigError as e:
             raise ConfigError(
                 f"{e} (the copy stored in run {parent_id}: pass --config FILE)"

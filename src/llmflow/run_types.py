@@ -52,7 +52,10 @@ class RunResult:
     status: str = "RUNNING"  # what the runs were ended as: FINISHED, KILLED or FAILED
     comparison: Comparison | None = None
     registered: list[str] = field(default_factory=list)  # "name v3 (variant)"
+    registry_notes: list[str] = field(default_factory=list)  # versions kept, aliases moved, ties
     problems: list[str] = field(default_factory=list)  # registration/policy trouble, one line each
+    headline: list[str] = field(default_factory=list)  # the report's first findings, plain text
+    report_stored: bool = False  # the report is in the parent run's artifacts (report/)
 
     @property
     def n_failed_calls(self) -> int:

@@ -295,9 +295,10 @@ class Session:
             parent_id, run_ids = resumed.header.parent_run_id, resumed.header.run_ids
             self.store.reopen(parent_id, list(run_ids.values()))
             return parent_id, run_ids
-        task = self.loaded.config.task
+        task, digests = self.loaded.config.task, self.loaded.training_sha256
         variants = [
-            (v, variant_params(v, task, self.pricers[v.id].describe())) for v in self.plan.variants
+            (v, variant_params(v, task, self.pricers[v.id].describe(), digests.get(v.entry.train)))
+            for v in self.plan.variants
         ]
         system = self.loaded.common_system_prompt
         return self.store.open_runs(experiment_id, self.loaded, variants, system, __version__)
@@ -312,7 +313,7 @@ class Session:
         """Write what was collected, even after a failure or Ctrl-C: calls paid for are kept.
         If the store fails now, every run is still ended, never left RUNNING.
         The report is rendered here, where matplotlib was imported while the store opened."""
-        from .report.publish import render_report
+        from .report.publish import REPORT_FAILED, headline_of, render_report
 
         # a model trained in the run logs itself on its variant run
         trained = {k: p for k, p in self.providers.items() if hasattr(p, "log_to_run")}
@@ -330,6 +331,11 @@ class Session:
             self._end_all_failed([result.parent_run_id, *run_ids.values()])
             raise RunFailed(result.parent_run_id, e) from e
         result.problems += [problem] if problem else []
+        result.report_stored = rendered is not None and not any(
+            p.startswith(REPORT_FAILED) for p in result.problems
+        )
+        if rendered is not None:
+            result.headline = headline_of(report)
         return comparison
 
     def _end_all_failed(self, run_ids: list[str]) -> None:

@@ -3,13 +3,11 @@ the lowest latency."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from llmflow import metrics
-from llmflow.registry import gates, versions
-from llmflow.registry.registration import Registration, _promote_best
+from llmflow.registry import gates, lookups, versions
+from llmflow.registry.policy import Candidate, promote_best
 
 
 def test_a_gate_on_pass_rate():
@@ -23,22 +21,22 @@ def test_a_gate_on_pass_rate():
 
 
 @pytest.mark.parametrize(("metric", "winner"), [("pass_rate", "2"), ("latency_p50_s", "1")])
-def test_best_by_follows_the_direction(monkeypatch, metric: str, winner: str):
-    registered = [
-        SimpleNamespace(
-            name="m", version="1", tags={"metric.pass_rate": "0.5", "metric.latency_p50_s": "1.0"}
-        ),
-        SimpleNamespace(
-            name="m", version="2", tags={"metric.pass_rate": "0.9", "metric.latency_p50_s": "2.0"}
-        ),
+def test_best_by_follows_the_direction(tracking_uri, metric: str, winner: str):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    client.create_registered_model("m")
+    for _ in range(2):
+        client.create_model_version("m", source="file:///nowhere/model")
+    measured = {
+        "1": {"pass_rate": 0.5, "latency_p50_s": 1.0},
+        "2": {"pass_rate": 0.9, "latency_p50_s": 2.0},
+    }
+    candidates = [
+        Candidate(client.get_model_version("m", v), f"v{v}", found) for v, found in measured.items()
     ]
-    promoted = []
-    monkeypatch.setattr(
-        versions, "promote", lambda client, name, version, to: promoted.append(version)
-    )
-    result = Registration()
-    _promote_best(None, registered, metric, result)
-    assert promoted == [winner] and not result.problems
+    notes, problems = promote_best(client, candidates, metric)
+    assert lookups.alias_holder(client, "m", "staging") == winner and not problems
 
 
 def test_pass_rate_is_recorded_on_versions():

@@ -169,3 +169,29 @@ def test_scores_reach_the_server_as_assessments_and_rescoring_replaces_them(
         "b#0": filled,
         "b#1": filled,
     }
+
+
+def test_a_short_run_id_and_the_registry_refresh_work_on_the_server(
+    tmp_path: Path, pg_mlflow: MlflowServer, keyless_openai
+):
+    """`score --run <8 characters>` finds the run through the REST API, and the version
+    registered from it records the new pass rate (PostgreSQL's LIKE and tag search)."""
+    models = [{**_openai(keyless_openai)[0], "register_as": "team_rescored"}]
+    fields = {"experiment": "team-short-ids", "prompts": [{"id": "a", "user": "one"}]}
+    path = write_experiment(tmp_path, models, scorers=[{"type": "not-empty"}], **fields)
+    uri = ["--tracking-uri", pg_mlflow.url]
+    assert CliRunner().invoke(app, ["run", str(path), *uri]).exit_code == 0
+    client = MlflowClient(pg_mlflow.url)
+    (parent,) = _runs(
+        client, client.get_experiment_by_name("team-short-ids").experiment_id, "experiment-run"
+    )
+    failing = [{"type": "icontains", "value": "never said"}]
+    edited = write_experiment(tmp_path, models, name="edited.yaml", scorers=failing, **fields)
+    short = parent.info.run_id[:8]
+    score = ["score", "-e", "team-short-ids", "--run", short, "--config", str(edited), *uri]
+    result = CliRunner().invoke(app, score)
+    assert result.exit_code == 0, result.output
+    assert "registry: team_rescored v1 now records pass_rate 1 -> 0" in result.stdout
+    listed = json.loads(CliRunner().invoke(app, ["models", "--json", *uri]).stdout)
+    (version,) = [v for v in listed if v["name"] == "team_rescored"]
+    assert version["metrics"]["pass_rate"] == 0.0

@@ -110,3 +110,24 @@ def test_every_trace_lands_on_a_remote_server(
         cost = trace.info.trace_metadata.get("mlflow.trace.cost")
         if trace.data.spans[0].attributes.get("mlflow.llm.provider") == "openai":
             assert cost is None or '"total_cost": 0.0' in cost, "MLflow guessed a price"
+
+
+def test_a_run_id_prefix_resolves_on_a_server(mlflow_server):
+    """--run takes a unique prefix on a server too: the REST API takes the same LIKE filter."""
+    from llmflow.errors import LlmflowError
+    from llmflow.tracking.run_lookup import resolve_run
+    from llmflow.tracking.runs import KIND_PARENT, KIND_VARIANT, TAG_KIND
+
+    url, _ = mlflow_server
+    client = MlflowClient(url)
+    experiment = client.get_experiment(client.create_experiment("prefixes"))
+    parent = client.create_run(experiment.experiment_id, tags={TAG_KIND: KIND_PARENT}).info.run_id
+    tags = {TAG_KIND: KIND_VARIANT, "mlflow.parentRunId": parent}
+    child = client.create_run(experiment.experiment_id, tags=tags).info.run_id
+    assert resolve_run(client, parent[:8], KIND_PARENT, experiment) == parent
+    assert resolve_run(client, child[:8], KIND_VARIANT) == child
+    assert resolve_run(client, child, KIND_VARIANT) == child
+    with pytest.raises(LlmflowError, match="no run 'f00d' in experiment 'prefixes'"):
+        resolve_run(
+            client, "f00d" if not parent.startswith("f00d") else "0ddf", KIND_PARENT, experiment
+        )

@@ -56,7 +56,9 @@ def run(
     run_id: Annotated[
         str | None,
         typer.Argument(
-            help="With --resume: the run to continue (default: the latest).", show_default=False
+            help="With --resume: the run to continue, or a unique prefix of its id (default: "
+            "the latest).",
+            show_default=False,
         ),
     ] = None,
     resume: Annotated[
@@ -133,7 +135,7 @@ def run(
         _ignore_late_interrupts()
     if result.comparison is not None:
         _print_comparison(result.comparison, Format.table)
-    _print_outcome(result)
+    _print_outcome(result, out)
     raise typer.Exit(result.exit_code)
 
 
@@ -154,8 +156,9 @@ def _prestart_writer(tracking_uri: str | None) -> None:
     prestart(resolve_tracking_uri(tracking_uri))
 
 
-def _print_outcome(result) -> None:
-    """What the table does not say, on stderr: skips, cache, failures, registry, the store."""
+def _print_outcome(result, out_dir: Path | None) -> None:
+    """What the table does not say, on stderr: skips, cache, failures, registry; then the
+    verdict (the report's first findings), where the report is, and the store."""
     notes = [f"[yellow]skipped[/] {_plain(f'{s.variant.id}: {s.reason}')}" for s in result.skipped]
     if result.resumed_calls:
         notes.append(f"resumed: {result.resumed_calls} call(s) came from the journal")
@@ -177,7 +180,11 @@ def _print_outcome(result) -> None:
         reason = f": {_plain(result.traces_failure)}" if result.traces_failure else ""
         notes.append(f"[red]{result.traces_failed} trace(s) could not be written{reason}[/]")
     notes += [f"[green]registered[/] {_plain(line)}" for line in result.registered]
+    notes += [_plain(line) for line in result.registry_notes]
     notes += [f"[red]{_plain(line)}[/]" for line in result.problems]
+    notes += [f"[bold]{_plain(line)}[/]" for line in result.headline]
+    if result.report_stored:
+        notes.append(_plain(_report_place(result, out_dir)))
     uri = redact_url(result.tracking_uri)
     notes.append(
         f"MLflow: {uri}  experiment {result.experiment_name!r}  run {result.parent_run_id}\n"
@@ -185,6 +192,17 @@ def _print_outcome(result) -> None:
     )
     for note in notes:
         err.print(note)
+
+
+def _report_place(result, out_dir: Path | None) -> str:
+    """Where the report is: the parent run's artifacts, and the --out folder when given."""
+    stored = f"Report: report/report.html and report.md in run {result.parent_run_id}"
+    if out_dir is not None:
+        return f"{stored}; also {out_dir.resolve() / 'report.html'}"
+    import shlex
+
+    command = f"llmflow report -e {shlex.quote(result.experiment_name)}"
+    return f"{stored} ({command} --run {result.parent_run_id[:8]} --out DIR)"
 
 
 def _plain(text: str) -> str:
@@ -205,9 +223,9 @@ def compare(
         typer.Option(
             "--baseline",
             show_default=False,
-            help="A parent run id to compare against, or 'previous' (the run of the same "
-            "experiment file before this one). Prints the changes, * when a paired test on "
-            "the prompts both runs answered says they are beyond chance.",
+            help="A parent run id (or a unique prefix) to compare against, or 'previous' (the "
+            "run of the same experiment file before this one). Prints the changes, * when a "
+            "paired test on the prompts both runs answered says they are beyond chance.",
         ),
     ] = None,
     pairs: Annotated[
@@ -292,7 +310,7 @@ def _print_deltas(tracking_uri: str | None, experiment: str, run_id: str | None,
     )
     before = load_report_data(store.client, experiment, baseline_id)
     found = base.deltas(before, current)
-    sys.stdout.write(base.to_markdown(found, baseline_id, parent))
+    sys.stdout.write(base.to_markdown(found, before.comparison.parent_run_id, parent))
 
 
 def _read_comparison(tracking_uri: str | None, experiment: str, run_id: str | None):
@@ -427,6 +445,8 @@ def score(
         print(f"{variant}: {shown} (n={int(metrics.get('n_scored', 0))})")
     what = f"{found.assessments} new assessment(s)" if found.changed else "nothing changed"
     print(f"run {found.parent_run_id}: {what}")
+    for line in found.registry:
+        print(f"registry: {line}")
     if found.untraced:
         err.print(
             f"warning: {found.untraced} scored call(s) have no trace llmflow can find in the"

@@ -75,7 +75,10 @@ ExperimentName = Annotated[
 ParentRun = Annotated[
     str | None,
     typer.Option(
-        "--run", help="Parent run id. Default: the latest llmflow run.", show_default=False
+        "--run",
+        help="Parent run id, or a unique prefix of it (the table's title shows 8 characters). "
+        "Default: the latest llmflow run.",
+        show_default=False,
     ),
 ]
 

@@ -11,7 +11,9 @@ from .common import Debug, LeanGroup, TrackingUri, err, errors, open_store, out
 
 
 def register(
-    run_id: Annotated[str, typer.Option("--run", help="A variant (child) run id.")],
+    run_id: Annotated[
+        str, typer.Option("--run", help="A variant (child) run id, or a unique prefix of it.")
+    ],
     name: Annotated[
         str | None,
         typer.Option(
@@ -27,7 +29,8 @@ def register(
     with errors(debug):
         store = open_store(tracking_uri)
         mv = versions.register_run(store.client, run_id, name)
-    out.print(f"registered {mv.name} version {mv.version} from run {run_id}")
+    source = mv.tags.get("llmflow.source_run_id", run_id)
+    out.print(f"registered {mv.name} version {mv.version} from run {source}", markup=False)
 
 
 def promote(

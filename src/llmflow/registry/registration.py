@@ -1,4 +1,12 @@
-"""After a run: register the variants asked for, then apply the file's promotion policy."""
+"""After a run: register the variants asked for, then apply the file's promotion policy.
+
+A rerun with unchanged settings adds no version: a variant whose configuration (the model
+entry it serves, its system prompt, a trained model's training data) is that of a version of
+its registered model already keeps the newest such version, and one line says so (a sweep
+registered under one name keeps one version per setting). The registry then grows only when
+what would be served changes; the metrics a version records stay those of the run it was
+registered from (`llmflow register --run` adds a version of a run anyway).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..config import LoadedExperiment
-from ..errors import PromotionRefused
 from ..plan import Plan
 from ..redact import redact_text
 
 if TYPE_CHECKING:
     from ..report import Comparison
+    from .policy import Candidate
 
 
 @dataclass
@@ -19,6 +27,7 @@ class Registration:
     """What registration did after a run, one line each."""
 
     registered: list[str] = field(default_factory=list)  # "name v3 (variant)"
+    notes: list[str] = field(default_factory=list)  # versions kept, aliases moved or left, ties
     problems: list[str] = field(default_factory=list)  # what could not be registered or promoted
 
 
@@ -31,7 +40,7 @@ def register_and_promote(
 ) -> Registration:
     """Register the variants asked for, then apply the promotion policy. Never raises: the run
     is already safe, so each failure is a line in `problems`."""
-    from . import versions
+    from .policy import promote_best
 
     result = Registration()
     if comparison is None:
@@ -39,38 +48,46 @@ def register_and_promote(
     policy = loaded.config.promote
     rules = policy.require if policy else []
     wanted = {v.id for v in plan.variants if v.entry.register_as or register_all}
-    registered = []
+    candidates = []
     for row in comparison.rows:
         if row.variant_id not in wanted or row.skipped or row.n_calls == row.n_errors:
             continue
         try:
-            mv = versions.register_run(client, row.run_id, gates_from_file=rules)
+            candidates.append(_register(client, row.run_id, row.variant_id, rules, result))
         except Exception as e:  # anything: the run is recorded already, and the rest may register
             problem = redact_text(f"{type(e).__name__}: {e}")
             result.problems.append(f"could not register {row.variant_id}: {problem}")
-            continue
-        registered.append(mv)
-        result.registered.append(f"{mv.name} v{mv.version} ({row.variant_id})")
-    if policy and policy.best_by and registered:
-        _promote_best(client, registered, policy.best_by, result)
+    if policy and policy.best_by and candidates:
+        notes, problems = promote_best(client, candidates, policy.best_by)
+        result.notes += notes
+        result.problems += problems
     return result
 
 
-def _promote_best(client: Any, registered: list[Any], metric: str, result: Registration) -> None:
+def _register(
+    client: Any, run_id: str, variant_id: str, rules: list[str], result: Registration
+) -> Candidate:
+    """A new version of the variant run, or the newest version of the same configuration."""
     from . import versions
+    from .lookups import versions_of
+    from .policy import Candidate
 
-    scored = [(versions.recorded_metrics(mv).get(metric), mv) for mv in registered]
-    scored = [(value, mv) for value, mv in scored if value is not None]
-    if not scored:
-        result.problems.append(f"promote.best_by: no registered variant recorded {metric}")
-        return
-    from ..metrics import higher_is_better
-
-    pick = max if higher_is_better(metric) else min
-    _, best = pick(scored, key=lambda pair: pair[0])
-    try:
-        versions.promote(client, best.name, best.version, "staging")
-        result.registered.append(f"{best.name} v{best.version} promoted to staging (best {metric})")
-    except Exception as e:  # a refusal or a store error: the run and the versions are safe
-        problem = str(e) if isinstance(e, PromotionRefused) else redact_text(repr(e))
-        result.problems.append(f"{best.name} v{best.version} not promoted: {problem}")
+    run, saved, name = versions.registration_target(client, run_id)
+    fingerprint = versions.config_fingerprint(saved, run.data.params)
+    same = [
+        mv
+        for mv in versions_of(client, name)
+        if mv.tags.get(versions.FINGERPRINT_TAG) == fingerprint
+    ]
+    if same:
+        mv = max(same, key=lambda found: int(found.version))
+        source = mv.tags.get("llmflow.source_run_id", "")
+        result.notes.append(
+            f"kept {name} v{mv.version} for {variant_id}: its settings are unchanged since "
+            f"run {source[:8]} registered it (llmflow register --run {run_id[:8]} adds a "
+            "version anyway)"
+        )
+    else:
+        mv = versions.register_run(client, run_id, name, gates_from_file=rules)
+        result.registered.append(f"{mv.name} v{mv.version} ({variant_id})")
+    return Candidate(mv, variant_id, dict(run.data.metrics))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import hashlib
 import io
 import json
 import time
@@ -29,7 +30,8 @@ from ..providers.sklearn_model import MODEL_URI_TAG
 from ..providers.spec import provider_spec
 from ..redact import redact_url
 from ..tracking.fluent import fluent_store
-from ..tracking.runs import KIND_VARIANT, TAG_KIND, VARIANT_ARTIFACT
+from ..tracking.run_lookup import resolve_run
+from ..tracking.runs import KIND_VARIANT, VARIANT_ARTIFACT
 from . import gates
 from .lookups import (
     alias_holder,
@@ -45,6 +47,8 @@ STAGES = {"staging": "Staging", "production": "Production"}
 RECORDED_METRICS = metrics.gateable()
 RECONCILE_ROUNDS = 5
 PROMOTION_PREFIX = "llmflow.promotion."
+FINGERPRINT_TAG = "llmflow.config_fingerprint"
+BY_HAND, BY_POLICY = "llmflow promote", "promote: policy"  # what moved an alias
 
 
 def default_name(provider: str, task: str) -> str:
@@ -53,19 +57,16 @@ def default_name(provider: str, task: str) -> str:
 
 def register_run(client: Any, run_id: str, name: str | None = None, gates_from_file=()) -> Any:
     """Log the variant run's configuration as a pyfunc model and register a new version.
+    `run_id` may be any unique prefix of the variant run's id.
 
     The model's base_url is stored without credentials (see `_serving_entry`).
     """
     import mlflow
 
-    run = run_of(client, run_id)
-    if run.data.tags.get(TAG_KIND) != KIND_VARIANT:
-        raise LlmflowError(f"run {run_id} is not an llmflow variant run")
-    saved = json.loads(_read(client, run_id, VARIANT_ARTIFACT))
-    entry = saved["entry"]
+    run, saved, name = registration_target(client, run_id, name)
+    run_id, entry = run.info.run_id, saved["entry"]
     params, metrics = run.data.params, run.data.metrics
-    provider, task = params["provider"], params.get("task_type", "chat")
-    name = name or entry.get("register_as") or default_name(provider, task)
+    provider = params["provider"]
     model_uri = run.data.tags.get(MODEL_URI_TAG)  # a model trained in the run logged itself
     if model_uri is None and provider_spec(provider).trained_in_run:
         raise LlmflowError(
@@ -88,12 +89,34 @@ def register_run(client: Any, run_id: str, name: str | None = None, gates_from_f
         "llmflow.model": params.get("model", ""),
         "llmflow.variant_id": run.data.tags.get("llmflow.variant_id", ""),
         "llmflow.gates": json.dumps(list(gates_from_file)),
+        FINGERPRINT_TAG: config_fingerprint(saved, params),
         **{f"metric.{k}": repr(metrics[k]) for k in RECORDED_METRICS if k in metrics},
     }
     for key, value in tags.items():
         client.set_model_version_tag(name, version.version, key, value)
     client.set_registered_model_tag(name, "llmflow.provider", provider)
     return client.get_model_version(name, version.version)
+
+
+def registration_target(
+    client: Any, run_id: str, name: str | None = None
+) -> tuple[Any, dict[str, Any], str]:
+    """The variant run (`run_id`: any unique prefix), its saved model entry and system prompt,
+    and the name it registers as: `name`, else register_as, else llm_<provider>_<task>."""
+    run = run_of(client, resolve_run(client, run_id, KIND_VARIANT))
+    saved = json.loads(_read(client, run.info.run_id, VARIANT_ARTIFACT))
+    params = run.data.params
+    default = default_name(params["provider"], params.get("task_type", "chat"))
+    return run, saved, name or saved["entry"].get("register_as") or default
+
+
+def config_fingerprint(saved: dict[str, Any], params: dict[str, str]) -> str:
+    """What a version serves, as a digest: the model entry (less its name, register_as and the
+    training file's path) and the system prompt, with the training data's sha256 (a model
+    trained in the run is as its data). Equal digests: the same configuration."""
+    entry = {k: v for k, v in saved["entry"].items() if k not in ("name", "register_as", "train")}
+    basis = {"entry": entry, "system": saved.get("system"), "train": params.get("train_sha256")}
+    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
 
 
 def _log_serving_model(client: Any, run: Any, config: dict[str, Any], provider: str) -> str:
@@ -132,8 +155,10 @@ def promote(
     to: str,
     require: list[str] = (),
     force: bool = False,
+    via: str = BY_HAND,
 ) -> dict[str, Any]:
-    """Check the gates, then move the alias and the legacy stage. Returns the record written.
+    """Check the gates, then move the alias and the legacy stage. Returns the record written;
+    `via` says what moved it (BY_HAND: `llmflow promote`; BY_POLICY: a run's promote: policy).
 
     The version that held the alias is archived. Sending the production version back to
     staging takes it out of production: it loses the `production` alias, and no version is
@@ -172,6 +197,7 @@ def promote(
         "at": _iso(now),
         "gates": passed,
         "forced": force,
+        "via": via,
     }
     client.set_model_version_tag(
         name, version, f"{PROMOTION_PREFIX}{int(now * 1000)}", json.dumps(record)

@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import LlmflowError
 from ..metrics import BY_KEY as METRIC_BY_KEY
 from ..providers import TRADITIONAL
+from ..tracking.run_lookup import resolve_run
 from ..tracking.runs import KIND_PARENT, KIND_VARIANT, TAG_KIND, TAG_VARIANT
 from .classification import (
     CLASSIFY_COLUMNS,
@@ -88,7 +89,8 @@ class Comparison:
 
 
 def load_comparison(client: Any, experiment: str, run_id: str | None = None) -> Comparison:
-    """The variants of one `llmflow run` (the latest, unless run_id names one)."""
+    """The variants of one `llmflow run` (the latest, unless run_id, or a unique prefix of it,
+    names one)."""
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         raise LlmflowError(f"no MLflow experiment named {experiment!r} in {client.tracking_uri}")
@@ -104,6 +106,8 @@ def load_comparison(client: Any, experiment: str, run_id: str | None = None) -> 
                 f"experiment {experiment!r} has no llmflow run yet: run `llmflow run`"
             )
         run_id = parents[0].info.run_id
+    else:
+        run_id = resolve_run(client, run_id, KIND_PARENT, exp)
     children = client.search_runs(
         [exp.experiment_id],
         filter_string=(

@@ -8,6 +8,8 @@ from pathlib import Path
 from ..redact import one_line
 from .data import ReportData
 
+REPORT_FAILED = "could not write the report"  # how a run's problems say it has no report
+
 
 def preload() -> None:
     """Import matplotlib now (about a second), while the process waits for something else. A
@@ -31,5 +33,15 @@ def render_report(data: ReportData, into: Path, out_dir: Path | None = None) -> 
         if out_dir is not None:
             write_report(data, out_dir)
     except Exception as e:  # noqa: BLE001 - a report that fails must not fail the run
-        return f"could not write the report: {one_line(e)}"
+        return f"{REPORT_FAILED}: {one_line(e)}"
     return None
+
+
+def headline_of(data: ReportData) -> list[str]:
+    """The report's first findings, for the end of the run; none rather than a failed run."""
+    from .render import headline
+
+    try:
+        return headline(data)
+    except Exception:  # noqa: BLE001 - the report itself was written; the run is safe
+        return []

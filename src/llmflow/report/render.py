@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from . import blocks, pairs_text, verdicts
@@ -37,21 +38,32 @@ def write_report(data: ReportData, out_dir: Path) -> list[Path]:
     if (quality_plot := plot_pass_rate_vs_latency(data.comparison.rows, out_dir)) is not None:
         plots["Pass rate against median latency"] = quality_plot
     plots.update(plot_confusions(data, out_dir))
-    findings, next_steps = interpret(data)
-    rows = data.comparison.rows
-    pairs = data.pairs
-    findings = classification_findings(rows, pairs) + verdicts.quality(rows, pairs) + findings
+    findings, next_steps = main_findings(data)
     report = sections(data, findings, next_steps, plots)
     files = {
         "report.md": blocks.to_markdown(report),
         "report.html": blocks.to_html(report, f"{data.comparison.experiment}: provider comparison"),
         "results.csv": to_csv(data.comparison),
         "results.json": to_json(data.comparison),
-        "pairs.json": pairs_json(pairs),
+        "pairs.json": pairs_json(data.pairs),
     }
     for name, text in files.items():
         (out_dir / name).write_text(text, encoding="utf-8")
     return [out_dir / name for name in files] + list(plots.values())
+
+
+def main_findings(data: ReportData) -> tuple[list[str], list[str]]:
+    """The Interpretation's findings, the verdict first (classification, then quality, then
+    speed, cost and the rest), and what to try next; markdown sentences."""
+    findings, next_steps = interpret(data)
+    rows, pairs = data.comparison.rows, data.pairs
+    verdict = classification_findings(rows, pairs) + verdicts.quality(rows, pairs)
+    return verdict + findings, next_steps
+
+
+def headline(data: ReportData, lines: int = 2) -> list[str]:
+    """The report's first findings as plain text, for the end of `llmflow run`."""
+    return [re.sub(r"\*\*|`", "", finding) for finding in main_findings(data)[0][:lines]]
 
 
 def _tables(data: ReportData) -> tuple[list[list[str]], list[str], list[list[str]]]:

@@ -3,9 +3,10 @@
 `llmflow compare` is run often, and its table is a few small queries; importing MLflow and
 opening its SQLAlchemy store costs seconds. This reader mirrors what `load_comparison` asks
 MLflow for (active runs of the experiment, the latest parent, its variant runs' params,
-latest metrics and tags) in the same tables MLflow reads. Whatever it cannot answer for
-certain (no file, another schema, an unknown experiment, a run without variants) gives None,
-and the caller asks MLflow, which also words the error.
+latest metrics and tags) in the same tables MLflow reads; a run named by a prefix of its id is
+found as tracking/run_lookup.py finds it. Whatever it cannot answer for certain (no file,
+another schema, an unknown experiment, a prefix that names no run or several, a run without
+variants) gives None, and the caller asks MLflow, which also words the error.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlparse
 
+from ..run_ids import normalised
 from ..tracking.runs import KIND_PARENT, KIND_VARIANT, TAG_KIND
 from ..tracking.uri import sqlite_file
 from .comparison import Comparison, row_from
@@ -27,6 +29,11 @@ _LATEST_PARENT = (
     "SELECT r.run_uuid FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid"
     " WHERE r.experiment_id = ? AND r.lifecycle_stage = 'active' AND t.key = ? AND t.value = ?"
     " ORDER BY r.start_time DESC, r.run_uuid LIMIT 1"
+)
+_PARENT_PREFIX = (
+    "SELECT r.run_uuid FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid"
+    " WHERE r.experiment_id = ? AND r.lifecycle_stage = 'active' AND t.key = ? AND t.value = ?"
+    " AND r.run_uuid LIKE ? LIMIT 2"
 )
 # the variant runs of one parent, as load_comparison's search_runs filter selects them
 _CHILDREN = (
@@ -62,11 +69,9 @@ def _read(db: sqlite3.Connection, experiment: str, run_id: str | None) -> Compar
     experiment_id = _experiment_id(db, experiment)
     if experiment_id is None:
         return None
+    run_id = _parent_id(db, experiment_id, run_id)
     if run_id is None:
-        found = db.execute(_LATEST_PARENT, (experiment_id, TAG_KIND, KIND_PARENT)).fetchone()
-        if found is None:
-            return None
-        run_id = found[0]
+        return None
     children = (_PARENT_TAG, TAG_KIND, experiment_id, run_id, KIND_VARIANT)
     runs = [
         run for (run,) in db.execute(_CHILDREN + " ORDER BY r.start_time, r.run_uuid", children)
@@ -86,6 +91,20 @@ def _read(db: sqlite3.Connection, experiment: str, run_id: str | None) -> Compar
     ]
     rows.sort(key=lambda r: r.variant_id)
     return Comparison(experiment=experiment, parent_run_id=run_id, rows=tuple(rows))
+
+
+def _parent_id(db: sqlite3.Connection, experiment_id: int, run_id: str | None) -> str | None:
+    """The latest parent run, or the one parent whose id starts with `run_id` (as
+    run_lookup.resolve_run finds it); None when there is not exactly one, for MLflow to word."""
+    if run_id is None:
+        found = db.execute(_LATEST_PARENT, (experiment_id, TAG_KIND, KIND_PARENT)).fetchone()
+        return found[0] if found else None
+    folded = normalised(run_id)
+    if folded is None:
+        return None
+    found = db.execute(_PARENT_PREFIX, (experiment_id, TAG_KIND, KIND_PARENT, f"{folded}%"))
+    ids = [row[0] for row in found.fetchall()]
+    return ids[0] if len(ids) == 1 else None
 
 
 def _experiment_id(db: sqlite3.Connection, name: str) -> int | None:

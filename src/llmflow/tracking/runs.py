@@ -15,6 +15,7 @@ from ..errors import LlmflowError, RunFailed, TrackingError
 from ..plan import Variant
 from ..redact import one_line, redact_text, redact_url
 from ..types import CallRecord
+from .run_inputs import log_inputs
 from .uri import sqlite_file
 
 if TYPE_CHECKING:
@@ -163,6 +164,7 @@ class RunStore:
             self.client.log_text(
                 run.info.run_id, redact_text(loaded.text), f"config/{loaded.path.name}"
             )
+            log_inputs(self.client, run.info.run_id, loaded)
         except Exception as e:
             self.client.set_terminated(run.info.run_id, status="FAILED")
             raise TrackingError(
@@ -293,8 +295,11 @@ class RunStore:
                 self.client.set_terminated(run_id, status=status)
 
 
-def variant_params(variant: Variant, task: str, cost_model: str) -> dict[str, Any]:
-    """Every setting actually sent, plus what identifies the variant. Never a secret."""
+def variant_params(
+    variant: Variant, task: str, cost_model: str, train_sha256: str | None = None
+) -> dict[str, Any]:
+    """Every setting actually sent, plus what identifies the variant (a trained model: the
+    sha256 of its training file). Never a secret."""
     entry = variant.entry
     params: dict[str, Any] = {
         "provider": variant.provider,
@@ -315,6 +320,10 @@ def variant_params(variant: Variant, task: str, cost_model: str) -> dict[str, An
     for name in ("prompt_template", "n_threads", "n_ctx", "max_concurrency", "register_as"):
         if (value := getattr(entry, name)) is not None:
             params[name] = value
+    if entry.train is not None:
+        params["train"] = Path(entry.train).name
+        if train_sha256 is not None:
+            params["train_sha256"] = train_sha256
     return params
 
 
