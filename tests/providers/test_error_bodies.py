@@ -184,6 +184,7 @@ def test_a_bug_in_the_adapter_surfaces_as_itself(name: str, request, monkeypatch
 
     build, fixture = PROVIDERS[name]
     fake = request.getfixturevalue(fixture)
+    fake.raw_response = None  # fetched by name, the module's fake is not reset for this test
     monkeypatch.setattr(DELTA_MAKERS[name], broken)
     with pytest.raises(KeyError, match="a bug of ours"):
         complete(build(fake), stream=True)
