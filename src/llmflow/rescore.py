@@ -111,7 +111,7 @@ def _rescore_variant(
     if columns is None:
         return False
     variant_id = run.data.tags.get(TAG_VARIANT, "")
-    records = records_from_table(variant_id, columns)
+    records = records_from_table(variant_id, columns, asked_messages(loaded))
     current = _current_assessments(client, run, variant_id)
     scores = score_records(records, checks)
     judged, judge = _judge_scores(variant_id, records, checks, current, loaded)
@@ -172,8 +172,25 @@ def _stored_table(client: Any, run_id: str) -> dict[str, list[Any]] | None:
     return {name: [row[i] for row in table["data"]] for i, name in enumerate(names)}
 
 
-def records_from_table(variant_id: str, columns: dict[str, list[Any]]) -> list[CallRecord]:
-    """The calls as far as scoring needs them: the answer, its latency, cost and cache flag."""
+def asked_messages(loaded: LoadedExperiment) -> dict[str, tuple[Message, ...]]:
+    """The messages of each case of the file (prompt_sizes included), by case id."""
+    from .plan import sized_cases
+
+    sizes = loaded.config.prompt_sizes
+    return {c.id: c.messages for p in loaded.prompts for c in sized_cases(p, sizes)}
+
+
+def records_from_table(
+    variant_id: str,
+    columns: dict[str, list[Any]],
+    asked: dict[str, tuple[Message, ...]] | None = None,
+) -> list[CallRecord]:
+    """The calls as far as scoring needs them: the messages asked (the file's for the case when
+    they give the stored prompt, so that a judge is asked what the run asked it), the answer,
+    its latency, cost and cache flag."""
+    from .tracking.runs import prompt_messages
+
+    asked = asked or {}
     records = []
     for i in range(len(columns["case"])):
         error = columns["error"][i]
@@ -184,7 +201,7 @@ def records_from_table(variant_id: str, columns: dict[str, list[Any]]) -> list[C
                 variant_id=variant_id,
                 case_id=columns["case"][i],
                 repeat=int(columns["repeat"][i]),
-                messages=(Message("user", columns["prompt"][i] or ""),),
+                messages=prompt_messages(columns["prompt"][i] or "", asked.get(columns["case"][i])),
                 settings=GenerationSettings(),
                 completion=None if error else Completion(columns["response"][i] or "", Usage()),
                 timing=Timing(latency, None, 0, 0) if latency is not None else None,
