@@ -1,0 +1,186 @@
+"""Judges paid once: judge calls are journaled, so kill -9 or SIGTERM during judging, then
+`--resume`, never asks a judge again what it answered, judge_cost_usd is what was paid, and no
+trace carries two valid assessments of one name."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mlflow import MlflowClient
+
+from llmflow.judge_journal import read_entries
+from tests.fakes.server import JUDGE_MARKER
+from tests.helpers import compare_rows, invoke_cli, unique_prompts, write_experiment
+from tests.test_interruption import ROOT, _default_sigint
+
+KEY = "test-openai-key"
+RUBRICS = ("Is it correct?", "Is it concise?", "Is it polite?")
+PRICE = {"input": 1.0, "output": 2.0}  # per million tokens: every judge call costs the same
+
+
+def judge_file(tmp_path: Path, fake, n_prompts: int, repeats: int, rubrics=RUBRICS) -> Path:
+    base = f"{fake.url}/v1"
+    model = {"provider": "openai", "model": "gpt-4o-mini", "base_url": base, "stream": False}
+    judges = [
+        {
+            "type": "judge",
+            "name": f"judge-{i}",
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "base_url": base,
+            "rubric": rubric,
+            "price_per_mtok": PRICE,
+        }
+        for i, rubric in enumerate(rubrics)
+    ]
+    prompts = unique_prompts(n_prompts)
+    return write_experiment(
+        tmp_path, [model], prompts=prompts, repeats=repeats, concurrency=1, scorers=judges
+    )
+
+
+def spawn(path: Path, cwd: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OPENAI_API_KEY": KEY}
+    return subprocess.Popen(
+        [sys.executable, "-m", "llmflow.cli", "run", str(path), *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_default_sigint,
+    )
+
+
+def judge_requests(fake, completed: bool = True) -> list:
+    requests = fake.completed if completed else fake.requests
+    return [r for r in requests if JUDGE_MARKER in _asked(r)]
+
+
+def _asked(request) -> str:
+    body = request.body if isinstance(request.body, dict) else {}
+    return (body.get("messages") or [{}])[-1].get("content", "")
+
+
+def wait_for_judging(fake, process: subprocess.Popen, seen: int, timeout: float = 60) -> bool:
+    """True once the process asks a judge something new; False when it ended first."""
+    deadline = time.time() + timeout
+    while len(judge_requests(fake, completed=False)) <= seen:
+        if process.poll() is not None:
+            return False
+        assert time.time() < deadline, "the run never reached its judges"
+        time.sleep(0.01)
+    return True
+
+
+def journal_of(tmp_path: Path) -> Path:
+    (path,) = (tmp_path / ".llmflow" / "journals").glob("*.jsonl")
+    return path
+
+
+def valid_by_name(client: MlflowClient, run) -> list[dict[str, int]]:
+    """For each model call's trace: how many valid assessments each name has."""
+    traces = client.search_traces(
+        locations=[run.info.experiment_id], run_id=run.info.run_id, max_results=500
+    )
+    counts = []
+    for trace in traces:
+        if "llmflow.role" in trace.info.tags:
+            continue
+        names: dict[str, int] = {}
+        for a in trace.info.assessments:
+            if a.valid is not False:
+                names[a.name] = names.get(a.name, 0) + 1
+        counts.append(names)
+    return counts
+
+
+def check_paid_once(tmp_path: Path, tracking_uri: str, fake, n_answers: int, kills: int) -> None:
+    entries = read_entries(journal_of(tmp_path))
+    answered = [e for e in entries if e.answered]
+    graded = [e.graded for e in answered]
+    assert len(graded) == len(set(graded)), "a journaled judge question was asked again"
+    assert len(set(graded)) == n_answers * len(RUBRICS)
+    # a kill may lose the one judge call in flight (concurrency 1): answered, never journaled
+    assert len(judge_requests(fake)) <= n_answers * len(RUBRICS) + kills
+    (row,) = compare_rows()
+    client = MlflowClient(tracking_uri)
+    run = client.get_run(row["run_id"])
+    paid = sum(e.record.cost.usd for e in entries)
+    assert run.data.metrics["judge_cost_usd"] == paid > 0
+    assert run.data.metrics["n_scored"] == n_answers
+    counts = valid_by_name(client, run)
+    assert len(counts) == n_answers
+    for names in counts:
+        assert names == {f"judge-{i}": 1 for i in range(len(RUBRICS))}, names
+    traces = client.search_traces(
+        locations=[run.info.experiment_id], run_id=run.info.run_id, max_results=500
+    )
+    judges = [t for t in traces if t.info.tags.get("llmflow.role") == "judge"]
+    assert len(judges) == n_answers * len(RUBRICS), "one trace per judge call used"
+
+
+def test_kill_9_during_judging_twenty_times_pays_each_judge_once(
+    tmp_path: Path, tracking_uri: str, fake_openai
+):
+    fake_openai.delay_s = 0.04
+    n_answers = 12
+    path = judge_file(tmp_path, fake_openai, n_prompts=6, repeats=2)
+    rng = random.Random(28)
+    kills, args = 0, ()
+    while kills < 20:
+        process = spawn(path, tmp_path, *args)
+        seen = len(judge_requests(fake_openai, completed=False))
+        judging = wait_for_judging(fake_openai, process, seen)
+        if not judging:  # every judge had answered: this one finished the run
+            break
+        time.sleep(rng.uniform(0, 0.3))  # somewhere in judging or the finishing after it
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        kills, args = kills + 1, ("--resume",)
+    assert kills >= 10, "too few kills landed while judging"
+    final = invoke_cli("run", str(path), "--resume", env={"OPENAI_API_KEY": KEY})
+    assert final.exit_code in (0, 1), final.output
+    if final.exit_code == 1:
+        assert "already finished" in final.stderr, final.stderr
+    check_paid_once(tmp_path, tracking_uri, fake_openai, n_answers, kills)
+
+
+def test_sigterm_during_judging_leaves_unjudged_answers_out_of_the_pass_rate(
+    tmp_path: Path, tracking_uri: str, fake_openai
+):
+    fake_openai.delay_s = 0.1
+    n_answers = 6
+    path = judge_file(tmp_path, fake_openai, n_prompts=6, repeats=1)
+    process = spawn(path, tmp_path)
+    assert wait_for_judging(fake_openai, process, 0)
+    time.sleep(0.25)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    (row,) = compare_rows()
+    client = MlflowClient(tracking_uri)
+    killed = client.get_run(row["run_id"])
+    entries = read_entries(journal_of(tmp_path))
+    per_call: dict[tuple, int] = {}
+    for e in entries:
+        per_call[(e.case_id, e.repeat)] = per_call.get((e.case_id, e.repeat), 0) + 1
+    fully = sum(n == len(RUBRICS) for n in per_call.values())
+    assert fully < n_answers, "judging was not stopped midway"
+    # the pass rate covers only the answers every judge graded, never the others as passed
+    assert killed.data.metrics.get("n_scored", 0) == fully
+    assert killed.data.metrics["judge_cost_usd"] == sum(e.record.cost.usd for e in entries)
+    before = len(judge_requests(fake_openai))
+
+    resumed = invoke_cli("run", str(path), "--resume", env={"OPENAI_API_KEY": KEY})
+    assert resumed.exit_code == 0, resumed.output
+    asked_again = len(judge_requests(fake_openai)) - before
+    assert asked_again == n_answers * len(RUBRICS) - len(entries)
+    check_paid_once(tmp_path, tracking_uri, fake_openai, n_answers, kills=0)
