@@ -26,7 +26,7 @@ from .gc_pause import gc_paused
 from .journal import Journal, JournalHeader, Resumed, journal_path
 from .plan import Plan
 from .pricing import Pricer
-from .provider_opening import close_all, distinct, open_providers
+from .provider_opening import check_judges, close_all, distinct, open_providers
 from .providers import Provider
 from .report.publish import preload as preload_report
 from .run_types import RunHooks, RunRequest, RunResult, Skipped
@@ -108,6 +108,7 @@ class Session:
                 # the providers' checks and the store's, each bounded by its timeout
                 with gc_paused():
                     providers, skipped = await open_providers(self.plan, self.loaded)
+                    await check_judges(self.loaded)
                     self.providers = providers
                     if self.loaded.config.report and not starting.done():
                         await asyncio.to_thread(preload_report)  # while the child imports
