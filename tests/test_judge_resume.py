@@ -184,3 +184,44 @@ def test_sigterm_during_judging_leaves_unjudged_answers_out_of_the_pass_rate(
     asked_again = len(judge_requests(fake_openai)) - before
     assert asked_again == n_answers * len(RUBRICS) - len(entries)
     check_paid_once(tmp_path, tracking_uri, fake_openai, n_answers, kills=0)
+
+
+def test_resume_gives_every_trace_the_assessments_it_missed(
+    tmp_path: Path, tracking_uri: str, fake_openai
+):
+    """Traces written before an outage (or a kill) whose assessments never reached the store:
+    `--resume` adds what they miss, and nothing twice."""
+    import mlflow
+
+    from tests.test_interruption import wait_for_journal_lines
+
+    fake_openai.delay_s = 0.1
+    scorers = [{"type": "not-empty"}, {"type": "regex", "value": "^Echo"}]
+    base = f"{fake_openai.url}/v1"
+    model = {"provider": "openai", "model": "gpt-4o-mini", "base_url": base}
+    path = write_experiment(
+        tmp_path, [model], prompts=unique_prompts(12), concurrency=1, scorers=scorers
+    )
+    process = spawn(path, tmp_path)
+    wait_for_journal_lines(tmp_path, at_least=4)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=60)
+    (row,) = compare_rows()
+    client = MlflowClient(tracking_uri)
+    run = client.get_run(row["run_id"])
+    traces = client.search_traces(locations=[run.info.experiment_id], run_id=run.info.run_id)
+    assert len(traces) >= 4
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        for trace in traces[:3]:  # as an outage leaves them: written, without their scores
+            for assessment in trace.info.assessments:
+                mlflow.delete_assessment(trace.info.trace_id, assessment.assessment_id)
+    finally:
+        mlflow.set_tracking_uri(None)
+
+    fake_openai.delay_s = 0
+    resumed = invoke_cli("run", str(path), "--resume", env={"OPENAI_API_KEY": KEY})
+    assert resumed.exit_code == 0, resumed.output
+    counts = valid_by_name(client, run)
+    assert len(counts) == 12
+    assert all(names == {"not-empty": 1, "regex": 1} for names in counts), counts
