@@ -106,7 +106,7 @@ class Journal:
         self._file.close()
 
 
-def _lines(path: Path) -> Iterator[str]:
+def journal_lines(path: Path) -> Iterator[str]:
     """The JSON lines of a journal, read as bytes and split at b"\n" only: str.splitlines
     would also split at U+2028, U+2029 and U+0085, which json.dumps(ensure_ascii=False) leaves
     in strings, and lose those calls. A line cut mid-character by a kill is dropped."""
@@ -133,7 +133,7 @@ def _read(path: Path) -> tuple[JournalHeader | None, list[CallRecord], list[Any]
         raise ConfigError(f"no journal at {path}: --resume needs the directory the run started in")
     header = None
     records, judges = [], []
-    for line in _lines(path):
+    for line in journal_lines(path):
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:

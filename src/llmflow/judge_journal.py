@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .journal import _lines, record_from_dict, record_to_dict
+from .journal import journal_lines, record_from_dict, record_to_dict
 from .types import CallRecord, Message
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def read_entries(path: Path) -> list[JudgeEntry]:
     """The judge calls of a journal or ledger file; none when it does not exist."""
     if not path.is_file():
         return []
-    return list(entries_in(_lines(path)))
+    return list(entries_in(journal_lines(path)))
 
 
 def merged(*sources: Iterable[JudgeEntry]) -> list[JudgeEntry]:
