@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 
 from llmflow.judge_journal import read_entries
@@ -81,7 +82,8 @@ def wait_for_judging(fake, process: subprocess.Popen, seen: int, timeout: float 
 
 
 def journal_of(tmp_path: Path) -> Path:
-    (path,) = (tmp_path / ".llmflow" / "journals").glob("*.jsonl")
+    found = (tmp_path / ".llmflow" / "journals").glob("*.jsonl")
+    (path,) = [p for p in found if not p.name.endswith(".judges.jsonl")]
     return path
 
 
@@ -225,3 +227,44 @@ def test_resume_gives_every_trace_the_assessments_it_missed(
     counts = valid_by_name(client, run)
     assert len(counts) == 12
     assert all(names == {"not-empty": 1, "regex": 1} for names in counts), counts
+
+
+def test_kill_9_during_score_then_score_again_pays_each_judge_once(
+    tmp_path: Path, tracking_uri: str, fake_openai
+):
+    path = judge_file(tmp_path, fake_openai, n_prompts=4, repeats=2, rubrics=RUBRICS[:1])
+    ran = invoke_cli("run", str(path), "--tracking-uri", tracking_uri, env={"OPENAI_API_KEY": KEY})
+    assert ran.exit_code == 0, ran.output
+    edited = path.with_name("edited.yaml")
+    edited.write_text(path.read_text().replace(RUBRICS[0], "Is it exactly right?"))
+    fake_openai.delay_s = 0.2
+    before = len(judge_requests(fake_openai))
+    command = ["score", "-e", "provider-comparison", "--tracking-uri", tracking_uri]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OPENAI_API_KEY": KEY}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llmflow.cli", *command, "--config", str(edited)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 60
+    while len(judge_requests(fake_openai)) < before + 3:
+        assert process.poll() is None and time.time() < deadline, "the judges were never asked"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    fake_openai.delay_s = 0
+    again = invoke_cli(*command, "--config", str(edited), env={"OPENAI_API_KEY": KEY})
+    assert again.exit_code == 0, again.output
+    asked = len(judge_requests(fake_openai)) - before
+    assert 8 <= asked <= 8 + 1, "a judged answer journaled before the kill was asked again"
+    (ledger,) = (tmp_path / ".llmflow" / "journals").glob("*.judges.jsonl")
+    graded = [e.graded for e in read_entries(ledger) if e.answered]
+    assert len(graded) == len(set(graded)) == 8
+    (row,) = compare_rows()
+    metrics = MlflowClient(tracking_uri).get_run(row["run_id"]).data.metrics
+    run_entries = read_entries(journal_of(tmp_path))
+    paid = sum(e.record.cost.usd for e in [*run_entries, *read_entries(ledger)])
+    assert metrics["judge_cost_usd"] == pytest.approx(paid)
