@@ -231,7 +231,9 @@ def assemble(jobs: Mapping[tuple, _Job], entries: Sequence[Any], unavailable: di
             call = JudgeCall(job.key, job.checks[0][0], job.judge, entry.record, entry.id)
             judged.calls.setdefault(job.variant_id, []).append(call)
             if not entry.answered:
-                judged.failures.append(f"{job.judge.id}: {entry.record.error_type}")
+                failed_call = entry.record
+                reason = f"{failed_call.error_type}: {failed_call.error_message}"
+                judged.failures.append(f"judge {job.checks[0][0]}: {reason}")
         elif (reason := unavailable.get(job.judge.id)) is not None:
             for name, _ in job.checks:
                 _add(judged, job, Score(name, None, False, reason, "LLM_JUDGE", error=reason))
