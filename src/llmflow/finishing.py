@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 from .config import LoadedExperiment
 from .journal import journal_path
 from .plan import Plan, Variant
+from .quality_outputs import classification
 from .redact import one_line
 from .report.publish import REPORT_FAILED
 from .run_types import RunResult
 from .scoring import CaseChecks, case_table
 from .stats import summarize
-from .types import CallRecord
 
 if TYPE_CHECKING:
     from .providers import Provider
@@ -112,46 +112,40 @@ class Finishing:
         scored = with_judges(scores, judged, variant.id)
         metrics = {**summarize(records), **quality_metrics(scored or {})}
         metrics.update(judge_cost_metric(judged, variant.id))
-        metrics.update(self._classification(run_id, records, checks))
+        metrics.update(classification(store, run_id, self.loaded, records, checks))
         ended = "FAILED" if skipped else status
         self.tables[run_id] = store.finish_variant(run_id, records, metrics, ended, scored)
-        if judged is not None and variant.id in judged.scores:
-            calls = judged.calls.get(variant.id, [])
-            self._log_judge_assessments(run_id, variant.id, judged.scores[variant.id], calls)
+        self._log_assessments(run_id, variant.id, scored or {})
         self._log_trained_model(run_id, variant.id)
 
-    def _classification(
-        self, run_id: str, records: list[CallRecord], checks: Any
-    ) -> dict[str, float]:
-        """Task classify: accuracy, macro F1 and n_unparsed; the per-label table and the
-        confusion matrix go on the variant run as classification.json (and per_label.json)."""
-        from . import classify
-
-        labels = self.loaded.config.labels
-        if self.loaded.config.task != classify.TASK or not labels or checks is None:
-            return {}
-        found = classify.classified(records, checks, labels)
-        if not found.expected:  # skipped, or every call failed: no table of zeros
-            return {}
-        self.store.client.log_dict(run_id, classify.artifact(found), classify.ARTIFACT)
-        rows = classify.per_label(found)  # also as a table, which the MLflow UI shows
-        columns = {name: [row[name] for row in rows] for name in classify.PER_LABEL_COLUMNS}
-        self.store.log_table(run_id, columns, classify.PER_LABEL_TABLE)
-        return classify.metrics(found)
-
-    def _log_judge_assessments(self, run_id: str, variant_id: str, scores: Any, calls: Any) -> None:
+    def _log_assessments(self, run_id: str, variant_id: str, scored: dict[Any, Any]) -> None:
         """The judges' scores as assessments on the traces, now written, and the judge calls as
-        traces of their own; a failure is reported, never fatal: the calls and their metrics
-        are safe already."""
+        traces of their own; after a resume, every score (a trace written before a kill or an
+        outage may lack its own). Each name once on a trace, however often this is done. A
+        failure is reported, never fatal: the calls and their metrics are safe already."""
         from .tracking.assessments import log_call_scores
 
+        judged, result = self.judged, self.result
+        judges = judged.scores.get(variant_id, {}) if judged is not None else {}
+        calls = judged.calls.get(variant_id, []) if judged is not None else []
+        scores = (
+            scored if result.resumed_calls else {k: v for k, v in scored.items() if k in judges}
+        )
+        if not scores and not calls:
+            return
         try:
-            log_call_scores(
-                self.store.client, self.result.experiment_id, run_id, variant_id, scores, calls
+            untraced = log_call_scores(
+                self.store.client, result.experiment_id, run_id, variant_id, scores, calls
             )
         except Exception as e:  # noqa: BLE001 - reported in the run's summary, as the report is
-            self.result.problems.append(
-                f"could not write the judge assessments or traces: {one_line(e)}"
+            result.problems.append(
+                f"could not write the assessments or judge traces: {one_line(e)}"
+            )
+            return
+        if untraced and result.resumed_calls:
+            result.problems.append(
+                f"{variant_id}: {untraced} scored call(s) have no trace, so no assessment: "
+                "their scores are in the metrics and calls.json only"
             )
 
     def _log_trained_model(self, run_id: str, variant_id: str) -> None:

@@ -2,7 +2,8 @@
 else happens to it, so a crash, Ctrl-C or kill -9 loses no paid result and `--resume` can
 continue the same MLflow run with only the calls that never finished.
 
-Line 1 is a header naming the MLflow runs; every other line is one CallRecord.
+Line 1 is a header naming the MLflow runs; every other line is one CallRecord, or one judge
+call (judge_journal.py), once the calls are in.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,10 @@ class Journal:
         entry = {"type": "call", **record_to_dict(record)}
         self._write_line(json.dumps(entry, ensure_ascii=False))
 
+    def append_judge(self, entry: Any) -> None:
+        """A judge call (judge_journal.JudgeEntry), journaled as a model call is."""
+        self._write_line(entry.to_json())
+
     def _write_line(self, line: str) -> None:
         with self._lock:
             self._file.write(line + "\n")
@@ -101,7 +106,7 @@ class Journal:
         self._file.close()
 
 
-def _lines(path: Path) -> Iterator[str]:
+def journal_lines(path: Path) -> Iterator[str]:
     """The JSON lines of a journal, read as bytes and split at b"\n" only: str.splitlines
     would also split at U+2028, U+2029 and U+0085, which json.dumps(ensure_ascii=False) leaves
     in strings, and lose those calls. A line cut mid-character by a kill is dropped."""
@@ -116,22 +121,33 @@ def _lines(path: Path) -> Iterator[str]:
 def read_journal(path: Path) -> tuple[JournalHeader | None, list[CallRecord]]:
     """The header (None if missing) and every complete record; a line cut short by a kill is
     ignored."""
+    header, records, _ = _read(path)
+    return header, records
+
+
+def _read(path: Path) -> tuple[JournalHeader | None, list[CallRecord], list[Any]]:
+    """The header, the model calls and the judge calls (judge_journal.JudgeEntry)."""
+    from .judge_journal import JUDGE_LINE, JudgeEntry
+
     if not path.exists():
         raise ConfigError(f"no journal at {path}: --resume needs the directory the run started in")
     header = None
-    records = []
-    for line in _lines(path):
+    records, judges = [], []
+    for line in journal_lines(path):
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
             continue  # the last line of a killed process may be partial
         if not isinstance(entry, dict):
             continue
-        if entry.pop("type", None) == "header":
+        kind = entry.pop("type", None)
+        if kind == "header":
             header = JournalHeader.from_dict(entry)
+        elif kind == JUDGE_LINE:
+            judges.append(JudgeEntry.from_dict(entry))
         else:
             records.append(record_from_dict(entry))
-    return header, records
+    return header, records, judges
 
 
 def read_header(path: Path) -> JournalHeader | None:
@@ -153,6 +169,7 @@ class Resumed:
 
     header: JournalHeader
     records: list[CallRecord]
+    judges: list[Any] = field(default_factory=list)  # judge_journal.JudgeEntry: paid already
 
 
 def load_for_resume(
@@ -169,7 +186,7 @@ def load_for_resume(
             )
     else:
         path = _journal_of(parent_run_id, directory or JOURNAL_DIR)
-    header, records = read_journal(path)
+    header, records, judges = _read(path)
     if header is None:
         raise ConfigError(f"{path}: not a journal (no header line)")
     if header.config_sha256 != config_sha256:
@@ -177,14 +194,15 @@ def load_for_resume(
             f"{config}: changed since run {header.parent_run_id} started; "
             "--resume needs the same experiment file"
         )
-    return Resumed(header, records)
+    return Resumed(header, records, judges)
 
 
 def _journal_of(prefix: str, directory: Path) -> Path:
     """The journal of the run whose id starts with `prefix` (run ids name the journals)."""
     from .run_ids import pick
 
-    ids = [path.stem for path in directory.glob("*.jsonl")]
+    ledgers = ".judges.jsonl"  # `llmflow score`'s judge ledgers (judge_journal.py) lie beside
+    ids = [path.stem for path in directory.glob("*.jsonl") if not path.name.endswith(ledgers)]
     return journal_path(pick(prefix, ids, f"the journals in {directory}"), directory)
 
 

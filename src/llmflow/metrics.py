@@ -122,7 +122,13 @@ METRICS: tuple[Metric, ...] = (
     ),
     _count("n_scored", "successful calls with at least one check", gate=True),
     _count("n_passed", "scored calls that passed all their checks"),
-    _count("n_score_errors", "checks that could not give a verdict (e.g. a judge's bad JSON)"),
+    Metric(
+        "n_score_errors",
+        "checks that could not give a verdict (e.g. a judge's bad JSON)",
+        "checks",
+        "count",
+        integer=True,
+    ),
     Metric(
         "judge_cost_usd",
         "what the judges cost; absent when a judge is unpriced",

@@ -6,7 +6,7 @@ import asyncio
 
 from .config import LoadedExperiment
 from .environment import resolve_connection
-from .errors import MissingCredentials, ProviderError
+from .errors import LlmflowError, MissingCredentials, ProviderError
 from .plan import Plan
 from .providers import Provider, create_provider, provider_spec
 from .redact import redact_text
@@ -67,3 +67,31 @@ async def _check(provider: Provider) -> str | None:
     except ProviderError as e:
         return redact_text(f"{type(e).__name__}: {e}")
     return None
+
+
+async def check_judges(loaded: LoadedExperiment) -> None:
+    """Each judge of the file opened and checked as the models are, before any call is paid:
+    one whose key is missing or whose endpoint does not answer stops the run here, in one line
+    (LlmflowError), since every answer would be paid for and then not graded."""
+    from .plan import judge_checks
+
+    judges = {}
+    for check in judge_checks(loaded):
+        judges.setdefault(check.judge.entry.model_dump_json(), check)
+    for check in judges.values():
+        judge = check.judge
+        try:
+            connection = resolve_connection(judge.entry, loaded.path.name)
+        except MissingCredentials as e:
+            reason = str(e)
+        else:
+            provider = create_provider(judge.provider, **judge.entry.provider_options(connection))
+            try:
+                reason = await _check(provider)
+            finally:
+                await close_all([provider])
+        if reason:
+            raise LlmflowError(
+                f"{loaded.path.name}: {check.where}: the judge {judge.provider} {judge.model} "
+                f"cannot be used: {reason}; no call was made"
+            )

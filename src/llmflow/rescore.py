@@ -1,15 +1,16 @@
 """`llmflow score`: score the stored answers of an existing run again, with the checks of the
 (possibly edited) experiment file. No model is called: the answers come from each variant's
-calls.json; only judges are asked again, and only where a judge changed (its entry, rubric or
-threshold) or has no stored verdict. New scores become new assessments on the same traces
-(overriding the earlier one of the same name); the variant metrics, calls.json, the comparison,
-the report and the metrics the registered versions record are updated. Scoring again with
-unchanged checks changes nothing.
+calls.json; a judge is asked only what it never answered for that call (rescore_judges.py:
+its earlier answers are journaled; one that failed is asked again), in the very words a run
+asks it. New scores become new assessments on the same traces (overriding the earlier one of
+the same name); every metric the checks feed (pass rate, scores, accuracy, macro F1, unparsed,
+the per-label tables), calls.json, the comparison, the report and the metrics the registered
+versions record are updated together. Scoring again with unchanged checks changes nothing and
+pays nothing.
 """
 
 from __future__ import annotations
 
-import math
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -17,14 +18,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import LoadedExperiment, load_experiment
-from .errors import ConfigError
-from .scoring import CaseChecks, Score, case_table, quality_metrics, score_records
+from .errors import ConfigError, LlmflowError
+from .scoring import CaseChecks, case_table, quality_metrics, score_records
 from .tracking.artifacts import has_artifact, read_json
 from .tracking.run_inputs import stored_prompts
-from .tracking.runs import KIND_VARIANT, TAG_KIND, TAG_VARIANT, RunStore, calls_table
+from .tracking.runs import KIND_PARENT, KIND_VARIANT, TAG_KIND, TAG_VARIANT, RunStore, calls_table
 from .types import CallRecord, Completion, Cost, GenerationSettings, Message, Timing, Usage
 
 if TYPE_CHECKING:
+    from .rescore_judges import ScoreLedger
     from .scoring.judge import Judged
 
 BASE_COLUMNS = tuple(calls_table([]))
@@ -38,31 +40,73 @@ class RescoreResult:
     untraced: int = 0  # scored calls without a trace to carry their assessments
     changed: bool = False
     registry: list[str] = field(default_factory=list)  # registered versions that record anew
+    judge_calls: int = 0  # judge calls made (paid) now
+    judge_failures: list[str] = field(default_factory=list)  # judge calls that failed, why
 
 
 def rescore(
-    store: RunStore, experiment: str, run_id: str | None, config: Path | None
+    store: RunStore,
+    experiment: str,
+    run_id: str | None,
+    config: Path | None,
+    journal_dir: Path | None = None,
 ) -> RescoreResult:
     """Score the run again; see the module docstring. ConfigError when the file checks nothing
-    or cannot be read; LlmflowError (from load_comparison) when the run is not found."""
+    or cannot be read; LlmflowError when the run is not found, is still running, or another
+    `llmflow score` of it is under way."""
     from .registry.rescored import refresh_versions
     from .report import load_comparison
+    from .rescore_judges import ScoreLedger, scoring_lock
 
     client = store.client
     parent_id = load_comparison(client, experiment, run_id).parent_run_id
+    _refuse_unfinished(client, parent_id)
     loaded = config_of(client, parent_id, config)
     checks = case_table(loaded)
     if checks is None:
         raise ConfigError(f"{loaded.path.name}: no scorers: or assert: to score with")
+    _check_writable(client, parent_id)
     result = RescoreResult(parent_id)
-    runs = _variant_runs(client, parent_id)
-    for run in runs:
-        result.changed |= _rescore_variant(store, run, checks, result, loaded)
-    if result.changed:
-        _refresh_parent(store, experiment, parent_id)
-    # every time, not only on a change: a registry left stale by an earlier score is mended
-    result.registry = refresh_versions(client, [run.info.run_id for run in runs])
+    with scoring_lock(store.tracking_uri, parent_id):
+        ledger = ScoreLedger(client, parent_id, journal_dir)
+        runs = _variant_runs(client, parent_id)
+        try:
+            for run in runs:
+                result.changed |= _rescore_variant(store, run, checks, result, loaded, ledger)
+        finally:
+            ledger.store()
+        result.judge_calls = len(ledger.made)
+        if result.changed:
+            _refresh_parent(store, experiment, parent_id)
+        # every time, not only on a change: a registry left stale by an earlier score is mended
+        result.registry = refresh_versions(client, [run.info.run_id for run in runs])
     return result
+
+
+def _refuse_unfinished(client: Any, parent_id: str) -> None:
+    """A run still RUNNING (under way, or stopped by kill -9 or an outage) is finished by
+    `llmflow run --resume`, which journals its judges; scoring it now would race that."""
+    if client.get_run(parent_id).info.status == "RUNNING":
+        raise LlmflowError(
+            f"run {parent_id} is still RUNNING: score it once it has ended (a run stopped by a "
+            f"kill or an outage ends with `llmflow run FILE --resume {parent_id}`)"
+        )
+
+
+def _check_writable(client: Any, parent_id: str) -> None:
+    """Before any judge is paid: a user who may only read the run (an MLflow server's READ
+    permission) is told so in one line, instead of after the judges' calls."""
+    from mlflow.exceptions import MlflowException
+
+    try:  # the tag it has, written again: nothing changes for a user who may write
+        client.set_tag(parent_id, TAG_KIND, KIND_PARENT)
+    except MlflowException as e:
+        if e.get_http_status_code() in (401, 403):
+            raise LlmflowError(
+                f"run {parent_id} cannot be scored: this user may read it but not write it "
+                f"({e.error_code}); nothing was scored and no judge was asked"
+            ) from e
+        raise
 
 
 def config_of(client: Any, parent_id: str, config: Path | None) -> LoadedExperiment:
@@ -102,25 +146,29 @@ def _rescore_variant(
     checks: dict[str, CaseChecks],
     result: RescoreResult,
     loaded: LoadedExperiment,
+    ledger: ScoreLedger,
 ) -> bool:
     """Score one variant's stored answers; True when anything was written."""
+    from .quality_outputs import classification
+    from .scoring.judge import with_judges
     from .scoring.tables import add_score_columns
+    from .tracking.assessment_sync import current_assessments, sync_scores
 
     client, run_id = store.client, run.info.run_id
     columns = _stored_table(client, run_id)
     if columns is None:
         return False
     variant_id = run.data.tags.get(TAG_VARIANT, "")
-    records = records_from_table(variant_id, columns)
-    current = _current_assessments(client, run, variant_id)
-    scores = score_records(records, checks)
-    judged, judge = _judge_scores(variant_id, records, checks, current, loaded)
-    for key, found in judged.items():
-        scores.setdefault(key, []).extend(found)
+    records = records_from_table(variant_id, columns, asked_messages(loaded))
+    judged = _judge(variant_id, records, checks, loaded, ledger)
+    scores = with_judges(score_records(records, checks), judged, variant_id) or {}
     metrics = quality_metrics(scores)
-    judge_cost = judge.cost_usd.get(variant_id) if judge is not None else None
-    if judge_cost:
-        metrics["judge_cost_usd"] = run.data.metrics.get("judge_cost_usd", 0.0) + judge_cost
+    if judged is not None:
+        result.judge_failures += judged.failures
+        cost = ledger.cost_usd(variant_id, run.data.metrics.get("judge_cost_usd"))
+        if cost is not None:
+            metrics["judge_cost_usd"] = cost
+    metrics.update(classification(store, run_id, loaded, records, checks))
     result.variants[run.data.tags.get(TAG_VARIANT, run_id)] = metrics
     new = _log_metrics(client, run, metrics)
     table = {name: values for name, values in columns.items() if name in BASE_COLUMNS}
@@ -128,34 +176,36 @@ def _rescore_variant(
     table_changed = table != columns
     if table_changed:
         store.log_table(run_id, table, "calls.json")
-    written = _log_new_assessments(client, current, scores)
+    current = current_assessments(client, run.info.experiment_id, run_id, variant_id)
+    written, untraced = sync_scores(client, current, scores)
     result.assessments += written
-    result.untraced += sum(1 for key in scores if key not in current)
-    if judge is not None:
-        _trace_judges(client, run, current, judge.calls.get(variant_id, []))
+    result.untraced += untraced
+    if judged is not None:
+        made = {e.id for e in ledger.made}
+        calls = [c for c in judged.calls.get(variant_id, []) if c.entry_id in made]
+        _trace_judges(client, run, current, calls)
     return bool(new) or table_changed or bool(written)
 
 
 def _log_metrics(client: Any, run: Any, metrics: dict[str, float]) -> dict[str, float]:
-    """Log the metrics that changed; the mean of a check no longer made (removed from the file,
-    or without any value now) becomes NaN, which the comparison and the report skip: MLflow
-    cannot delete a metric, and its last value would otherwise still show. The metrics logged."""
+    """Log the metrics that changed; one that checks fed and no longer do (a check removed from
+    the file, or that scores nothing now) becomes NaN, which the comparison and the report skip:
+    MLflow cannot delete a metric, and its last value would otherwise still show. The metrics
+    logged."""
     from mlflow.entities import Metric
+
+    from .quality_outputs import stale
 
     old = run.data.metrics
     new = {k: v for k, v in metrics.items() if old.get(k) != v}
-    new.update(
-        (k, math.nan)
-        for k, v in old.items()
-        if k.startswith("score.") and k not in metrics and not math.isnan(v)
-    )
+    new.update(stale(old, metrics))
     if new:
         now = int(time.time() * 1000)
         client.log_batch(run.info.run_id, metrics=[Metric(k, v, now, 0) for k, v in new.items()])
     return new
 
 
-def _trace_judges(client: Any, run: Any, current: Current, calls: list[Any]) -> None:
+def _trace_judges(client: Any, run: Any, current: dict[Any, Any], calls: list[Any]) -> None:
     """The judge calls just made, as traces beside the calls they graded."""
     from .tracking.assessments import write_judge_traces
     from .tracking.traces import call_tag
@@ -172,8 +222,25 @@ def _stored_table(client: Any, run_id: str) -> dict[str, list[Any]] | None:
     return {name: [row[i] for row in table["data"]] for i, name in enumerate(names)}
 
 
-def records_from_table(variant_id: str, columns: dict[str, list[Any]]) -> list[CallRecord]:
-    """The calls as far as scoring needs them: the answer, its latency, cost and cache flag."""
+def asked_messages(loaded: LoadedExperiment) -> dict[str, tuple[Message, ...]]:
+    """The messages of each case of the file (prompt_sizes included), by case id."""
+    from .plan import sized_cases
+
+    sizes = loaded.config.prompt_sizes
+    return {c.id: c.messages for p in loaded.prompts for c in sized_cases(p, sizes)}
+
+
+def records_from_table(
+    variant_id: str,
+    columns: dict[str, list[Any]],
+    asked: dict[str, tuple[Message, ...]] | None = None,
+) -> list[CallRecord]:
+    """The calls as far as scoring needs them: the messages asked (the file's for the case when
+    they give the stored prompt, so that a judge is asked what the run asked it), the answer,
+    its latency, cost and cache flag."""
+    from .tracking.runs import prompt_messages
+
+    asked = asked or {}
     records = []
     for i in range(len(columns["case"])):
         error = columns["error"][i]
@@ -184,7 +251,7 @@ def records_from_table(variant_id: str, columns: dict[str, list[Any]]) -> list[C
                 variant_id=variant_id,
                 case_id=columns["case"][i],
                 repeat=int(columns["repeat"][i]),
-                messages=(Message("user", columns["prompt"][i] or ""),),
+                messages=prompt_messages(columns["prompt"][i] or "", asked.get(columns["case"][i])),
                 settings=GenerationSettings(),
                 completion=None if error else Completion(columns["response"][i] or "", Usage()),
                 timing=Timing(latency, None, 0, 0) if latency is not None else None,
@@ -197,100 +264,30 @@ def records_from_table(variant_id: str, columns: dict[str, list[Any]]) -> list[C
     return records
 
 
-Current = dict[tuple[str, int], tuple[str, dict[str, Any]]]  # call -> (trace id, by name)
-
-
-def _current_assessments(client: Any, run: Any, variant_id: str) -> Current:
-    """Each traced model call's valid assessments, by name (judge calls' traces left out)."""
-    from .tracking.traces import call_key, call_traces
-
-    current: Current = {}
-    traces = call_traces(client, run.info.experiment_id, run.info.run_id, variant_id)
-    for tag, info in traces.items():
-        if (key := call_key(tag)) is not None:
-            valid = {a.name: a for a in info.assessments if a.valid is not False}
-            current[key] = (info.trace_id, valid)
-    return current
-
-
-def _judge_scores(
+def _judge(
     variant_id: str,
     records: list[CallRecord],
     checks: dict[str, CaseChecks],
-    current: Current,
     loaded: LoadedExperiment,
-) -> tuple[dict[tuple[str, int], list[Score]], Judged | None]:
-    """The judges' scores: reused from the traces while a judge is unchanged (same entry,
-    rubric and threshold), else asked again (only the judges are called, and what they are
-    asked is returned: their calls and cost)."""
+    ledger: ScoreLedger,
+) -> Judged | None:
+    """The judges' verdicts: those answered before (the ledger) read again, the others asked
+    now (and journaled in the ledger as each ends); None when no check is a judge."""
     import asyncio
 
-    from .scoring.judge import has_judges, judge_records, signature
-    from .tracking.assessments import JUDGE_KEY, score_of
+    from .scoring.judge import has_judges, judge_records
 
     if not has_judges(checks):
-        return {}, None
-    reused: dict[tuple[str, int], list[Score]] = {}
-    stale = []
-    for record in records:
-        case = checks.get(record.case_id)
-        if case is None or not record.ok or record.warmup:
-            continue
-        judges = [(name, spec) for name, spec in case.checks if spec.type == "judge"]
-        existing = current.get((record.case_id, record.repeat), ("", {}))[1]
-        stored = [existing.get(name) for name, _ in judges]
-        if all(
-            a is not None and (a.metadata or {}).get(JUDGE_KEY) == signature(spec)
-            for a, (_, spec) in zip(stored, judges, strict=True)
-        ):
-            if stored:
-                reused[(record.case_id, record.repeat)] = [score_of(a) for a in stored]
-        else:
-            stale.append(record)
-    if not stale:
-        return reused, None
-    judged = asyncio.run(
+        return None
+    return asyncio.run(
         judge_records(
-            {variant_id: stale},
+            {variant_id: records},
             checks,
             concurrency=loaded.config.concurrency,
             config_name=loaded.path.name,
+            known=list(ledger.entries),
+            on_judged=ledger.append,
         )
-    )
-    reused.update(judged.scores.get(variant_id, {}))
-    return reused, judged
-
-
-def _log_new_assessments(
-    client: Any, current: Current, scores: dict[tuple[str, int], list[Score]]
-) -> int:
-    """Log the scores that differ from the trace's current assessment of that name (which the
-    new one overrides); the number logged."""
-    from .tracking.assessments import log_scores
-
-    pending: list[tuple[str, Score, str | None]] = []
-    for key, found in scores.items():
-        if key not in current:
-            continue
-        trace_id, existing = current[key]
-        for score in found:
-            old = existing.get(score.name)
-            if old is not None and _same(old, score):
-                continue
-            pending.append((trace_id, score, old.assessment_id if old else None))
-    log_scores(client, [(t, s) for t, s, _ in pending], overrides=[o for _, _, o in pending])
-    return len(pending)
-
-
-def _same(assessment: Any, score: Score) -> bool:
-    value = None if score.error else score.value
-    from .tracking.assessments import JUDGE_KEY
-
-    judge = (assessment.metadata or {}).get(JUDGE_KEY)
-    return (
-        assessment.value == value
-        and assessment.rationale == score.rationale
-        and (judge == score.judge)
     )
 
 

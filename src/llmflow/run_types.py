@@ -56,6 +56,8 @@ class RunResult:
     problems: list[str] = field(default_factory=list)  # registration/policy trouble, one line each
     headline: list[str] = field(default_factory=list)  # the report's first findings, plain text
     report_stored: bool = False  # the report is in the parent run's artifacts (report/)
+    judge_failures: list[str] = field(default_factory=list)  # a judge call failed: why, each
+    unjudged: int = 0  # answers still waiting for a judge's verdict (judging was stopped)
 
     @property
     def n_failed_calls(self) -> int:
@@ -73,9 +75,10 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        """0 when every call succeeded and was traced; 1 when a call failed, a variant was
-        skipped or a trace could not be written."""
-        return 1 if self.n_failed_calls or self.skipped or self.traces_failed else 0
+        """0 when every call succeeded, was judged and traced; 1 when a call or a judge's call
+        failed, a variant was skipped or a trace could not be written."""
+        failed = self.n_failed_calls or self.skipped or self.traces_failed
+        return 1 if failed or self.judge_failures or self.unjudged else 0
 
 
 class RunHooks:

@@ -26,7 +26,7 @@ from .gc_pause import gc_paused
 from .journal import Journal, JournalHeader, Resumed, journal_path
 from .plan import Plan
 from .pricing import Pricer
-from .provider_opening import close_all, distinct, open_providers
+from .provider_opening import check_judges, close_all, distinct, open_providers
 from .providers import Provider
 from .report.publish import preload as preload_report
 from .run_types import RunHooks, RunRequest, RunResult, Skipped
@@ -37,6 +37,7 @@ from .tracking.uri import resolve_tracking_uri
 from .types import CallRecord
 
 if TYPE_CHECKING:
+    from .judge_journal import JudgeEntry
     from .report import Comparison
     from .scoring.judge import Judged
     from .tracking.store_child import StoreInChild
@@ -84,6 +85,7 @@ class Session:
         self.judged: Judged | None = None  # the judges' scores, once the calls are in
         self.providers: dict[str, Provider] = {}  # once opened: a trained model is logged
         self.checks = case_table(loaded)  # what each case is checked with; None: no checks
+        self._judge_entries: list[JudgeEntry] = []  # every judge call journaled, resumed ones too
 
     @property
     def stop_signal(self) -> str | None:
@@ -106,6 +108,7 @@ class Session:
                 # the providers' checks and the store's, each bounded by its timeout
                 with gc_paused():
                     providers, skipped = await open_providers(self.plan, self.loaded)
+                    await check_judges(self.loaded)
                     self.providers = providers
                     if self.loaded.config.report and not starting.done():
                         await asyncio.to_thread(preload_report)  # while the child imports
@@ -178,6 +181,7 @@ class Session:
             await asyncio.to_thread(traces.drain)
             result.traces_written, result.traces_failed = traces.written, traces.failed
             result.traces_failure = traces.failure_reason
+            self._end_judging(result)
             if traces.server_gone is None:  # else nothing can be written: the runs stay open
                 result.comparison = await asyncio.to_thread(self._finish, result, run_ids, status)
             result.status = status
@@ -223,26 +227,50 @@ class Session:
         )
         await runner.run(warmups)
         await runner.run(remaining)
-        self.judged = await self._judge(result)
+        self.judged = await self._judge(result, journal)
 
-    async def _judge(self, result: RunResult) -> Judged | None:
+    async def _judge(self, result: RunResult, journal: Journal) -> Judged | None:
         """The judges' scores of every answer, once all calls are in (their cost counts
-        against the same budget); None when no check is a judge."""
+        against the same budget); None when no check is a judge. Each judge call is journaled
+        as it ends: a resumed run asks no judge again what it answered."""
         from .scoring.judge import has_judges, judge_records
 
         table = self.checks
         if not has_judges(table):
             return None
-        with self._lock:
-            records = {k: list(v) for k, v in result.records.items()}
+
+        def on_judged(entry: JudgeEntry) -> None:
+            journal.append_judge(entry)  # first: a paid verdict is safe before anything else
+            self._judge_entries.append(entry)
+
         return await judge_records(
-            records,
+            self._records(result),
             table,
             concurrency=self.loaded.config.concurrency,
             retry=self.request.retry,
             budget=self._budget(result),
             config_name=self.loaded.path.name,
+            known=list(self._judge_entries),
+            on_judged=on_judged,
         )
+
+    def _records(self, result: RunResult) -> dict[str, list[CallRecord]]:
+        with self._lock:
+            return {k: list(v) for k, v in result.records.items()}
+
+    def _end_judging(self, result: RunResult) -> None:
+        """What the judges said, however judging ended; when it was stopped (a signal, the
+        server gone), the verdicts journaled so far: the calls still without one are left out
+        of the pass rate, never failed."""
+        from .scoring.judge import has_judges, judged_so_far
+
+        if self.judged is None and has_judges(self.checks):
+            assert self.checks is not None
+            records = self._records(result)
+            self.judged = judged_so_far(records, self.checks, self._judge_entries)
+        if self.judged is not None:
+            result.judge_failures = list(self.judged.failures)
+            result.unjudged = sum(len(keys) for keys in self.judged.unjudged.values())
 
     def _open_journal(self, result: RunResult, run_ids: dict[str, str]) -> Journal:
         header = JournalHeader(
@@ -282,6 +310,7 @@ class Session:
         variants = {v.id: v for v in self.plan.variants}
         for record in resumed.records:
             result.records[record.variant_id].append(record)
+        self._judge_entries.extend(resumed.judges)
         result.resumed_calls = len(resumed.records)
         for record, run_id in self.store.untraced(result.experiment_id, run_ids, result.records):
             traces.submit(record, variants[record.variant_id], run_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import sys
 import threading
 import time
@@ -128,8 +129,7 @@ class FakeServer:
             return f"Echo: {last}"
         if self.judge_unparseable:
             return "The answer looks fine to me."
-        answer = last.partition("<answer>")[2].partition("</answer>")[0]
-        reference = last.partition("<reference>")[2].partition("</reference>")[0].strip()
+        answer, reference = _block(last, "answer"), _block(last, "reference").strip()
         score = 1.0 if reference and reference.lower() in answer.lower() else 0.0
         reason = f"reference {'found' if score else 'missing'}"
         return json.dumps({"score": score, "reason": reason})
@@ -184,6 +184,12 @@ class FakeServer:
             if self.fault_rate and self._rng.random() < self.fault_rate:
                 return self._rng.choice(self.fault_kinds)
         return None
+
+
+def _block(prompt: str, name: str) -> str:
+    """The text of a block of llmflow's judge prompt: <name-TOKEN>...</name-TOKEN>."""
+    found = re.search(rf"<{name}-(\w+)>(.*?)</{name}-\1>", prompt, re.DOTALL)
+    return found.group(2) if found else ""
 
 
 def sse(payload: Any) -> bytes:

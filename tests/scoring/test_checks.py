@@ -88,6 +88,47 @@ def test_names_default_to_the_type_and_are_made_unique():
     assert unique_labels(specs) == ["regex", "regex_2", "not-empty"]
 
 
+def test_an_auto_name_never_takes_a_name_given_to_another_check():
+    named = spec(type="equals", value="a", name="equals_2")
+    specs = [spec(type="equals", value="b"), spec(type="equals", value="c"), named]
+    assert unique_labels(specs) == ["equals", "equals_3", "equals_2"]
+    assert unique_labels(
+        [named, spec(type="equals", value="b"), spec(type="equals", value="c")]
+    ) == [
+        "equals_2",
+        "equals",
+        "equals_3",
+    ]
+    twice = [spec(type="regex", value="a", name="r"), spec(type="regex", value="b", name="r")]
+    assert unique_labels(twice, taken={"r_2"}) == ["r", "r_3"]
+
+
+def test_each_check_name_means_one_check_on_every_prompt(tmp_path):
+    from llmflow.config import load_experiment
+    from llmflow.scoring import case_table
+    from tests.helpers import write_experiment
+
+    scorers = [{"type": "equals", "value": "a"}, {"type": "equals", "value": "b"}]
+    prompts = [
+        {
+            "id": "p1",
+            "user": "x",
+            "assert": [{"type": "contains", "value": "z", "name": "equals_2"}],
+        },
+        {"id": "p2", "user": "y"},
+    ]
+    loaded = load_experiment(
+        write_experiment(tmp_path, [{"provider": "local"}], scorers=scorers, prompts=prompts)
+    )
+    table = case_table(loaded)
+    by_name = {case: {n: s for n, s in table[case].checks} for case in ("p1", "p2")}
+    assert by_name["p1"]["equals_2"] == by_name["p2"]["equals_2"]  # the scorer b on both
+    assert by_name["p1"]["equals_2_2"].type == "contains"
+    for case in ("p1", "p2"):
+        names = [n for n, _ in table[case].checks]
+        assert len(names) == len(set(names))
+
+
 def test_pass_rate_and_its_wilson_interval():
     """One call per prompt: Wilson's interval as it is."""
     check = CaseChecks("Paris", (("icontains", spec(type="icontains", value="paris")),))

@@ -71,3 +71,40 @@ def test_a_wrong_password_is_one_line(tmp_path: Path, auth_mlflow: MlflowServer,
     line = _one_line(result)
     assert "401" in line or "authenticat" in line.lower(), line
     assert "not-the-password" not in result.output
+
+
+def test_a_reader_cannot_score_and_no_judge_is_paid(
+    tmp_path: Path, auth_mlflow: MlflowServer, reader: str, fake_openai
+):
+    fake_openai.api_key = None
+    base = f"{fake_openai.url}/v1"
+    judge = {
+        "type": "judge",
+        "name": "correct",
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "base_url": base,
+        "rubric": "Is the answer correct?",
+    }
+    models = [{"provider": "openai", "model": "gpt-4o-mini", "base_url": base}]
+    try:
+        path = write_experiment(tmp_path, models, experiment=EXPERIMENT, scorers=[judge])
+        admin = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": ADMIN_PASSWORD}
+        ran = CliRunner().invoke(
+            app, ["run", str(path), "--tracking-uri", auth_mlflow.url], env=admin
+        )
+        assert ran.exit_code == 0, ran.output
+        stricter = {**judge, "rubric": "Is the answer exactly right?"}  # would ask the judge
+        edited = write_experiment(
+            tmp_path, models, name="edited.yaml", experiment=EXPERIMENT, scorers=[stricter]
+        )
+        paid = len(fake_openai.completed)
+        env = {"MLFLOW_TRACKING_USERNAME": reader, "MLFLOW_TRACKING_PASSWORD": READER_PASSWORD}
+        score = ["score", "-e", EXPERIMENT, "--tracking-uri", auth_mlflow.url]
+        result = CliRunner().invoke(app, [*score, "--config", str(edited)], env=env)
+    finally:
+        fake_openai.api_key = "test-openai-key"
+    assert result.exit_code == 1, result.output
+    line = _one_line(result)
+    assert "may read it but not write it" in line and "no judge was asked" in line, line
+    assert len(fake_openai.completed) == paid, "a judge was paid before the refusal"

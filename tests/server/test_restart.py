@@ -73,7 +73,12 @@ def test_a_server_that_never_comes_back_ends_the_run_with_the_resume_command(
             "base_url": f"{keyless_openai.url}/v1",
         }
         path = write_experiment(
-            tmp_path, [model], experiment="team-gone", repeats=100, concurrency=2
+            tmp_path,
+            [model],
+            experiment="team-gone",
+            repeats=100,
+            concurrency=2,
+            scorers=[{"type": "not-empty"}, {"type": "regex", "value": "^Echo"}],
         )
         process = client_run(path, server.url, LLMFLOW_SERVER_WAIT_S="3")  # 200 calls, ~25 s
         deadline = time.time() + 180
@@ -108,7 +113,11 @@ def test_a_server_that_never_comes_back_ends_the_run_with_the_resume_command(
         experiment_id = client.get_experiment_by_name("team-gone").experiment_id
         (variant,) = client.search_runs([experiment_id], "tags.`llmflow.kind` = 'variant'")
         assert variant.data.metrics["n_calls"] == 200 and variant.info.status == "FINISHED"
-        assert len(client.search_traces(locations=[experiment_id], max_results=500)) == 200
+        traces = client.search_traces(locations=[experiment_id], max_results=500)
+        assert len(traces) == 200
+        for trace in traces:  # those written before the outage too, each score once
+            names = sorted(a.name for a in trace.info.assessments if a.valid is not False)
+            assert names == ["not-empty", "regex"], names
     finally:
         keyless_openai.delay_s = 0.0
         server.stop()

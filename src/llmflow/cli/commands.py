@@ -176,6 +176,7 @@ def _print_outcome(result, out_dir: Path | None) -> None:
             f"[yellow]{result.n_empty_answers} answer(s) were empty[/]: counted as successes, "
             "shown as n_empty; see responses.md in each variant run"
         )
+    notes += _judge_notes(result.judge_failures, result.unjudged)
     if result.traces_failed:
         reason = f": {_plain(result.traces_failure)}" if result.traces_failure else ""
         notes.append(f"[red]{result.traces_failed} trace(s) could not be written{reason}[/]")
@@ -203,6 +204,23 @@ def _report_place(result, out_dir: Path | None) -> str:
 
     command = f"llmflow report -e {shlex.quote(result.experiment_name)}"
     return f"{stored} ({command} --run {result.parent_run_id[:8]} --out DIR)"
+
+
+def _judge_notes(failures: list[str], unjudged: int = 0) -> list[str]:
+    """One line for judge calls that failed (their checks count as scorer errors, failed),
+    one for answers never judged (left out of the pass rate)."""
+    notes = []
+    if failures:
+        notes.append(
+            f"[red]{len(failures)} judge verdict(s) failed[/] ({_plain(failures[0])}): counted "
+            "as failed checks; `llmflow score` asks the judge again"
+        )
+    if unjudged:
+        notes.append(
+            f"[red]{unjudged} answer(s) were not judged[/]: left out of the pass rate; "
+            "--resume judges them"
+        )
+    return notes
 
 
 def _plain(text: str) -> str:
@@ -444,15 +462,20 @@ def score(
         shown = "no scored call" if rate is None else f"pass rate {rate:.1%}"
         print(f"{variant}: {shown} (n={int(metrics.get('n_scored', 0))})")
     what = f"{found.assessments} new assessment(s)" if found.changed else "nothing changed"
-    print(f"run {found.parent_run_id}: {what}")
+    paid = f"; {found.judge_calls} judge call(s) made" if found.judge_calls else ""
+    print(f"run {found.parent_run_id}: {what}{paid}")
     for line in found.registry:
         print(f"registry: {line}")
+    for note in _judge_notes(found.judge_failures):
+        err.print(note)
     if found.untraced:
         err.print(
             f"warning: {found.untraced} scored call(s) have no trace llmflow can find in the"
             " run, so no assessment: their scores are in the metrics and calls.json only",
             markup=False,
         )
+    if found.judge_failures:
+        raise typer.Exit(1)
 
 
 def _print_comparison(comparison, fmt: Format) -> None:

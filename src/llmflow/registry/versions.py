@@ -17,6 +17,7 @@ import getpass
 import hashlib
 import io
 import json
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -90,7 +91,12 @@ def register_run(client: Any, run_id: str, name: str | None = None, gates_from_f
         "llmflow.variant_id": run.data.tags.get("llmflow.variant_id", ""),
         "llmflow.gates": json.dumps(list(gates_from_file)),
         FINGERPRINT_TAG: config_fingerprint(saved, params),
-        **{f"metric.{k}": repr(metrics[k]) for k in RECORDED_METRICS if k in metrics},
+        # NaN: a metric its checks no longer feed (`llmflow score`), not recorded
+        **{
+            f"metric.{k}": repr(v)
+            for k in RECORDED_METRICS
+            if not math.isnan(v := metrics.get(k, math.nan))
+        },
     }
     for key, value in tags.items():
         client.set_model_version_tag(name, version.version, key, value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -129,7 +130,9 @@ def _row(run: Any) -> ComparisonRow:
 def row_from(
     run_id: str, params: dict[str, str], metrics: dict[str, float], tags: dict[str, str]
 ) -> ComparisonRow:
-    """A variant's row from its run's params, metrics (stats.summarize) and tags."""
+    """A variant's row from its run's params, metrics (stats.summarize) and tags. A NaN metric
+    is one its checks no longer feed (`llmflow score`): unknown, as if absent."""
+    metrics = {k: v for k, v in metrics.items() if not math.isnan(v)}
     cost_model = params.get("cost_model", "")
     if "estimated_cost_usd" in metrics:
         kind = "local" if cost_model.startswith("local") else "priced"

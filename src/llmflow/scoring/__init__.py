@@ -69,10 +69,14 @@ def case_table(loaded: LoadedExperiment) -> dict[str, CaseChecks] | None:
         from ..classify import label_spec
 
         scorers.insert(0, label_spec(loaded.config.labels))  # accuracy is this check's pass rate
+    # the file's checks are named once, so that each name means one check on every prompt; a
+    # prompt's own checks take names none of them holds
+    shared = list(zip(unique_labels(scorers), scorers, strict=True))
+    taken = [label for label, _ in shared]
     table = {}
     for prompt in loaded.prompts:
-        specs = [*scorers, *prompt.checks]
-        checks = tuple(zip(unique_labels(specs), specs, strict=True))
+        own = list(zip(unique_labels(list(prompt.checks), taken), prompt.checks, strict=True))
+        checks = (*shared, *own)
         for case in sized_cases(prompt, loaded.config.prompt_sizes):
             table[case.id] = CaseChecks(prompt.expected, checks)
     return table

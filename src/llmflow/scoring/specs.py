@@ -4,6 +4,7 @@ type, checked per type, so that a mistake gets one line naming the field."""
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -214,14 +215,23 @@ _CHECKS = {
 }
 
 
-def unique_labels(specs: list[ScorerSpec]) -> list[str]:
-    """Each spec's label, the later of two equal ones suffixed _2, _3..."""
-    seen: dict[str, int] = {}
+def unique_labels(specs: list[ScorerSpec], taken: Collection[str] = ()) -> list[str]:
+    """Each spec's label, unique among them and unlike every name in `taken`, by construction:
+    explicit names are reserved first, so an auto-named check never ends up with a name given
+    to another (`equals_2` named, then two unnamed `equals`: equals, equals_3); a later repeat
+    of a name is suffixed _2, _3... with the first suffix no other check holds."""
+    used = set(taken)
+    reserved = {spec.name for spec in specs if spec.name is not None} - used
     labels = []
     for spec in specs:
         label = spec.label
-        seen[label] = seen.get(label, 0) + 1
-        if seen[label] > 1:
-            label = f"{label}_{seen[label]}"
+        if label in used or (spec.name is None and label in reserved):
+            n = 2
+            while f"{label}_{n}" in used or f"{label}_{n}" in reserved:
+                n += 1
+            label = f"{label}_{n}"
+        elif spec.name is not None:
+            reserved.discard(label)
+        used.add(label)
         labels.append(label)
     return labels

@@ -206,20 +206,18 @@ def log_call_scores(
     variant_id: str,
     scores: dict[tuple[str, int], list[Score]],
     judge_calls: Sequence[JudgeCall] = (),
-) -> None:
-    """Log a variant run's scores, by (case_id, repeat), on the traces of those calls; then
-    the judge calls that gave some of them, each as a trace of its own (write_judge_traces)."""
-    from .traces import call_tag, traces_by_call
+) -> int:
+    """Log a variant run's scores, by (case_id, repeat), on the traces of those calls, each name
+    once (assessment_sync); then the judge calls that gave some of them, each as a trace of its
+    own (write_judge_traces). The number of scored calls that have no trace."""
+    from .assessment_sync import current_assessments, sync_scores
+    from .traces import call_tag
 
-    by_tag = traces_by_call(client, experiment_id, run_id, variant_id)
-    pairs = [
-        (by_tag[tag], score)
-        for (case_id, repeat), found in scores.items()
-        if (tag := call_tag(case_id, repeat)) in by_tag
-        for score in found
-    ]
-    log_scores(client, pairs)
+    current = current_assessments(client, experiment_id, run_id, variant_id)
+    _, untraced = sync_scores(client, current, scores)
+    by_tag = {call_tag(*key): trace_id for key, (trace_id, _) in current.items()}
     write_judge_traces(client, experiment_id, run_id, judge_calls, by_tag)
+    return untraced
 
 
 JUDGE_ROLE = "judge"
@@ -250,6 +248,7 @@ def write_judge_traces(
         if tag in by_tag:
             tags[JUDGED_TRACE_TAG] = by_tag[tag]
         record = replace(call.record, case_id=call.key[0])  # not the judge's internal case id
-        jobs.append(TraceJob(record, call.judge, run_id, tags=tuple(tags.items())))
+        job = TraceJob(record, call.judge, run_id, tags=tuple(tags.items()), seed=call.entry_id)
+        jobs.append(job)
     for start in range(0, len(jobs), BATCH):
         write_traces(client, experiment_id, jobs[start : start + BATCH])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +15,7 @@ from ..config import LoadedExperiment
 from ..errors import LlmflowError, RunFailed, TrackingError
 from ..plan import Variant
 from ..redact import one_line, redact_text, redact_url
-from ..types import CallRecord
+from ..types import CallRecord, Message
 from .run_inputs import log_inputs
 from .uri import sqlite_file
 
@@ -385,7 +386,30 @@ def responses_markdown(records: Sequence[CallRecord]) -> str:
 
 
 def _prompt_text(record: CallRecord) -> str:
-    return "\n\n".join(f"[{m.role}] {m.content}" for m in record.messages)
+    return prompt_text(record.messages)
+
+
+def prompt_text(messages: Sequence[Message]) -> str:
+    """The calls table's `prompt`: every message as "[role] content", a blank line apart."""
+    return "\n\n".join(f"[{m.role}] {m.content}" for m in messages)
+
+
+_ROLE = re.compile(r"(?:^|\n\n)\[(system|user|assistant)\] ")
+
+
+def prompt_messages(text: str, known: Sequence[Message] | None = None) -> tuple[Message, ...]:
+    """The messages a calls table's `prompt` was made from: `known` (the plan's for its case)
+    when they give that very text, else read back from it (a message that itself holds a blank
+    line and "[user] " would be split there)."""
+    if known is not None and prompt_text(known) == text:
+        return tuple(known)
+    found = list(_ROLE.finditer(text))
+    if not found or found[0].start() != 0:
+        return (Message("user", text),)
+    ends = [m.start() for m in found[1:]] + [len(text)]
+    return tuple(
+        Message(m.group(1), text[m.end() : end]) for m, end in zip(found, ends, strict=True)
+    )
 
 
 def _log_params(client: Any, run_id: str, params: dict[str, Any]) -> None:

@@ -44,6 +44,7 @@ class TraceJob:
     run_id: str
     scores: tuple[Score, ...] = ()  # written as assessments on the trace
     tags: tuple[tuple[str, str], ...] = ()  # trace tags instead of the call's name (a judge's)
+    seed: str = ""  # a judge call's ledger id: its trace's id is derived from it
 
 
 def trace_of(experiment_id: str, job: TraceJob, span: Any) -> Any:
@@ -229,8 +230,11 @@ def _otel_ids(job: TraceJob) -> tuple[int, int]:
     """The trace's OTel trace id and its span's id. A model call's are derived from its run and
     call: the store upserts spans, so writing the same call again (a batch that reached a server
     just before it went away, then `--resume`) updates its one trace instead of adding another.
-    A judge's call, which a rescore may make again, gets new ones."""
+    A judge's call gets ones derived from its ledger line (a finishing done again after a kill
+    rewrites its one trace), or new ones without a line."""
     if job.tags:
+        if job.seed:
+            return _call_ids(job.run_id, "judge", job.seed, 0)
         return uuid.uuid4().int, uuid.uuid4().int & (2**64 - 1)
     record = job.record
     return _call_ids(job.run_id, record.variant_id, record.case_id, record.repeat)
