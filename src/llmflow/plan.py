@@ -10,6 +10,7 @@ from typing import Any
 
 from .config import LoadedExperiment, ModelEntry, PromptCase
 from .errors import ConfigError
+from .providers.spec import provider_spec
 from .types import GenerationSettings, Message
 from .user_files import shorten
 
@@ -166,7 +167,7 @@ def settings_of(entry: ModelEntry) -> GenerationSettings:
         top_p=entry.top_p,
         seed=entry.seed,
         stop=tuple(entry.stop or ()),
-        stream=entry.stream,
+        stream=entry.stream and provider_spec(entry.provider).streams,
     )
 
 

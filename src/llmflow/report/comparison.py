@@ -320,8 +320,14 @@ def to_csv(comparison: Comparison) -> str:
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in comparison.rows:
-        writer.writerow(asdict(row))
+        writer.writerow({k: _csv_cell(v) for k, v in asdict(row).items()})
     return buffer.getvalue()
+
+
+def _csv_cell(value: Any) -> Any:
+    """A dict cell (the swept settings, each check's mean) as JSON, which any reader parses;
+    csv would write Python's repr."""
+    return json.dumps(value) if isinstance(value, dict) else value
 
 
 def comparison_artifacts(comparison: Comparison) -> dict[str, str]:
