@@ -107,7 +107,7 @@ def test_a_removed_check_leaves_compare_and_the_report(
     first = CliRunner().invoke(app, score)
     assert first.exit_code == 0, first.output
     after = json.loads(CliRunner().invoke(app, [*compare, "-f", "json"]).output)
-    assert set(after[0]["scores"]) == {"not-empty", "regex", "icontains"}
+    assert set(after[0]["scores"]) == {"not-empty", "regex", "river.icontains"}
     assert "rouge-l" not in CliRunner().invoke(app, compare).output
     client, child = variant_run(tracking_uri)
     report = Path(client.download_artifacts(child.data.tags["mlflow.parentRunId"], "report"))
