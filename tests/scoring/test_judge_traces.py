@@ -50,7 +50,9 @@ def test_each_judge_call_is_a_trace_linked_to_the_call_it_graded(
         tags = trace.info.tags
         judged = models[tags["llmflow.judged_trace"]]
         assert tags["llmflow.judged_call"] == call_of(judged.info)
-        assert tags["llmflow.scorer"] == "correct" and "mlflow.traceName" not in tags
+        assert tags["llmflow.scorer"] == "correct"
+        # named as a judge's, for the graded variant and call; read as no call
+        assert tags["mlflow.traceName"] == f"judge:correct | llama3.1 | {call_of(judged.info)}"
         (span,) = trace.data.spans
         assert span.span_type == "CHAT_MODEL"
         assert span.attributes["llmflow.variant_id"].startswith("judge:correct")
