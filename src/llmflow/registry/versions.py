@@ -296,7 +296,7 @@ def _distinct(rules: list[str]) -> list[str]:
     """Each gate once, in order: the file and --require may both name it, spaced differently."""
     first: dict[str, str] = {}
     for rule in rules:
-        first.setdefault(str(gates.Gate.parse(rule)), rule)
+        first.setdefault(str(gates.parse(rule)), rule)
     return list(first.values())
 
 
