@@ -151,3 +151,20 @@ def test_an_unbounded_judge_is_named(tmp_path: Path, change: dict, message: str)
         preflight(plan, pricers, 1, False, "e.yaml", judge_checks(loaded))
     if "price_per_mtok" in change:  # allowed unpriced: counted as nothing known, like a model
         assert preflight(plan, pricers, 1, True, "e.yaml", judge_checks(loaded)) > 0
+
+
+def test_an_unbounded_entry_is_named_as_the_file_numbers_it_after_a_sweep(tmp_path: Path):
+    """Two entries swept over two temperatures are four variants: the second entry is still
+    models[1], and the variant is named too."""
+    bounded = {**PRICED.model_dump(exclude_none=True), "name": "bounded"}
+    unbounded = {**bounded, "name": "open", "max_tokens": None}
+    models = [bounded, {k: v for k, v in unbounded.items() if v is not None}]
+    path = write_experiment(tmp_path, models, sweep={"temperature": [0.2, 0.7]})
+    plan = build_plan(load_experiment(path))
+    pricers = {v.id: Pricer(v.entry) for v in plan.variants}
+    with pytest.raises(ConfigError) as refused:
+        preflight(plan, pricers, 1, False, "e.yaml")
+    assert str(refused.value).startswith(
+        "e.yaml: models[1].max_tokens: is required under max_cost_usd (it bounds what a call "
+        "of 'open[temperature=0.2]' can cost)"
+    )

@@ -113,6 +113,7 @@ def test_the_classic_model_is_trained_and_scored_for_real(ran):
     assert "cv_accuracy" in metrics and "train_accuracy" in metrics
     # measured like an LLM call; tokens do not apply: absent, not 0; cost from the hour rate
     assert metrics["n_timed"] == 5 and metrics["latency_p50_s"] > 0
+    assert "ttft_p50_s" not in metrics  # answered whole: no first token to time
     assert "total_tokens" not in metrics and metrics["n_usage_missing"] == 5
     assert metrics["estimated_cost_usd"] == 0
     calls = artifact(ran, "sklearn", "calls.json")
@@ -128,6 +129,9 @@ def test_the_table_and_report_compare_them(ran):
     assert (ran["out"] / "confusion_0.png").exists() and (ran["out"] / "confusion_1.png").exists()
     assert "beats the classic model" in report or "beat the classic model" in report
     assert "Per 1,000 predictions:" in report
+    details = report.split("## Distribution and details")[1].split("##")[0]
+    classic = next(line for line in details.splitlines() if line.startswith("| tfidf-logreg |"))
+    assert classic.rstrip(" |").endswith("| n/a")  # no token count: tokens do not apply
     html = (ran["out"] / "report.html").read_text()
     assert "Per label: tfidf-logreg" in html
 

@@ -79,3 +79,22 @@ def test_calls_are_streamed_not_built_up_front(tmp_path: Path):
     calls = plan.calls()
     assert isinstance(calls, Iterator) and next(calls).key == ("gemma-3-270m", "explain-mlflow", 0)
     assert [c.repeat for c in plan.warmup_calls()] == [-1, -2]
+
+
+def test_a_classifier_answers_whole_so_it_is_not_streamed(tmp_path: Path):
+    """Not streamed, its calls have no time to first token (a 1 ms TTFT would be invented)."""
+    train = Path(__file__).parents[1] / "examples" / "data" / "tickets_train.csv"
+    models = [
+        {"provider": "sklearn", "model": "tfidf-logreg", "train": str(train)},
+        {"provider": "ollama", "model": "llama3.1"},
+    ]
+    prompts = [{"id": "p", "user": "I was charged twice", "expected": "billing"}]
+    path = write_experiment(
+        tmp_path,
+        models,
+        task="classify",
+        labels=["billing", "technical", "account", "other"],
+        prompts=prompts,
+    )
+    plan = build_plan(load_experiment(path))
+    assert [v.settings.stream for v in plan.variants] == [False, True]

@@ -11,6 +11,7 @@ from .errors import ConfigError
 from .plan import Call, JudgeCheck, Plan, Variant
 from .pricing import Pricer
 from .types import CallRecord, Usage
+from .user_files import shorten
 
 # The worst case must never be below what a call really costs: concurrent calls reserve it,
 # and a reservation that is too low lets them pass the limit together (CJK prompts at the old
@@ -60,8 +61,8 @@ def preflight(
     """Refuse a plan that could exceed the budget, its judges' calls included; returns the
     worst-case estimate."""
     check_limit(max_cost_usd)
-    for index, variant in enumerate(plan.variants):
-        _check_bounded(variant, pricers[variant.id], f"models[{index}]", allow_unpriced, file)
+    for variant in plan.variants:
+        _check_bounded(variant, pricers[variant.id], variant.where, allow_unpriced, file)
     judge_pricers = _check_judges(plan, judges, allow_unpriced, file)
     judging = judges_worst_case_usd(plan, judges, judge_pricers)
     worst = plan_worst_case_usd(plan, pricers) + judging
@@ -91,7 +92,7 @@ def _check_bounded(
     if probe.usd is not None and variant.entry.max_tokens is None:
         raise ConfigError(
             f"{file}: {where}.max_tokens: is required under max_cost_usd "
-            "(it bounds what a call can cost)"
+            f"(it bounds what a call of {shorten(variant.id)} can cost)"
         )
     return probe.usd is not None
 
@@ -108,11 +109,12 @@ def _check_judges(
         pricers[check.where] = Pricer(check.judge.entry)
         if not _check_bounded(check.judge, pricers[check.where], check.where, allow_unpriced, file):
             continue
-        for index, variant in enumerate(plan.variants):
+        for variant in plan.variants:
             if variant.entry.max_tokens is None:
                 raise ConfigError(
-                    f"{file}: models[{index}].max_tokens: is required under max_cost_usd when "
-                    f"a judge ({check.where}) grades its answers (they are the judge's input)"
+                    f"{file}: {variant.where}.max_tokens: is required under max_cost_usd when "
+                    f"a judge ({check.where}) grades the answers of {shorten(variant.id)} (they "
+                    "are the judge's input)"
                 )
     return pricers
 

@@ -365,7 +365,9 @@ def load_experiment(
     elif isinstance(config.prompts, str):
         from .prompts_file import load_prompts_file
 
-        prompts = load_prompts_file(path.parent / config.prompts, shown_as=config.prompts)
+        prompts = load_prompts_file(
+            path.parent / config.prompts, shown_as=config.prompts, field=f"{path}: prompts"
+        )
     else:
         prompts = tuple(config.prompts)
     from .classify import prepare

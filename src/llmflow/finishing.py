@@ -89,7 +89,8 @@ class Finishing:
                 result.problems.append(f"{REPORT_FAILED}: {one_line(e)}")
         journal = journal_path(result.parent_run_id, journal_dir)
         artifacts = comparison_artifacts(comparison)
-        self.store.finish_parent(result.parent_run_id, artifacts, status, journal)
+        totals = run_totals(comparison)
+        self.store.finish_parent(result.parent_run_id, artifacts, status, journal, totals)
 
     @cached_property
     def checks(self) -> dict[str, CaseChecks] | None:
@@ -158,3 +159,17 @@ class Finishing:
             log(self.store.client, run_id)
         except Exception as e:  # noqa: BLE001 - reported in the run's summary, as the report is
             self.result.problems.append(f"could not log the model of {variant_id}: {one_line(e)}")
+
+
+def run_totals(comparison: Comparison) -> dict[str, float]:
+    """The parent run's metrics, so that its row in the runs table is not empty: the measured
+    calls and failures of every variant, and what they cost (absent when one is unpriced)."""
+    rows = [r for r in comparison.rows if not r.skipped]
+    n_calls = sum(r.n_calls for r in rows)
+    totals = {"n_calls": float(n_calls), "n_errors": float(sum(r.n_errors for r in rows))}
+    if n_calls:
+        totals["error_rate"] = totals["n_errors"] / n_calls
+    costs = [r.estimated_cost_usd for r in rows]
+    if rows and None not in costs:
+        totals["estimated_cost_usd"] = float(sum(c for c in costs if c is not None))
+    return totals

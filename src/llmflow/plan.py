@@ -10,6 +10,7 @@ from typing import Any
 
 from .config import LoadedExperiment, ModelEntry, PromptCase
 from .errors import ConfigError
+from .providers.spec import provider_spec
 from .types import GenerationSettings, Message
 from .user_files import shorten
 
@@ -22,6 +23,13 @@ class Variant:
     entry: ModelEntry
     settings: GenerationSettings
     swept: dict[str, Any] = field(default_factory=dict)  # this variant's values of the sweep
+    entry_index: int | None = None  # its entry in the file's `models:`, before the sweep
+
+    @property
+    def where(self) -> str:
+        """Where the file sets this variant, for an error: `models[1]`, whatever the sweep made
+        of it; a variant made elsewhere (a judge) by its id."""
+        return self.id if self.entry_index is None else f"models[{self.entry_index}]"
 
     @property
     def provider(self) -> str:
@@ -119,7 +127,7 @@ def build_plan(experiment: LoadedExperiment) -> Plan:
     ids = _variant_ids(config.models)
     axes = config.sweep.axes() if config.sweep else {}
     variants = []
-    for base_id, entry in zip(ids, config.models, strict=True):
+    for index, (base_id, entry) in enumerate(zip(ids, config.models, strict=True)):
         for values in itertools.product(*axes.values()):
             swept = dict(zip(axes, values, strict=True))
             swept_entry = entry.model_copy(update=swept)
@@ -130,6 +138,7 @@ def build_plan(experiment: LoadedExperiment) -> Plan:
                     entry=swept_entry,
                     settings=settings_of(swept_entry),
                     swept=swept,
+                    entry_index=index,
                 )
             )
     _check_unique([v.id for v in variants], experiment.path.name)
@@ -166,7 +175,7 @@ def settings_of(entry: ModelEntry) -> GenerationSettings:
         top_p=entry.top_p,
         seed=entry.seed,
         stop=tuple(entry.stop or ()),
-        stream=entry.stream,
+        stream=entry.stream and provider_spec(entry.provider).streams,
     )
 
 

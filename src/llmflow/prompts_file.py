@@ -17,13 +17,22 @@ from .user_files import clip, load_yaml, read_text, shorten
 from .validation_errors import describe_validation_error
 
 
-def load_prompts_file(path: Path, shown_as: str | None = None) -> tuple[PromptCase, ...]:
-    """Prompts from .jsonl, .csv or .yaml/.yml, each row with id, user and optional system."""
+def load_prompts_file(
+    path: Path, shown_as: str | None = None, field: str = "prompts"
+) -> tuple[PromptCase, ...]:
+    """Prompts from .jsonl, .csv or .yaml/.yml, each row with id, user and optional system.
+    `field`: where the file is named (`experiment.yaml: prompts`), for a file not read."""
     shown = clip(shown_as or str(path))
     try:
         text = read_text(path, shown)
     except OSError as e:
-        raise ConfigError(f"prompts: cannot read {shown}: {e.strerror or e}") from e
+        # a relative path is read from the experiment file's folder, not the working directory;
+        # a name too long to show whole is not shown twice
+        named, resolved = shown_as or str(path), str(path.absolute())
+        where = clip(named, 120)
+        if where == named and resolved != named:
+            where = f"{named} ({clip(resolved, 120)})"
+        raise ConfigError(f"{field}: cannot read {where}: {e.strerror or e}") from e
     rows = _parse_rows(text, path.suffix.lower(), shown)
     if not isinstance(rows, list) or not rows:
         raise ConfigError(f"{shown}: must hold a non-empty list of prompts")

@@ -47,13 +47,19 @@ def _friendly_message(detail: dict[str, Any]) -> str:
     if kind == "extra_forbidden":
         field = str(detail["loc"][-1])[:100]
         known = _known_fields(detail["loc"])
-        close = difflib.get_close_matches(field, known, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        return f"unknown field{hint}"
+        return f"unknown field{did_you_mean(field, known)}"
     if kind == "finite_number":
         return f"must be a finite number (got {detail['input']})"
     message = str(detail["msg"])
     return message.removeprefix("Value error, ")
+
+
+def did_you_mean(word: str, known: list[str], quoted: bool = False) -> str:
+    """` (did you mean NAME?)` for the known name closest to a mistyped one; else nothing."""
+    close = difflib.get_close_matches(word, known, n=1)
+    if not close:
+        return ""
+    return f" (did you mean {close[0]!r}?)" if quoted else f" (did you mean {close[0]}?)"
 
 
 def _known_fields(loc: tuple[Any, ...]) -> list[str]:

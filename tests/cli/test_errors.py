@@ -157,3 +157,50 @@ def test_a_failure_after_the_runs_exist_ends_them_and_says_how_to_resume(
     client = MlflowClient(tracking_uri)
     runs = client.search_runs([client.get_experiment_by_name("provider-comparison").experiment_id])
     assert runs and {r.info.status for r in runs} == {"FAILED"}
+
+
+def test_a_run_error_is_the_first_line(tmp_path: Path):
+    """No blank line above it: the progress bar starts with the calls, not before the file is
+    read."""
+    path = write_experiment(tmp_path, [{"provider": "ollama", "model": "llama3.1"}])
+    path.write_text(path.read_text().replace("repeats: 1", "repeats: 0"))
+    result = run_cli("run", str(path), cwd=tmp_path)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {path}: repeats:"), repr(result.stderr)
+
+
+def test_a_missing_prompts_file_names_the_experiment_file_and_where_it_looked(tmp_path: Path):
+    (tmp_path / "exp").mkdir()
+    path = write_experiment(tmp_path / "exp", [{"provider": "local"}], prompts="data/p.jsonl")
+    result = run_cli("run", str(path), cwd=tmp_path)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {path}: prompts: cannot read data/p.jsonl ({tmp_path / 'exp' / 'data' / 'p.jsonl'}"
+        "): No such file or directory"
+    )
+
+
+def test_an_unreachable_server_is_said_once_with_its_url(tmp_path: Path, tracking_uri: str):
+    models = [
+        {"provider": "openai", "model": "m", "base_url": "http://me:PASSWORD@127.0.0.1:9/v1"},
+        {"provider": "ollama", "model": "llama3.1", "base_url": "http://127.0.0.1:9"},
+    ]
+    result = run_cli("run", str(write_experiment(tmp_path, models)), cwd=tmp_path)
+    assert result.exit_code == 1
+    said = [line for line in result.stderr.splitlines() if "cannot connect" in line]
+    assert len(said) == 2, result.stderr
+    assert "openai: cannot connect to http://127.0.0.1:9/v1/" in said[0]
+    assert "ollama: cannot connect to http://127.0.0.1:9" in said[1]
+    assert "PASSWORD" not in result.stderr + result.stdout
+
+
+def test_an_unknown_experiment_gets_a_did_you_mean(tmp_path: Path, tracking_uri: str):
+    from llmflow.tracking.runs import RunStore
+
+    RunStore(tracking_uri).experiment_id("fake-providers")
+    result = run_cli("compare", "-e", "fake-provider", cwd=tmp_path)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: no MLflow experiment named 'fake-provider' in {tracking_uri} "
+        "(did you mean 'fake-providers'?)"
+    )

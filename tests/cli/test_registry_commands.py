@@ -105,5 +105,71 @@ def test_models_pages_past_the_first_100_and_names_the_models_without_versions(t
     listed = json.loads(invoke(uri, "models", "--json").stdout)
     assert [(v["name"], v["version"]) for v in listed] == [("m100", "1")]
     text = " ".join(invoke(uri, "models").stdout.split())
-    assert "m100 v1" in text or "│ m100 │ v1" in text
+    assert "| m100 | v1 |" in text
     assert "registered without any version: m000, m001," in text and "m099" in text
+
+
+@pytest.fixture
+def measured_version(tmp_path):
+    """A version as registration leaves it: its run's metrics and the file's gates as tags."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    name = "llm_openai_chat_with_a_name_long_enough_to_reach_past_eighty_columns"
+    client.create_registered_model(name)
+    client.create_model_version(name, source="file:///nowhere/model")
+    recorded = {
+        "latency_p50_s": 0.1234,
+        "latency_p95_s": 0.25,
+        "estimated_cost_usd": 0.0002677,
+        "error_rate": 0.0,
+        "pass_rate": 0.4,
+    }
+    for key, value in recorded.items():
+        client.set_model_version_tag(name, "1", f"metric.{key}", repr(value))
+    client.set_model_version_tag(name, "1", "llmflow.gates", json.dumps(["pass_rate>=0.3"]))
+    return uri, name
+
+
+def test_models_piped_is_markdown_formatted_as_compare_formats_it(measured_version):
+    uri, name = measured_version
+    text = invoke(uri, "models").stdout
+    assert "Left out at this width" not in text and "│" not in text
+    header, rule, row = text.splitlines()
+    assert "| Run cost (all calls) |" in header and rule.startswith("|---|")
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells == [
+        name,
+        "v1",
+        "-",
+        "None",
+        "",
+        "",
+        "0.123",
+        "0.250",
+        "$0.000268",
+        "0.0%",
+        "40.0%",
+    ]
+
+
+def test_a_version_without_a_recorded_cost_is_unpriced(tracking_uri):
+    rows = [
+        line for line in invoke(tracking_uri, "models").stdout.splitlines() if "| plain |" in line
+    ]
+    assert rows and all("| unpriced |" in row for row in rows)
+
+
+def test_promote_names_each_gate_once_on_one_unwrapped_line(measured_version):
+    uri, name = measured_version
+    result = invoke(
+        uri, "promote", name, "-v", "1", "--to", "staging", "--require", "pass_rate >= 0.3"
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("\n") == 1 and len(result.stdout) > 80
+    assert result.stdout.rstrip().endswith("passed: pass_rate>=0.3")
+    history = invoke(uri, "models", "history", name).stdout
+    assert history.count("\n") == 1 and len(history) > 80
+    assert "no version was in staging before" in history and "first" not in history
+    again = invoke(uri, "promote", name, "-v", "1", "--to", "staging").stdout
+    assert "(was v1)" in again
+    assert "replacing v1" in invoke(uri, "models", "history", name).stdout.splitlines()[-1]

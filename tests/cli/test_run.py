@@ -8,7 +8,7 @@ import pytest
 from mlflow import MlflowClient
 
 from llmflow.tracking.traces import call_of
-from tests.helpers import invoke_cli, write_experiment
+from tests.helpers import invoke_cli, ollama_models, write_experiment
 
 GEMINI_KEY = "canary-gemini-key-5f0c1d"
 OPENAI_KEY = "canary-openai-key-77aa01"
@@ -321,3 +321,13 @@ def test_unpriced_calls_get_no_cost_in_mlflow_not_mlflows_guess(
         assert span.attributes["llmflow.token_usage"]["total_tokens"] == 44
     rows = json.loads(invoke_cli("compare", "-e", "provider-comparison", "-f", "json").stdout)
     assert rows[0]["estimated_cost_usd"] is None and rows[0]["cost_kind"] == "unpriced"
+
+
+def test_empty_answers_are_warned_of_once(
+    tmp_path: Path, tracking_uri: str, fake_ollama, monkeypatch
+):
+    monkeypatch.setattr(fake_ollama, "reply", lambda last: "")
+    result = invoke_cli("run", str(write_experiment(tmp_path, ollama_models(fake_ollama))))
+    assert result.exit_code == 0, result.output
+    assert "2 of 2 answers of llama3.1 were empty" in result.stdout
+    assert "were empty" not in result.stderr  # said once, under the table

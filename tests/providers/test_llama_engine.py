@@ -110,6 +110,9 @@ class FakeLlama:
     def set_seed(self, seed: int) -> None:
         pass
 
+    def reset(self) -> None:
+        pass
+
     def detokenize(self, tokens: list[int], prev_tokens: list[int] | None = None) -> bytes:
         return self.pieces[tokens[0] - 1].encode()
 

@@ -43,6 +43,36 @@ def test_temperature_zero_with_seed_repeats_exactly():
     assert first.text == second.text and first.usage == second.usage
 
 
+TICKET = (  # t017 of examples/data/tickets_test.csv, whose answer changed so
+    "Hello team, my changes are not saved, the desktop client shows 'connection refused' "
+    "every time. Please help."
+)
+FEW_SHOT = (
+    "{system}\n\nTicket: I was charged twice for my subscription.\nLabel: billing\n\n"
+    "Ticket: {prompt}\nLabel:"
+)
+
+
+def test_a_seeded_answer_does_not_depend_on_the_call_before():
+    """Two variants sharing the model (the classifier example's zero- and few-shot) take turns:
+    llama.cpp's reuse of the previous prompt's cached start changed seeded greedy answers."""
+    from llmflow.classify import instruction
+
+    system = instruction(["billing", "technical", "account", "other"])
+    settings = {"temperature": 0.0, "seed": 42, "stop": ("\n\n", "\nQuestion:")}
+    zero_shot, few_shot = LocalProvider(), LocalProvider(prompt_template=FEW_SHOT)
+    llama_engine.load_model("gemma-3-270m").llm.reset()  # nothing cached: the reference
+    answers = [complete(zero_shot, TICKET, system=system, max_tokens=8, **settings)[0].text]
+    for before in (zero_shot, few_shot):
+        complete(
+            before, "Do you have an office in Berlin?", system=system, max_tokens=4, **settings
+        )
+        answers.append(complete(zero_shot, TICKET, system=system, max_tokens=8, **settings)[0].text)
+    complete(few_shot, TICKET, system=system, max_tokens=4, **settings)
+    answers.append(complete(zero_shot, TICKET, system=system, max_tokens=8, **settings)[0].text)
+    assert len(set(answers)) == 1, answers
+
+
 def test_seed_repeats_at_nonzero_temperature():
     first, _ = ask(max_tokens=20, temperature=0.9, seed=7)
     second, _ = ask(max_tokens=20, temperature=0.9, seed=7)

@@ -87,3 +87,10 @@ def test_sweep_variant_ids_are_not_read_as_rich_markup():
         variant("m[temperature=0.2]", [0.1], model="m", swept={"temperature": 0.2})
     ).comparison
     assert "m[temperature=0.2]" in rich_text(comparison)
+
+
+def test_csv_dict_cells_are_json():
+    swept = variant("m[temperature=0.2]", [0.1, 0.2], swept={"temperature": 0.2})
+    cells = next(csv.DictReader(io.StringIO(to_csv(report_data(swept).comparison))))
+    assert json.loads(cells["swept"]) == {"temperature": 0.2}
+    assert cells["scores"] == ""  # None: unknown stays an empty cell

@@ -9,7 +9,9 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 def test_quality_example_checks_every_prompt_offline():
     loaded = load_experiment(EXAMPLES / "quality.yaml")
-    assert all(p.expected and p.checks for p in loaded.prompts)
+    assert all(p.expected for p in loaded.prompts)
+    mentions = next(s for s in loaded.config.scorers if s.name == "mentions-expected")
+    assert mentions.value == "{expected}"  # one check reads each prompt's own reference
     assert {m.provider for m in loaded.config.models} == {"local"}
     assert "judge" not in {s.type for s in loaded.config.scorers}
 

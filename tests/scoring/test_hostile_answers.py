@@ -78,15 +78,16 @@ def test_hostile_answers_are_scorer_errors_and_the_run_finishes(
     child, calls = assessments_by_call(tracking_uri)
     assert child.info.status == "FINISHED"
     assert len(calls) == 4 * REPEATS  # every call traced, every score written
-    nested = [error_of(calls[f"nested#{r}"]["is-json"]) for r in range(REPEATS)]
+    nested = [error_of(calls[f"nested#{r}"]["nested.is-json"]) for r in range(REPEATS)]
     assert nested == ["not checked: JSON nested 1,000 levels deep (the limit is 64)"] * REPEATS
-    digits = error_of(calls["digits#0"]["is-json"])
+    digits = error_of(calls["digits#0"]["digits.is-json"])
     assert digits == "not checked: a JSON number of 5,000 characters (the limit is 1,000)"
     # a pattern that cannot backtrack in the regex engine: a plain failed check, at once
     plain = calls["backtrack#0"]["nested-plus"]
     assert plain.value is False and plain.error is None
     # the ones that do: the first MAX_OVERRUNS calls run to the limit, the rest not at all
-    for name, check in (("pattern", "is-json"), ("backtrack", "alternation")):
+    # a prompt's own unnamed check is named after the prompt: pattern.is-json
+    for name, check in (("pattern", "pattern.is-json"), ("backtrack", "alternation")):
         reasons = Counter(error_of(calls[f"{name}#{r}"][check]) for r in range(REPEATS))
         kind = "is-json" if name == "pattern" else "regex"
         overran = f"not checked: {kind} ran past its 1 s limit"

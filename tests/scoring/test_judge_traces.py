@@ -50,7 +50,9 @@ def test_each_judge_call_is_a_trace_linked_to_the_call_it_graded(
         tags = trace.info.tags
         judged = models[tags["llmflow.judged_trace"]]
         assert tags["llmflow.judged_call"] == call_of(judged.info)
-        assert tags["llmflow.scorer"] == "correct" and "mlflow.traceName" not in tags
+        assert tags["llmflow.scorer"] == "correct"
+        # named as a judge's, for the graded variant and call; read as no call
+        assert tags["mlflow.traceName"] == f"judge:correct | llama3.1 | {call_of(judged.info)}"
         (span,) = trace.data.spans
         assert span.span_type == "CHAT_MODEL"
         assert span.attributes["llmflow.variant_id"].startswith("judge:correct")
@@ -107,7 +109,7 @@ def test_a_removed_check_leaves_compare_and_the_report(
     first = CliRunner().invoke(app, score)
     assert first.exit_code == 0, first.output
     after = json.loads(CliRunner().invoke(app, [*compare, "-f", "json"]).output)
-    assert set(after[0]["scores"]) == {"not-empty", "regex", "icontains"}
+    assert set(after[0]["scores"]) == {"not-empty", "regex", "river.icontains"}
     assert "rouge-l" not in CliRunner().invoke(app, compare).output
     client, child = variant_run(tracking_uri)
     report = Path(client.download_artifacts(child.data.tags["mlflow.parentRunId"], "report"))

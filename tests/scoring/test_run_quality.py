@@ -67,15 +67,15 @@ def test_known_answers_give_exact_pass_rates(tmp_path: Path, tracking_uri: str, 
     assert metrics["score.not-empty"] == 1.0
     assert metrics["score.mentions-paris"] == 0.5
     assert metrics["score.rouge-l"] == 1.0  # only capital has a reference
-    assert metrics["score.icontains"] == 0.0  # river's own check
+    assert metrics["score.river.icontains"] == 0.0  # river's own check, named after it
     columns = found["table"]["columns"]
     rows = [dict(zip(columns, row, strict=True)) for row in found["table"]["data"]]
-    assert {"not-empty", "regex", "mentions-paris", "rouge-l", "icontains", "passed"} <= set(
+    assert {"not-empty", "regex", "mentions-paris", "rouge-l", "river.icontains", "passed"} <= set(
         columns
     )
     by_case = {r["case"]: r for r in rows}
     assert by_case["capital"]["passed"] is True and by_case["river"]["passed"] is False
-    assert by_case["river"]["rouge-l"] is None and by_case["capital"]["icontains"] is None
+    assert by_case["river"]["rouge-l"] is None and by_case["capital"]["river.icontains"] is None
 
 
 def test_no_checks_no_quality_columns(tmp_path: Path, tracking_uri: str, fake_ollama):
@@ -90,9 +90,9 @@ def test_each_score_is_an_assessment_on_its_trace(tmp_path: Path, tracking_uri: 
     for trace in found["traces"]:
         by_name = {a.name: a for a in trace.info.assessments}
         if call_of(trace.info).startswith("river"):
-            assert set(by_name) == {"not-empty", "regex", "mentions-paris", "icontains"}
-            assert by_name["icontains"].value is False
-            assert by_name["icontains"].rationale == "'nile' not found (ignoring case)"
+            assert set(by_name) == {"not-empty", "regex", "mentions-paris", "river.icontains"}
+            assert by_name["river.icontains"].value is False
+            assert by_name["river.icontains"].rationale == "'nile' not found (ignoring case)"
         else:
             assert by_name["rouge-l"].value == 1.0
         assert {a.source.source_type for a in trace.info.assessments} == {"CODE"}

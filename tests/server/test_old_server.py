@@ -26,7 +26,7 @@ from mlflow import MlflowClient
 from llmflow.scoring import Score
 from llmflow.tracking.fluent import fluent_store
 from llmflow.tracking.trace_child import ChildState
-from llmflow.tracking.traces import TraceJob
+from llmflow.tracking.traces import TraceJob, call_of
 from tests.server.servers import MlflowServer
 from tests.tracking.test_trace_writer import open_variant_run, records
 
@@ -147,9 +147,7 @@ def test_an_old_server_gets_every_trace_one_by_one_after_one_try(
     # MLflow resolves the spans' mlflow-artifacts: location against the global tracking URI
     with fluent_store(pg_mlflow.url):
         traces = client.search_traces(locations=[experiment_id], run_id=run_id)
-    assert sorted(t.info.tags["mlflow.traceName"] for t in traces) == [
-        f"case-{i}#0" for i in range(5)
-    ]
+    assert sorted(call_of(t.info) for t in traces) == [f"case-{i}#0" for i in range(5)]
     (span,) = traces[0].data.spans
     assert span.name == f"{variant.provider}.chat" and span.outputs
     # each trace's info carried its scores: no request per assessment
@@ -184,10 +182,8 @@ def test_a_server_before_3_13_gets_every_trace_named_in_its_info_before_its_link
     assert infos[1] < links[0] < infos[2] < links[1]  # each batch's infos, then its link
     client = MlflowClient(pg_mlflow.url)
     traces = client.search_traces(locations=[experiment_id], run_id=run_id)
-    assert sorted(t.info.tags["mlflow.traceName"] for t in traces) == [
-        f"case-{i}#0" for i in range(3)
-    ]
-    assessed = {t.info.tags["mlflow.traceName"]: len(t.info.assessments) for t in traces}
+    assert sorted(call_of(t.info) for t in traces) == [f"case-{i}#0" for i in range(3)]
+    assessed = {call_of(t.info): len(t.info.assessments) for t in traces}
     assert assessed == {"case-0#0": 2, "case-1#0": 0, "case-2#0": 0}
 
 
@@ -213,9 +209,7 @@ def test_a_server_that_answers_late_is_still_asked_what_it_takes(
     assert len(batches) == 4  # the three traces, and the second one again after its 503
     assert len([line for line in server.seen if line == "POST /api/3.0/mlflow/traces"]) == 3
     traces = MlflowClient(pg_mlflow.url).search_traces(locations=[experiment_id], run_id=run_id)
-    assert sorted(t.info.tags["mlflow.traceName"] for t in traces) == [
-        f"case-{i}#0" for i in range(3)
-    ]
+    assert sorted(call_of(t.info) for t in traces) == [f"case-{i}#0" for i in range(3)]
 
 
 @pytest.fixture

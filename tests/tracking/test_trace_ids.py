@@ -58,19 +58,41 @@ def test_a_judge_call_made_again_is_a_new_trace(tmp_path: Path, tracking_uri: st
 
 
 def test_a_call_is_the_trace_name_and_no_tag_row(tmp_path: Path, tracking_uri: str):
-    """The call's "<case id>#<repeat>" is the trace's name, kept in the trace's own row: resume
-    finds the calls by it (a warmup's repeat is negative), and no tag is written per trace."""
+    """ "<variant id> | <case id>#<repeat>" is the trace's name, kept in the trace's own row:
+    the trace list says which variant answered, resume finds the calls by it (a warmup's repeat
+    is negative), and no tag is written per trace."""
     store, experiment_id, variant, run_id = open_variant_run(tmp_path, tracking_uri)
     first, second = records(variant, 0, 2)
     jobs = [TraceJob(first, variant, run_id), TraceJob(replace(second, repeat=-1), variant, run_id)]
     write_traces(store.client, experiment_id, jobs)
     names = sorted(t.info.tags[CALL_NAME] for t in traced(store, experiment_id))
-    assert names == ["case-0#0", "case-1#-1"]
+    assert names == [f"{variant.id} | case-0#0", f"{variant.id} | case-1#-1"]
+    assert sorted(call_of(t.info) for t in traced(store, experiment_id)) == [
+        "case-0#0",
+        "case-1#-1",
+    ]
     keys = existing_trace_keys(store.client, experiment_id, run_id, variant.id)
     assert keys == {("case-0", 0), ("case-1", -1)}
     with sqlite3.connect(tracking_uri.removeprefix("sqlite:///")) as db:
         tag_keys = {key for (key,) in db.execute("SELECT key FROM trace_tags")}
     assert CALL_NAME not in tag_keys and CALL_TAG not in tag_keys
+
+
+def test_traces_named_before_the_variant_was_in_the_name_are_still_found(
+    tmp_path: Path, tracking_uri: str, monkeypatch
+):
+    """Traces written before named the call alone, "<case id>#<repeat>": resume and re-scoring
+    still find those calls."""
+    from llmflow.tracking import traces
+
+    store, experiment_id, variant, run_id = open_variant_run(tmp_path, tracking_uri)
+    (record,) = records(variant, 0, 1)
+    monkeypatch.setattr(traces, "call_name", lambda variant_id, case, repeat: f"{case}#{repeat}")
+    write_traces(store.client, experiment_id, [TraceJob(record, variant, run_id)])
+    (trace,) = traced(store, experiment_id)
+    assert trace.info.tags[CALL_NAME] == "case-0#0"
+    found = traces_by_call(store.client, experiment_id, run_id, variant.id)
+    assert found == {"case-0#0": trace.info.trace_id} == {call_of(trace.info): trace.info.trace_id}
 
 
 def test_traces_that_name_their_call_in_a_tag_are_still_found(tmp_path: Path, tracking_uri: str):

@@ -11,6 +11,7 @@ from llmflow.config import load_experiment
 from llmflow.plan import Variant, build_plan
 from llmflow.tracking.runs import RunStore
 from llmflow.tracking.trace_writer import TraceWriter
+from llmflow.tracking.traces import call_of
 from llmflow.types import CallRecord, Completion, Message, Timing, Usage
 from tests.helpers import write_experiment
 
@@ -60,9 +61,7 @@ def test_each_run_gets_its_traces_from_one_shared_child(tmp_path: Path, tracking
     assert (first.written, first.failed, second.written, second.failed) == (3, 0, 2, 0)
     assert first._child.pid == second._child.pid, "a second run reuses the started child"
     traces = store.client.search_traces(locations=[experiment_id], run_id=run_id)
-    assert sorted(t.info.tags["mlflow.traceName"] for t in traces) == [
-        f"case-{i}#0" for i in range(5)
-    ]
+    assert sorted(call_of(t.info) for t in traces) == [f"case-{i}#0" for i in range(5)]
 
 
 def test_a_dead_child_counts_its_traces_as_failed(tmp_path: Path, tracking_uri: str):

@@ -157,9 +157,10 @@ def _prestart_writer(tracking_uri: str | None) -> None:
 
 
 def _print_outcome(result, out_dir: Path | None) -> None:
-    """What the table does not say, on stderr: skips, cache, failures, registry; then the
-    verdict (the report's first findings), where the report is, and the store."""
-    notes = [f"[yellow]skipped[/] {_plain(f'{s.variant.id}: {s.reason}')}" for s in result.skipped]
+    """What the table does not say, on stderr: cache, failures, registry; then the verdict (the
+    report's first findings), where the report is, and the store. A skipped model was said when
+    it was skipped, above the progress bar."""
+    notes = []
     if result.resumed_calls:
         notes.append(f"resumed: {result.resumed_calls} call(s) came from the journal")
     if result.n_cached_calls:
@@ -171,7 +172,7 @@ def _print_outcome(result, out_dir: Path | None) -> None:
         notes.append(
             f"[red]{result.n_failed_calls} call(s) failed[/]: see calls.json in each variant run"
         )
-    if result.n_empty_answers:
+    if result.n_empty_answers and result.comparison is None:  # else the table's warning says it
         notes.append(
             f"[yellow]{result.n_empty_answers} answer(s) were empty[/]: counted as successes, "
             "shown as n_empty; see responses.md in each variant run"

@@ -25,13 +25,16 @@ class ProgressHooks(RunHooks):
         self._console = console
 
     def __enter__(self) -> ProgressHooks:
-        self._progress.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._progress.stop()
+        if self._task is not None:
+            self._progress.stop()
 
     def started(self, total_calls: int) -> None:
+        # the bar starts with the calls: started before, an empty bar would leave a blank line
+        # above an error in the experiment file
+        self._progress.start()
         self._task = self._progress.add_task("calls", total=total_calls, errors=0)
 
     def call_finished(self, record: CallRecord) -> None:
@@ -43,4 +46,4 @@ class ProgressHooks(RunHooks):
 
     def variant_skipped(self, skipped: Skipped) -> None:
         what = escape(f"{skipped.variant.id}: {skipped.reason}")
-        self._progress.console.print(f"[yellow]skipping[/] {what}")
+        self._progress.console.print(f"[yellow]skipped[/] {what}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated
 
 import typer
@@ -30,7 +31,7 @@ def register(
         store = open_store(tracking_uri)
         mv = versions.register_run(store.client, run_id, name)
     source = mv.tags.get("llmflow.source_run_id", run_id)
-    out.print(f"registered {mv.name} version {mv.version} from run {source}", markup=False)
+    print(f"registered {mv.name} version {mv.version} from run {source}")
 
 
 def promote(
@@ -70,7 +71,7 @@ def promote(
     gates = ", ".join(record["gates"]) or "no gates"
     previous = f" (was v{record['previous_version']})" if record["previous_version"] else ""
     line = f"{name} v{version} is now {to}{previous}{_dropped(record)}; passed: {gates}"
-    out.print(line, markup=False)
+    print(line)  # whole: a CI log is not wrapped at 80 columns
 
 
 models_app = typer.Typer(
@@ -99,33 +100,40 @@ def models(
         print(json.dumps([v.__dict__ for v in listed], indent=2))
         return
     if not listed and not versionless:
-        out.print(
+        print(
             "no registered models yet: `llmflow run` registers the entries with `register_as:`"
-            " (every one with --register), `llmflow register` a variant run",
-            markup=False,
+            " (every one with --register), `llmflow register` a variant run"
         )
         return
     if listed:
-        out.print(_models_table(listed))
+        _print_models(listed)
     if versionless:
-        out.print(f"registered without any version: {', '.join(versionless)}", markup=False)
+        print(f"registered without any version: {', '.join(versionless)}")
 
 
-def _models_table(listed):
-    from .tables import fit_table
+def _print_models(listed) -> None:
+    """A table fitted to the terminal; piped or redirected, markdown with every column."""
+    from .tables import fit_table, markdown_table
 
-    return fit_table(
+    rows = [_version_row(v) for v in listed]
+    if not out.is_terminal:
+        sys.stdout.write(markdown_table(_MODELS_HEADER, rows))
+        return
+    table = fit_table(
         out.console,
         "Registered models",
         _MODELS_HEADER,
-        [_version_row(v) for v in listed],
+        rows,
         left=_MODELS_HEADER[:6],  # the others are numbers
         label_columns=2,
-        essential=("Name", "Version", "Aliases", "p95 (s)", "Cost (USD)", "Pass rate"),
+        essential=("Name", "Version", "Aliases", "p95 (s)", _RUN_COST, "Pass rate"),
         whole="--json has them all",
     )
+    out.print(table)
 
 
+# a version records its run's total spend (estimated_cost_usd), not a call's
+_RUN_COST = "Run cost (all calls)"
 _MODELS_HEADER = (
     "Name",
     "Version",
@@ -135,14 +143,27 @@ _MODELS_HEADER = (
     "Model",
     "p50 (s)",
     "p95 (s)",
-    "Cost (USD)",
+    _RUN_COST,
     "Error rate",
     "Pass rate",
+)
+_MODELS_METRICS = (
+    "latency_p50_s",
+    "latency_p95_s",
+    "estimated_cost_usd",
+    "error_rate",
+    "pass_rate",
 )
 
 
 def _version_row(v) -> list[str]:
-    m = v.metrics
+    """Each metric as `llmflow compare` shows it (`$0.000268`, `40.0%`); a version registered
+    with no cost recorded was unpriced."""
+    from ..metrics import BY_KEY
+
+    cells = [BY_KEY[key].format(v.metrics.get(key)) for key in _MODELS_METRICS]
+    if "estimated_cost_usd" not in v.metrics:
+        cells[2] = "unpriced"
     return [
         v.name,
         f"v{v.version}",
@@ -150,11 +171,7 @@ def _version_row(v) -> list[str]:
         v.stage,
         v.provider,
         v.model,
-        _num(m.get("latency_p50_s")),
-        _num(m.get("latency_p95_s")),
-        _num(m.get("estimated_cost_usd"), "unpriced"),
-        _num(m.get("error_rate")),
-        _num(m.get("pass_rate")),
+        *cells,
     ]
 
 
@@ -174,27 +191,21 @@ def models_history(
         print(json.dumps(records, indent=2))
         return
     if not records:
-        out.print(
-            f"{name}: never promoted (`llmflow promote {name} -v VERSION --to staging`)",
-            markup=False,
-        )
+        print(f"{name}: never promoted (`llmflow promote {name} -v VERSION --to staging`)")
         return
     for r in records:
-        previous = f"replacing v{r['previous_version']}" if r["previous_version"] else "first"
+        held = r["previous_version"]
+        previous = f"replacing v{held}" if held else f"no version was in {r['to']} before"
         forced = " (forced)" if r["forced"] else ""
         gates = ", ".join(r["gates"]) or "no gates"
         line = f"{r['at']}  v{r['version']} -> {r['to']}{forced}{_dropped(r)}  {previous}"
         line += f"  by {r['by']}"
-        out.print(f"{line}  passed: {gates}", markup=False)
+        print(f"{line}  passed: {gates}")
 
 
 def _dropped(record: dict) -> str:
     dropped = record.get("dropped")  # absent from promotions recorded before it existed
     return f", no longer {' or '.join(dropped)}" if dropped else ""
-
-
-def _num(value: float | None, missing: str = "-") -> str:
-    return missing if value is None else f"{value:.4g}"
 
 
 def attach(app: typer.Typer) -> None:

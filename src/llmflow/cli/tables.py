@@ -132,3 +132,10 @@ def _block(pairs: list[tuple[str, str]]) -> Table:
     for name, value in pairs:
         grid.add_row(Text(name), Text(value))
     return grid
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """The table for a pipe, a file or a CI log: every column, no line wrapped at any width."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"

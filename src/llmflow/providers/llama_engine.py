@@ -246,6 +246,12 @@ def generate(
 def _tokens(
     llm: Llama, prompt_tokens: list[int], temperature: float, top_p: float
 ) -> Iterator[int]:
+    # The whole prompt is evaluated every call. llama-cpp-python would reuse the cached start
+    # it shares with the previous call's prompt, and the rest, evaluated in a batch of another
+    # shape, gives logits a rounding apart: 3 of 24 seeded greedy answers of the classifier
+    # example changed with the call before them. A seed then repeats only if the order of calls
+    # does, which two variants sharing the model and a concurrent runner do not keep.
+    llm.reset()
     return llm.generate(
         prompt_tokens, top_k=40, top_p=top_p, min_p=0.05, temp=temperature, repeat_penalty=1.0
     )

@@ -25,6 +25,7 @@ from ..errors import (
     parse_retry_after,
 )
 from ..lean_import import import_without
+from ..redact import redact_url
 from ..types import Delta, GenerationSettings, Message, Usage
 from .base import cut_off, excerpt, http_error_bases, http_errors
 from .sse import sse_data
@@ -173,7 +174,8 @@ def _translate(e: Exception) -> ProviderError:
     if isinstance(e, openai.APITimeoutError):
         return ProviderTimeout("openai: timed out")
     if isinstance(e, openai.APIConnectionError):
-        return ProviderUnavailable(f"openai: cannot connect: {excerpt(str(e.__cause__ or e))}")
+        cause = excerpt(str(e.__cause__ or e))
+        return ProviderUnavailable(f"openai: cannot connect to {_url_of(e)}: {cause}")
     # the body of a stream is read past the SDK's error mapping: its HTTP library's own errors
     timeouts, transport = http_errors()
     if isinstance(e, timeouts):
@@ -181,6 +183,13 @@ def _translate(e: Exception) -> ProviderError:
     if isinstance(e, transport):
         return ProviderUnavailable(f"openai: connection lost: {excerpt(str(e))}")
     return BadResponse(f"openai: unreadable response: {type(e).__name__}: {excerpt(str(e))}")
+
+
+def _url_of(e: openai.APIConnectionError) -> str:
+    """The URL the request went to, without credentials: the cause alone ("All connection
+    attempts failed") does not say which server of the experiment is down."""
+    request = getattr(e, "request", None)
+    return redact_url(str(request.url)) if request is not None else "the server"
 
 
 def _body_message(body: object) -> object:

@@ -47,6 +47,8 @@ class ProviderSpec:
     # a model trained when the run starts: its answers never go to the response cache (the key
     # cannot see the training data), and a version is registered from the model it logged
     trained_in_run: bool = False
+    # False: the answer comes whole (a classifier's label), so it has no time to first token
+    streams: bool = True
 
     def refuses(self, setting: str, value: object) -> str | None:
         """Why this provider's API cannot take `setting: value`; None when it can."""
@@ -125,6 +127,7 @@ SKLEARN = ProviderSpec(  # a traditional classifier trained in the run: provider
     extra="sklearn",
     own_options=("train",),
     trained_in_run=True,
+    streams=False,
 )
 
 # the order is the order messages list them in

@@ -175,7 +175,7 @@ def promote(
     gates.parse_all(list(require))
     mv = version_of(client, name, version)
     version = str(mv.version)
-    rules = list(require) + json.loads(mv.tags.get("llmflow.gates", "[]"))
+    rules = _distinct(list(require) + json.loads(mv.tags.get("llmflow.gates", "[]")))
     passed, failures = gates.check(rules, recorded_metrics(mv))
     if paired := gates.paired(rules):
         from . import paired_gates
@@ -290,6 +290,14 @@ def recorded_metrics(mv: Any) -> dict[str, float]:
     return {
         k.removeprefix("metric."): float(v) for k, v in mv.tags.items() if k.startswith("metric.")
     }
+
+
+def _distinct(rules: list[str]) -> list[str]:
+    """Each gate once, in order: the file and --require may both name it, spaced differently."""
+    first: dict[str, str] = {}
+    for rule in rules:
+        first.setdefault(str(gates.parse(rule)), rule)
+    return list(first.values())
 
 
 def _was_in(mv: Any, alias: str) -> bool:

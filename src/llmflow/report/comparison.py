@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import LlmflowError
 from ..metrics import BY_KEY as METRIC_BY_KEY
 from ..providers import TRADITIONAL
+from ..tracking.experiments import experiment_named
 from ..tracking.run_lookup import resolve_run
 from ..tracking.runs import KIND_PARENT, KIND_VARIANT, TAG_KIND, TAG_VARIANT
 from .classification import (
@@ -92,9 +93,7 @@ class Comparison:
 def load_comparison(client: Any, experiment: str, run_id: str | None = None) -> Comparison:
     """The variants of one `llmflow run` (the latest, unless run_id, or a unique prefix of it,
     names one)."""
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
-        raise LlmflowError(f"no MLflow experiment named {experiment!r} in {client.tracking_uri}")
+    exp = experiment_named(client, experiment)
     if run_id is None:
         parents = client.search_runs(
             [exp.experiment_id],
@@ -320,8 +319,14 @@ def to_csv(comparison: Comparison) -> str:
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in comparison.rows:
-        writer.writerow(asdict(row))
+        writer.writerow({k: _csv_cell(v) for k, v in asdict(row).items()})
     return buffer.getvalue()
+
+
+def _csv_cell(value: Any) -> Any:
+    """A dict cell (the swept settings, each check's mean) as JSON, which any reader parses;
+    csv would write Python's repr."""
+    return json.dumps(value) if isinstance(value, dict) else value
 
 
 def comparison_artifacts(comparison: Comparison) -> dict[str, str]:

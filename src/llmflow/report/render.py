@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..providers import TRADITIONAL
 from . import blocks, pairs_text, verdicts
 from .blocks import Block, Bullets, Figures, Heading, Paragraph, Table
 from .classification import (
@@ -74,7 +75,7 @@ def _tables(data: ReportData) -> tuple[list[list[str]], list[str], list[list[str
         *EXTRA_COLUMNS,
         "p99 (s)",
         "median 95% CI (s)",
-        "TPOT (s)",
+        "TPOT (ms)",
         "tokens/s",
         "cached",
         "cold start (s)",
@@ -94,12 +95,12 @@ def _tables(data: ReportData) -> tuple[list[list[str]], list[str], list[list[str
                 *row[SEED_WIDTH:],
                 _num(r.latency_p99_s),
                 interval,
-                _num(r.tpot_s, 4),
+                _milliseconds(r.tpot_s),
                 _num(r.output_tokens_per_s, 1),
                 str(r.n_cached),
                 _num(r.cold_start_latency_s),
                 str(r.n_empty),
-                str(r.n_usage_missing),
+                "n/a" if r.provider in TRADITIONAL else str(r.n_usage_missing),
             ]
         )
     return seed, extended_header, extended
@@ -155,3 +156,11 @@ def _label_sections(data: ReportData) -> list[Block]:
 
 def _num(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _milliseconds(seconds: float | None) -> str:
+    """Three significant digits: a time per token of 2.6e-05 s is 0.026 ms, never 0.0000."""
+    if seconds is None:
+        return "-"
+    ms = seconds * 1000
+    return f"{ms:,.0f}" if ms >= 100 else f"{ms:.3g}"

@@ -10,6 +10,7 @@ unparseable answer) is a score with `error` set and passed False: never a silent
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 from ..stats import clustered_rate_interval, wilson_interval
 from ..types import CallRecord
 from .guard import CheckGuard
-from .specs import ScorerSpec, unique_labels
+from .specs import ScorerSpec, row_check_named, unique_labels, with_reference
 
 if TYPE_CHECKING:
     from ..config import LoadedExperiment
@@ -75,7 +76,8 @@ def case_table(loaded: LoadedExperiment) -> dict[str, CaseChecks] | None:
     taken = [label for label, _ in shared]
     table = {}
     for prompt in loaded.prompts:
-        own = list(zip(unique_labels(list(prompt.checks), taken), prompt.checks, strict=True))
+        specs = [row_check_named(prompt.id, spec) for spec in prompt.checks]
+        own = list(zip(unique_labels(specs, taken), specs, strict=True))
         checks = (*shared, *own)
         for case in sized_cases(prompt, loaded.config.prompt_sizes):
             table[case.id] = CaseChecks(prompt.expected, checks)
@@ -99,11 +101,14 @@ def score_record(
     guard = guard or CheckGuard()
     text = record.completion.text
     scores = []
-    for name, spec in checks.checks:
-        check = CHECKS.get(spec.type)
-        if check is None:  # a judge: scored apart, through the provider layer
+    for name, written in checks.checks:
+        check = CHECKS.get(written.type)
+        spec = with_reference(written, checks.expected)
+        if check is None or spec is None:  # a judge is scored apart, through the provider layer
             continue
-        outcome, error = guard.run(spec, check, text, record, checks.expected)
+        # the guard counts the overruns of the check as written, whichever reference it read
+        filled = functools.partial(_with_spec, check, spec)
+        outcome, error = guard.run(written, filled, text, record, checks.expected)
         if error is not None:
             scores.append(Score(name, None, False, error, error=error))
             continue
@@ -137,6 +142,10 @@ def score_records(
         if found:
             scores[key] = found
     return scores
+
+
+def _with_spec(check, spec: ScorerSpec, _written: ScorerSpec, *args):
+    return check(spec, *args)
 
 
 def check_types(table: dict[str, CaseChecks] | None) -> set[str]:

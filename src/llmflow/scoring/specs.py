@@ -146,8 +146,8 @@ def _valid_regex(spec: ScorerSpec) -> None:
     import regex  # the engine the check matches with (scoring/checks.py)
 
     _needs_text(spec)
-    try:
-        regex.compile(spec.value)  # type: ignore[arg-type]
+    try:  # `{expected}` stands for an escaped literal, any text will do for the check
+        regex.compile(str(spec.value).replace(REFERENCE, "x"))
     except regex.error as e:
         raise ValueError(f"value: not a valid regular expression: {e}") from None
 
@@ -213,6 +213,35 @@ _CHECKS = {
     "label": _needs_list,
     "judge": _judge,
 }
+
+
+# in a check's value, the prompt's `expected`: `{type: icontains, value: "{expected}"}`
+REFERENCE = "{expected}"
+_TAKES_REFERENCE = ("equals", "contains", "icontains", "contains-any", "contains-all", "regex")
+
+
+def with_reference(spec: ScorerSpec, expected: str | None) -> ScorerSpec | None:
+    """The check with each `{expected}` in its value replaced by the prompt's reference (escaped
+    in a regex); None when it needs a reference and the prompt has none (it does not apply, as
+    rouge-l without one)."""
+    values = [spec.value] if isinstance(spec.value, str) else spec.value or []
+    if spec.type not in _TAKES_REFERENCE or not any(REFERENCE in v for v in values):
+        return spec
+    if expected is None:
+        return None
+    fill = re.escape(expected) if spec.type == "regex" else expected
+    filled = [v.replace(REFERENCE, fill) for v in values]
+    return spec.model_copy(update={"value": filled[0] if isinstance(spec.value, str) else filled})
+
+
+def row_check_named(prompt_id: str, spec: ScorerSpec) -> ScorerSpec:
+    """A prompt's own check (`assert:`) without a `name:` is named after its prompt,
+    `capital-fr.contains`: two prompts' checks of one type are different checks, which one
+    mean (`score.contains`) would average together."""
+    if spec.name is not None:
+        return spec
+    prefix = re.sub(r"[^\w.-]", "_", prompt_id)[: 99 - len(spec.type)]
+    return spec.model_copy(update={"name": f"{prefix}.{spec.type}"})
 
 
 def unique_labels(specs: list[ScorerSpec], taken: Collection[str] = ()) -> list[str]:

@@ -216,7 +216,7 @@ def log_call_scores(
     current = current_assessments(client, experiment_id, run_id, variant_id)
     _, untraced = sync_scores(client, current, scores)
     by_tag = {call_tag(*key): trace_id for key, (trace_id, _) in current.items()}
-    write_judge_traces(client, experiment_id, run_id, judge_calls, by_tag)
+    write_judge_traces(client, experiment_id, run_id, judge_calls, by_tag, variant_id)
     return untraced
 
 
@@ -232,19 +232,30 @@ def write_judge_traces(
     run_id: str,
     calls: Sequence[JudgeCall],
     by_tag: dict[str, str],
+    variant_id: str | None = None,
 ) -> None:
     """Each judge call as a trace in the graded variant's run, built as a model call's is (its
     request, answer, tokens and cost), tagged llmflow.role=judge so that nothing counting the
     run's model calls counts it, and naming the graded call, its trace (`by_tag`: trace id by
-    call tag) and the check. It is not named after a call: resume and re-scoring never take it
-    for one."""
+    call tag) and the check. Its name says so, `judge:<check> | <variant> | <call>` (the
+    graded variant: `variant_id`, else the run's), and reads as no call: resume and re-scoring
+    never take it for one."""
     from .trace_batch import write_traces
-    from .traces import BATCH, ROLE_TAG, TraceJob, call_tag
+    from .traces import BATCH, CALL_NAME, ROLE_TAG, TraceJob, call_tag, judge_name
 
+    if calls and variant_id is None:
+        from .runs import TAG_VARIANT
+
+        variant_id = client.get_run(run_id).data.tags.get(TAG_VARIANT, "")
     jobs = []
     for call in calls:
         tag = call_tag(*call.key)
-        tags = {ROLE_TAG: JUDGE_ROLE, JUDGED_CALL_TAG: tag, SCORER_TAG: call.scorer}
+        tags = {
+            CALL_NAME: judge_name(call.scorer, variant_id or "", *call.key),
+            ROLE_TAG: JUDGE_ROLE,
+            JUDGED_CALL_TAG: tag,
+            SCORER_TAG: call.scorer,
+        }
         if tag in by_tag:
             tags[JUDGED_TRACE_TAG] = by_tag[tag]
         record = replace(call.record, case_id=call.key[0])  # not the judge's internal case id

@@ -126,10 +126,14 @@ class RunStore:
             ) from e
 
     def experiment_id(self, name: str) -> str:
+        """The experiment's id, created if need be, with llmflow's view of its Traces tab."""
+        from .trace_view import add_trace_view
+
         experiment = self.client.get_experiment_by_name(name)
         if experiment is None:
             created = self._create_experiment(name)
             if created is not None:
+                add_trace_view(self.client, created, {})
                 return created
             experiment = self.client.get_experiment_by_name(name)
         if experiment.lifecycle_stage == "deleted":
@@ -138,6 +142,7 @@ class RunStore:
                 f"(mlflow experiments restore --experiment-id {experiment.experiment_id}) "
                 "or name another experiment in the file"
             )
+        add_trace_view(self.client, experiment.experiment_id, experiment.tags)
         return experiment.experiment_id
 
     def _create_experiment(self, name: str) -> str | None:
@@ -239,8 +244,20 @@ class RunStore:
             self.client.set_tag(run_id, MLFLOW_LOGGED_ARTIFACTS, json.dumps([*logged, entry]))
 
     def finish_parent(
-        self, run_id: str, artifacts: dict[str, str], status: str, journal: Path | None = None
+        self,
+        run_id: str,
+        artifacts: dict[str, str],
+        status: str,
+        journal: Path | None = None,
+        metrics: dict[str, float] | None = None,
     ) -> None:
+        if metrics:
+            from mlflow.entities import Metric
+
+            now = int(time.time() * 1000)
+            self.client.log_batch(
+                run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()]
+            )
         for path, text in artifacts.items():
             self.client.log_text(run_id, text, path)
         if journal is not None and journal.exists():
@@ -260,6 +277,7 @@ class RunStore:
         parent_id = self.start_parent(experiment_id, loaded, version)
         run_ids: dict[str, str] = {}
         try:
+            _log_params(self.client, parent_id, parent_params(loaded, len(variants)))
             for variant, params in variants:
                 run_ids[variant.id] = self.start_variant(
                     experiment_id, parent_id, variant, params, system
@@ -294,6 +312,19 @@ class RunStore:
         for run_id in run_ids:
             with contextlib.suppress(Exception):
                 self.client.set_terminated(run_id, status=status)
+
+
+def parent_params(loaded: LoadedExperiment, n_variants: int) -> dict[str, Any]:
+    """What the parent run's row in the runs table says of the whole run."""
+    config = loaded.config
+    return {
+        "task_type": config.task,
+        "n_variants": n_variants,
+        "n_prompts": len(loaded.prompts),
+        "repeats": config.repeats,
+        "warmup": config.warmup,
+        "config_file": loaded.path.name,
+    }
 
 
 def variant_params(

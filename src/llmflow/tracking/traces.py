@@ -12,6 +12,7 @@ writing them with the store's `log_spans` (many traces in one session) plus
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
@@ -26,10 +27,12 @@ if TYPE_CHECKING:
     from ..scoring import Score
 
 BATCH = 100  # link_traces_to_run takes at most 100 trace ids
-# a model call's trace is named "<case id>#<repeat>" (MLflow's mlflow.traceName): the trace list
-# shows which prompt each answers, resume and re-scoring find the calls by it, and the store keeps
-# it in the trace's own row, where a tag costs a row per trace (about 10% of a trace's writing)
+# a model call's trace is named "<variant id> | <case id>#<repeat>" (MLflow's mlflow.traceName):
+# the trace list shows which variant answered which prompt, resume and re-scoring find the calls
+# by it (names without the variant, written before, still count), and the store keeps it in the
+# trace's own row, where a tag costs a row per trace (about 10% of a trace's writing)
 CALL_NAME = "mlflow.traceName"
+NAME_SEPARATOR = " | "
 CALL_TAG = "llmflow.call"  # the tag that named the call in traces written before: still read
 UNPRICED_USAGE = "llmflow.token_usage"  # an unpriced call's token counts
 ROLE_TAG = "llmflow.role"  # "judge" on a judge call's trace: not a model call of the run
@@ -71,11 +74,23 @@ def trace_of(experiment_id: str, job: TraceJob, span: Any) -> Any:
 
 
 def _trace_tags(job: TraceJob) -> tuple[tuple[str, str], ...]:
-    return job.tags or ((CALL_NAME, call_tag(job.record.case_id, job.record.repeat)),)
+    record = job.record
+    return job.tags or ((CALL_NAME, call_name(job.variant.id, record.case_id, record.repeat)),)
 
 
 def call_tag(case_id: str, repeat: int) -> str:
     return f"{case_id}#{repeat}"
+
+
+def call_name(variant_id: str, case_id: str, repeat: int) -> str:
+    """The name of a model call's trace: `gpt-4o-mini | capital-fr#0`."""
+    return f"{variant_id}{NAME_SEPARATOR}{call_tag(case_id, repeat)}"
+
+
+def judge_name(scorer: str, variant_id: str, case_id: str, repeat: int) -> str:
+    """The name of a judge call's trace, `judge:correct | gpt-4o-mini | capital-fr#0`: in the
+    trace list it is no model call of the run (and call_key reads no call in it)."""
+    return f"judge:{scorer}{NAME_SEPARATOR}{call_name(variant_id, case_id, repeat)}"
 
 
 def call_key(tag: str) -> tuple[str, int] | None:
@@ -87,8 +102,19 @@ def call_key(tag: str) -> tuple[str, int] | None:
 
 
 def call_of(info: Any) -> str:
-    """The call a trace records, "<case id>#<repeat>"; "" for a trace that names none."""
-    return info.tags.get(CALL_TAG) or info.tags.get(CALL_NAME) or ""
+    """The call a trace records, "<case id>#<repeat>"; "" for a trace that names none. A name
+    is read as `<variant id> | <call>` when it has the separator (a variant id with one in it
+    is read exactly by call_traces, which knows the variant)."""
+    if tag := info.tags.get(CALL_TAG):
+        return tag
+    name = info.tags.get(CALL_NAME) or ""
+    return name.partition(NAME_SEPARATOR)[2] or name
+
+
+def _call_in_name(name: str, variant_id: str) -> str:
+    """The "<case id>#<repeat>" a call trace's name gives for its variant: after the variant's
+    prefix, or the whole name (traces named before the variant was in the name)."""
+    return name.removeprefix(f"{variant_id}{NAME_SEPARATOR}")
 
 
 def _call_of_run(info: Any, run_id: str, variant_id: str) -> str:
@@ -98,7 +124,7 @@ def _call_of_run(info: Any, run_id: str, variant_id: str) -> str:
     llmflow.call tag of traces written before names came in is llmflow's own."""
     if tag := info.tags.get(CALL_TAG):
         return tag
-    name = info.tags.get(CALL_NAME, "")
+    name = _call_in_name(info.tags.get(CALL_NAME, ""), variant_id)
     key = call_key(name)
     if key is None or info.trace_id != _call_trace_id(run_id, variant_id, *key):
         return ""
@@ -193,9 +219,10 @@ def build_span(experiment_id: str, job: TraceJob) -> Any:
         if (usage := _usage(record)) is not None:
             # MLflow prices a span that has usage but no cost from its own catalog (a
             # self-hosted "gpt-4o-mini" at OpenAI's rate), and no placeholder cost survives a
-            # remote server (it refuses the batch): an unpriced call keeps its tokens apart
-            usage_key = SpanAttributeKey.CHAT_USAGE if cost is not None else UNPRICED_USAGE
-            attributes[usage_key] = usage
+            # remote server (it refuses the batch): an unpriced call of a model the catalog
+            # knows keeps its tokens apart; any other shows them (the trace list's Tokens)
+            shown = cost is not None or not mlflow_would_price(variant.model, variant.provider)
+            attributes[SpanAttributeKey.CHAT_USAGE if shown else UNPRICED_USAGE] = usage
         if record.usage.details:
             attributes["llmflow.usage_details"] = record.usage.details
         status = SpanStatus(SpanStatusCode.OK)
@@ -224,6 +251,16 @@ def build_span(experiment_id: str, job: TraceJob) -> Any:
         events=[],
     )
     return Span(otel_span)
+
+
+@functools.lru_cache(maxsize=256)
+def mlflow_would_price(model: str, provider: str) -> bool:
+    """Whether MLflow's own catalog has a price for this model name (it would cost a span that
+    has tokens and no cost with it), as MLflow asks it when it stores a span."""
+    from mlflow.tracing.utils import calculate_cost_by_model_and_token_usage
+
+    usage = {"input_tokens": 1000, "output_tokens": 1000}
+    return calculate_cost_by_model_and_token_usage(model, usage, provider) is not None
 
 
 def _otel_ids(job: TraceJob) -> tuple[int, int]:
