@@ -21,8 +21,9 @@ from .config import LoadedExperiment, load_experiment
 from .errors import ConfigError, LlmflowError
 from .scoring import CaseChecks, case_table, quality_metrics, score_records
 from .tracking.artifacts import has_artifact, read_json
+from .tracking.calls_table import calls_table
 from .tracking.run_inputs import stored_prompts
-from .tracking.runs import KIND_PARENT, KIND_VARIANT, TAG_KIND, TAG_VARIANT, RunStore, calls_table
+from .tracking.runs import KIND_PARENT, KIND_VARIANT, TAG_KIND, TAG_VARIANT, RunStore
 from .types import CallRecord, Completion, Cost, GenerationSettings, Message, Timing, Usage
 
 if TYPE_CHECKING:
@@ -238,7 +239,7 @@ def records_from_table(
     """The calls as far as scoring needs them: the messages asked (the file's for the case when
     they give the stored prompt, so that a judge is asked what the run asked it), the answer,
     its latency, cost and cache flag."""
-    from .tracking.runs import prompt_messages
+    from .tracking.calls_table import prompt_messages
 
     asked = asked or {}
     records = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from llmflow.cli.commands import comparison_table
+from llmflow.cli.reading import comparison_table
 from llmflow.cli.tables import fit_table
 from llmflow.types import Usage
 from tests.report.builders import report_data, variant

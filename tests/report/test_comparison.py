@@ -6,7 +6,7 @@ import json
 
 from rich.console import Console
 
-from llmflow.cli.commands import comparison_table
+from llmflow.cli.reading import comparison_table
 from llmflow.report import to_csv, to_json, to_markdown
 from llmflow.report.comparison import row_from
 from llmflow.types import Usage

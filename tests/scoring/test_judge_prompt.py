@@ -72,7 +72,7 @@ def test_score_asks_the_judge_the_question_the_run_asked(tmp_path, tracking_uri,
 
 
 def test_the_stored_prompt_reads_back_into_its_messages():
-    from llmflow.tracking.runs import prompt_messages, prompt_text
+    from llmflow.tracking.calls_table import prompt_messages, prompt_text
 
     messages = (Message("system", "Be brief.\n\nReally."), Message("user", "Capital?"))
     assert prompt_messages(prompt_text(messages)) == messages

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from enum import Enum
 from typing import Annotated
 
 import typer
@@ -55,6 +56,13 @@ class LeanGroup(typer.core.TyperGroup):
         if option is not None and option.default is None:
             option.default = False
         return option
+
+
+class Format(str, Enum):
+    table = "table"
+    md = "md"
+    csv = "csv"
+    json = "json"
 
 
 out = LazyConsole()
@@ -150,3 +158,30 @@ def exit_code_of(error: BaseException) -> int:
     if isinstance(error, Interrupted):
         return 130
     return 2 if isinstance(error, ConfigError) else 1
+
+
+def judge_notes(failures: list[str], unjudged: int = 0) -> list[str]:
+    """One line for judge calls that failed (their checks count as scorer errors, failed),
+    one for answers never judged (left out of the pass rate)."""
+    notes = []
+    if failures:
+        notes.append(
+            f"[red]{len(failures)} judge verdict(s) failed[/] ({plain(failures[0])}): counted "
+            "as failed checks; `llmflow score` asks the judge again"
+        )
+    if unjudged:
+        notes.append(
+            f"[red]{unjudged} answer(s) were not judged[/]: left out of the pass rate; "
+            "--resume judges them"
+        )
+    return notes
+
+
+def plain(text: str) -> str:
+    """Text from data (variant ids like `m[temperature=0.2]`, messages): shown as written, never
+    read as rich markup, and without credentials."""
+    from rich.markup import escape
+
+    from ..redact import redact_text
+
+    return escape(redact_text(text))

@@ -14,7 +14,8 @@ from typing import Any
 from ..redact import redact_url
 from ..stats import summarize
 from ..tracking.artifacts import read_json
-from ..tracking.runs import TAG_VARIANT, calls_table
+from ..tracking.calls_table import calls_table
+from ..tracking.runs import TAG_VARIANT
 from ..types import CallRecord
 from .classification import load_classification
 from .comparison import Comparison, ComparisonRow, load_comparison, row_from

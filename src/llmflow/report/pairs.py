@@ -32,7 +32,7 @@ import numpy as np
 from .. import power, significance
 from ..metrics import higher_is_better
 from ..stats import clustered_rate_interval
-from ..tracking.runs import CALL_COLUMNS
+from ..tracking.calls_table import CALL_COLUMNS
 
 ALPHA = 0.05
 LATENCY = "latency_s"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +14,8 @@ from ..config import LoadedExperiment
 from ..errors import LlmflowError, RunFailed, TrackingError
 from ..plan import Variant
 from ..redact import one_line, redact_text, redact_url
-from ..types import CallRecord, Message
+from ..types import CallRecord
+from .calls_table import calls_table, responses_markdown
 from .run_inputs import log_inputs
 from .uri import sqlite_file
 
@@ -357,90 +357,6 @@ def variant_params(
         if train_sha256 is not None:
             params["train_sha256"] = train_sha256
     return params
-
-
-CALL_COLUMNS = (
-    "case",
-    "repeat",
-    "prompt",
-    "response",
-    "error",
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "latency_s",
-    "ttft_s",
-    "cost_usd",
-    "cost_kind",
-    "cached",
-    "attempts",
-)
-
-
-def calls_table(records: Sequence[CallRecord]) -> dict[str, list[Any]]:
-    """One row per call, as columns for mlflow.log_table: CALL_COLUMNS, in that order."""
-    columns: dict[str, list[Any]] = {name: [] for name in CALL_COLUMNS}
-    for r in records:
-        usage = r.usage
-        row = {
-            "case": r.case_id,
-            "repeat": r.repeat,
-            "prompt": _prompt_text(r),
-            "response": r.completion.text if r.completion else None,
-            "error": f"{r.error_type}: {r.error_message}" if r.error_type else None,
-            "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens,
-            "total_tokens": usage.total_tokens,
-            "latency_s": r.timing.latency_s if r.timing else None,
-            "ttft_s": r.timing.ttft_s if r.timing else None,
-            "cost_usd": r.cost.usd if r.cost else None,
-            "cost_kind": r.cost.kind if r.cost else None,
-            "cached": r.cached,
-            "attempts": r.attempts,
-        }
-        for name, value in row.items():
-            columns[name].append(value)
-    return columns
-
-
-def responses_markdown(records: Sequence[CallRecord]) -> str:
-    lines = []
-    for r in records:
-        lines.append(f"## {r.case_id} (repeat {r.repeat})\n")
-        for message in r.messages:
-            lines.append(f"**{message.role}:** {message.content}\n")
-        if r.completion:
-            lines.append(f"**assistant:** {r.completion.text}\n")
-        else:
-            lines.append(f"**error:** {r.error_type}: {r.error_message}\n")
-    return "\n".join(lines)
-
-
-def _prompt_text(record: CallRecord) -> str:
-    return prompt_text(record.messages)
-
-
-def prompt_text(messages: Sequence[Message]) -> str:
-    """The calls table's `prompt`: every message as "[role] content", a blank line apart."""
-    return "\n\n".join(f"[{m.role}] {m.content}" for m in messages)
-
-
-_ROLE = re.compile(r"(?:^|\n\n)\[(system|user|assistant)\] ")
-
-
-def prompt_messages(text: str, known: Sequence[Message] | None = None) -> tuple[Message, ...]:
-    """The messages a calls table's `prompt` was made from: `known` (the plan's for its case)
-    when they give that very text, else read back from it (a message that itself holds a blank
-    line and "[user] " would be split there)."""
-    if known is not None and prompt_text(known) == text:
-        return tuple(known)
-    found = list(_ROLE.finditer(text))
-    if not found or found[0].start() != 0:
-        return (Message("user", text),)
-    ends = [m.start() for m in found[1:]] + [len(text)]
-    return tuple(
-        Message(m.group(1), text[m.end() : end]) for m, end in zip(found, ends, strict=True)
-    )
 
 
 def _log_params(client: Any, run_id: str, params: dict[str, Any]) -> None:
