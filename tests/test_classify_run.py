@@ -126,6 +126,10 @@ def test_the_table_and_report_compare_them(ran):
     assert "Accuracy" in ran["output"] and "60.0%" in ran["output"]
     report = (ran["out"] / "report.md").read_text()
     assert "## Per label: tfidf-logreg" in report and "## Per label: llama3.1" in report
+    # the headline numbers of every variant, as compare shows them
+    headline = report.split("## Classification")[1].split("##")[0]
+    assert "| Model | Accuracy | Accuracy 95% CI | Macro F1 | Unparsed |" in headline
+    assert "| llama3.1 | 60.0% |" in headline
     assert (ran["out"] / "confusion_0.png").exists() and (ran["out"] / "confusion_1.png").exists()
     assert "beats the classic model" in report or "beat the classic model" in report
     assert "Per 1,000 predictions:" in report

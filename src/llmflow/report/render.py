@@ -9,7 +9,9 @@ from ..providers import TRADITIONAL
 from . import blocks, pairs_text, verdicts
 from .blocks import Block, Bullets, Figures, Heading, Paragraph, Table
 from .classification import (
+    CLASSIFY_COLUMNS,
     LABEL_COLUMNS,
+    classification_cells,
     classification_findings,
     label_tables,
     plot_confusions,
@@ -148,7 +150,12 @@ def _quality_section(data: ReportData) -> list[Block]:
 
 
 def _label_sections(data: ReportData) -> list[Block]:
+    """Task classify: the headline numbers of every variant, then each one's per-label table."""
+    rows = [r for r in data.comparison.rows if r.accuracy is not None and not r.skipped]
     out: list[Block] = []
+    if rows:
+        headline = [[r.label, *classification_cells(r)] for r in rows]
+        out += [Heading("Classification"), Table(["Model", *CLASSIFY_COLUMNS], headline)]
     for label, rows in label_tables(data):
         out += [Heading(f"Per label: {label}"), Table(LABEL_COLUMNS, rows)]
     return out
