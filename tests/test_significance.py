@@ -175,3 +175,34 @@ def test_connor_sample_size_on_a_worked_case():
 def test_paired_mean_sample_size():
     assert power.mean_prompts(0.1, 0.5) == math.ceil(((1.959964 + 0.841621) * 5) ** 2)
     assert power.mean_detectable(197, 0.5) == pytest.approx(0.1, rel=0.01)
+
+
+def test_wilcoxon_gives_no_verdict_when_ranks_and_mean_disagree():
+    """35 small gains and 5 large losses: the ranks lean one way, the mean the other."""
+    d = np.array([0.01] * 35 + [-0.6] * 5)
+    test = significance.signed_rank(d, np.zeros_like(d))
+    assert test.diff < 0 and test.direction == 0
+
+
+def test_wilcoxon_with_ties_uses_scipys_choice_and_names_it():
+    from scipy.stats import wilcoxon
+
+    d = np.array([0.5, 0.5, 1.0, -0.5, 0.5, 1.0, 0.5, 0.5, 1.0, 0.5])  # means of repeats tie
+    test = significance.signed_rank(d, np.zeros_like(d))
+    assert test.method == "wilcoxon_permutation"
+    assert test.p_value == pytest.approx(wilcoxon(d, method="auto").pvalue)
+
+
+def test_mid_p_of_an_even_split_is_one():
+    a, b = outcomes(3, 2, 2, 3)
+    assert significance.mcnemar(a, b).mid_p == 1.0
+
+
+def test_prompts_needed_never_below_what_the_exact_test_can_reach():
+    # 5% discordant: the exact test needs 6 discordant prompts, so at least 120 prompts
+    assert power.mcnemar_prompts(0.05, 0.05) >= 120
+
+
+def test_repeats_that_vary_alike_in_every_prompt_count_in_full():
+    clusters = [[True, False]] * 20  # each prompt passes half its repeats: no spread between
+    assert clustered_rate_interval(clusters) == pytest.approx(wilson_interval(20, 40))

@@ -37,7 +37,10 @@ def mcnemar_prompts(diff: float, discordance: float, alpha: float = ALPHA) -> in
     if d <= 0 or d > q:  # a difference never exceeds the share of prompts that disagree
         return None
     za, zb = _z(alpha)
-    return math.ceil((za * math.sqrt(q) + zb * math.sqrt(q - d * d)) ** 2 / (d * d))
+    connor = math.ceil((za * math.sqrt(q) + zb * math.sqrt(q - d * d)) ** 2 / (d * d))
+    # the exact test needs at least k discordant prompts, all one way, to reach alpha at all
+    fewest_discordant = math.ceil(math.log2(2 / alpha))
+    return max(connor, math.ceil(fewest_discordant / q))
 
 
 def mcnemar_detectable(n: int, discordance: float, alpha: float = ALPHA) -> float | None:

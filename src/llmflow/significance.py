@@ -46,6 +46,8 @@ class Test:
     mid_p: float | None = None  # McNemar only
     ratio: float | None = None  # latency: median of the per-prompt ratios a / b
     sd_diff: float | None = None  # standard deviation of the per-prompt differences
+    sd_log_ratio: float | None = None  # sign test: that of the per-prompt log ratios a / b
+    paired: bool = True  # False: the variants did not answer the same prompts
 
 
 def is_binary(*values: np.ndarray) -> bool:
@@ -61,8 +63,10 @@ def mcnemar(a: np.ndarray, b: np.ndarray) -> Test:
     discordant = a_only + b_only
     if discordant:
         p = binomial_half_p(a_only, discordant)
-        # two-sided mid-p: the exact p less the probability of the table observed
-        mid_p = max(0.0, p - _binomial_half_pmf(a_only, discordant))
+        # two-sided mid-p: twice the smaller tail, less the probability of the table observed
+        # (from the tails before the exact p is capped at 1: an even split has mid-p 1)
+        tails = 2 * _binomial_half_cdf(min(a_only, b_only), discordant)
+        mid_p = min(1.0, max(0.0, tails - _binomial_half_pmf(a_only, discordant)))
     else:
         p, mid_p = 1.0, 1.0
     low, high = newcombe_paired_interval(both, a_only, b_only, n - both - a_only - b_only)
@@ -76,8 +80,7 @@ def mcnemar(a: np.ndarray, b: np.ndarray) -> Test:
         direction=int(np.sign(a_only - b_only)),
         a_higher=a_only,
         b_higher=b_only,
-        mid_p=min(mid_p, 1.0),
-        sd_diff=float(np.std(a - b, ddof=1)) if n > 1 else None,
+        mid_p=mid_p,
     )
 
 
@@ -85,9 +88,13 @@ def binomial_half_p(k: int, n: int) -> float:
     """The exact two-sided p-value of k successes in n trials at probability 1/2: twice the
     smaller tail, which for 1/2 is scipy's binomtest. scipy.special's binomial distribution
     function (what scipy.stats.binom.cdf calls) spares `llmflow compare` scipy.stats' import."""
+    return min(1.0, 2 * _binomial_half_cdf(min(k, n - k), n))
+
+
+def _binomial_half_cdf(k: int, n: int) -> float:
     from scipy.special import bdtr
 
-    return min(1.0, 2 * float(bdtr(min(k, n - k), n, 0.5)))
+    return float(bdtr(k, n, 0.5))
 
 
 def _binomial_half_pmf(k: int, n: int) -> float:
@@ -117,19 +124,24 @@ def newcombe_paired_interval(
 
 
 def signed_rank(a: np.ndarray, b: np.ndarray) -> Test:
-    """Wilcoxon signed-rank on the per-prompt differences; the t interval of their mean."""
+    """Wilcoxon signed-rank on the per-prompt differences; the t interval of their mean.
+
+    scipy picks the method (`auto`): the exact distribution up to 50 non-zero differences
+    without ties, as MLflow does; with ties (per-prompt means of repeats, a judge's few levels)
+    a permutation test up to 13 of them, else the normal approximation with its tie correction.
+    The ranks lean one way and the mean may lean the other (many small gains, a few large
+    losses): then the prompts say nothing one way, and the test gives no direction."""
     from scipy import stats as sp
 
     d = a - b
     nonzero = d[d != 0]
+    p, direction, method = 1.0, 0, "wilcoxon_exact"
     if len(nonzero):
-        exact = len(nonzero) <= _WILCOXON_EXACT_MAX_NONZERO
-        p = float(sp.wilcoxon(nonzero, method="exact" if exact else "asymptotic").pvalue)
+        p = float(sp.wilcoxon(nonzero, method="auto").pvalue)
         ranks = sp.rankdata(np.abs(nonzero))
-        direction = int(np.sign(ranks[nonzero > 0].sum() - ranks[nonzero < 0].sum()))
-        method = "wilcoxon_exact" if exact else "wilcoxon_asymptotic"
-    else:
-        p, direction, method = 1.0, 0, "wilcoxon_exact"
+        leaning = int(np.sign(ranks[nonzero > 0].sum() - ranks[nonzero < 0].sum()))
+        direction = leaning if leaning == int(np.sign(d.mean())) else 0
+        method = _wilcoxon_method(nonzero)
     low, high = t_interval(d)
     return Test(
         method=method,
@@ -143,6 +155,16 @@ def signed_rank(a: np.ndarray, b: np.ndarray) -> Test:
         b_higher=int(np.sum(d < 0)),
         sd_diff=float(d.std(ddof=1)) if len(d) > 1 else None,
     )
+
+
+def _wilcoxon_method(nonzero: np.ndarray) -> str:
+    """What scipy's `auto` used on these non-zero differences (scipy/stats/_wilcoxon.py)."""
+    ties = len(np.unique(np.abs(nonzero))) < len(nonzero)
+    if len(nonzero) > _WILCOXON_EXACT_MAX_NONZERO:
+        return "wilcoxon_asymptotic"
+    if not ties:
+        return "wilcoxon_exact"
+    return "wilcoxon_permutation" if len(nonzero) <= 13 else "wilcoxon_asymptotic"
 
 
 def t_interval(d: np.ndarray, z_level: float = 0.975) -> tuple[float | None, float | None]:
@@ -177,7 +199,7 @@ def sign_test(a: np.ndarray, b: np.ndarray) -> Test:
         a_higher=above,
         b_higher=below,
         ratio=float(np.exp(np.median(finite))) if len(finite) else None,
-        sd_diff=float(finite.std(ddof=1)) if len(finite) > 1 else None,  # of the log ratios
+        sd_log_ratio=float(finite.std(ddof=1)) if len(finite) > 1 else None,
     )
 
 
@@ -207,11 +229,11 @@ def unpaired(a: np.ndarray, b: np.ndarray, latency: bool = False) -> Test:
 
     n = len(a) + len(b)
     if len(a) < 2 or len(b) < 2:
-        return Test("too_few_prompts", n, None, None, None, 1.0, 0)
+        return Test("too_few_prompts", n, None, None, None, 1.0, 0, paired=False)
     if latency or (np.ptp(a) == 0 and np.ptp(b) == 0 and not is_binary(a, b)):
         p = float(sp.mannwhitneyu(a, b).pvalue)
         diff = float(np.median(a) - np.median(b))
-        return Test("mann_whitney", n, diff, None, None, p, int(np.sign(diff)))
+        return Test("mann_whitney", n, diff, None, None, p, int(np.sign(diff)), paired=False)
     diff = float(a.mean() - b.mean())
     if is_binary(a, b):
         passed_a, passed_b = int(a.sum()), int(b.sum())
@@ -222,7 +244,7 @@ def unpaired(a: np.ndarray, b: np.ndarray, latency: bool = False) -> Test:
         pa, pb = a.mean(), b.mean()
         low = diff - math.sqrt((pa - la) ** 2 + (ub - pb) ** 2)
         high = diff + math.sqrt((ua - pa) ** 2 + (pb - lb) ** 2)
-        return Test("fisher_exact", n, diff, low, high, p, int(np.sign(diff)))
+        return Test("fisher_exact", n, diff, low, high, p, int(np.sign(diff)), paired=False)
     result = sp.ttest_ind(a, b, equal_var=False)
     interval = result.confidence_interval(0.95)
     return Test(
@@ -233,6 +255,7 @@ def unpaired(a: np.ndarray, b: np.ndarray, latency: bool = False) -> Test:
         float(interval.high),
         float(result.pvalue),
         int(np.sign(diff)),
+        paired=False,
     )
 
 

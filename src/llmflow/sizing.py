@@ -47,7 +47,11 @@ def size(
         raise ConfigError(f"--detect {detect}: give a difference of pass rates in (0, 1)")
     plan = build_plan(load_experiment(experiment_file))
     n = len(plan.variants)
-    pairs = max(1, n * (n - 1) // 2)
+    if n < 2:
+        raise ConfigError(
+            f"{experiment_file.name} has {n} variant: at least two are needed to compare"
+        )
+    pairs = n * (n - 1) // 2
     where = "assumed"
     if observed is not None:
         where, shares = observed

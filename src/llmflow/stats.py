@@ -91,8 +91,10 @@ def clustered_rate_interval(clusters: Iterable[Sequence[bool]]) -> tuple[float, 
         return wilson_interval(passed, calls)
     p, g = passed / calls, len(found)
     spread = sum((sum(c) - p * len(c)) ** 2 for c in found)
-    if g < 2 or p in (0.0, 1.0) or spread == 0:
+    if g < 2 or p in (0.0, 1.0):
         effective = float(g)
+    elif spread == 0:  # every prompt at the same rate: all the variation is within prompts
+        effective = float(calls)
     else:
         variance = g / (g - 1) * spread / calls**2
         effective = min(max(p * (1 - p) / variance, 1.0), float(calls))

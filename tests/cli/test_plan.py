@@ -69,3 +69,12 @@ def test_plan_without_a_comparable_run_says_what_to_give(tmp_path: Path, fake_op
     shown = invoke_cli("plan", str(path), "--from", "provider-comparison")
     assert shown.exit_code == 1
     assert "give --discordance instead" in shown.output
+
+
+def test_plan_refuses_one_variant_and_two_sources_of_disagreement(tmp_path: Path):
+    path = write_experiment(tmp_path, MODELS[:1])
+    shown = invoke_cli("plan", str(path))
+    assert shown.exit_code == 2 and "at least two are needed" in shown.output
+    path = write_experiment(tmp_path, MODELS)
+    shown = invoke_cli("plan", str(path), "--discordance", "0.1", "--from", "x")
+    assert shown.exit_code == 2 and "give one" in shown.output

@@ -174,3 +174,73 @@ def test_many_variants_get_a_matrix_and_each_verdict_names_both_sides():
     assert "| latency: row vs column | m0 | m1 | m2 | m3 | m4 | m5 |" in text
     assert "| m0 |  | better (-0.020 s) | better (-0.040 s) |" in text
     assert "- m0 better than m1 on latency (-0.020 s, A = m0): sign test on the 12 prompts" in text
+
+
+def test_a_check_that_copies_latency_or_cost_is_not_compared_as_a_score():
+    """The `latency` check's value is the call's latency: higher is worse, so pairing it as a
+    score (higher is better) would call the slow variant better."""
+    rows = [
+        {
+            "case": f"p{i}",
+            "repeat": 0,
+            "error": None,
+            "cached": False,
+            "latency_s": 0.1 + i / 10,
+            "cost_usd": 0.001,
+            "cost_kind": "priced",
+            "response": "ok",
+            "latency": 0.1 + i / 10,
+            "passed": True,
+        }
+        for i in range(8)
+    ]
+    found = evidence("a", rows)
+    assert "score.latency" not in found.values and "latency_s" in found.values
+
+
+def test_cost_is_compared_only_when_every_call_is_priced():
+    rows = [
+        {
+            "case": f"p{i}",
+            "repeat": 0,
+            "error": None,
+            "cached": False,
+            "latency_s": 0.5,
+            "cost_usd": 0.0,
+            "cost_kind": "local",
+            "response": "ok",
+            "passed": None,
+        }
+        for i in range(8)
+    ]
+    assert "cost_per_call_usd" not in evidence("free-local", rows).values
+
+
+def test_the_interpretation_says_when_the_other_variant_wins_on_the_same_prompts():
+    """A has the lower median over all calls, B is faster on 40 of 60 shared prompts."""
+    from llmflow.report.comparison import row_from
+    from llmflow.report.verdicts import speed
+
+    a, b = Evidence("A"), Evidence("B")
+    for i in range(60):
+        base = 0.2 + i / 100
+        a.add("latency_s", f"p{i}", base + (0.01 if i < 40 else -0.3))
+        b.add("latency_s", f"p{i}", base)
+    rows = [
+        row_from("ra", {"variant_id": "A"}, {"latency_p50_s": 0.40, "n_calls": 60}, {}),
+        row_from("rb", {"variant_id": "B"}, {"latency_p50_s": 0.45, "n_calls": 60}, {}),
+    ]
+    (text,) = speed(rows, pairwise([a, b]))
+    assert "but **B is faster on the prompts both answered**" in text
+    assert "not distinguishable" not in text
+
+
+def test_cost_power_is_relative():
+    a, b = Evidence("a"), Evidence("b")
+    for i in range(20):
+        a.add("cost_per_call_usd", f"p{i}", 0.00010 * (1 + (i % 3) / 10))
+        b.add("cost_per_call_usd", f"p{i}", 0.00010 * (1 + ((i + 1) % 3) / 10))
+    (pair,) = pairwise([a, b])
+    assert pair.verdict == "not_distinguishable"
+    assert pair.detectable is not None and pair.detectable < 1  # a share, not dollars
+    assert "% in cost per call" in power_text(pair)

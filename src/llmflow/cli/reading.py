@@ -178,6 +178,10 @@ def plan(
 
     with errors(debug):
         observed = None
+        if earlier is not None and discordance is not None:
+            from ..errors import ConfigError
+
+            raise ConfigError("--discordance and --from both give the disagreement: give one")
         if earlier is not None:
             observed = _observed_discordance(tracking_uri, earlier, run_id)
         found = size(experiment_file, detect, discordance, observed)

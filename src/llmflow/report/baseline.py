@@ -98,6 +98,8 @@ def to_markdown(found: list[Delta], baseline_id: str, current_id: str) -> str:
 
 
 def _star(delta: Delta, metric: str) -> str:
+    """`*` where the paired test says the change is beyond chance (the notes under the table
+    say which way, when the medians over all calls moved the other way)."""
     return " *" if delta.significant(metric) else ""
 
 

@@ -173,14 +173,13 @@ def _sweep(measured: list[VariantData], axis: str, pairs: list[Pair]) -> list[st
         where = f" ({', '.join(f'{k}={val}' for k, val in others)})" if others else ""
         series = ", ".join(f"{x:g}: {m:.3f} s" for (x, _), m in zip(points, medians, strict=True))
         steps = [b - a for a, b in zip(medians, medians[1:], strict=False)]
-        if not verdicts.sweep_trend(points[0][1].label, points[-1][1].label, pairs):
+        moves = verdicts.sweep_trend(points[0][1].label, points[-1][1].label, pairs)
+        if not moves:
             trend = "does not change beyond the noise"
-        elif all(s > 0 for s in steps):
-            trend = "rises"
-        elif all(s < 0 for s in steps):
-            trend = "falls"
+        elif all(s * moves > 0 for s in steps):  # every step the way the ends' test says
+            trend = "rises" if moves > 0 else "falls"
         else:
-            trend = "changes, but not steadily,"
+            trend = f"{'rises' if moves > 0 else 'falls'} from end to end, but not steadily,"
         out.append(f"Median latency of {model}{where} {trend} with {axis} ({series}).")
     return out
 

@@ -66,24 +66,51 @@ class Evidence:
 def evidence(label: str, rows: Iterable[dict[str, Any]], classification: bool = False) -> Evidence:
     """A variant's evidence from its calls table (calls.json rows). Warmups are left out; a
     failed call counts for no metric (failures are error_rate's); cached answers have no
-    latency or cost of their own."""
+    latency or cost of their own; cost is compared only when every measured call is priced
+    (a local model's $0 at no hourly rate is not a price)."""
     found = Evidence(label)
-    for row in rows:
-        if row["repeat"] < 0 or row["error"]:
-            continue
+    kept = [r for r in rows if r["repeat"] >= 0 and not r["error"]]
+    measures = _measurement_columns(kept)
+    timed = [r for r in kept if not r["cached"]]
+    priced = bool(timed) and all(r.get("cost_kind", "priced") == "priced" for r in timed)
+    for row in kept:
         case = str(row["case"])
-        _add_quality(found, case, row, classification)
+        _add_quality(found, case, row, classification, measures)
         if row["cached"]:
             continue
         if row["latency_s"] is not None:
             found.add(LATENCY, case, float(row["latency_s"]))
-        if row["cost_usd"] is not None:
+        if priced and row["cost_usd"] is not None:
             found.add(COST, case, float(row["cost_usd"]))
     return found
 
 
-def _add_quality(found: Evidence, case: str, row: dict[str, Any], classification: bool) -> None:
-    checks = {k: v for k, v in row.items() if k not in _CALL_COLUMNS and v is not None}
+def _measurement_columns(rows: list[dict[str, Any]]) -> set[str]:
+    """The check columns that hold the call's own latency, cost or length on every row (the
+    `latency`, `cost` and `length` checks copy them): measurements, not scores. Latency and
+    cost are compared as themselves; a length is neither better long nor short."""
+    sources = (
+        lambda row: row["latency_s"],
+        lambda row: row["cost_usd"],
+        lambda row: float(len(row["response"] or "")),
+    )
+    found: set[str] = set()
+    for name in {k for row in rows for k in row} - _CALL_COLUMNS:
+        values = [(row, row[name]) for row in rows if row.get(name) is not None]
+        numbers = values and not any(isinstance(v, bool) for _, v in values)
+        if numbers and any(all(v == source(row) for row, v in values) for source in sources):
+            found.add(name)
+    return found
+
+
+def _add_quality(
+    found: Evidence, case: str, row: dict[str, Any], classification: bool, measures: set[str]
+) -> None:
+    checks = {
+        k: v
+        for k, v in row.items()
+        if k not in _CALL_COLUMNS and k not in measures and v is not None
+    }
     if classification and LABEL_COLUMN in checks:
         found.add("accuracy", case, float(checks.pop(LABEL_COLUMN)))
     if row.get("passed") is not None and (checks or not classification):
@@ -115,7 +142,7 @@ class Pair:
     n_compared: int = 0  # prompts in the test: n_pairs, or both variants' prompts unpaired
     comparisons: int = 1  # pairs of this metric in the family that Holm adjusted over
     detectable: float | None = None  # not distinguishable: the smallest difference this run
-    # detects with 80% power (latency: relative, 0.1 = 10%), in the metric's unit
+    # detects with 80% power, in the metric's unit (latency and cost: relative, 0.1 = 10%)
     prompts_needed: int | None = None  # ... and the prompts the observed difference would need
     repeats_vary: float | None = None  # share of prompts whose repeats disagreed (None: none)
 
@@ -202,7 +229,7 @@ def _pair(
     alpha: float,
     baseline: bool = False,
 ) -> Pair:
-    paired = test.method not in _UNPAIRED
+    paired = test.paired
     verdict = NOT_DISTINGUISHABLE
     if p_adjusted < alpha and test.direction:
         a_wins = (test.direction > 0) == higher_is_better(metric)
@@ -232,9 +259,6 @@ def _pair(
     return pair
 
 
-_UNPAIRED = frozenset({"fisher_exact", "welch_t", "mann_whitney", "too_few_prompts"})
-
-
 def _power(metric: str, test: significance.Test, alpha: float) -> dict[str, Any]:
     """What the run could have detected, and the prompts the observed difference needs."""
     if test.method == "mcnemar_exact":
@@ -243,16 +267,18 @@ def _power(metric: str, test: significance.Test, alpha: float) -> dict[str, Any]
             "detectable": power.mcnemar_detectable(test.n, discordance, alpha),
             "prompts_needed": power.mcnemar_prompts(test.diff or 0.0, discordance, alpha),
         }
-    if test.sd_diff is None:
-        return {}
-    if metric == LATENCY:
+    if test.method == "sign_test":  # latency and cost: relative, on the log ratios
+        if test.sd_log_ratio is None:
+            return {}
         factor = power.SIGN_TEST_FACTOR
-        log_detectable = power.mean_detectable(test.n, test.sd_diff, alpha, factor)
+        log_detectable = power.mean_detectable(test.n, test.sd_log_ratio, alpha, factor)
         observed = math.log(test.ratio) if test.ratio else 0.0
         return {
             "detectable": None if log_detectable is None else math.expm1(log_detectable),
-            "prompts_needed": power.mean_prompts(observed, test.sd_diff, alpha, factor),
+            "prompts_needed": power.mean_prompts(observed, test.sd_log_ratio, alpha, factor),
         }
+    if test.sd_diff is None:
+        return {}
     return {
         "detectable": power.mean_detectable(test.n, test.sd_diff, alpha),
         "prompts_needed": power.mean_prompts(test.diff or 0.0, test.sd_diff, alpha),

@@ -109,9 +109,10 @@ def power_text(pair: Pair) -> str:
         return ""
     parts = []
     if pair.detectable is not None:
+        relative = pair.metric in (LATENCY, COST)
         shown = (
-            f"{pair.detectable:.0%} in latency"
-            if pair.metric == LATENCY
+            f"{pair.detectable:.0%} in {metric_name(pair.metric)}"
+            if relative
             else diff_text(pair.metric, pair.detectable).lstrip("+")
         )
         parts.append(f"this run could detect a difference of about {shown} (80% power)")
@@ -125,7 +126,7 @@ def power_text(pair: Pair) -> str:
         )
     if pair.prompts_needed is not None and pair.diff:
         observed = (
-            f"{abs(pair.ratio - 1):.0%}" if pair.metric == LATENCY and pair.ratio else None
+            f"{abs(pair.ratio - 1):.0%}" if pair.metric in (LATENCY, COST) and pair.ratio else None
         ) or diff_text(pair.metric, abs(pair.diff)).lstrip("+")
         parts.append(f"the {observed} observed would need about {pair.prompts_needed:,} prompts")
     if pair.repeats_vary is not None:

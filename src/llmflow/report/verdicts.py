@@ -36,6 +36,12 @@ def speed(rows: Sequence[ComparisonRow], pairs: Sequence[Pair]) -> list[str]:
             f"{second.label}, {_times(pair)} ({evidence_text(pair)}; median per-prompt "
             f"difference {diff_text(LATENCY, pair.diff)}, 95% CI {_interval(pair)})."
         ]
+    elif beats(pair, second.label):
+        out = [
+            f"{fast.label} has the lowest median latency over all calls ({a:.3f} s against "
+            f"{b:.3f} s), but **{second.label} is faster on the prompts both answered** "
+            f"({evidence_text(pair)})."
+        ]
     else:
         out = [
             f"{fast.label} has the lowest median latency ({a:.3f} s) but is **not "
@@ -43,11 +49,12 @@ def speed(rows: Sequence[ComparisonRow], pairs: Sequence[Pair]) -> list[str]:
         ]
     if slow is not second:
         far = oriented(pairs, LATENCY, slow.label, fast.label)
-        verdict = (
-            f"slower beyond chance: {evidence_text(far)}"
-            if beats(far, fast.label)
-            else "not distinguishable from it"
-        )
+        if beats(far, fast.label):
+            verdict = f"slower beyond chance: {evidence_text(far)}"
+        elif beats(far, slow.label):
+            verdict = f"yet faster on the prompts both answered: {evidence_text(far)}"
+        else:
+            verdict = "not distinguishable from it"
         out.append(
             f"The slowest is {slow.label} at {_median(slow):.3f} s median "
             f"({_median(slow) / a:.2f}x the fastest, {verdict})."
@@ -102,16 +109,7 @@ def quality(rows: Sequence[ComparisonRow], pairs: Sequence[Pair]) -> list[str]:
         ]
     else:
         out = [_best("pass rate", "pass_rate", best, checked[1:], pairs)]
-        front = pareto_front(checked, pairs)
-        names = ", ".join(r.label for r in front)
-        out.append(
-            f"Pareto front (pass rate up, median latency and cost down): {names}; every other "
-            "variant is worse than one of these on at least one of them by a paired test, and "
-            "better on none."
-            if len(front) < len(checked)
-            else "Pareto front (pass rate up, median latency and cost down): every variant, as "
-            "no paired test shows one worse than another on one of them and better on none."
-        )
+        out.append(_pareto_sentence(checked, pareto_front(checked, pairs)))
     if errors := sum(r.n_score_errors for r in checked):
         out.append(
             f"{errors} check(s) could not be made (a judge's unreadable answer): "
@@ -137,6 +135,13 @@ def _best(
             f"{'; better than every other variant too' if len(others) > 1 else ''}."
         )
     lead = f"{best.label} has the highest {name} ({value:.1%})"
+    ahead = [label for label, p in versus.items() if beats(p, label)]
+    if ahead:  # higher overall, lower on the prompts both answered: the paired test decides
+        return (
+            f"{lead} over all its calls, but **{', '.join(ahead)}** "
+            f"{'is' if len(ahead) == 1 else 'are'} better on the prompts both answered "
+            f"({evidence_text(versus[ahead[0]].flipped())})."  # type: ignore[union-attr]
+        )
     if beaten:
         tied = [o.label for o in others if o.label not in beaten]
         return (
@@ -146,6 +151,25 @@ def _best(
     return (
         f"{lead} but is **not distinguishable** from {second.label} "
         f"({getattr(second, metric):.1%}){_because(pair)}."
+    )
+
+
+def _pareto_sentence(rows: Sequence[ComparisonRow], front: list[ComparisonRow]) -> str:
+    what = "Pareto front (pass rate up, median latency and cost down)"
+    if not front:
+        return (
+            f"{what}: none, as the paired tests rank the variants in a cycle (each is worse "
+            "than another on one of them and better on none)."
+        )
+    if len(front) == len(rows):
+        return (
+            f"{what}: every variant, as no paired test shows one worse than another on one of "
+            "them and better on none."
+        )
+    names = ", ".join(r.label for r in front)
+    return (
+        f"{what}: {names}; every other variant is dominated by another variant: worse on at "
+        "least one of them by a paired test, and better on none."
     )
 
 
@@ -201,7 +225,8 @@ def classic_against_llms(
     )
 
 
-def sweep_trend(first: str, last: str, pairs: Sequence[Pair]) -> bool:
-    """True when the two ends of a sweep differ in latency by the paired test."""
+def sweep_trend(first: str, last: str, pairs: Sequence[Pair]) -> int:
+    """How latency moves from one end of a sweep to the other by the paired test: +1 it
+    rises (the first is faster), -1 it falls, 0 not beyond chance."""
     pair = oriented(pairs, LATENCY, first, last)
-    return pair is not None and pair.winner() is not None
+    return 1 if beats(pair, first) else -1 if beats(pair, last) else 0
