@@ -5,19 +5,23 @@ Why a batch path: the store's `create_assessment` opens a session and locks the 
 assessment, about 20 ms each on sqlite; five checks on 1,000 calls would add 100 s to a run. On
 a SQL store (without MLflow's opt-in rollups, which need its own locking path) the assessments
 of a batch of traces are inserted in one statement instead, as rows equal to those
-`create_assessment` adds. Measured here, `log_scores` of 5,000 scores on 1,000 traces, 500 at a
-time: 0.65-0.75 s with the rows built here and handed to the driver's executemany; 0.95 s through
-`session.execute`; 1.1 s with the rows built by MLflow's ORM conversion. Any other store (a
-remote `mlflow server`) gets them one by one through its `create_assessment` (MlflowClient has
-no method for it), except a run's scores, which go with their traces (trace_batch.log_job_scores).
+`create_assessment` adds (the insert into MLflow's own table is mlflow_compat's). Measured here,
+`log_scores` of 5,000 scores on 1,000 traces, 500 at a time: 0.65-0.75 s with the rows built
+here and handed to the driver's executemany; 0.95 s through `session.execute`; 1.1 s with the
+rows built by MLflow's ORM conversion. Any other store (a remote `mlflow server`) gets them one
+by one through its `create_assessment` (MlflowClient has no method for it), except a run's
+scores, which go with their traces (trace_batch.log_job_scores).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+
+from . import mlflow_compat
 
 if TYPE_CHECKING:
     from ..scoring import Score
@@ -88,9 +92,9 @@ def log_scores(
     if not scores:
         return
     replaced = list(overrides) if overrides is not None else [None] * len(scores)
-    store = client._tracking_client.store  # the batch needs the store; no public twin
+    store = mlflow_compat.tracking_store(client)
     logged = on_logged or (lambda n: None)
-    if batchable(store):
+    if mlflow_compat.batchable(store):
         _insert_all(store, list(zip(scores, replaced, strict=True)))
         logged(len(scores))
     else:  # what MlflowClient's tracing twin does with a trace that is not in flight
@@ -99,54 +103,12 @@ def log_scores(
             logged(1)
 
 
-def batchable(store: Any) -> bool:
-    """Whether assessments go to this store in one statement (`log_scores`)."""
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-    from mlflow.store.tracking.utils.sql_trace_rollups import rollups_enabled
-
-    return isinstance(store, SqlAlchemyStore) and not rollups_enabled()
-
-
-Pending = list[tuple[tuple[str, "Score"], "str | None"]]  # ((trace_id, score), replaced id)
-
-
-def _insert_all(store: Any, pending: Pending) -> None:
+def _insert_all(store: Any, pending: list[tuple[tuple[str, Score], str | None]]) -> None:
     """One executemany INSERT of the rows `create_assessment` would add one by one."""
-    from mlflow.store.tracking.dbmodels.models import SqlAssessments, SqlTraceInfo
-    from sqlalchemy import insert, update
-
-    table = SqlAssessments.__table__
     # a later MLflow with other columns: its own (slower) conversion, which knows them
-    build = _row if set(table.columns.keys()) == ROW_COLUMNS else _orm_row
-    with store.ManagedSessionMaker(read_only=False) as session:
-        ids = sorted({trace_id for (trace_id, _), _ in pending})
-        traces = {
-            t.request_id: (t.experiment_id, t.timestamp_ms)
-            for t in session.query(SqlTraceInfo).filter(SqlTraceInfo.request_id.in_(ids))
-        }
-        rows = []
-        for (trace_id, score), old in pending:
-            row = build(trace_id, score, old)
-            # KeyError: a trace is gone
-            row["experiment_id"], row["trace_timestamp_ms"] = traces[trace_id]
-            rows.append(row)
-            if old:
-                session.execute(
-                    update(table)
-                    .where(table.c.trace_id == trace_id, table.c.assessment_id == old)
-                    .values(valid=False)
-                )
-        _execute_many(session, insert(table), rows)
-
-
-def _execute_many(session: Any, statement: Any, rows: list[dict[str, Any]]) -> None:
-    """The rows straight to the driver's executemany: through `session.execute` SQLAlchemy
-    processes each row's parameters in Python, 3x the insert itself (their values are already
-    the driver's types: str, int, float, bool, None)."""
-    compiled = statement.compile(dialect=session.bind.dialect)
-    order = compiled.positiontup  # None for a named paramstyle, which takes the dicts
-    params = rows if order is None else [tuple(row[name] for name in order) for row in rows]
-    session.connection().exec_driver_sql(str(compiled), params)
+    build = _row if mlflow_compat.assessment_columns() == ROW_COLUMNS else _orm_row
+    rows = [(trace_id, build(trace_id, score, old), old) for (trace_id, score), old in pending]
+    mlflow_compat.insert_assessments(store, rows)
 
 
 ROW_COLUMNS = {
@@ -162,16 +124,12 @@ def _row(trace_id: str, score: Score, overrides: str | None) -> dict[str, Any]:
     trace's experiment and time), without building the Feedback and the ORM object: those
     cost 5x the insert (0.6 s for 5,000 scores here). tests/tracking/test_assessments.py
     checks both agree."""
-    from mlflow.store.tracking.utils.trace_analytics import assessment_aggregate
-    from mlflow.tracing.utils import generate_assessment_id
-    from mlflow.utils.time import get_current_time_millis
-
     value = None if score.error else score.value
     error = _error(score)
-    aggregate, numeric = assessment_aggregate(value)
-    now = get_current_time_millis()
+    aggregate, numeric = mlflow_compat.assessment_aggregate(value)
+    now = int(time.time() * 1000)  # mlflow.utils.time.get_current_time_millis
     return {
-        "assessment_id": generate_assessment_id(),
+        "assessment_id": mlflow_compat.new_assessment_id(),
         "trace_id": trace_id,
         "name": score.name,
         "assessment_type": "feedback",
@@ -193,10 +151,7 @@ def _row(trace_id: str, score: Score, overrides: str | None) -> dict[str, Any]:
 
 
 def _orm_row(trace_id: str, score: Score, overrides: str | None) -> dict[str, Any]:
-    from mlflow.store.tracking.dbmodels.models import SqlAssessments
-
-    built = SqlAssessments.from_mlflow_entity(feedback(trace_id, score, overrides))
-    return {k: v for k, v in vars(built).items() if not k.startswith("_sa_")}
+    return mlflow_compat.orm_assessment_row(feedback(trace_id, score, overrides))
 
 
 def log_call_scores(

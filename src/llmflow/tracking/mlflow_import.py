@@ -11,6 +11,7 @@ one; pandas, without pyarrow, keeps strings as objects).
 from __future__ import annotations
 
 from ..lean_import import import_without
+from .mlflow_compat import SQL_STORE_MODULE, TRACING_MODULE
 
 UNUSED_BY_THE_WRITER = ("pyarrow", "scipy")
 
@@ -20,6 +21,6 @@ def import_mlflow(tracking_uri: str) -> None:
     the child starts, while the parent opens the providers, rather than when the first call
     arrives. The store itself is opened later, once the parent has made it: two processes
     creating one new sqlite file would collide."""
-    import_without("mlflow.tracing.utils", UNUSED_BY_THE_WRITER)
+    import_without(TRACING_MODULE, UNUSED_BY_THE_WRITER)
     if tracking_uri.startswith("sqlite:"):
-        import_without("mlflow.store.tracking.sqlalchemy_store", UNUSED_BY_THE_WRITER)
+        import_without(SQL_STORE_MODULE, UNUSED_BY_THE_WRITER)

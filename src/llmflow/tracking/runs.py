@@ -233,8 +233,9 @@ class RunStore:
     def log_table(self, run_id: str, columns: dict[str, list[Any]], artifact_file: str) -> None:
         """The table in `mlflow.log_table`'s format, written whole: log_table appends to an
         existing file, which would duplicate rows when a resumed run is finished again."""
-        from mlflow.utils.mlflow_tags import MLFLOW_LOGGED_ARTIFACTS
+        from .mlflow_compat import logged_artifacts_tag
 
+        MLFLOW_LOGGED_ARTIFACTS = logged_artifacts_tag()  # noqa: N806 - MLflow's name for it
         rows = [list(row) for row in zip(*columns.values(), strict=True)]
         self.client.log_dict(run_id, {"columns": list(columns), "data": rows}, artifact_file)
         tags = self.client.get_run(run_id).data.tags

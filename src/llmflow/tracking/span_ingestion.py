@@ -14,13 +14,11 @@ and 3.10.1 in front of a current server.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-OTLP_PATH = "/v1/traces"  # MLflow's batched span ingestion (3.4 and later)
-VERSION_UNKNOWN = "could not identify MLflow server version"  # MLflow's words, RestStore
+from . import mlflow_compat
 
 
 @dataclass(frozen=True)
@@ -45,13 +43,9 @@ def trace_server(client: Any) -> TraceServer:
     log_spans makes and caches) for a server."""
     from packaging.version import Version
 
-    store = client._tracking_client.store
-    server_version = getattr(store, "_get_server_version", None)
-    if server_version is None:
+    version = mlflow_compat.server_version(mlflow_compat.tracking_store(client))
+    if version is None:
         return TraceServer()
-    version = server_version(store.get_host_creds())
-    if version is None:  # not cached: the trace writer waits for a server that did not answer
-        raise NotImplementedError(f"log_spans is not supported: {VERSION_UNKNOWN}")
     return TraceServer(
         one_trace_per_request=version < Version("3.6"), sends_every_info=version < Version("3.13")
     )
@@ -67,43 +61,15 @@ def log_spans(
     """The spans in one request (each in a request of its own to a server that takes one trace
     per request, `on_sent(1)` after each); False, with nothing written, when the server has no
     batched span ingestion (MLflow before 3.4): it takes them one trace at a time
-    (`upload_trace`)."""
-    store = client._tracking_client.store  # the store's batch API: MlflowClient has no public twin
+    (`mlflow_compat.upload_trace`)."""
+    store = mlflow_compat.tracking_store(client)
     try:
         for batch in [[span] for span in spans] if one_trace_per_request else [spans]:
             store.log_spans(experiment_id, batch)
             if on_sent is not None:
                 on_sent(len(batch))
     except Exception as e:  # noqa: BLE001 - re-raised unless it is the missing endpoint
-        if not no_batch_endpoint(e):
+        if not mlflow_compat.no_batch_endpoint(e):
             raise
         return False
     return True
-
-
-def no_batch_endpoint(error: BaseException) -> bool:
-    """The server cannot take a batch of spans: too old (MLflow's own check of its version), no
-    OTLP route (404/405), or a store behind it that logs no spans (501)."""
-    text = str(error)
-    if isinstance(error, NotImplementedError):
-        return "less than 3.4" in text
-    return OTLP_PATH in text and any(f"error code {code}" in text for code in (404, 405, 501))
-
-
-def upload_trace(client: Any, trace: Any) -> None:
-    """One Trace as MLflow's exporter writes it to a server before 3.4: its info, then its
-    spans as the trace's artifact."""
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-    from mlflow.tracing.client import TracingClient
-    from mlflow.tracing.utils import TraceJSONEncoder
-    from mlflow.tracing.utils.artifact_utils import get_artifact_uri_for_trace
-
-    info = TracingClient(client.tracking_uri).start_trace(trace.info)
-    # what TracingClient's private _upload_trace_data does, with the server's URI given (an
-    # mlflow-artifacts: location is otherwise resolved against the global URI)
-    repository = get_artifact_repository(
-        get_artifact_uri_for_trace(info), tracking_uri=client.tracking_uri
-    )
-    repository.upload_trace_data(
-        json.dumps(trace.data.to_dict(), cls=TraceJSONEncoder, ensure_ascii=False)
-    )

@@ -43,15 +43,10 @@ def _template(cache_dir: Path) -> Path:
 
 
 def _relocate_default_experiment(store: Path) -> None:
-    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
-
-    # the variable's name only; MLflow exports no public constant for it
-    from mlflow.tracking._tracking_service.utils import _SERVER_ARTIFACT_ROOT_ENV_VAR
-    from mlflow.utils.uri import append_to_uri_path, resolve_uri_if_local
+    from .mlflow_compat import default_artifact_location
 
     # the same default MLflow uses when it creates a store itself
-    root = os.environ.get(_SERVER_ARTIFACT_ROOT_ENV_VAR, DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)
-    location = append_to_uri_path(resolve_uri_if_local(root), "0")
+    location = default_artifact_location("0")
     with sqlite3.connect(store) as db:
         db.execute(
             "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0", (location,)

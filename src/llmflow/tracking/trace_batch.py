@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .span_ingestion import TraceServer, log_spans, trace_server, upload_trace
+from . import mlflow_compat
+from .span_ingestion import TraceServer, log_spans, trace_server
 from .traces import TraceJob, build_span, trace_of
 
 
@@ -44,7 +45,7 @@ class TraceBatch:
         its name and scores in its info."""
         while self.uploaded < len(self.spans):
             job, span = self.jobs[self.uploaded], self.spans[self.uploaded]
-            upload_trace(client, trace_of(self.experiment_id, job, span))
+            mlflow_compat.upload_trace(client.tracking_uri, trace_of(self.experiment_id, job, span))
             self.uploaded += 1
             self.scored += 1  # this job's info is sent: log_job_scores' write of it, on a server
         self.spans_logged = True
@@ -113,10 +114,10 @@ def log_job_scores(
     request per scored trace instead of one per score (measured here, a server on PostgreSQL:
     113 ms for a trace's 5 scores, 78 ms for each score alone). A server that takes no trace
     name from the spans (TraceServer.sends_every_info) gets every trace's info."""
-    from .assessments import batchable, log_scores
+    from .assessments import log_scores
 
-    store = client._tracking_client.store
-    if batchable(store):
+    store = mlflow_compat.tracking_store(client)
+    if mlflow_compat.batchable(store):
         pairs = [
             (span.trace_id, s) for job, span in zip(jobs, spans, strict=True) for s in job.scores
         ]

@@ -26,8 +26,9 @@ from ..redact import one_line, redact_url
 from ..scoring import CaseChecks, Score, score_record
 from ..scoring.checks import load_libraries
 from ..scoring.guard import CheckGuard
+from . import mlflow_compat
 from .mlflow_import import import_mlflow
-from .span_ingestion import VERSION_UNKNOWN, TraceServer, trace_server
+from .span_ingestion import TraceServer, trace_server
 from .trace_batch import TraceBatch
 from .trace_writer import END
 from .traces import BATCH, TraceJob
@@ -317,13 +318,8 @@ def _server_away(error: BaseException) -> bool:
     (nothing reached the server, so a retry writes nothing twice). The probe does not retry, and
     MLflow caches its "unknown" answer for the life of the process: forget it, so that a server
     back up is asked again."""
-    if isinstance(error, NotImplementedError) and VERSION_UNKNOWN in str(error):
-        from mlflow.store.tracking.rest_store import RestStore
-
-        # MLflow offers no public way to forget it; getattr: a later MLflow may not cache
-        cached = getattr(RestStore._get_server_version, "cache_clear", None)
-        if cached is not None:
-            cached()
+    if mlflow_compat.version_unknown(error):
+        mlflow_compat.forget_server_version()
         return True
     return _refused(error)
 

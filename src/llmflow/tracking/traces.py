@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..plan import Variant
 from ..types import CallRecord
+from . import mlflow_compat
 
 if TYPE_CHECKING:
     from ..scoring import Score
@@ -53,9 +54,14 @@ class TraceJob:
 def trace_of(experiment_id: str, job: TraceJob, span: Any) -> Any:
     """The Trace of one call's span, with the info that log_spans would have derived: its run
     and its tags (the call's name, which `--resume` looks for, or a judge's); and its scores."""
-    from mlflow.entities import Trace, TraceData, TraceInfo, TraceLocation, TraceState
-    from mlflow.entities.span import SpanStatusCode
-    from mlflow.tracing.constant import TraceMetadataKey
+    from mlflow.entities import (
+        SpanStatusCode,
+        Trace,
+        TraceData,
+        TraceInfo,
+        TraceLocation,
+        TraceState,
+    )
 
     from .assessments import feedback
 
@@ -66,7 +72,7 @@ def trace_of(experiment_id: str, job: TraceJob, span: Any) -> Any:
         request_time=span.start_time_ns // 1_000_000,
         execution_duration=(span.end_time_ns - span.start_time_ns) // 1_000_000,
         state=TraceState.OK if ok else TraceState.ERROR,
-        trace_metadata={TraceMetadataKey.SOURCE_RUN: job.run_id},
+        trace_metadata={mlflow_compat.source_run_key(): job.run_id},
         tags=dict(_trace_tags(job)),
         assessments=[feedback(span.trace_id, score) for score in job.scores],
     )
@@ -184,13 +190,12 @@ def untraced(
 
 def build_span(experiment_id: str, job: TraceJob) -> Any:
     """A finished MLflow Span for one call, as the tracing SDK itself would build it."""
-    from mlflow.entities import Span, SpanType
-    from mlflow.entities.span import SpanStatus, SpanStatusCode
-    from mlflow.tracing.constant import SpanAttributeKey
-    from mlflow.tracing.utils import build_otel_context
+    from mlflow.entities import Span, SpanStatus, SpanStatusCode, SpanType
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.trace import SpanContext
 
+    SpanAttributeKey = mlflow_compat.span_keys()  # noqa: N806 - MLflow's class, by its name
     record, variant = job.record, job.variant
     otel_trace_id, otel_span_id = _otel_ids(job)
     trace_id = _mlflow_trace_id(otel_trace_id)
@@ -241,7 +246,7 @@ def build_span(experiment_id: str, job: TraceJob) -> Any:
         start = end = time.time_ns()
     otel_span = ReadableSpan(
         name=f"{variant.provider}.chat",
-        context=build_otel_context(otel_trace_id, otel_span_id),
+        context=SpanContext(otel_trace_id, otel_span_id, is_remote=False),
         parent=None,
         start_time=start,
         end_time=end,
@@ -257,10 +262,8 @@ def build_span(experiment_id: str, job: TraceJob) -> Any:
 def mlflow_would_price(model: str, provider: str) -> bool:
     """Whether MLflow's own catalog has a price for this model name (it would cost a span that
     has tokens and no cost with it), as MLflow asks it when it stores a span."""
-    from mlflow.tracing.utils import calculate_cost_by_model_and_token_usage
-
     usage = {"input_tokens": 1000, "output_tokens": 1000}
-    return calculate_cost_by_model_and_token_usage(model, usage, provider) is not None
+    return mlflow_compat.catalog_cost(model, usage, provider) is not None
 
 
 def _otel_ids(job: TraceJob) -> tuple[int, int]:
@@ -289,10 +292,7 @@ def _call_trace_id(run_id: str, variant_id: str, case_id: str, repeat: int) -> s
 
 
 def _mlflow_trace_id(otel_trace_id: int) -> str:
-    from mlflow.tracing.constant import TRACE_REQUEST_ID_PREFIX
-    from mlflow.tracing.utils import encode_trace_id
-
-    return TRACE_REQUEST_ID_PREFIX + encode_trace_id(otel_trace_id)
+    return mlflow_compat.mlflow_trace_id(otel_trace_id)
 
 
 def _encoded(attributes: dict[str, Any]) -> dict[str, str]:
