@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from packaging.version import Version
 
 # MLflow's words for a server whose /version did not answer (RestStore.log_spans, 3.17.2)
@@ -165,19 +167,26 @@ def logged_artifacts_tag() -> str:
     return str(MLFLOW_LOGGED_ARTIFACTS)
 
 
-def default_artifact_location(experiment_id: str) -> str:
-    """The artifact location MLflow gives an experiment of a store it creates itself: the root
-    its server sets in a private variable (`_SERVER_ARTIFACT_ROOT_ENV_VAR`, the name only), else
-    `./mlruns` (`mlflow.store.tracking`), made absolute, then the experiment's id
-    (`mlflow.utils.uri`). Checked against 3.17.2. No public twin."""
+def relocate_default_experiment(sqlite_store: Path) -> None:
+    """Give a copied sqlite store's Default experiment (id 0) the artifact location MLflow
+    gives it when it creates a store itself, here: the root its server sets in a private
+    variable (`_SERVER_ARTIFACT_ROOT_ENV_VAR`, the name only), else `./mlruns`
+    (`mlflow.store.tracking`), made absolute (`mlflow.utils.uri`), written straight into
+    MLflow's `experiments` table. Checked against 3.17.2. No public twin: MLflow has no way to
+    move an experiment's artifacts."""
     import os
+    import sqlite3
 
     from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
     from mlflow.tracking._tracking_service.utils import _SERVER_ARTIFACT_ROOT_ENV_VAR
     from mlflow.utils.uri import append_to_uri_path, resolve_uri_if_local
 
     root = os.environ.get(_SERVER_ARTIFACT_ROOT_ENV_VAR, DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)
-    return str(append_to_uri_path(resolve_uri_if_local(root), experiment_id))
+    location = append_to_uri_path(resolve_uri_if_local(root), "0")
+    with sqlite3.connect(sqlite_store) as db:
+        db.execute(
+            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0", (location,)
+        )
 
 
 def batchable(store: Any) -> bool:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 from pathlib import Path
 
+from .mlflow_compat import relocate_default_experiment
 from .uri import SQLITE_PREFIX, sqlite_file
 
 
@@ -25,7 +25,7 @@ def prepare_new_sqlite_store(tracking_uri: str, cache_dir: Path) -> bool:
         return False
     template = _template(cache_dir)
     shutil.copyfile(template, target)
-    _relocate_default_experiment(target)
+    relocate_default_experiment(target)
     return True
 
 
@@ -40,14 +40,3 @@ def _template(cache_dir: Path) -> Path:
         MlflowClient(f"{SQLITE_PREFIX}{building}").search_experiments(max_results=1)  # migrates
         os.replace(building, template)  # atomic: a concurrent builder never sees half a file
     return template
-
-
-def _relocate_default_experiment(store: Path) -> None:
-    from .mlflow_compat import default_artifact_location
-
-    # the same default MLflow uses when it creates a store itself
-    location = default_artifact_location("0")
-    with sqlite3.connect(store) as db:
-        db.execute(
-            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0", (location,)
-        )
