@@ -124,4 +124,5 @@ def _reset_fakes(request: pytest.FixtureRequest):
             server.seconds_per_max_token = 0.0
             server.model_delays = {}
             server.scripted = {}
+            server.judge_reply = None
     yield

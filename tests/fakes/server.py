@@ -80,6 +80,7 @@ class FakeServer:
         # a judge request (llmflow's judge prompt) gets {"score", "reason"}: 1 when the answer
         # holds the reference; with this knob, prose no JSON parser reads
         self.judge_unparseable = False
+        self.judge_reply: str | None = None  # what every judge request gets, when set
         self._rng = random.Random(1234)
         self._queued_faults: deque[str] = deque()
         self._lock = threading.Lock()
@@ -129,6 +130,8 @@ class FakeServer:
             return f"Echo: {last}"
         if self.judge_unparseable:
             return "The answer looks fine to me."
+        if self.judge_reply is not None:
+            return self.judge_reply
         answer, reference = _block(last, "answer"), _block(last, "reference").strip()
         score = 1.0 if reference and reference.lower() in answer.lower() else 0.0
         reason = f"reference {'found' if score else 'missing'}"

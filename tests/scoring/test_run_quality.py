@@ -204,6 +204,18 @@ def test_an_unparseable_judge_answer_is_a_scorer_error(
         assert assessment.value is None and "not {'score'" in assessment.error.error_message
 
 
+def test_a_hostile_judge_answer_is_a_scorer_error_not_a_dead_run(
+    tmp_path: Path, tracking_uri: str, fake_ollama
+):
+    """A judge answering JSON nested 100,000 deep (or a number of 5,000 digits) once raised
+    RecursionError after every judge was paid, left the runs RUNNING, and did so again on
+    every --resume."""
+    fake_ollama.judge_reply = '{"score": 1, "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    found = run(tmp_path, tracking_uri, fake_ollama, scorers=[judge(fake_ollama)])
+    metrics = found["metrics"]
+    assert metrics["pass_rate"] == 0.0 and metrics["n_score_errors"] == 6
+
+
 def test_score_asks_only_the_judges_and_only_when_they_changed(
     tmp_path: Path, tracking_uri: str, fake_ollama
 ):
