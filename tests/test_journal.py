@@ -135,3 +135,38 @@ def test_resume_takes_a_unique_prefix_of_the_run_id(tmp_path: Path):
         load_for_resume("cc0f", tmp_path, mine, "s" * 64)
     with pytest.raises(LlmflowError, match=r"^no run 'beef' in the journals in "):
         load_for_resume("beef", tmp_path, mine, "s" * 64)
+
+
+def test_resume_reuses_what_llmflow_score_paid_the_judges_since(tmp_path: Path):
+    """A run killed while judging, then scored, then resumed: the verdicts `score` paid (its
+    ledger beside the journal) are reused, never paid again."""
+    from llmflow.judge_journal import JudgeEntry, Ledger, ledger_path
+
+    config = tmp_path / "e.yaml"
+    path = journal_path("ab12cd", tmp_path)
+    journal = Journal(path, header(config, run="ab12cd"))
+    journal.append(record("q1"))
+    journal.close()
+    paid = JudgeEntry("v", "q1", 0, "correct", "k" * 64, record("q1", '{"score": 1}'))
+    ledger = Ledger(ledger_path(path))
+    ledger.append(paid)
+    ledger.close()
+    resumed = load_for_resume("ab12cd", tmp_path, config, "s" * 64)
+    assert [entry.id for entry in resumed.judges] == [paid.id]
+
+
+def test_a_judges_timeout_retries_or_url_credentials_do_not_change_what_it_was_asked():
+    from llmflow.judge_journal import question_key
+    from llmflow.scoring.specs import ScorerSpec
+
+    def judge(**extra):
+        fields = {"type": "judge", "name": "j", "provider": "openai", "model": "gpt-4o-mini"}
+        fields |= {"base_url": "http://u:old@127.0.0.1:9/v1", "rubric": "Correct?"}
+        return ScorerSpec.model_validate(fields | extra)
+
+    asked = (Message("user", "2+2?"),)
+    same = question_key(judge(), asked, "4", "4")
+    reached = judge(timeout_s=300, max_retries=5, base_url="http://u:new@127.0.0.1:9/v1")
+    assert question_key(reached, asked, "4", "4") == same
+    assert question_key(judge(temperature=0.9), asked, "4", "4") != same
+    assert question_key(judge(rubric="Polite?"), asked, "4", "4") != same

@@ -189,6 +189,11 @@ def load_for_resume(
     header, records, judges = _read(path)
     if header is None:
         raise ConfigError(f"{path}: not a journal (no header line)")
+    # what `llmflow score` paid the judges since (a killed run may be scored before it is
+    # resumed) is reused too, never paid again
+    from .judge_journal import ledger_path, merged, read_entries
+
+    judges = merged(judges, read_entries(ledger_path(path)))
     if header.config_sha256 != config_sha256:
         raise ConfigError(
             f"{config}: changed since run {header.parent_run_id} started; "

@@ -78,13 +78,35 @@ class JudgeEntry:
         )
 
 
+_ANSWER_SHAPING = {
+    "provider",
+    "model",
+    "base_url",
+    "temperature",
+    "max_tokens",
+    "top_p",
+    "seed",
+    "stop",
+    "prompt_template",
+    "n_ctx",
+}
+
+
 def question_key(
     spec: ScorerSpec, messages: tuple[Message, ...], reference: str | None, answer: str
 ) -> str:
-    """The hash of what a judge is asked: its model entry, the rubric, the question (the last
-    user message), the reference and the answer."""
+    """The hash of what a judge is asked: the settings of its model entry that shape its
+    answer, the rubric, the question (the last user message), the reference and the answer.
+    How it is reached (timeout, retries, key variable, credentials in its URL) or priced does
+    not change the answer: changing one never pays for the same verdict again."""
+    from .redact import redact_url
+
     question = next((m.content for m in reversed(messages) if m.role == "user"), "")
-    entry = spec.judge_entry().model_dump_json()
+    judge = spec.judge_entry()
+    shaping = judge.model_dump(mode="json", include=_ANSWER_SHAPING)
+    if shaping.get("base_url"):
+        shaping["base_url"] = redact_url(shaping["base_url"])
+    entry = json.dumps(shaping, sort_keys=True)
     asked = json.dumps([entry, spec.rubric, question, reference or "", answer])
     return hashlib.sha256(asked.encode()).hexdigest()
 
