@@ -77,8 +77,8 @@ def rescore(
         finally:
             ledger.store()
         result.judge_calls = len(ledger.made)
-        if result.changed:
-            _refresh_parent(store, experiment, parent_id)
+        # also when nothing changed now: a score stopped before this step left it stale
+        _refresh_parent(store, experiment, parent_id, force=result.changed)
         # every time, not only on a change: a registry left stale by an earlier score is mended
         result.registry = refresh_versions(client, [run.info.run_id for run in runs])
     return result
@@ -288,17 +288,35 @@ def _judge(
             config_name=loaded.path.name,
             known=list(ledger.entries),
             on_judged=ledger.append,
+            budget=_judge_budget(loaded, ledger),
         )
     )
 
 
-def _refresh_parent(store: RunStore, experiment: str, parent_id: str) -> None:
-    """The comparison and, when the run has one, the report, rebuilt from MLflow."""
+def _judge_budget(loaded: LoadedExperiment, ledger: Any) -> Any:
+    """The file's max_cost_usd bounds what `llmflow score` pays its judges too, counting what
+    the run and earlier scores paid them (the ledger's entries)."""
+    from .budget import Budget
+
+    limit = loaded.config.max_cost_usd
+    if limit is None:
+        return None
+    return Budget.after(limit, [entry.record for entry in ledger.entries])
+
+
+def _refresh_parent(store: RunStore, experiment: str, parent_id: str, force: bool) -> None:
+    """The comparison and, when the run has one, the report, rebuilt from MLflow: when the
+    variants changed now (`force`), or when the comparison the parent holds is not theirs."""
     from .report import comparison_artifacts, load_comparison
+    from .tracking.artifacts import read_text
 
     client = store.client
     comparison = load_comparison(client, experiment, parent_id)
-    for path, text in comparison_artifacts(comparison).items():
+    artifacts = comparison_artifacts(comparison)
+    stored = read_text(client, parent_id, "comparison/comparison.json")
+    if not force and stored == artifacts["comparison/comparison.json"]:
+        return
+    for path, text in artifacts.items():
         client.log_text(parent_id, text, path)
     if has_artifact(client, parent_id, "report"):
         from .report.data import load_report_data

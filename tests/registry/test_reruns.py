@@ -99,3 +99,19 @@ def test_a_tie_is_said_with_the_rule_that_broke_it(client):
     assert alias_holder(client, "b", "staging") == "1"
     history = versions.history(client, "b")
     assert history[-1]["via"] == versions.BY_POLICY
+
+
+def test_the_policy_checks_this_files_gates_on_this_runs_numbers(
+    tmp_path, tracking_uri, fake_ollama
+):
+    """A version kept from an earlier run is not promoted under that run's gates: the file's
+    gates now, on this run's metrics."""
+    loose = {"promote": {"best_by": "error_rate", "require": ["error_rate<=0.5"]}}
+    run(tmp_path, tracking_uri, fake_ollama, 0.2, **loose)
+    client = MlflowClient(tracking_uri)
+    client.delete_registered_model_alias("llm_rerun", "staging")
+    strict = {"promote": {"best_by": "error_rate", "require": ["n_calls>=5"]}}  # 1 call made
+    again = run(tmp_path, tracking_uri, fake_ollama, 0.2, **strict)
+    assert "kept llm_rerun v1" in again
+    assert "llm_rerun v1 not promoted: n_calls>=5: n_calls is 1" in again
+    assert alias_holder(client, "llm_rerun", "staging") is None

@@ -86,3 +86,30 @@ def test_a_failing_judge_exits_1_and_score_asks_it_again(
     again = invoke_cli(*score, env=KEY)
     assert again.exit_code == 0 and "nothing changed" in again.stdout, again.output
     assert len(fake_openai.completed) == 4, "a judge answer was paid for twice"
+
+
+def test_score_pays_its_judges_within_the_files_budget(
+    tmp_path: Path, tracking_uri: str, fake_ollama, fake_openai
+):
+    """`llmflow score` once paid every judge whatever max_cost_usd said."""
+    judge = openai_judge(f"{fake_openai.url}/v1")
+    path = write_experiment(
+        tmp_path, ollama_models(fake_ollama), prompts=PROMPTS, repeats=2, scorers=[judge]
+    )
+    fake_openai.fault_rate, fake_openai.fault_kinds = 1.0, ("429",)
+    assert invoke_cli("run", str(path), "--tracking-uri", tracking_uri, env=KEY).exit_code == 1
+    fake_openai.fault_rate = 0.0
+    tight = write_experiment(
+        tmp_path,
+        ollama_models(fake_ollama),
+        name="tight.yaml",
+        prompts=PROMPTS,
+        repeats=2,
+        scorers=[judge],
+        max_cost_usd=1e-9,
+        allow_unpriced=True,
+    )
+    score = ["score", "-e", "provider-comparison", "--tracking-uri", tracking_uri]
+    rescored = invoke_cli(*score, "--config", str(tight), env=KEY)
+    assert len(fake_openai.completed) == 0, rescored.output
+    assert "judge verdict(s) failed" in rescored.output

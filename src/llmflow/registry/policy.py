@@ -38,10 +38,23 @@ class Candidate:
         return f"{self.mv.name} v{self.mv.version} ({self.variant_id})"
 
 
-def promote_best(client: Any, candidates: list[Candidate], metric: str) -> tuple[list, list]:
+def promote_best(
+    client: Any, candidates: list[Candidate], metric: str, rules: list[str] = ()
+) -> tuple[list, list]:
     """Send the best candidate to staging where the policy may; (notes, problems), one line
-    each. Never raises: the run and its versions are safe already."""
-    from . import versions
+    each. The file's gates (`rules`) are checked against this run's metrics first: a version
+    kept from an earlier run is never promoted under that run's gates and numbers. Never
+    raises: the run and its versions are safe already."""
+    try:
+        return _promote_best(client, candidates, metric, list(rules))
+    except Exception as e:  # a store error, a hand-written tag: the run is safe already
+        return [], [f"promote.best_by: not applied: {redact_text(repr(e))}"]
+
+
+def _promote_best(
+    client: Any, candidates: list[Candidate], metric: str, rules: list[str]
+) -> tuple[list, list]:
+    from . import gates, versions
 
     scored = [c for c in candidates if c.metrics.get(metric) is not None]
     if not scored:
@@ -59,6 +72,9 @@ def promote_best(client: Any, candidates: list[Candidate], metric: str) -> tuple
             f"{name} {ALIAS} stays v{holder} ({setter}): a run's promote: policy leaves an alias "
             f"set by hand; `llmflow promote {name} -v {version} --to {ALIAS}` moves it ({value})",
         ], []
+    _, failures = gates.check(rules, best.metrics)
+    if failures:
+        return notes, [f"{name} v{version} not promoted: {'; '.join(failures)}"]
     try:
         versions.promote(client, name, version, ALIAS, via=versions.BY_POLICY)
     except Exception as e:  # a refusal or a store error: the run and the versions are safe

@@ -58,7 +58,7 @@ def register_and_promote(
             problem = redact_text(f"{type(e).__name__}: {e}")
             result.problems.append(f"could not register {row.variant_id}: {problem}")
     if policy and policy.best_by and candidates:
-        notes, problems = promote_best(client, candidates, policy.best_by)
+        notes, problems = promote_best(client, candidates, policy.best_by, rules)
         result.notes += notes
         result.problems += problems
     return result
