@@ -98,8 +98,9 @@ def scoring_lock(tracking_uri: str, parent_id: str) -> Iterator[None]:
     """Held while a run is scored; LlmflowError at once when another scorer holds it."""
     from .environment import resolve_cache_dir
 
-    # hashed: a tracking URI may hold credentials, which a file name would show
-    digest = hashlib.sha256(f"{tracking_uri}\0{parent_id}".encode()).hexdigest()[:32]
+    # by the run id alone (a UUID): one store's URI is written in several ways (a trailing
+    # slash, credentials), and each way must find the same lock
+    digest = hashlib.sha256(parent_id.encode()).hexdigest()[:32]
     path = resolve_cache_dir() / "locks" / f"score-{digest}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:

@@ -98,3 +98,24 @@ def test_an_ambiguous_prefix_says_how_many_runs_share_it(ran):
         resolve_run(client, first, KIND_PARENT, experiment)
     for run_id in parents[1:]:
         client.delete_run(run_id)  # the other tests see one parent again
+
+
+def test_a_search_cut_at_its_limit_is_ambiguous_not_the_one_parent_it_saw(monkeypatch):
+    """Past the search's limit, a parent among the runs returned may not be the only one."""
+    from types import SimpleNamespace
+
+    from llmflow.errors import LlmflowError
+    from llmflow.tracking import run_lookup
+
+    def run(run_id: str, kind: str):
+        tags = {TAG_KIND: kind}
+        return SimpleNamespace(info=SimpleNamespace(run_id=run_id), data=SimpleNamespace(tags=tags))
+
+    found = [run("ab" + "0" * 30, KIND_PARENT), run("ab" + "1" * 30, KIND_VARIANT)]
+    client = SimpleNamespace(
+        tracking_uri="sqlite:///x.db", search_runs=lambda *a, **k: found[: k["max_results"]]
+    )
+    monkeypatch.setattr(run_lookup, "_MAX_MATCHES", 2)
+    experiment = SimpleNamespace(name="e", experiment_id="1")
+    with pytest.raises(LlmflowError, match="ambiguous .at least 2 runs start with it"):
+        resolve_run(client, "ab", KIND_PARENT, experiment)

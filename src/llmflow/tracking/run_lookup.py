@@ -27,6 +27,11 @@ def resolve_run(client: Any, prefix: str, kind: str, experiment: Any = None) -> 
     if folded is None:
         raise LlmflowError(f"no run {prefix!r} in {where}: a run id is hexadecimal")
     runs = _runs_starting(client, folded, experiment_ids)
+    if len(runs) >= _MAX_MATCHES:  # the search was cut: the one parent seen may not be the one
+        raise LlmflowError(
+            f"run id {prefix!r} is ambiguous (at least {_MAX_MATCHES} runs start with it in "
+            f"{where}): give more characters"
+        )
     wanted = [r.info.run_id for r in runs if r.data.tags.get(TAG_KIND) == kind]
     if wanted or len(runs) != 1:
         return pick(prefix, wanted or [r.info.run_id for r in runs], where)
