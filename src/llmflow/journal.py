@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .judge_journal import JUDGE_LINE, JudgeEntry, ledger_path, merged, read_entries
+from .record_lines import journal_lines, record_from_dict, record_to_dict
 from .redact import redact_url
-from .types import CallRecord, Completion, Cost, GenerationSettings, Message, Timing, Usage
+from .types import CallRecord
 
 JOURNAL_DIR = Path(".llmflow") / "journals"
 
@@ -106,18 +108,6 @@ class Journal:
         self._file.close()
 
 
-def journal_lines(path: Path) -> Iterator[str]:
-    """The JSON lines of a journal, read as bytes and split at b"\n" only: str.splitlines
-    would also split at U+2028, U+2029 and U+0085, which json.dumps(ensure_ascii=False) leaves
-    in strings, and lose those calls. A line cut mid-character by a kill is dropped."""
-    with path.open("rb") as file:
-        for raw in file:
-            try:
-                yield raw.decode("utf-8")
-            except UnicodeDecodeError:
-                continue
-
-
 def read_journal(path: Path) -> tuple[JournalHeader | None, list[CallRecord]]:
     """The header (None if missing) and every complete record; a line cut short by a kill is
     ignored."""
@@ -127,7 +117,6 @@ def read_journal(path: Path) -> tuple[JournalHeader | None, list[CallRecord]]:
 
 def _read(path: Path) -> tuple[JournalHeader | None, list[CallRecord], list[Any]]:
     """The header, the model calls and the judge calls (judge_journal.JudgeEntry)."""
-    from .judge_journal import JUDGE_LINE, JudgeEntry
 
     if not path.exists():
         raise ConfigError(f"no journal at {path}: --resume needs the directory the run started in")
@@ -191,8 +180,6 @@ def load_for_resume(
         raise ConfigError(f"{path}: not a journal (no header line)")
     # what `llmflow score` paid the judges since (a killed run may be scored before it is
     # resumed) is reused too, never paid again
-    from .judge_journal import ledger_path, merged, read_entries
-
     judges = merged(judges, read_entries(ledger_path(path)))
     if header.config_sha256 != config_sha256:
         raise ConfigError(
@@ -230,30 +217,3 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:  # removed since the glob
         return 0.0
-
-
-def record_to_dict(record: CallRecord) -> dict[str, Any]:
-    data = asdict(record)
-    data["settings"]["stop"] = list(record.settings.stop)
-    return data
-
-
-def record_from_dict(data: dict[str, Any]) -> CallRecord:
-    completion = data["completion"]
-    if completion is not None:
-        completion = Completion(**{**completion, "usage": Usage(**completion["usage"])})
-    settings = data["settings"]
-    return CallRecord(
-        variant_id=data["variant_id"],
-        case_id=data["case_id"],
-        repeat=data["repeat"],
-        messages=tuple(Message(**m) for m in data["messages"]),
-        settings=GenerationSettings(**{**settings, "stop": tuple(settings["stop"])}),
-        completion=completion,
-        timing=Timing(**data["timing"]) if data["timing"] else None,
-        cost=Cost(**data["cost"]) if data["cost"] else None,
-        error_type=data["error_type"],
-        error_message=data["error_message"],
-        attempts=data["attempts"],
-        cached=data["cached"],
-    )

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .journal import journal_lines, record_from_dict, record_to_dict
+from .record_lines import journal_lines, record_from_dict, record_to_dict
 from .types import CallRecord, Message
 
 if TYPE_CHECKING:

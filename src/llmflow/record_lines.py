@@ -1,0 +1,51 @@
+"""A CallRecord as a plain dict (a JSON line of a journal) and back, losslessly; and the lines of
+such a file, read so that no line a kill cut short, and no call, is lost. Shared by the run's
+journal (journal.py) and the judges' ledger (judge_journal.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from .types import CallRecord, Completion, Cost, GenerationSettings, Message, Timing, Usage
+
+
+def journal_lines(path: Path) -> Iterator[str]:
+    """The JSON lines of a journal, read as bytes and split at b"\n" only: str.splitlines
+    would also split at U+2028, U+2029 and U+0085, which json.dumps(ensure_ascii=False) leaves
+    in strings, and lose those calls. A line cut mid-character by a kill is dropped."""
+    with path.open("rb") as file:
+        for raw in file:
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+
+
+def record_to_dict(record: CallRecord) -> dict[str, Any]:
+    data = asdict(record)
+    data["settings"]["stop"] = list(record.settings.stop)
+    return data
+
+
+def record_from_dict(data: dict[str, Any]) -> CallRecord:
+    completion = data["completion"]
+    if completion is not None:
+        completion = Completion(**{**completion, "usage": Usage(**completion["usage"])})
+    settings = data["settings"]
+    return CallRecord(
+        variant_id=data["variant_id"],
+        case_id=data["case_id"],
+        repeat=data["repeat"],
+        messages=tuple(Message(**m) for m in data["messages"]),
+        settings=GenerationSettings(**{**settings, "stop": tuple(settings["stop"])}),
+        completion=completion,
+        timing=Timing(**data["timing"]) if data["timing"] else None,
+        cost=Cost(**data["cost"]) if data["cost"] else None,
+        error_type=data["error_type"],
+        error_message=data["error_message"],
+        attempts=data["attempts"],
+        cached=data["cached"],
+    )
