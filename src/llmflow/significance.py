@@ -221,16 +221,17 @@ def median_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float
     return float(ordered[j]), float(ordered[n - 1 - j])
 
 
-def unpaired(a: np.ndarray, b: np.ndarray, latency: bool = False) -> Test:
+def unpaired(a: np.ndarray, b: np.ndarray, medians: bool = False) -> Test:
     """Variants that did not answer the same prompts. 0/1 outcomes: Fisher's exact test, with
-    Newcombe's interval for independent proportions (1998, method 10); latency: Mann-Whitney,
-    with the difference of the medians and no interval; other values: Welch's t."""
+    Newcombe's interval for independent proportions (1998, method 10); latency and cost
+    (`medians`): Mann-Whitney, with the difference of the medians and no interval; other
+    values: Welch's t."""
     from scipy import stats as sp
 
     n = len(a) + len(b)
     if len(a) < 2 or len(b) < 2:
         return Test("too_few_prompts", n, None, None, None, 1.0, 0, paired=False)
-    if latency or (np.ptp(a) == 0 and np.ptp(b) == 0 and not is_binary(a, b)):
+    if medians or (np.ptp(a) == 0 and np.ptp(b) == 0 and not is_binary(a, b)):
         p = float(sp.mannwhitneyu(a, b).pvalue)
         diff = float(np.median(a) - np.median(b))
         return Test("mann_whitney", n, diff, None, None, p, int(np.sign(diff)), paired=False)

@@ -177,13 +177,9 @@ def _neg(value: float | None) -> float | None:
 def pairwise(variants: Sequence[Evidence], alpha: float = ALPHA) -> list[Pair]:
     """Every metric, every two variants that both have it; Holm within each metric."""
     out: list[Pair] = []
-    metrics = sorted({m for v in variants for m in v.values})
-    for metric in metrics:
+    for metric in sorted({m for v in variants for m in v.values}):
         having = [v for v in variants if v.values.get(metric)]
-        tested = [(a, b, _test(metric, a, b)) for a, b in itertools.combinations(having, 2)]
-        adjusted = significance.holm([t.p_value for _, _, t in tested])
-        for (a, b, test), p_adjusted in zip(tested, adjusted, strict=True):
-            out.append(_pair(metric, a, b, test, p_adjusted, len(tested), alpha))
+        out += _family(metric, list(itertools.combinations(having, 2)), alpha)
     return out
 
 
@@ -193,14 +189,22 @@ def compare_runs(current: Sequence[Evidence], baseline: Sequence[Evidence]) -> l
     before = {v.label: v for v in baseline}
     matched = [(v, before[v.label]) for v in current if v.label in before]
     out: list[Pair] = []
-    metrics = sorted({m for v, _ in matched for m in v.values})
-    for metric in metrics:
+    for metric in sorted({m for v, _ in matched for m in v.values}):
         having = [(a, b) for a, b in matched if a.values.get(metric) and b.values.get(metric)]
-        tested = [(a, b, _test(metric, a, b)) for a, b in having]
-        adjusted = significance.holm([t.p_value for _, _, t in tested])
-        for (a, b, test), p_adjusted in zip(tested, adjusted, strict=True):
-            out.append(_pair(metric, a, b, test, p_adjusted, len(tested), ALPHA, baseline=True))
+        out += _family(metric, having, ALPHA, baseline=True)
     return out
+
+
+def _family(
+    metric: str, matched: list[tuple[Evidence, Evidence]], alpha: float, baseline: bool = False
+) -> list[Pair]:
+    """One metric's comparisons, their p-values adjusted together by Holm's method."""
+    tested = [(a, b, _test(metric, a, b)) for a, b in matched]
+    adjusted = significance.holm([t.p_value for _, _, t in tested])
+    return [
+        _pair(metric, a, b, test, p_adjusted, len(tested), alpha, baseline)
+        for (a, b, test), p_adjusted in zip(tested, adjusted, strict=True)
+    ]
 
 
 def _test(metric: str, a: Evidence, b: Evidence) -> significance.Test:
@@ -216,7 +220,7 @@ def _test(metric: str, a: Evidence, b: Evidence) -> significance.Test:
         return significance.signed_rank(xa, xb)
     xa = np.array(list(va.values()))
     xb = np.array(list(vb.values()))
-    return significance.unpaired(xa, xb, latency=metric == LATENCY)
+    return significance.unpaired(xa, xb, medians=metric in (LATENCY, COST))
 
 
 def _pair(
