@@ -56,9 +56,7 @@ def is_binary(*values: np.ndarray) -> bool:
 
 def mcnemar(a: np.ndarray, b: np.ndarray) -> Test:
     """Exact McNemar on paired 0/1 outcomes, with Newcombe's interval of the difference."""
-    a_only = int(np.sum((a == 1) & (b == 0)))
-    b_only = int(np.sum((a == 0) & (b == 1)))
-    both = int(np.sum((a == 1) & (b == 1)))
+    both, a_only, b_only, neither = paired_table(a, b)
     n = len(a)
     discordant = a_only + b_only
     if discordant:
@@ -69,7 +67,7 @@ def mcnemar(a: np.ndarray, b: np.ndarray) -> Test:
         mid_p = min(1.0, max(0.0, tails - _binomial_half_pmf(a_only, discordant)))
     else:
         p, mid_p = 1.0, 1.0
-    low, high = newcombe_paired_interval(both, a_only, b_only, n - both - a_only - b_only)
+    low, high = newcombe_paired_interval(both, a_only, b_only, neither)
     return Test(
         method="mcnemar_exact",
         n=n,
@@ -82,6 +80,13 @@ def mcnemar(a: np.ndarray, b: np.ndarray) -> Test:
         b_higher=b_only,
         mid_p=mid_p,
     )
+
+
+def paired_table(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int, int]:
+    """Paired 0/1 outcomes as McNemar's table: (both passed, a only, b only, neither)."""
+    cells = ((1, 1), (1, 0), (0, 1), (0, 0))
+    both, a_only, b_only, neither = (int(np.sum((a == i) & (b == j))) for i, j in cells)
+    return both, a_only, b_only, neither
 
 
 def binomial_half_p(k: int, n: int) -> float:

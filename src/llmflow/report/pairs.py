@@ -207,12 +207,18 @@ def _family(
     ]
 
 
+def _common(metric: str, a: Evidence, b: Evidence) -> tuple[np.ndarray, np.ndarray]:
+    """Both variants' per-prompt values on the prompts both have, in one order."""
+    va = a.per_prompt(metric) if a.values.get(metric) else {}
+    vb = b.per_prompt(metric) if b.values.get(metric) else {}
+    common = sorted(set(va) & set(vb))
+    return np.array([va[c] for c in common]), np.array([vb[c] for c in common])
+
+
 def _test(metric: str, a: Evidence, b: Evidence) -> significance.Test:
     va, vb = a.per_prompt(metric), b.per_prompt(metric)
-    common = sorted(set(va) & set(vb))
-    if common and len(common) >= min(len(va), len(vb)) / 2:
-        xa = np.array([va[c] for c in common])
-        xb = np.array([vb[c] for c in common])
+    xa, xb = _common(metric, a, b)
+    if len(xa) and len(xa) >= min(len(va), len(vb)) / 2:
         if metric in (LATENCY, COST):
             return significance.sign_test(xa, xb)
         if significance.is_binary(xa, xb):
@@ -318,23 +324,17 @@ def one_sided_bound(metric: str, a: Evidence, b: Evidence, lower: bool) -> tuple
     many they are; None for the bound when they share too few prompts. The bound is an end of
     the two-sided 90% interval of the test pairwise() would use (Newcombe's, the t interval,
     or the median's order statistics for latency)."""
-    va = a.per_prompt(metric) if a.values.get(metric) else {}
-    vb = b.per_prompt(metric) if b.values.get(metric) else {}
-    common = sorted(set(va) & set(vb))
-    if not common:
+    xa, xb = _common(metric, a, b)
+    if not len(xa):
         return None, 0
-    xa = np.array([va[c] for c in common])
-    xb = np.array([vb[c] for c in common])
     if metric in (LATENCY, COST):
         low, high = significance.median_interval(xa - xb, confidence=0.90)
     elif significance.is_binary(xa, xb):
-        both, a_only, b_only, neither = (
-            int(np.sum((xa == i) & (xb == j))) for i, j in ((1, 1), (1, 0), (0, 1), (0, 0))
-        )
-        low, high = significance.newcombe_paired_interval(both, a_only, b_only, neither, z=Z90)
+        table = significance.paired_table(xa, xb)
+        low, high = significance.newcombe_paired_interval(*table, z=Z90)
     else:
         low, high = significance.t_interval(xa - xb, z_level=0.95)
-    return (low if lower else high), len(common)
+    return (low if lower else high), len(xa)
 
 
 def oriented(pairs: Iterable[Pair], metric: str, a: str, b: str) -> Pair | None:
