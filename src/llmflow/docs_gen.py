@@ -24,7 +24,9 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from . import docs_fields
+from . import docs_fields, metrics
+from .config import Experiment
+from .providers.spec import provider_specs
 
 PACKAGE = Path(__file__).resolve().parent
 REPO = PACKAGE.parents[1]
@@ -37,8 +39,6 @@ _BLOCK = re.compile(
 
 def experiment_reference() -> str:
     """A table per model of the experiment file, from `Experiment` down."""
-    from llmflow.config import Experiment
-
     sections = []
     for model in _models_below(Experiment):
         where = docs_fields.WHERE[model.__name__]
@@ -150,14 +150,10 @@ def _number(value: float) -> str:
 
 
 def metrics_table() -> str:
-    from llmflow import metrics
-
     return metrics.markdown_table()
 
 
 def providers_table() -> str:
-    from llmflow.providers.spec import provider_specs
-
     rows = [
         "| provider | key from | base URL | extra | default model | priced |",
         "|---|---|---|---|---|---|",
