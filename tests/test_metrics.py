@@ -1,5 +1,5 @@
 """The metric registry: every metric a run writes is declared once, and everything that shows or
-tests a metric reads the declaration (comparison rows, tables, gates, registry, README)."""
+tests a metric reads the declaration (comparison rows, tables, gates, registry, docs)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from llmflow.registry import gates, versions
 from llmflow.report.comparison import ComparisonRow, row_from
 from tests.helpers import write_experiment
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+DOCS_METRICS = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
 # ComparisonRow fields that describe the variant rather than measure it
 DESCRIPTIVE = {
     "model",
@@ -88,9 +88,9 @@ def test_formats_say_unknown_never_zero():
     assert metrics.BY_KEY["estimated_cost_usd"].format(0.0012) == "$0.0012"
 
 
-def test_the_readme_table_is_generated_from_the_registry():
-    text = README.read_text()
-    start = text.index("<!-- metrics table: generated, do not edit -->\n")
-    end = text.index("<!-- end of metrics table -->")
-    table = text[start:end].split("\n", 1)[1]
-    assert table == metrics.markdown_table(), "run: python -m llmflow.metrics, paste into README"
+def test_the_docs_table_is_generated_from_the_registry():
+    text = DOCS_METRICS.read_text()
+    start = text.index("<!-- generated: metrics-table -->\n")
+    end = text.index("<!-- end generated: metrics-table -->")
+    table = text[start:end].split("\n", 1)[1].strip("\n") + "\n"
+    assert table == metrics.markdown_table(), "run: python -m llmflow.docs_gen"

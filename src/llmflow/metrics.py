@@ -3,9 +3,9 @@
 A `Metric` says what a key means, its unit, how it is aggregated over a variant's calls, which
 way is better and whether a promotion gate may test it. Summaries (`stats.summarize`, the
 scorers) write these keys; the comparison rows, the report's tables, the registry's version
-tags, the gates and the README's metric table all read them from here. Adding a metric is one
+tags, the gates and the table of docs/metrics.md all read them from here. Adding a metric is one
 entry below (a test fails until `summarize` or a scorer writes only declared keys, and until
-the README's table is regenerated with `python -m llmflow.metrics`).
+docs/metrics.md is regenerated with `python -m llmflow.docs_gen`).
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ def higher_is_better(key: str) -> bool:
 
 
 def markdown_table() -> str:
-    """The README's table of per-variant metrics."""
+    """The table of per-variant metrics in docs/metrics.md (docs_gen.py writes it there)."""
     lines = [
         "| metric | meaning | unit | aggregation | better | gate |",
         "|---|---|---|---|---|---|",
