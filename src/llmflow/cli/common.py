@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from enum import Enum
 from typing import Annotated
 
@@ -91,20 +90,12 @@ ParentRun = Annotated[
 ]
 
 
-def quiet_mlflow() -> None:
-    """MLflow's INFO lines (database migrations, queue flushes) and its download progress bars
-    are noise to a CLI user."""
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-
-
 def open_store(tracking_uri: str | None):
     """The RunStore for --tracking-uri (or its defaults), which must exist: every command but
     `llmflow run` reads runs already made. Imports MLflow only now."""
     from ..tracking.runs import open_store as open_checked
     from ..tracking.uri import resolve_tracking_uri
 
-    quiet_mlflow()
     return open_checked(resolve_tracking_uri(tracking_uri), create=False)
 
 
