@@ -137,3 +137,14 @@ def test_a_worker_whose_lean_import_fails_starts_again_without_the_tricks(tmp_pa
         timeout=100,
     )
     assert b"restarted" in done.stderr, done.stderr[-2000:]
+
+
+def test_the_worker_finds_the_users_pythonpath_first_then_this_llmflow(monkeypatch, tmp_path):
+    from llmflow.tracking import writer_pool
+
+    started: list[dict[str, str]] = []
+    monkeypatch.setattr(writer_pool.subprocess, "Popen", lambda *a, env, **k: started.append(env))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    writer_pool._spawn("sqlite:///x.db")
+    first, this = started[0]["PYTHONPATH"].split(os.pathsep)
+    assert first == str(tmp_path) and Path(this, "llmflow", "_process.py").is_file()

@@ -30,9 +30,10 @@ import importlib
 import importlib.abc
 import os
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from types import ModuleType
+from importlib.machinery import ModuleSpec
+from types import FrameType, ModuleType
 from typing import NoReturn
 
 LEAN_ENV = "LLMFLOW_LEAN"
@@ -73,7 +74,7 @@ def prepare_cli_process() -> None:
     global _owned
     _owned = True
     _set_defaults(MLFLOW_SETTINGS)
-    if tricks_on():
+    if tricks_on() and not any(isinstance(f, _HiddenFrom) for f in sys.meta_path):
         sys.meta_path.insert(0, _HiddenFrom(("aiohttp",), importers=("openai",)))
 
 
@@ -153,7 +154,12 @@ class _HiddenFrom(importlib.abc.MetaPathFinder):
         self.importers = importers
         self.refused: list[str] = []
 
-    def find_spec(self, fullname, path=None, target=None):  # noqa: ARG002 - the finder protocol
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None = None,  # noqa: ARG002 - the finder protocol
+        target: ModuleType | None = None,  # noqa: ARG002
+    ) -> ModuleSpec | None:
         top = fullname.partition(".")[0]
         if top not in self.hidden or (self.importers and _importer() not in self.importers):
             return None
@@ -166,9 +172,9 @@ class _HiddenFrom(importlib.abc.MetaPathFinder):
 
 def _importer() -> str:
     """The top-level package whose module runs the import being looked up."""
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None:
-        name = frame.f_globals.get("__name__", "")
+        name = str(frame.f_globals.get("__name__", ""))
         if not name.startswith(("importlib", "_frozen_importlib")):
             return name.partition(".")[0]
         frame = frame.f_back
