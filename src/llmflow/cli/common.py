@@ -42,7 +42,10 @@ class LeanGroup(typer.core.TyperGroup):
     """A command group that parses its own options without importing pydantic: its `--help`
     flag, when not given, is False rather than None, and its unset options stay None (typer
     0.2x sends both through a pydantic TypeAdapter). `llmflow models history --help` parses
-    the `models` group's options before it reaches `history`."""
+    the `models` group's options before it reaches `history`.
+
+    Typer takes a group's class (`cls=`) but not its options' class: the group re-classes the
+    options it was just given, its own objects, never typer's classes or anything global."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
