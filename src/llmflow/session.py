@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
+from ._process import gc_paused
 from .budget import Budget
 from .cache import ResponseCache
 from .config import LoadedExperiment
 from .errors import RunFailed, ServerGone
-from .gc_pause import gc_paused
 from .journal import Journal, JournalHeader, Resumed, journal_path
 from .plan import Plan
 from .pricing import Pricer

@@ -158,11 +158,15 @@ def portable(error: BaseException) -> BaseException:
 
 
 def main() -> None:
-    from .lean_import import claim_process
+    from ._process import LeanImportFailed, prepare_worker_process, restart_without_tricks
+
+    prepare_worker_process()
     from .tracking.trace_child import serve, start_child
 
-    claim_process()
-    messages, replies = start_child(sys.argv[1:])
+    try:
+        messages, replies = start_child(sys.argv[1:])
+    except LeanImportFailed:
+        restart_without_tricks()
     serve(messages, replies, StoreTasks)
 
 

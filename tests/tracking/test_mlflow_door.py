@@ -16,8 +16,9 @@ import pytest
 from mlflow import MlflowClient
 
 import llmflow
+from llmflow.errors import TrackingError
 from llmflow.tracking import mlflow_compat
-from llmflow.tracking.span_ingestion import log_spans
+from llmflow.tracking.span_ingestion import log_spans, trace_server
 
 PACKAGE = Path(llmflow.__file__).parent
 DOOR = PACKAGE / "tracking" / "mlflow_compat.py"
@@ -215,6 +216,18 @@ def test_any_other_refusal_of_a_batch_is_raised(status: int, body: bytes):
 def test_a_server_too_old_for_batches_takes_none():
     with serving(200, b"{}", ["3.3.0"]) as url:
         assert not log_spans(MlflowClient(url), "0", spans(1))
+
+
+@pytest.mark.parametrize(
+    ("version", "takes"), [("2.22.1", None), ("3.0.0", False), ("3.3.0", False)]
+)
+def test_a_server_before_the_minimum_is_refused_in_one_line(version: str, takes: bool | None):
+    with serving(200, b"{}", [version]) as url:
+        if takes is None:
+            with pytest.raises(TrackingError, match=f"runs MLflow {version}: .* 3.0 or later"):
+                trace_server(MlflowClient(url))
+        else:
+            assert trace_server(MlflowClient(url)).one_trace_per_request
 
 
 def test_a_server_that_did_not_answer_its_version_is_asked_again_once_forgotten():

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from llmflow import _process
 from llmflow.tracking import trace_batch, trace_child
 from llmflow.tracking.trace_child import ChildState
 from llmflow.writer_process import StoreTasks
@@ -83,12 +84,12 @@ def test_a_server_gone_past_the_bound_is_told_to_the_parent_once(monkeypatch):
 
 
 def test_the_wait_is_set_by_the_environment(monkeypatch):
-    monkeypatch.setenv(trace_child.SERVER_WAIT_ENV, "2.5")
-    assert trace_child.server_wait_s() == 2.5
-    monkeypatch.setenv(trace_child.SERVER_WAIT_ENV, "soon")
-    assert trace_child.server_wait_s() == 120.0
-    monkeypatch.delenv(trace_child.SERVER_WAIT_ENV)
-    assert trace_child.server_wait_s() == 120.0
+    monkeypatch.setenv(_process.SERVER_WAIT_ENV, "2.5")
+    assert _process.server_wait_s() == 2.5
+    monkeypatch.setenv(_process.SERVER_WAIT_ENV, "soon")
+    assert _process.server_wait_s() == 120.0
+    monkeypatch.delenv(_process.SERVER_WAIT_ENV)
+    assert _process.server_wait_s() == 120.0
 
 
 def mlflow_error_from(cause: Exception) -> Exception:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -24,7 +23,6 @@ from .common import (
     errors,
     judge_notes,
     plain,
-    quiet_mlflow,
 )
 from .reading import print_comparison
 
@@ -105,7 +103,6 @@ def run(
     if run_id is not None and not resume:
         err.print("[red]error:[/] a RUN_ID after the experiment file needs --resume")
         raise typer.Exit(2)
-    quiet_mlflow()
     _prestart_writer(tracking_uri)
     from ..experiment import LATEST, RunRequest, run_experiment
     from .progress import ProgressHooks
@@ -208,9 +205,9 @@ registry.attach(app)
 def main() -> None:
     """The console script. Ctrl-C before a command has started (imports take a second) is
     an interruption like any other: one line and exit code 130, no traceback."""
-    from ..lean_import import claim_process
+    from .._process import freeze_heap_before_exit, prepare_cli_process
 
-    claim_process()
+    prepare_cli_process()
     try:
         code = app(standalone_mode=False)
     except (KeyboardInterrupt, typer.Abort):
@@ -221,7 +218,5 @@ def main() -> None:
         code = e.exit_code
     except typer.Exit as e:
         code = e.exit_code
-    # the interpreter's last garbage collection walks every object MLflow, SQLAlchemy and
-    # matplotlib made: seconds of CPU at exit, for memory the process is about to give back
-    gc.freeze()
+    freeze_heap_before_exit()
     sys.exit(code if isinstance(code, int) else 0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from enum import Enum
 from typing import Annotated
 
@@ -43,7 +42,10 @@ class LeanGroup(typer.core.TyperGroup):
     """A command group that parses its own options without importing pydantic: its `--help`
     flag, when not given, is False rather than None, and its unset options stay None (typer
     0.2x sends both through a pydantic TypeAdapter). `llmflow models history --help` parses
-    the `models` group's options before it reaches `history`."""
+    the `models` group's options before it reaches `history`.
+
+    Typer takes a group's class (`cls=`) but not its options' class: the group re-classes the
+    options it was just given, its own objects, never typer's classes or anything global."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -91,20 +93,12 @@ ParentRun = Annotated[
 ]
 
 
-def quiet_mlflow() -> None:
-    """MLflow's INFO lines (database migrations, queue flushes) and its download progress bars
-    are noise to a CLI user."""
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-
-
 def open_store(tracking_uri: str | None):
     """The RunStore for --tracking-uri (or its defaults), which must exist: every command but
     `llmflow run` reads runs already made. Imports MLflow only now."""
     from ..tracking.runs import open_store as open_checked
     from ..tracking.uri import resolve_tracking_uri
 
-    quiet_mlflow()
     return open_checked(resolve_tracking_uri(tracking_uri), create=False)
 
 

@@ -14,6 +14,8 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+import openai  # the `llmflow` command hides aiohttp from it (_process.py)
+
 from ..errors import (
     AuthenticationError,
     BadResponse,
@@ -24,7 +26,6 @@ from ..errors import (
     error_for_status,
     parse_retry_after,
 )
-from ..lean_import import import_without
 from ..redact import redact_url
 from ..types import Delta, GenerationSettings, Message, Usage
 from .base import cut_off, excerpt, http_error_bases, http_errors
@@ -33,8 +34,7 @@ from .sse import sse_data
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletion
 
-# the SDK imports aiohttp (12 MB) only to offer an aiohttp client, which llmflow does not use
-openai = import_without("openai", ("aiohttp",))
+
 # what the adapter translates: the SDK's errors and its HTTP library's (a streamed body is read
 # past the SDK); anything else is a bug of llmflow's and surfaces as itself
 _SDK_ERRORS = (openai.OpenAIError, *http_error_bases())

@@ -1,4 +1,4 @@
-"""MLflow's import in the trace writer's child, without pyarrow and scipy (lean_import.py).
+"""MLflow's import in the trace writer's child, without pyarrow and scipy (_process.py).
 
 MLflow's tracing with its SQLAlchemy store is 223 MB of RSS, 180 MB without pyarrow, which pandas
 loads whenever it is installed, and scipy, which `mlflow.models.utils` loads for sparse model
@@ -10,7 +10,7 @@ one; pandas, without pyarrow, keeps strings as objects).
 
 from __future__ import annotations
 
-from ..lean_import import import_without
+from .._process import import_lean
 from .mlflow_compat import SQL_STORE_MODULE, TRACING_MODULE
 
 UNUSED_BY_THE_WRITER = ("pyarrow", "scipy")
@@ -21,6 +21,6 @@ def import_mlflow(tracking_uri: str) -> None:
     the child starts, while the parent opens the providers, rather than when the first call
     arrives. The store itself is opened later, once the parent has made it: two processes
     creating one new sqlite file would collide."""
-    import_without(TRACING_MODULE, UNUSED_BY_THE_WRITER)
+    import_lean(TRACING_MODULE, UNUSED_BY_THE_WRITER)
     if tracking_uri.startswith("sqlite:"):
-        import_without(SQL_STORE_MODULE, UNUSED_BY_THE_WRITER)
+        import_lean(SQL_STORE_MODULE, UNUSED_BY_THE_WRITER)

@@ -10,6 +10,11 @@ this process, or an MLflow server, whose release decides (its /version):
 
 Checked against real 3.4.0 and 3.10.1 servers; tests/server/test_old_server.py plays 3.3, 3.5.1
 and 3.10.1 in front of a current server.
+
+The oldest server llmflow writes to is MINIMUM_SERVER, MLflow 3.0: its traces (the v3 trace
+info, assessments) are MLflow 3's. Each branch above for an older 3.x is a few lines, tested,
+and kept: 3.6 to 3.12 are common on team servers still, and the one-by-one path before 3.4
+also serves a proxy that forwards MLflow's REST API but not its OTLP route.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import TrackingError
 from . import mlflow_compat
+
+MINIMUM_SERVER = "3.0"
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,11 @@ def trace_server(client: Any) -> TraceServer:
     version = mlflow_compat.server_version(mlflow_compat.tracking_store(client))
     if version is None:
         return TraceServer()
+    if version < Version(MINIMUM_SERVER):
+        raise TrackingError(
+            f"the tracking server runs MLflow {version}: llmflow writes traces to MLflow "
+            f"{MINIMUM_SERVER} or later"
+        )
     return TraceServer(
         one_trace_per_request=version < Version("3.6"), sends_every_info=version < Version("3.13")
     )

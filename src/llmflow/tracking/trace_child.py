@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import IO, Any, Protocol
 
+from .._process import MLFLOW_RETRY_SETTINGS as _RETRY_SETTINGS
+from .._process import adopt_environment, gc_paused, server_wait_s
 from ..errors import TrackingError
-from ..gc_pause import gc_paused
 from ..plan import Variant
 from ..providers.spec import ProviderSpec, use_added_providers
 from ..redact import one_line, redact_url
@@ -38,8 +39,6 @@ logger = logging.getLogger(__name__)
 _GATHER_S = 0.05  # after a call arrives, wait this long for more to share its batch
 # a server that went away (restarted, redeployed): how long the writer waits for it to come
 # back, as MLflow's client itself retries its other requests for about 2 minutes
-_SERVER_AWAY_S = 120.0
-SERVER_WAIT_ENV = "LLMFLOW_SERVER_WAIT_S"  # overrides _SERVER_AWAY_S (tests set it short)
 # the scores of each call, by variant id, then by (case_id, repeat)
 ScoresByVariant = dict[str, dict[tuple[str, int], tuple[Score, ...]]]
 # batches in flight at once to a server: its workers ingest them in parallel (measured here,
@@ -266,24 +265,13 @@ def _work_as_parent(cwd: str, environ: dict[str, str], providers: tuple[Provider
     providers, which may have changed since this child started."""
     with contextlib.suppress(OSError):  # a folder deleted since: only relative paths suffer
         os.chdir(cwd)
-    os.environ.clear()
-    os.environ.update(environ)
-    _http_retries()
+    _parent_retries.clear()
+    _parent_retries.update({k: environ[k] for k in _RETRY_SETTINGS if k in environ})
+    adopt_environment(environ)  # a trace's request gives up within seconds (_process.py)
     use_added_providers(providers)
 
 
-_RETRY_SETTINGS = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR")
 _parent_retries: dict[str, str] = {}  # the parent's own values of _RETRY_SETTINGS
-
-
-def _http_retries() -> None:
-    """MLflow retries a refused request for about 2 minutes by itself: here a trace's request
-    gives up within seconds, and `write` waits for the server on its own clock (server_wait_s).
-    The store tasks keep MLflow's retries (_store_retries)."""
-    _parent_retries.clear()
-    _parent_retries.update({k: os.environ[k] for k in _RETRY_SETTINGS if k in os.environ})
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2" if server_wait_s() >= 10 else "0")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 
 
 @contextlib.contextmanager
@@ -301,16 +289,6 @@ def _store_retries() -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-def server_wait_s() -> float:
-    """How long a run waits for a tracking server that stopped answering (LLMFLOW_SERVER_WAIT_S,
-    default 2 minutes) before it stops sending calls."""
-    value = os.environ.get(SERVER_WAIT_ENV, "")
-    try:
-        return max(0.0, float(value)) if value else _SERVER_AWAY_S
-    except ValueError:
-        return _SERVER_AWAY_S
 
 
 def _server_away(error: BaseException) -> bool:
@@ -362,7 +340,6 @@ def start_child(argv: list[str]) -> tuple[IO[bytes], IO[bytes]]:
     """The child's set-up (writer_process.main): Ctrl-C left to the parent, MLflow imported at
     once (argv: the kind of store), stdout kept for the replies; its input and its replies."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent ends the run, then closes the writer
-    _http_retries()
     store_kind = argv[0] if argv else ""
     with gc_paused():  # at once: the parent may still be reading its experiment file
         import_mlflow(f"{store_kind}:")

@@ -46,10 +46,11 @@ def return_child(child: subprocess.Popen[bytes]) -> None:
 
 
 def _spawn(tracking_uri: str) -> subprocess.Popen[bytes]:
-    # the child imports this very llmflow, wherever the parent found it; it is told the kind of
-    # store only (a URI may hold credentials, which `ps` would show)
+    # the child finds llmflow where the parent found it, after the user's PYTHONPATH (which
+    # comes first for every other package too, as in the parent); it is told the kind of store
+    # only (a URI may hold credentials, which `ps` would show)
     package_root = str(Path(__file__).resolve().parents[2])
-    search_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    search_path = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), package_root]))
     kind = tracking_uri.partition(":")[0]
     return subprocess.Popen(
         [sys.executable, "-m", WRITER_MODULE, kind],
