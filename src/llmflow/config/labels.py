@@ -15,9 +15,11 @@ _EDGES = " \t\r\n\"'`*_.:;,!?()[]{}<>"
 
 
 def instruction(labels: Sequence[str]) -> str:
-    """The system message of a classify task's prompts that have none of their own."""
+    """The system message of a classify task's prompts that have none of their own (the file's
+    `system:` replaces it). Neutral: it names no domain, so sentiment, topics or tickets alike
+    read naturally."""
     return (
-        "Classify the customer support ticket into exactly one of these labels: "
+        "Classify the text into exactly one of these labels: "
         f"{', '.join(labels)}. Answer with the label only."
     )
 
