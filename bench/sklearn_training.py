@@ -24,7 +24,7 @@ _CHILD = """
 import json, pickle, resource, sys, time
 sys.path.insert(0, {root!r})
 from tests.helpers import training_rows
-from llmflow.providers.sklearn_training import fit
+from llmflow.sklearn_training import fit
 rows = training_rows({rows}, {labels!r})
 start = time.perf_counter()
 pipeline, metrics = fit({name!r}, [t for t, _ in rows], [l for _, l in rows], say=print)

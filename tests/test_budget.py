@@ -8,8 +8,9 @@ import pytest
 from llmflow.budget import Budget, input_tokens_bound, preflight, worst_case_usd
 from llmflow.config import ModelEntry, load_experiment
 from llmflow.errors import ConfigError
-from llmflow.plan import Call, Case, Variant, build_plan, judge_checks, settings_of
+from llmflow.plan import Call, Case, Variant, build_plan, settings_of
 from llmflow.pricing import Pricer
+from llmflow.scoring.judge_plan import judge_checks
 from llmflow.types import Message, Usage
 from tests.helpers import write_experiment
 

@@ -11,13 +11,14 @@ import pytest
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 from typer.testing import CliRunner
 
-from llmflow import classify
 from llmflow.cli import app
 from llmflow.config import load_experiment
+from llmflow.config.labels import instruction
 from llmflow.errors import ConfigError
-from llmflow.providers.sklearn_model import PIPELINES, fit
-from llmflow.providers.sklearn_training import texts_column
-from llmflow.scoring import wilson_interval
+from llmflow.providers.sklearn_model import texts_column
+from llmflow.scoring import classification, wilson_interval
+from llmflow.scoring.labels import to_label
+from llmflow.sklearn_training import PIPELINES, fit
 from tests.helpers import write_experiment
 
 LABELS = ["billing", "technical", "account", "other"]
@@ -38,7 +39,7 @@ EXAMPLES = Path(__file__).parents[1] / "examples"
     ],
 )
 def test_answer_to_label(answer: str, label: str):
-    assert classify.to_label(answer, LABELS) == label
+    assert to_label(answer, LABELS) == label
 
 
 @pytest.mark.parametrize(
@@ -64,14 +65,14 @@ def test_answer_to_label(answer: str, label: str):
     ],
 )
 def test_answer_to_label_anywhere(answer: str, labels: list[str], label: str):
-    assert classify.to_label(answer, labels) == label
+    assert to_label(answer, labels) == label
 
 
 def test_metrics_agree_with_scikit_learn():
     expected = ("billing", "billing", "technical", "account", "other", "other", "account")
     predicted = ("billing", "technical", "technical", "unparsed", "other", "billing", "account")
-    found = classify.Classified(tuple(LABELS), expected, predicted)
-    metrics = classify.metrics(found)
+    found = classification.Classified(tuple(LABELS), expected, predicted)
+    metrics = classification.metrics(found)
     assert metrics["accuracy"] == 4 / 7
     assert (metrics["accuracy_ci_low"], metrics["accuracy_ci_high"]) == wilson_interval(4, 7)
     assert metrics["n_unparsed"] == 1
@@ -85,7 +86,7 @@ def test_metrics_agree_with_scikit_learn():
     undefined_p, undefined_r, _, _ = precision_recall_fscore_support(
         expected, predicted, labels=LABELS, zero_division=math.nan
     )
-    rows = classify.per_label(found)
+    rows = classification.per_label(found)
 
     def unknown_as_nan(values):
         return [math.nan if v is None else v for v in values]
@@ -98,13 +99,13 @@ def test_metrics_agree_with_scikit_learn():
     )
     assert [row["f1"] for row in rows] == pytest.approx(list(f))
     assert [row["support"] for row in rows] == list(s)
-    matrix = classify.confusion(found)
+    matrix = classification.confusion(found)
     assert matrix[2] == [0, 0, 1, 0, 1]  # account: one right, one unparsed
 
 
 def test_a_precision_or_recall_without_cases_is_unknown_not_zero():
-    found = classify.Classified(("a", "b", "c"), ("a", "a", "b"), ("a", "b", "a"))
-    by_label = {row["label"]: row for row in classify.per_label(found)}
+    found = classification.Classified(("a", "b", "c"), ("a", "a", "b"), ("a", "b", "a"))
+    by_label = {row["label"]: row for row in classification.per_label(found)}
     assert by_label["c"]["precision"] is None and by_label["c"]["recall"] is None
     assert by_label["c"]["f1"] == 0.0 and by_label["c"]["support"] == 0
     assert by_label["a"]["precision"] == 0.5 and by_label["a"]["recall"] == 0.5
@@ -127,7 +128,7 @@ def test_the_example_data_set():
     assert not {r["user"] for r in test} & {r["user"] for r in train}
     loaded = load_experiment(EXAMPLES / "classify.yaml")
     assert loaded.config.labels == LABELS and len(loaded.prompts) == len(test)
-    assert all(p.system == classify.instruction(LABELS) for p in loaded.prompts)
+    assert all(p.system == instruction(LABELS) for p in loaded.prompts)
 
 
 def classify_file(tmp_path: Path, train_rows=None, prompts=None, **entry) -> Path:
@@ -229,6 +230,6 @@ def test_a_prompt_system_overrides_the_instruction(tmp_path: Path):
         {"id": "b", "user": "yo", "expected": "Billing"},
     ]
     loaded = load_experiment(classify_file(tmp_path, prompts=prompts))
-    assert [p.system for p in loaded.prompts] == ["Route it.", classify.instruction(LABELS)]
+    assert [p.system for p in loaded.prompts] == ["Route it.", instruction(LABELS)]
     assert loaded.prompts[1].expected == "billing"  # spelt as in labels
     assert Path(loaded.config.models[0].train).is_absolute()

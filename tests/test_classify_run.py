@@ -15,9 +15,9 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from llmflow.cli import app
-from llmflow.providers.sklearn_model import fit
-from llmflow.providers.sklearn_training import texts_column
+from llmflow.providers.sklearn_model import texts_column
 from llmflow.scoring import wilson_interval
+from llmflow.sklearn_training import fit
 from tests.helpers import write_experiment
 
 LABELS = ["billing", "technical", "account", "other"]

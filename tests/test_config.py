@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from llmflow.config import ModelEntry, load_experiment
-from llmflow.environment import resolve_cache_path, resolve_connection
+from llmflow.config.environment import resolve_cache_path, resolve_connection
 from llmflow.errors import ConfigError, MissingCredentials
 from llmflow.tracking.uri import resolve_tracking_uri
 from tests.helpers import write_experiment

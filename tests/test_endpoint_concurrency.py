@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import llmflow.provider_opening
 from llmflow.cli import app
 from llmflow.config import load_experiment
-from llmflow.environment import Endpoint, endpoint_of
+from llmflow.config.environment import Endpoint, endpoint_of
 from llmflow.plan import build_plan
 from llmflow.pricing import Pricer
 from llmflow.providers.openai_compat import OpenAICompatProvider

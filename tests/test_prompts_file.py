@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from llmflow.config.prompts_file import load_prompts_file
 from llmflow.errors import ConfigError
-from llmflow.prompts_file import load_prompts_file
 
 BOM = b"\xef\xbb\xbf"
 

@@ -8,8 +8,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .errors import ConfigError
-from .plan import Call, JudgeCheck, Plan, Variant
+from .plan import Call, Plan, Variant
 from .pricing import Pricer
+from .scoring.judge_plan import JudgeCheck
 from .types import CallRecord, Usage
 from .user_files import shorten
 

@@ -23,6 +23,8 @@ LlmflowError
 
 from __future__ import annotations
 
+from .redact import one_line, redact_url
+
 
 class LlmflowError(Exception):
     """Base of every error llmflow raises on purpose."""
@@ -98,8 +100,6 @@ class ServerGone(LlmflowError):
     `--resume` (they could not be ended)."""
 
     def __init__(self, tracking_uri: str, n_calls: int, resume_command: str) -> None:
-        from .redact import redact_url
-
         super().__init__(
             f"the tracking server at {redact_url(tracking_uri)} stopped answering; your "
             f"{n_calls} finished calls are kept in the journal: resume with {resume_command}"
@@ -108,8 +108,6 @@ class ServerGone(LlmflowError):
 
 
 def _describe(error: BaseException) -> str:
-    from .redact import one_line
-
     return one_line(str(error) if isinstance(error, LlmflowError) else error)
 
 

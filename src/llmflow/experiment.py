@@ -15,12 +15,13 @@ import asyncio
 from .budget import preflight
 from .cache import ResponseCache
 from .config import LoadedExperiment, load_experiment
-from .environment import resolve_cache_path
+from .config.environment import resolve_cache_path
 from .errors import Interrupted
 from .journal import load_for_resume
-from .plan import build_plan, judge_checks
+from .plan import build_plan
 from .pricing import Pricer
 from .run_types import LATEST, RunHooks, RunRequest, RunResult
+from .scoring.judge_plan import judge_checks
 from .session import Session
 from .stopping import stop_signals_interrupt
 from .tracking.uri import resolve_tracking_uri

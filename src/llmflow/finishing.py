@@ -19,6 +19,7 @@ from .report.publish import REPORT_FAILED
 from .run_types import RunResult
 from .scoring import CaseChecks, case_table
 from .stats import summarize
+from .tracking.sklearn_model import log_trained_model
 
 if TYPE_CHECKING:
     from .providers import Provider
@@ -152,11 +153,11 @@ class Finishing:
     def _log_trained_model(self, run_id: str, variant_id: str) -> None:
         """A model trained in the run (provider sklearn) logs itself on its variant run; a
         failure is reported, never fatal."""
-        log = getattr(self.providers.get(variant_id), "log_to_run", None)
-        if log is None:
+        provider = self.providers.get(variant_id)
+        if getattr(provider, "pipeline", None) is None:
             return
         try:
-            log(self.store.client, run_id)
+            log_trained_model(self.store.client, run_id, provider.pipeline, provider.training)
         except Exception as e:  # noqa: BLE001 - reported in the run's summary, as the report is
             self.result.problems.append(f"could not log the model of {variant_id}: {one_line(e)}")
 

@@ -19,6 +19,7 @@ from .errors import ConfigError
 from .judge_journal import JUDGE_LINE, JudgeEntry, ledger_path, merged, read_entries
 from .record_lines import journal_lines, record_from_dict, record_to_dict
 from .redact import redact_url
+from .run_ids import pick
 from .types import CallRecord
 
 JOURNAL_DIR = Path(".llmflow") / "journals"
@@ -191,8 +192,6 @@ def load_for_resume(
 
 def _journal_of(prefix: str, directory: Path) -> Path:
     """The journal of the run whose id starts with `prefix` (run ids name the journals)."""
-    from .run_ids import pick
-
     ledgers = ".judges.jsonl"  # `llmflow score`'s judge ledgers (judge_journal.py) lie beside
     ids = [path.stem for path in directory.glob("*.jsonl") if not path.name.endswith(ledgers)]
     return journal_path(pick(prefix, ids, f"the journals in {directory}"), directory)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .record_lines import journal_lines, record_from_dict, record_to_dict
+from .redact import redact_url
 from .types import CallRecord, Message
 
 if TYPE_CHECKING:
@@ -99,8 +100,6 @@ def question_key(
     answer, the rubric, the question (the last user message), the reference and the answer.
     How it is reached (timeout, retries, key variable, credentials in its URL) or priced does
     not change the answer: changing one never pays for the same verdict again."""
-    from .redact import redact_url
-
     question = next((m.content for m in reversed(messages) if m.role == "user"), "")
     judge = spec.judge_entry()
     shaping = judge.model_dump(mode="json", include=_ANSWER_SHAPING)

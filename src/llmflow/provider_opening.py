@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 
 from .config import LoadedExperiment
-from .environment import resolve_connection
+from .config.environment import resolve_connection
 from .errors import LlmflowError, MissingCredentials, ProviderError
 from .plan import Plan
 from .providers import Provider, create_provider, provider_spec
 from .redact import redact_text
 from .run_types import Skipped
+from .scoring.judge_plan import judge_checks
+from .sklearn_training import train
 
 
 async def open_providers(
@@ -64,6 +66,8 @@ async def close_all(providers: list[Provider]) -> None:
 async def _check(provider: Provider) -> str | None:
     try:
         await provider.check()
+        if provider_spec(provider.name).trained_in_run:  # it learns before its first call
+            await train(provider)  # type: ignore[arg-type] - the sklearn provider
     except ProviderError as e:
         return redact_text(f"{type(e).__name__}: {e}")
     return None
@@ -73,8 +77,6 @@ async def check_judges(loaded: LoadedExperiment) -> None:
     """Each judge of the file opened and checked as the models are, before any call is paid:
     one whose key is missing or whose endpoint does not answer stops the run here, in one line
     (LlmflowError), since every answer would be paid for and then not graded."""
-    from .plan import judge_checks
-
     judges = {}
     for check in judge_checks(loaded):
         judges.setdefault(check.judge.entry.model_dump_json(), check)

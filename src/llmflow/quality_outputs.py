@@ -9,13 +9,16 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from .config.labels import TASK
+from .scoring import classification as labelled
+
 if TYPE_CHECKING:
     from .config import LoadedExperiment
     from .scoring import CaseChecks
     from .tracking.runs import RunStore
     from .types import CallRecord
 
-# the metrics checks feed (quality_metrics, classify.metrics), besides each score.<name>
+# the metrics checks feed (quality_metrics, labelled.metrics), besides each score.<name>
 CHECK_METRICS = frozenset(
     {
         *("pass_rate", "pass_rate_ci_low", "pass_rate_ci_high"),
@@ -48,18 +51,16 @@ def classification(
     """Task classify: accuracy, macro F1 and n_unparsed; the per-label table and the confusion
     matrix go on the variant run as classification.json (and per_label.json). Empty for any
     other task, or when no call was classified."""
-    from . import classify
-
     labels = loaded.config.labels
-    if loaded.config.task != classify.TASK or not labels or checks is None:
+    if loaded.config.task != TASK or not labels or checks is None:
         return {}
-    found = classify.classified(records, checks, labels)
+    found = labelled.classified(records, checks, labels)
     if not found.expected:  # skipped, or every call failed: no table of zeros
         return {}
-    store.client.log_dict(run_id, classify.artifact(found), classify.ARTIFACT)
-    rows = classify.per_label(found)  # also as a table, which the MLflow UI shows
+    store.client.log_dict(run_id, labelled.artifact(found), labelled.ARTIFACT)
+    rows = labelled.per_label(found)  # also as a table, which the MLflow UI shows
     columns: dict[str, list[Any]] = {
-        name: [row[name] for row in rows] for name in classify.PER_LABEL_COLUMNS
+        name: [row[name] for row in rows] for name in labelled.PER_LABEL_COLUMNS
     }
-    store.log_table(run_id, columns, classify.PER_LABEL_TABLE)
-    return {k: v for k, v in classify.metrics(found).items() if v is not None}
+    store.log_table(run_id, columns, labelled.PER_LABEL_TABLE)
+    return {k: v for k, v in labelled.metrics(found).items() if v is not None}

@@ -276,7 +276,8 @@ def _judge(
     now (and journaled in the ledger as each ends); None when no check is a judge."""
     import asyncio
 
-    from .scoring.judge import has_judges, judge_records
+    from .judging import judge_records
+    from .scoring.judge import has_judges
 
     if not has_judges(checks):
         return None

@@ -96,7 +96,7 @@ class ScoreLedger:
 @contextlib.contextmanager
 def scoring_lock(tracking_uri: str, parent_id: str) -> Iterator[None]:
     """Held while a run is scored; LlmflowError at once when another scorer holds it."""
-    from .environment import resolve_cache_dir
+    from .config.environment import resolve_cache_dir
 
     # by the run id alone (a UUID): one store's URI is written in several ways (a trailing
     # slash, credentials), and each way must find the same lock

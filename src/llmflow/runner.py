@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from .budget import Budget, worst_case_usd
 from .cache import ResponseCache
-from .environment import Endpoint, endpoint_of
+from .config.environment import Endpoint, endpoint_of
 from .errors import BudgetExhausted, ProviderError, ProviderTimeout, RateLimited
 from .plan import Call, Variant
 from .pricing import Pricer

@@ -233,7 +233,8 @@ class Session:
         """The judges' scores of every answer, once all calls are in (their cost counts
         against the same budget); None when no check is a judge. Each judge call is journaled
         as it ends: a resumed run asks no judge again what it answered."""
-        from .scoring.judge import has_judges, judge_records
+        from .judging import judge_records
+        from .scoring.judge import has_judges
 
         table = self.checks
         if not has_judges(table):
@@ -345,7 +346,7 @@ class Session:
         from .report.publish import REPORT_FAILED, headline_of, render_report
 
         # a model trained in the run logs itself on its variant run
-        trained = {k: p for k, p in self.providers.items() if hasattr(p, "log_to_run")}
+        trained = {k: p for k, p in self.providers.items() if hasattr(p, "pipeline")}
         finishing = (self.loaded, self.plan, result, self.judged, trained)
         journal_dir, out_dir = self.request.journal_dir, self.request.report_dir
         try:

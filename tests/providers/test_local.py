@@ -56,7 +56,7 @@ FEW_SHOT = (
 def test_a_seeded_answer_does_not_depend_on_the_call_before():
     """Two variants sharing the model (the classifier example's zero- and few-shot) take turns:
     llama.cpp's reuse of the previous prompt's cached start changed seeded greedy answers."""
-    from llmflow.classify import instruction
+    from llmflow.config.labels import instruction
 
     system = instruction(["billing", "technical", "account", "other"])
     settings = {"temperature": 0.0, "seed": 42, "stop": ("\n\n", "\nQuestion:")}

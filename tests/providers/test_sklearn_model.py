@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from llmflow.providers import sklearn_training
-from llmflow.providers.sklearn_model import SklearnProvider
-from llmflow.providers.sklearn_training import N_FEATURES, Stopped, fit, texts_column
+from llmflow import sklearn_training
+from llmflow.providers.sklearn_model import SklearnProvider, texts_column
+from llmflow.sklearn_training import N_FEATURES, Stopped, fit
 from tests.helpers import training_rows, write_experiment
 
 LABELS = ("billing", "technical", "account", "other")
@@ -47,7 +47,7 @@ def test_training_labels_are_the_task_labels_as_spelt_there(tmp_path: Path):
     ]
     train = write_training(tmp_path / "train.csv", rows)
     provider = SklearnProvider("tfidf-logreg", str(train), labels=["billing", "technical"])
-    asyncio.run(provider.check())
+    asyncio.run(sklearn_training.train(provider))
     assert list(provider.pipeline.classes_) == ["billing", "technical"]
     assert provider.training["cv_accuracy"] == 1.0
     assert list(provider.pipeline.predict(texts_column(["charged twice again"]))) == ["billing"]

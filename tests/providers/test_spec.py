@@ -16,8 +16,9 @@ from packaging.requirements import Requirement
 from typer.testing import CliRunner
 
 from llmflow.cli import app
-from llmflow.config import ModelEntry, _is_http_url
-from llmflow.environment import Connection, resolve_connection
+from llmflow.config import ModelEntry
+from llmflow.config.environment import Connection, resolve_connection
+from llmflow.config.fields import is_http_url
 from llmflow.errors import ConfigError, MissingCredentials
 from llmflow.pricing import Pricer
 from llmflow.providers import create_provider
@@ -71,7 +72,7 @@ def test_keys_and_urls_are_consistent(spec: ProviderSpec):
     assert not spec.key_required or spec.key_env, "a required key needs a variable to read"
     assert spec.self_hosted_key is None or spec.key_required
     if spec.default_base_url is not None:
-        assert _is_http_url(spec.default_base_url)
+        assert is_http_url(spec.default_base_url)
     if not spec.remote:  # in-process: nothing to connect to
         assert not (spec.key_env or spec.default_base_url or spec.base_url_env or spec.own_hosts)
 

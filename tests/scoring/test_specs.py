@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from llmflow.cli import app
 from llmflow.config import load_experiment
+from llmflow.config.prompts_file import load_prompts_file
 from llmflow.errors import ConfigError
-from llmflow.prompts_file import load_prompts_file
 from tests.helpers import ollama_models, write_experiment
 
 LOCAL = [{"provider": "local"}]

@@ -21,7 +21,8 @@ from ..errors import BadRequest, ModelNotFound, ProviderError
 from ..types import Delta, GenerationSettings, Message, Usage
 from . import llama_engine
 
-DEFAULT_SYSTEM = "Questions about machine learning tools, answered briefly by an expert."
+# the line of context of a prompt without a system message: no domain, so any question fits
+DEFAULT_SYSTEM = "Questions answered briefly by an expert."
 DEFAULT_STOP = ("\n\n", "\nQuestion:")
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_TEMPERATURE = 0.8  # llama-cpp-python's own default

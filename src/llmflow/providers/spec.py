@@ -49,6 +49,21 @@ class ProviderSpec:
     trained_in_run: bool = False
     # False: the answer comes whole (a classifier's label), so it has no time to first token
     streams: bool = True
+    # when set, the only values `model:` may take (sklearn's pipelines), checked by the schema
+    # without importing the adapter
+    models: tuple[str, ...] = ()
+    # own_options the entry must set, each with what it holds: (option, what), for the message
+    required_options: tuple[tuple[str, str], ...] = ()
+
+    def entry_problem(self, model: str | None, options: dict[str, object]) -> str | None:
+        """What is wrong with an entry's model or required options, as `field: message`;
+        None when nothing is."""
+        for option, what in self.required_options:
+            if options.get(option) is None:
+                return f"{option}: is required for provider {self.name} ({what})"
+        if self.models and model not in self.models:
+            return f"model: must be one of {', '.join(self.models)} for provider {self.name}"
+        return None
 
     def refuses(self, setting: str, value: object) -> str | None:
         """Why this provider's API cannot take `setting: value`; None when it can."""
@@ -117,9 +132,13 @@ ANTHROPIC = ProviderSpec(
     default_max_tokens=4096,  # every Claude model accepts it (Claude 3 Haiku's maximum)
 )
 
+SKLEARN_PIPELINES = ("tfidf-logreg", "tfidf-linearsvc", "tfidf-nb")  # sklearn_training.py
+
 SKLEARN = ProviderSpec(  # a traditional classifier trained in the run: providers/sklearn_model.py
     name="sklearn",
     adapter="llmflow.providers.sklearn_model:SklearnProvider",
+    models=SKLEARN_PIPELINES,
+    required_options=(("train", "a file of user, expected rows"),),
     remote=False,
     pip_requirements=("scikit-learn",),
     local_compute=True,

@@ -27,12 +27,12 @@ from typing import Any
 
 from .. import __version__, metrics
 from ..errors import ConfigError, LlmflowError, PromotionRefused, TrackingError
-from ..providers.sklearn_model import MODEL_URI_TAG
 from ..providers.spec import provider_spec
 from ..redact import redact_url
 from ..tracking.fluent import fluent_store
 from ..tracking.run_lookup import resolve_run
 from ..tracking.runs import KIND_VARIANT, VARIANT_ARTIFACT
+from ..tracking.sklearn_model import MODEL_URI_TAG
 from . import gates
 from .lookups import (
     alias_holder,

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..classify import ARTIFACT
 from ..providers import TRADITIONAL
+from ..scoring.classification import ARTIFACT
 from ..tracking.artifacts import read_json
 
 if TYPE_CHECKING:

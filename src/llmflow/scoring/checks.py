@@ -19,9 +19,11 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..classify import label_check
+from ..config.json_schemas import validator
 from ..types import CallRecord
+from .bounded_json import loads
 from .guard import CHECK_LIMIT_S
+from .labels import label_check
 from .rouge import rouge_l_f1
 from .specs import DEFAULT_SIMILARITY_THRESHOLD, ScorerSpec
 
@@ -85,8 +87,6 @@ def not_empty(spec: ScorerSpec, text: str, record: CallRecord, expected: str | N
 
 def is_json(spec: ScorerSpec, text: str, record: CallRecord, expected: str | None) -> Outcome:
     """Parsed within limits (bounded_json); the schema was resolved when the file was read."""
-    from .bounded_json import loads
-
     try:
         document = loads(text)
     except json.JSONDecodeError as e:
@@ -94,8 +94,6 @@ def is_json(spec: ScorerSpec, text: str, record: CallRecord, expected: str | Non
     if spec.json_schema is None:
         return True, True, "valid JSON"
     import jsonschema
-
-    from .schemas import validator
 
     error = jsonschema.exceptions.best_match(validator(spec.json_schema).iter_errors(document))
     if error is not None:

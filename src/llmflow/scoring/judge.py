@@ -8,15 +8,19 @@ and never a silent pass. A judge whose key is missing makes every one of its che
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import json
 import secrets
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..judge_journal import JudgeEntry, answered, paid_usd, question_key
+from ..plan import Call, Case, Variant, settings_of
 from ..types import CallRecord, Message
-from . import CallKey, CaseChecks, Score
+from .bounded_json import loads
+from .guard import AnswerRefused
+from .scores import CallKey, CaseChecks, Score
 from .specs import DEFAULT_JUDGE_THRESHOLD, ScorerSpec
 
 PROMPT = """You grade one answer to a question, following a rubric.
@@ -43,7 +47,7 @@ class JudgeCall:
 
     key: CallKey  # the graded call
     scorer: str
-    judge: Any  # the judge's plan.Variant
+    judge: Variant
     record: CallRecord
     entry_id: str = ""
 
@@ -71,7 +75,7 @@ class _Job:
     key: CallKey
     asked: str  # judge_journal.question_key
     checks: list[tuple[str, ScorerSpec]]
-    judge: Any  # plan.Variant
+    judge: Variant
     prompt: str
 
     @property
@@ -129,8 +133,6 @@ def verdict(name: str, spec: ScorerSpec, judge_call: CallRecord) -> Score:
 def signature(spec: ScorerSpec) -> str:
     """What a judge's verdict depends on, hashed: a changed rubric, model or threshold means
     the stored verdicts are stale."""
-    import hashlib
-
     return hashlib.sha256(spec.model_dump_json(by_alias=True).encode()).hexdigest()[:16]
 
 
@@ -138,9 +140,6 @@ def _parse(text: str) -> tuple[float, str] | None:
     """The judge's {"score", "reason"}; None for anything else. The judge's answer is untrusted
     input as much as the judged one: its JSON is read with bounded depth and number size, and
     the object is found by its outer braces (linear, where a regex over many `{` is not)."""
-    from .bounded_json import loads
-    from .guard import AnswerRefused
-
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end < start:
         return None
@@ -156,55 +155,6 @@ def _parse(text: str) -> tuple[float, str] | None:
     return float(score), str(document.get("reason", ""))[:1000]
 
 
-async def judge_records(
-    records: Mapping[str, Sequence[CallRecord]],
-    table: Mapping[str, CaseChecks],
-    *,
-    concurrency: int,
-    retry: Any = None,
-    budget: Any = None,
-    config_name: str = "the experiment file",
-    known: Sequence[Any] = (),
-    on_judged: Callable[[Any], None] | None = None,
-) -> Judged:
-    """Grade every successful measured call with its case's judges, through the runner. A
-    question a judge answered already (`known`: judge_journal.JudgeEntry) is not asked again;
-    each call made is handed to `on_judged` as a JudgeEntry the moment it ends (to journal it)."""
-    from ..judge_journal import answered
-    from ..pricing import Pricer
-    from ..runner import Runner
-
-    jobs, variants = _plan(records, table)
-    done = answered(known)
-    pending = [job for job in jobs.values() if job.graded not in done]
-    providers, unavailable = _open_judges({job.judge.id: job.judge for job in pending}, config_name)
-    made: list[Any] = []
-
-    def on_record(judge_call: CallRecord) -> None:
-        entry = _entry(jobs, judge_call)
-        if on_judged is not None:
-            on_judged(entry)  # first: a paid verdict is safe before anything else
-        made.append(entry)
-
-    calls = [_call(job) for job in pending if job.judge.id in providers]
-    pricers = {v.id: Pricer(v.entry) for v in variants.values()}
-    try:
-        runner = Runner(
-            providers,
-            pricers,
-            concurrency=concurrency,
-            on_record=on_record,
-            retry=retry,
-            budget=budget,
-        )
-        await runner.run(calls)
-    finally:
-        await asyncio.gather(*(p.aclose() for p in providers.values()), return_exceptions=True)
-    judged = assemble(jobs, [*known, *made], unavailable)
-    judged.n_calls = len(made)
-    return judged
-
-
 def judged_so_far(
     records: Mapping[str, Sequence[CallRecord]],
     table: Mapping[str, CaseChecks],
@@ -212,15 +162,13 @@ def judged_so_far(
 ) -> Judged:
     """The verdicts of the judge calls made so far (judging was stopped): the calls without
     one are `unjudged`, never graded as failed."""
-    jobs, _ = _plan(records, table)
+    jobs, _ = plan_jobs(records, table)
     return assemble(jobs, known, {})
 
 
 def assemble(jobs: Mapping[tuple, _Job], entries: Sequence[Any], unavailable: dict) -> Judged:
     """Each job's verdicts from the ledger's entries: the answered call, else the last failed
     one (a scorer error), else the judge's unavailability; else it waits (`unjudged`)."""
-    from ..judge_journal import answered, paid_usd
-
     judged = Judged()
     done = answered(entries)
     failed = {e.graded: e for e in entries if not e.answered}
@@ -247,19 +195,13 @@ def assemble(jobs: Mapping[tuple, _Job], entries: Sequence[Any], unavailable: di
     return judged
 
 
-def _entry(jobs: Mapping[tuple, _Job], judge_call: CallRecord) -> Any:
-    from dataclasses import replace
-
-    from ..judge_journal import JudgeEntry
-
+def journal_entry(jobs: Mapping[tuple, _Job], judge_call: CallRecord) -> JudgeEntry:
     job = jobs[(judge_call.variant_id, judge_call.case_id, judge_call.repeat)]
     record = replace(judge_call, case_id=job.key[0])  # not the judge's internal case id
     return JudgeEntry(job.variant_id, *job.key, job.checks[0][0], job.asked, record)
 
 
-def _call(job: _Job) -> Any:
-    from ..plan import Call, Case
-
+def job_call(job: _Job) -> Call:
     case = Case(_case_id(job), (Message("user", job.prompt),))
     return Call(job.judge, case, job.key[1])
 
@@ -268,14 +210,11 @@ def _case_id(job: _Job) -> str:
     return f"{job.variant_id}\x1f{job.key[0]}\x1f{job.asked}"
 
 
-def _plan(
+def plan_jobs(
     records: Mapping[str, Sequence[CallRecord]], table: Mapping[str, CaseChecks]
-) -> tuple[dict[tuple[str, str, int], _Job], dict[str, Any]]:
+) -> tuple[dict[tuple[str, str, int], _Job], dict[str, Variant]]:
     """One job per (graded call, question to a judge), by the key of its judge call; and the
     judge variants."""
-    from ..judge_journal import question_key
-    from ..plan import Variant, settings_of
-
     variants: dict[str, Variant] = {}
     jobs: dict[tuple[str, str, int], _Job] = {}
     for variant_id, found in records.items():
@@ -286,7 +225,7 @@ def _plan(
             for name, spec in checks.checks:
                 if spec.type != "judge":
                     continue
-                judge = _judge_variant(variants, name, spec, Variant, settings_of)
+                judge = _judge_variant(variants, name, spec)
                 answer = record.completion.text
                 asked = question_key(spec, record.messages, checks.expected, answer)
                 key = (record.case_id, record.repeat)
@@ -298,32 +237,12 @@ def _plan(
     return jobs, variants
 
 
-def _open_judges(
-    judges: Mapping[str, Any], config_name: str
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """A provider per judge; a judge without its key makes its checks errors, not a crash."""
-    from ..environment import resolve_connection
-    from ..errors import MissingCredentials
-    from ..providers import create_provider
-
-    providers, unavailable = {}, {}
-    for judge in judges.values():
-        try:
-            connection = resolve_connection(judge.entry, config_name)
-            providers[judge.id] = create_provider(
-                judge.provider, **judge.entry.provider_options(connection)
-            )
-        except MissingCredentials as e:
-            unavailable[judge.id] = f"judge unavailable: {e}"
-    return providers, unavailable
-
-
-def _judge_variant(variants: dict, name: str, spec: ScorerSpec, variant_type, settings_of) -> Any:
+def _judge_variant(variants: dict[str, Variant], name: str, spec: ScorerSpec) -> Variant:
     """One judge variant per distinct judge entry (two checks may share one)."""
     entry = spec.judge_entry()
     key = entry.model_dump_json()
     if key not in variants:
-        variants[key] = variant_type(
+        variants[key] = Variant(
             id=f"judge:{name}#{len(variants) + 1}", entry=entry, settings=settings_of(entry)
         )
     return variants[key]

@@ -1,223 +1,30 @@
-"""What a `scorers:` entry or a prompt's `assert:` entry may say: one pydantic model for every
-type, checked per type, so that a mistake gets one line naming the field."""
+"""The checks a case is scored with, as the file wrote them: a reference filled in, a prompt's
+own checks named, each name unique (the schema of a check is config/scorers.py)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-DETERMINISTIC = (
-    "equals",
-    "contains",
-    "icontains",
-    "contains-any",
-    "contains-all",
-    "regex",
-    "not-empty",
-    "is-json",
-    "length",
-    "latency",
-    "cost",
-    "rouge-l",
-    "chrf",
-    "label",  # task classify: the answer, mapped to one of `value` (the labels), is `expected`
+from ..config.scorers import (
+    DEFAULT_JUDGE_THRESHOLD,
+    DEFAULT_SIMILARITY_THRESHOLD,
+    REFERENCE,
+    SIMILARITY,
+    TAKES_REFERENCE,
+    ScorerSpec,
 )
-SIMILARITY = ("rouge-l", "chrf")  # scores in [0, 1] against the prompt's `expected`
-TYPES = (*DETERMINISTIC, "judge")
-# the fields each type reads; any other field set on it is a mistake worth one line
-_FIELDS: dict[str, tuple[str, ...]] = {
-    "equals": ("value", "case_sensitive"),
-    "contains": ("value",),
-    "icontains": ("value",),
-    "contains-any": ("value", "case_sensitive"),
-    "contains-all": ("value", "case_sensitive"),
-    "regex": ("value",),
-    "not-empty": (),
-    "is-json": ("json_schema",),
-    "length": ("min", "max"),
-    "latency": ("threshold",),
-    "cost": ("threshold",),
-    "rouge-l": ("threshold",),
-    "chrf": ("threshold",),
-    "label": ("value",),
-}
-_COMMON = ("type", "name", "negate")
-_JUDGE_MODEL_FIELDS = (
-    "provider",
-    "model",
-    "base_url",
-    "api_key_env",
-    "temperature",
-    "max_tokens",
-    "timeout_s",
-    "max_retries",
-    "price_per_mtok",
-    "price_as",
-)
-_NAME = re.compile(r"^[\w.-]{1,100}$")
-DEFAULT_SIMILARITY_THRESHOLD = 0.5
-DEFAULT_JUDGE_THRESHOLD = 0.5
 
-
-class ScorerSpec(BaseModel):
-    """One check. `not: true` negates it; `name` defaults to its type (made unique)."""
-
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, allow_inf_nan=False, populate_by_name=True
-    )
-
-    type: str
-    name: str | None = None
-    negate: bool = Field(default=False, alias="not")
-    value: str | list[str] | None = None
-    case_sensitive: bool = False
-    json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
-    min: int | None = Field(default=None, ge=0)
-    max: int | None = Field(default=None, ge=0)
-    threshold: float | None = None
-    # judge only: the rubric and a model entry like any other
-    rubric: str | None = None
-    provider: str | None = None
-    model: str | None = None
-    base_url: str | None = None
-    api_key_env: str | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
-    timeout_s: float | None = None
-    max_retries: int | None = None
-    price_per_mtok: dict[str, float] | None = None
-    price_as: str | None = None
-
-    @field_validator("type")
-    @classmethod
-    def _known_type(cls, kind: str) -> str:
-        if kind not in TYPES:
-            raise ValueError(f"must be one of {', '.join(TYPES)} (got {kind[:40]!r})")
-        return kind
-
-    @field_validator("name")
-    @classmethod
-    def _metric_name(cls, name: str | None) -> str | None:
-        if name is not None and not _NAME.match(name):
-            raise ValueError("use letters, digits, '_', '.' or '-' (it becomes a metric name)")
-        return name
-
-    @model_validator(mode="after")
-    def _check_type_fields(self) -> ScorerSpec:
-        allowed = set(_COMMON) | set(
-            _FIELDS.get(self.type, (*_JUDGE_MODEL_FIELDS, "rubric", "threshold"))
-        )
-        for field in self.model_fields_set - allowed:
-            shown = type(self).model_fields[field].alias or field
-            raise ValueError(f"{shown}: does not apply to type {self.type}")
-        _CHECKS.get(self.type, _no_check)(self)
-        return self
-
-    @property
-    def label(self) -> str:
-        return self.name or self.type
-
-    def judge_entry(self) -> Any:
-        """The judge's model entry (streaming off), validated as any `models:` entry."""
-        from ..config import ModelEntry
-
-        fields = {k: getattr(self, k) for k in _JUDGE_MODEL_FIELDS if k in self.model_fields_set}
-        return ModelEntry.model_validate({**fields, "stream": False})
-
-
-def _no_check(spec: ScorerSpec) -> None:
-    return None
-
-
-def _needs_text(spec: ScorerSpec) -> None:
-    if not isinstance(spec.value, str) or not spec.value:
-        raise ValueError(f"value: type {spec.type} needs a non-empty string")
-
-
-def _needs_list(spec: ScorerSpec) -> None:
-    if not isinstance(spec.value, list) or not spec.value or not all(spec.value):
-        raise ValueError(f"value: type {spec.type} needs a non-empty list of strings")
-
-
-def _valid_regex(spec: ScorerSpec) -> None:
-    import regex  # the engine the check matches with (scoring/checks.py)
-
-    _needs_text(spec)
-    try:  # `{expected}` stands for an escaped literal, any text will do for the check
-        regex.compile(str(spec.value).replace(REFERENCE, "x"))
-    except regex.error as e:
-        raise ValueError(f"value: not a valid regular expression: {e}") from None
-
-
-def _valid_schema(spec: ScorerSpec) -> None:
-    if spec.json_schema is None:
-        return
-    from .schemas import SchemaProblem, check
-
-    try:
-        check(spec.json_schema)
-    except SchemaProblem as e:
-        raise ValueError(f"schema: {e}") from None
-
-
-def _min_or_max(spec: ScorerSpec) -> None:
-    if spec.min is None and spec.max is None:
-        raise ValueError("min: type length needs min, max or both (characters)")
-    if spec.min is not None and spec.max is not None and spec.min > spec.max:
-        raise ValueError("min: must not be more than max")
-
-
-def _limit(spec: ScorerSpec) -> None:
-    if spec.threshold is None or spec.threshold < 0:
-        unit = "seconds" if spec.type == "latency" else "USD"
-        raise ValueError(f"threshold: type {spec.type} needs a limit per call, in {unit}, >= 0")
-
-
-def _unit_threshold(spec: ScorerSpec) -> None:
-    if spec.threshold is not None and not 0 <= spec.threshold <= 1:
-        raise ValueError("threshold: must be between 0 and 1")
-
-
-def _judge(spec: ScorerSpec) -> None:
-    _unit_threshold(spec)
-    if not spec.rubric or not spec.rubric.strip():
-        raise ValueError("rubric: a judge needs a rubric (what a good answer is)")
-    if spec.provider is None or spec.model is None:
-        raise ValueError("model: a judge needs its own provider and model (there is no default)")
-    from pydantic import ValidationError
-
-    from ..validation_errors import describe_validation_error
-
-    try:
-        spec.judge_entry()
-    except ValidationError as e:
-        raise ValueError(describe_validation_error(e)) from None
-
-
-_CHECKS = {
-    "equals": _needs_text,
-    "contains": _needs_text,
-    "icontains": _needs_text,
-    "contains-any": _needs_list,
-    "contains-all": _needs_list,
-    "regex": _valid_regex,
-    "is-json": _valid_schema,
-    "length": _min_or_max,
-    "latency": _limit,
-    "cost": _limit,
-    "rouge-l": _unit_threshold,
-    "chrf": _unit_threshold,
-    "label": _needs_list,
-    "judge": _judge,
-}
-
-
-# in a check's value, the prompt's `expected`: `{type: icontains, value: "{expected}"}`
-REFERENCE = "{expected}"
-_TAKES_REFERENCE = ("equals", "contains", "icontains", "contains-any", "contains-all", "regex")
+__all__ = [
+    "DEFAULT_JUDGE_THRESHOLD",
+    "DEFAULT_SIMILARITY_THRESHOLD",
+    "REFERENCE",
+    "SIMILARITY",
+    "ScorerSpec",
+    "row_check_named",
+    "unique_labels",
+    "with_reference",
+]
 
 
 def with_reference(spec: ScorerSpec, expected: str | None) -> ScorerSpec | None:
@@ -225,7 +32,7 @@ def with_reference(spec: ScorerSpec, expected: str | None) -> ScorerSpec | None:
     in a regex); None when it needs a reference and the prompt has none (it does not apply, as
     rouge-l without one)."""
     values = [spec.value] if isinstance(spec.value, str) else spec.value or []
-    if spec.type not in _TAKES_REFERENCE or not any(REFERENCE in v for v in values):
+    if spec.type not in TAKES_REFERENCE or not any(REFERENCE in v for v in values):
         return spec
     if expected is None:
         return None

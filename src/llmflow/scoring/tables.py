@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..types import CallRecord
-from . import CallKey, Score, call_passed
+from .scores import CallKey, Score, call_passed
 
 
 def add_score_columns(

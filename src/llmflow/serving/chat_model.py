@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import mlflow.pyfunc
 
 from ..config import ModelEntry
-from ..environment import resolve_connection
+from ..config.environment import resolve_connection
 from ..errors import LlmflowError
 from ..plan import Call, Case, Variant, settings_of
 from ..pricing import Pricer

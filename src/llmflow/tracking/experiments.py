@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config.validation_errors import did_you_mean
 from ..errors import LlmflowError
 from ..redact import redact_url
-from ..validation_errors import did_you_mean
 
 LISTED = 1000  # the names a did-you-mean compares with: enough for any one person's store
 

@@ -33,7 +33,7 @@ def log_inputs(client: Any, run_id: str, loaded: LoadedExperiment) -> None:
 
 def stored_prompts(client: Any, run_id: str, into: str) -> tuple[PromptCase, ...] | None:
     """The prompt set the run read, as it stored it; None for a run made before it did."""
-    from ..prompts_file import load_prompts_file
+    from ..config.prompts_file import load_prompts_file
 
     if not has_artifact(client, run_id, PROMPTS_ARTIFACT):
         return None

@@ -109,7 +109,7 @@ class RunStore:
     def __init__(self, tracking_uri: str) -> None:
         from mlflow import MlflowClient
 
-        from ..environment import resolve_cache_dir
+        from ..config.environment import resolve_cache_dir
         from .sqlite_template import prepare_new_sqlite_store
 
         prepare_new_sqlite_store(tracking_uri, resolve_cache_dir())

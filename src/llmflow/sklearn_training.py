@@ -1,4 +1,5 @@
-"""Training the traditional text classifier of `provider: sklearn`, within bounds.
+"""Training the traditional text classifier of `provider: sklearn`, within bounds, when the
+run starts (provider_opening.py); the provider itself only predicts.
 
 - Memory: the texts are hashed (words and bigrams into N_FEATURES columns), not counted into a
   vocabulary. With a vocabulary, a 200,000-row file kept every distinct bigram: 6.4 GB at the
@@ -16,13 +17,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
-PIPELINES = ("tfidf-logreg", "tfidf-linearsvc", "tfidf-nb")
-TEXT_COLUMN = 0  # the text is the first (only) column of the input, by position
+from .config.training import load_training
+from .providers.sklearn_model import TEXT_COLUMN, SklearnProvider, texts_column
+from .providers.spec import SKLEARN_PIPELINES
+
+PIPELINES = SKLEARN_PIPELINES
 N_FEATURES = 2**18
 CV_FOLDS = 5
 LARGE_TRAINING_ROWS = 10_000  # from here on, each stage of the training is said
@@ -30,16 +38,6 @@ LARGE_TRAINING_ROWS = 10_000  # from here on, each stage of the training is said
 
 class Stopped(Exception):
     """The training was asked to stop (a stop signal during the run's start)."""
-
-
-def texts_column(texts: Sequence[str]) -> Any:
-    """The texts as the pipeline reads them: one row each, one column (no feature names, so
-    that a DataFrame's column may be named anything)."""
-    import numpy as np
-
-    column = np.empty((len(texts), 1), dtype=object)
-    column[:, 0] = list(texts)
-    return column
 
 
 def _hashing() -> Any:
@@ -151,3 +149,54 @@ class _Stages:
     def say(self, text: str) -> None:
         if self._say is not None:
             self._say(f"sklearn {self._name}: {text}")
+
+
+async def train(provider: SklearnProvider) -> None:
+    """Read the provider's training file and fit its pipeline, before its first call. The fit
+    runs in a thread of its own: a stop signal during it ends the wait at once (asyncio.run
+    would wait for a thread of its default executor), and the training at its next stage."""
+    path = provider.train_path or ""  # never empty: the spec's entry_problem refused that
+    data = load_training(Path(path), path, provider.labels, "train")
+    provider.pipeline, provider.training = await _in_own_thread(
+        lambda: fit(provider.model, data.texts, data.labels, say=_say, stop=provider.stop),
+        provider.stop,
+    )
+
+
+T = TypeVar("T")
+
+
+async def _in_own_thread(work: Callable[[], T], stop: threading.Event) -> T:
+    """`work()` in a daemon thread of its own. Cancelled (a stop signal), the wait ends at once
+    and `stop` is set; the thread ends at its next stage, or with the process."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(value: Any, error: BaseException | None) -> None:
+        if done.done():  # cancelled meanwhile
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(value)
+
+    def run() -> None:
+        value, error = None, None
+        try:
+            value = work()
+        except Stopped:
+            return  # stopped because nobody waits any more
+        except BaseException as e:  # noqa: BLE001 - raised again in the waiting coroutine
+            error = e
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, value, error)
+
+    threading.Thread(target=run, name="llmflow-sklearn-training", daemon=True).start()
+    try:
+        return await done
+    finally:
+        stop.set()
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)

@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .config import PromptCase
-from .errors import ConfigError
-from .user_files import clip, load_yaml, read_text, shorten
+from ..errors import ConfigError
+from ..user_files import clip, load_yaml, read_text, shorten
+from .schema import PromptCase, known_fields
 from .validation_errors import describe_validation_error
 
 
@@ -33,7 +33,7 @@ def load_prompts_file(
         if where == named and resolved != named:
             where = f"{named} ({clip(resolved, 120)})"
         raise ConfigError(f"{field}: cannot read {where}: {e.strerror or e}") from e
-    rows = _parse_rows(text, path.suffix.lower(), shown)
+    rows = parse_rows(text, path.suffix.lower(), shown)
     if not isinstance(rows, list) or not rows:
         raise ConfigError(f"{shown}: must hold a non-empty list of prompts")
     cases = []
@@ -44,9 +44,8 @@ def load_prompts_file(
         try:
             cases.append(PromptCase.model_validate(row))
         except ValidationError as e:
-            raise ConfigError(
-                f"{shown}: [{index}]{describe_validation_error(e, leading_dot=True)}"
-            ) from e
+            problem = describe_validation_error(e, leading_dot=True, known_fields=known_fields)
+            raise ConfigError(f"{shown}: [{index}]{problem}") from e
     seen: set[str] = set()
     for case in cases:
         if case.id in seen:
@@ -66,7 +65,8 @@ def _checks_cell(row: dict[str, Any], shown: str, index: int) -> dict[str, Any]:
         raise ConfigError(f"{shown}: [{index}].assert: not a JSON list of checks: {e.msg}") from e
 
 
-def _parse_rows(text: str, suffix: str, shown: str) -> Any:
+def parse_rows(text: str, suffix: str, shown: str) -> Any:
+    """The rows of a .jsonl, .csv or .yaml file, as read (not validated)."""
     if suffix == ".jsonl":
         return _jsonl_rows(text, shown)
     if suffix == ".csv":

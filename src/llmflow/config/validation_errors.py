@@ -4,21 +4,33 @@ field's path as written in the file, what is wrong, and the closest known field 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
-from .user_files import clip
+from ..user_files import clip
+
+# a pydantic error's location -> the fields of the model there (schema.known_fields)
+KnownFields = Callable[[tuple[Any, ...]], Sequence[str]]
 
 
-def describe_validation_error(error: ValidationError, leading_dot: bool = False) -> str:
-    """One line: the field's path and what is wrong with it (a value echoed is cut short)."""
+def _none_known(loc: tuple[Any, ...]) -> Sequence[str]:
+    return ()
+
+
+def describe_validation_error(
+    error: ValidationError, leading_dot: bool = False, known_fields: KnownFields = _none_known
+) -> str:
+    """One line: the field's path and what is wrong with it (a value echoed is cut short).
+    `known_fields` names the fields at a location, for a typo's "did you mean" and to fold a
+    model-level message's field into the path."""
     detail = error.errors()[0]
     loc = _format_loc(detail["loc"])
-    message = _friendly_message(detail)
+    message = _friendly_message(detail, known_fields)
     # a model-level check names its field first ("model: is required"); fold it into the path
     field, sep, rest = message.partition(": ")
-    if sep and field.isidentifier() and field in _known_fields(detail["loc"]):
+    if sep and field.isidentifier() and field in known_fields(detail["loc"]):
         loc, message = (f"{loc}.{field}" if loc else field), rest
     message = clip(message)
     if not loc:
@@ -40,13 +52,13 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _friendly_message(detail: dict[str, Any]) -> str:
+def _friendly_message(detail: dict[str, Any], known_fields: KnownFields) -> str:
     kind = detail["type"]
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
         field = str(detail["loc"][-1])[:100]
-        known = _known_fields(detail["loc"])
+        known = list(known_fields(detail["loc"]))
         return f"unknown field{did_you_mean(field, known)}"
     if kind == "finite_number":
         return f"must be a finite number (got {detail['input']})"
@@ -60,18 +72,3 @@ def did_you_mean(word: str, known: list[str], quoted: bool = False) -> str:
     if not close:
         return ""
     return f" (did you mean {close[0]!r}?)" if quoted else f" (did you mean {close[0]}?)"
-
-
-def _known_fields(loc: tuple[Any, ...]) -> list[str]:
-    from .config import Experiment, ModelEntry, PromptCase, Sweep  # the schema uses this module
-    from .scoring.specs import ScorerSpec
-
-    if loc[:1] == ("scorers",) or "assert" in loc[:-1]:
-        return [f.alias or name for name, f in ScorerSpec.model_fields.items()]
-    if loc and loc[0] == "models":
-        return list(ModelEntry.model_fields)
-    if loc and loc[0] == "prompts":
-        return [f.alias or name for name, f in PromptCase.model_fields.items()]
-    if loc and loc[0] == "sweep":
-        return list(Sweep.model_fields)
-    return list(Experiment.model_fields)

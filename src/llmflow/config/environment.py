@@ -6,13 +6,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .errors import MissingCredentials
-from .providers.spec import provider_spec
-
-if TYPE_CHECKING:
-    from .config import ModelEntry
+from ..errors import MissingCredentials
+from ..providers.spec import provider_spec
+from .models import ModelEntry
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,172 @@
+"""The experiment file's schema: the top-level fields, prompts, the sweep and promotion rules
+(a `models:` entry is in models.py, a check in scorers.py; loading.py reads a file into them)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from ..errors import ConfigError
+from ..providers.spec import provider_spec
+from ..registry.gates import parse
+from ..user_files import shorten
+from .fields import (
+    MAX_CONCURRENCY,
+    MAX_EXPERIMENT_NAME,
+    MAX_PROMPT_SIZE,
+    MAX_REPEATS,
+    Strict,
+    at_least,
+    between,
+)
+from .labels import TASK, labels_problem
+from .models import SWEEPABLE, ModelEntry
+from .scorers import ScorerSpec
+
+
+class PromptCase(Strict):
+    model_config = ConfigDict(**Strict.model_config, populate_by_name=True)
+
+    # a call's trace is named "<id>#<repeat>", and MLflow takes trace names of up to 4,096
+    id: str = Field(min_length=1, max_length=1000)
+    user: str = Field(min_length=1)
+    system: str | None = None
+    expected: str | None = None  # the reference answer similarity scorers compare with
+    checks: list[ScorerSpec] = Field(default_factory=list, alias="assert")  # this prompt's own
+
+
+class PromotePolicy(Strict):
+    """`promote:` rules: gates for every promotion of models registered from this file and,
+    with best_by, which registered variant of a run goes to staging (the best value wins: the
+    highest pass_rate, the lowest latency or cost)."""
+
+    require: list[str] = Field(default_factory=list)
+    best_by: str | None = None
+
+    @field_validator("require")
+    @classmethod
+    def _parse_gates(cls, rules: list[str]) -> list[str]:
+        for rule in rules:
+            try:
+                parse(rule)
+            except ConfigError as e:
+                raise ValueError(str(e)) from None
+        return rules
+
+
+class Sweep(Strict):
+    """Lists of settings; every model entry runs once per combination (one variant each)."""
+
+    temperature: list[Annotated[float, between(0, 2)]] | None = Field(default=None, min_length=1)
+    max_tokens: list[Annotated[int, at_least(1)]] | None = Field(default=None, min_length=1)
+    top_p: list[Annotated[float, between(0, 1)]] | None = Field(default=None, min_length=1)
+    seed: list[int] | None = Field(default=None, min_length=1)
+
+    @field_validator("temperature", "max_tokens", "top_p", "seed")
+    @classmethod
+    def _no_duplicates(cls, values: list[Any] | None) -> list[Any] | None:
+        # two equal values would be one variant run twice under one id
+        seen: set[Any] = set()
+        for value in values or ():
+            if value in seen:
+                raise ValueError(f"{value!r} appears twice")
+            seen.add(value)
+        return values
+
+    def axes(self) -> dict[str, list[Any]]:
+        return {name: values for name in SWEEPABLE if (values := getattr(self, name))}
+
+
+class Experiment(Strict):
+    experiment: str
+    task: str = Field(default="chat", min_length=1)
+    prompts: list[PromptCase] | str
+    repeats: Annotated[int, between(1, MAX_REPEATS)] = 1
+    concurrency: Annotated[int, between(1, MAX_CONCURRENCY)] = 4
+    models: list[ModelEntry] = Field(min_length=1)
+    promote: PromotePolicy | None = None
+    # off unless asked for: a cached answer silently stands in for a fresh call.
+    # false, true (the user cache dir) or a path to a sqlite file
+    cache: bool | str = False
+    max_cost_usd: Annotated[float | None, at_least(0)] = None
+    allow_unpriced: bool = False  # run models with no known price under max_cost_usd
+    sweep: Sweep | None = None
+    warmup: Annotated[int, between(0, 100)] = 0  # calls per variant left out of statistics
+    # pad prompts to ~N tokens
+    prompt_sizes: list[Annotated[int, between(1, MAX_PROMPT_SIZE)]] | None = None
+    report: bool = True  # write report.md/html, plots and results into the parent run
+    scorers: list[ScorerSpec] | None = None  # checks applied to every prompt's answers
+    # task classify: the labels, and the system message of prompts without one (default: an
+    # instruction listing the labels)
+    labels: list[Annotated[str, Field(min_length=1)]] | None = None
+    system: str | None = Field(default=None, min_length=1)
+
+    @field_validator("cache")
+    @classmethod
+    def _cache_path(cls, setting: bool | str) -> bool | str:
+        if isinstance(setting, str) and not setting.strip():
+            raise ValueError("write true, false or the path of a sqlite file")
+        return setting
+
+    @field_validator("experiment")
+    @classmethod
+    def _mlflow_name(cls, name: str) -> str:
+        if not name.strip():
+            raise ValueError("must not be empty")
+        if len(name) > MAX_EXPERIMENT_NAME:
+            raise ValueError(
+                f"must be at most {MAX_EXPERIMENT_NAME} characters, MLflow's limit "
+                f"(got {len(name):,})"
+            )
+        return name
+
+    @field_validator("prompts")
+    @classmethod
+    def _unique_ids(cls, prompts: list[PromptCase] | str) -> list[PromptCase] | str:
+        if isinstance(prompts, list):
+            if not prompts:
+                raise ValueError("must list at least one prompt")
+            seen: set[str] = set()
+            for case in prompts:
+                if case.id in seen:
+                    raise ValueError(f"duplicate prompt id {shorten(case.id)}")
+                seen.add(case.id)
+        return prompts
+
+    @model_validator(mode="after")
+    def _check_sweep_fits_providers(self) -> Experiment:
+        axes = self.sweep.axes() if self.sweep else {}
+        for index, entry in enumerate(self.models):
+            spec = provider_spec(entry.provider)
+            for name, values in axes.items():
+                for value in values:
+                    if problem := spec.refuses(name, value):
+                        raise ValueError(f"sweep: {name} {value} for models[{index}]: {problem}")
+        return self
+
+    @model_validator(mode="after")
+    def _check_classify(self) -> Experiment:
+        if self.task == TASK and (problem := labels_problem(self.labels or [])) is not None:
+            raise ValueError(f"labels: {problem}")
+        for name in ("labels", "system"):
+            if self.task != TASK and getattr(self, name) is not None:
+                raise ValueError(f"{name}: only applies to task classify")
+        for index, entry in enumerate(self.models):
+            if entry.provider == "sklearn" and self.task != TASK:
+                raise ValueError(f"models[{index}].provider: sklearn needs task: classify")
+        return self
+
+
+def known_fields(loc: tuple[Any, ...]) -> list[str]:
+    """The fields the model at `loc` (a pydantic error's location in an experiment file, or in
+    a prompts file's row) has, for a typo's "did you mean"."""
+    if loc[:1] == ("scorers",) or "assert" in loc[:-1]:
+        return [f.alias or name for name, f in ScorerSpec.model_fields.items()]
+    if loc and loc[0] == "models":
+        return list(ModelEntry.model_fields)
+    if loc and loc[0] == "prompts":
+        return [f.alias or name for name, f in PromptCase.model_fields.items()]
+    if loc and loc[0] == "sweep":
+        return list(Sweep.model_fields)
+    return list(Experiment.model_fields)
