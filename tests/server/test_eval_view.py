@@ -5,9 +5,7 @@ matches rows by request preview); each variant carries its parent's dataset inpu
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ import pytest
 from tests.browser import chromium
 from tests.helpers import invoke_cli, write_experiment
 from tests.server.conftest import start_mlflow
+from tests.server.test_traces_tab import experiment, rest
 
 PROMPTS = [
     {"id": "capital", "user": "Capital of France?", "expected": "Paris"},
@@ -25,7 +24,6 @@ ANSWERS = {
     "gpt-4o-mini": ["Paris is the capital of France.", "The Nile.", "The Pacific Ocean."],
     "llama-3-8b": ["Lyon.", "The Nile, about 6,650 km long.", "The Atlantic."],
 }
-EXPERIMENT = "provider-comparison"
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +49,8 @@ def served(tmp_path_factory, fake_openai):
         server.stop()
 
 
-def rest(server, path: str, body: dict | None = None) -> dict:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"{server.url}/ajax-api/{path}", data=data, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        return json.load(answer)
-
-
 def experiment_id(server) -> str:
-    found = rest(server, f"2.0/mlflow/experiments/get-by-name?experiment_name={EXPERIMENT}")
-    return found["experiment"]["experiment_id"]
+    return experiment(server)["experiment_id"]
 
 
 def runs(server) -> dict[str, dict]:
