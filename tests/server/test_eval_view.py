@@ -156,6 +156,10 @@ def test_the_compare_view_in_a_browser_pairs_the_answers(served, tmp_path: Path)
         assert "Paris is the capital of France." in text and "The Atlantic." in text
         assert "3 of 3" in text  # three rows, each pairing the two variants' answers
         shot = browser.screenshot(tmp_path / "compare.png")
+        # the Evaluation runs list: the parent run, its two variants under it
+        browser.open(f"{base}/evaluation-runs", "document.body.innerText.includes('llama-3-8b')")
+        assert "gpt-4o-mini" in browser.evaluate("document.body.innerText")
+        browser.screenshot(tmp_path / "runs.png")
     assert shot.stat().st_size > 10_000
     if target := os.environ.get("LLMFLOW_COMPARE_SCREENSHOT"):  # docs/img/mlflow-compare.png
         Path(target).write_bytes(shot.read_bytes())
