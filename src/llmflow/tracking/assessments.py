@@ -22,6 +22,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from . import mlflow_compat
+from .eval_view import JUDGED_RUN_TAG
 
 if TYPE_CHECKING:
     from ..scoring import Score
@@ -178,7 +179,6 @@ def log_call_scores(
 JUDGE_ROLE = "judge"
 JUDGED_CALL_TAG = "llmflow.judged_call"  # the graded call's "<case id>#<repeat>"
 JUDGED_TRACE_TAG = "llmflow.judged_trace"  # the graded call's trace id
-JUDGED_RUN_TAG = "llmflow.judged_run"  # the graded variant's run (the trace is not linked to it)
 SCORER_TAG = "llmflow.scorer"  # the judge check's name
 
 

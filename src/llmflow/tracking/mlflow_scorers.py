@@ -22,14 +22,13 @@ scoring layer never sees.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..config import LoadedExperiment, load_experiment
 from ..errors import ConfigError
+from ..scoring import CaseChecks, case_table, score_record
 from ..types import CallRecord, Completion, Cost, GenerationSettings, Message, Timing, Usage
-
-if TYPE_CHECKING:
-    from ..config import LoadedExperiment
-    from ..scoring import CaseChecks
+from .assessments import feedback
 
 __all__ = ["as_mlflow_scorers", "record_of_trace"]
 
@@ -37,9 +36,6 @@ __all__ = ["as_mlflow_scorers", "record_of_trace"]
 def as_mlflow_scorers(experiment: str | Path | LoadedExperiment) -> list[Any]:
     """One MLflow Scorer per named check of the experiment (a file or a loaded one), judges
     left out (see the module docstring). ConfigError when the file checks nothing."""
-    from ..config import LoadedExperiment, load_experiment
-    from ..scoring import case_table
-
     loaded = experiment if isinstance(experiment, LoadedExperiment) else load_experiment(experiment)
     table = case_table(loaded)
     if table is None:
@@ -84,9 +80,6 @@ def _define_check_class() -> type:
 def check_feedback(name: str, table: dict[str, CaseChecks], trace: Any) -> Any:
     """The Feedback the check `name` gives the call that `trace` records; None when the check
     does not apply to it (or the trace is no call of llmflow's)."""
-    from ..scoring import CaseChecks, score_record
-    from .assessments import feedback
-
     record = record_of_trace(trace)
     checks = table.get(record.case_id) if record is not None else None
     if record is None or checks is None:
