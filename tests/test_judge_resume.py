@@ -16,6 +16,7 @@ import pytest
 from mlflow import MlflowClient
 
 from llmflow.judge_journal import read_entries
+from llmflow.tracking import eval_view
 from tests.fakes.server import JUDGE_MARKER
 from tests.helpers import compare_rows, invoke_cli, unique_prompts, write_experiment
 from tests.test_interruption import ROOT, _default_sigint
@@ -122,10 +123,7 @@ def check_paid_once(tmp_path: Path, tracking_uri: str, fake, n_answers: int, kil
     assert len(counts) == n_answers
     for names in counts:
         assert names == {f"judge-{i}": 1 for i in range(len(RUBRICS))}, names
-    traces = client.search_traces(
-        locations=[run.info.experiment_id], run_id=run.info.run_id, max_results=500
-    )
-    judges = [t for t in traces if t.info.tags.get("llmflow.role") == "judge"]
+    judges = eval_view.judge_traces(client, run.info.experiment_id, run.info.run_id)
     assert len(judges) == n_answers * len(RUBRICS), "one trace per judge call used"
 
 

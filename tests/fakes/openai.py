@@ -19,6 +19,9 @@ class FakeOpenAI(FakeServer):
         self.reasoning_tokens = 0
         self.cached_tokens = 0
         self.stream_usage = True  # False: ignore stream_options, as some compatible servers do
+        # the answer to a request asking for structured output (`response_format`), as MLflow's
+        # built-in judges send: a verdict in the JSON they ask for
+        self.structured_reply = '{"result": "yes", "rationale": "The answer addresses it."}'
 
     def is_generation(self, request: Request) -> bool:
         return request.method == "POST" and request.path.endswith("/chat/completions")
@@ -55,6 +58,8 @@ class FakeOpenAI(FakeServer):
         body = request.body or {}
         model = body.get("model", "")
         text = self.reply(body["messages"][-1]["content"], model)
+        if body.get("response_format"):
+            text = self.structured_reply
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         if not body.get("stream"):

@@ -20,6 +20,7 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
+from llmflow.tracking import eval_view
 from llmflow.tracking.traces import call_of
 from tests.helpers import compare_rows, invoke_cli, unique_prompts, write_experiment
 from tests.test_interruption import spawn_run, wait_for_journal_lines
@@ -86,9 +87,8 @@ def test_a_claude_run_is_tracked_judged_cached_and_registered(
     assert child.data.metrics["score.correct"] == 0.5  # the echo holds Paris, not Nile
     assert all(r.body["max_tokens"] == 4096 and r.body["stream"] for r in model_requests(claude))
 
-    traces = client.search_traces(locations=[child.info.experiment_id], run_id=child.info.run_id)
-    judged = [t for t in traces if t.info.tags.get("llmflow.role") == "judge"]
-    calls = [t for t in traces if t not in judged]
+    calls = client.search_traces(locations=[child.info.experiment_id], run_id=child.info.run_id)
+    judged = eval_view.judge_traces(client, child.info.experiment_id, child.info.run_id)
     assert sorted(call_of(t.info) for t in calls) == ["capital#0", "river#0"]
     span = calls[0].data.spans[0]
     assert span.attributes["mlflow.chat.tokenUsage"] == {

@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from llmflow.cli import app
+from llmflow.tracking import eval_view
 from llmflow.tracking.traces import call_of, existing_trace_keys, traces_by_call
 from tests.helpers import write_experiment
 from tests.scoring.test_run_quality import PROMPTS, SCORERS, judge, run
@@ -27,9 +28,12 @@ def variant_run(tracking_uri: str):
 
 
 def all_traces(client: MlflowClient, child) -> list:
-    return client.search_traces(
-        locations=[child.info.experiment_id], run_id=child.info.run_id, include_spans=True
-    )
+    """The variant run's own traces, then the traces of the judge calls that graded them (in the
+    experiment, not linked to the run: its trace list is the evaluation table of its calls)."""
+    ids = child.info.experiment_id, child.info.run_id
+    linked = client.search_traces(locations=[ids[0]], run_id=ids[1], include_spans=True)
+    assert not judge_traces(linked), "a judge's trace is linked to the variant run"
+    return [*linked, *eval_view.judge_traces(client, *ids)]
 
 
 def judge_traces(traces: list) -> list:

@@ -22,6 +22,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from . import mlflow_compat
+from .eval_view import JUDGED_RUN_TAG
 
 if TYPE_CHECKING:
     from ..scoring import Score
@@ -189,12 +190,13 @@ def write_judge_traces(
     by_tag: dict[str, str],
     variant_id: str | None = None,
 ) -> None:
-    """Each judge call as a trace in the graded variant's run, built as a model call's is (its
-    request, answer, tokens and cost), tagged llmflow.role=judge so that nothing counting the
-    run's model calls counts it, and naming the graded call, its trace (`by_tag`: trace id by
-    call tag) and the check. Its name says so, `judge:<check> | <variant> | <call>` (the
-    graded variant: `variant_id`, else the run's), and reads as no call: resume and re-scoring
-    never take it for one."""
+    """Each judge call as a trace in the experiment, built as a model call's is (its request,
+    answer, tokens and cost), tagged llmflow.role=judge so that nothing counting the run's model
+    calls counts it, and naming the graded run, call, its trace (`by_tag`: trace id by call tag)
+    and the check. It is not linked to the graded run, whose trace list MLflow shows as an
+    evaluation table of the variant's calls (eval_view.judge_traces finds it). Its name says
+    so, `judge:<check> | <variant> | <call>` (the graded variant: `variant_id`, else the
+    run's), and reads as no call: resume and re-scoring never take it for one."""
     from .trace_batch import write_traces
     from .traces import BATCH, CALL_NAME, ROLE_TAG, TraceJob, call_tag, judge_name
 
@@ -210,11 +212,14 @@ def write_judge_traces(
             ROLE_TAG: JUDGE_ROLE,
             JUDGED_CALL_TAG: tag,
             SCORER_TAG: call.scorer,
+            JUDGED_RUN_TAG: run_id,
         }
         if tag in by_tag:
             tags[JUDGED_TRACE_TAG] = by_tag[tag]
         record = replace(call.record, case_id=call.key[0])  # not the judge's internal case id
-        job = TraceJob(record, call.judge, run_id, tags=tuple(tags.items()), seed=call.entry_id)
+        job = TraceJob(
+            record, call.judge, run_id, tags=tuple(tags.items()), seed=call.entry_id, linked=False
+        )
         jobs.append(job)
     for start in range(0, len(jobs), BATCH):
         write_traces(client, experiment_id, jobs[start : start + BATCH])

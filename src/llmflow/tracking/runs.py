@@ -16,6 +16,7 @@ from ..plan import Variant
 from ..redact import one_line, redact_text, redact_url
 from ..types import CallRecord
 from .calls_table import calls_table, responses_markdown
+from .eval_view import share_datasets
 from .run_inputs import log_inputs
 from .uri import sqlite_file
 
@@ -283,6 +284,7 @@ class RunStore:
                 run_ids[variant.id] = self.start_variant(
                     experiment_id, parent_id, variant, params, system
                 )
+            share_datasets(self.client, parent_id, run_ids.values())
         except Exception as e:
             self.end_runs([parent_id, *run_ids.values()], "FAILED")
             raise RunFailed(parent_id, e) from e

@@ -87,10 +87,12 @@ def write_traces(client: Any, experiment_id: str, jobs: list[TraceJob]) -> None:
 
 
 def trace_ids_by_run(jobs: list[TraceJob], spans: list[Any]) -> dict[str, list[str]]:
-    """The ids of the jobs' traces (their spans, in the same order), by the run of each."""
+    """The ids of the jobs' traces (their spans, in the same order), by the run each is linked
+    to (a job that is not linked to its run is left out)."""
     by_run: dict[str, list[str]] = {}
     for job, span in zip(jobs, spans, strict=True):
-        by_run.setdefault(job.run_id, []).append(span.trace_id)
+        if job.linked:
+            by_run.setdefault(job.run_id, []).append(span.trace_id)
     return by_run
 
 

@@ -49,6 +49,7 @@ class TraceJob:
     scores: tuple[Score, ...] = ()  # written as assessments on the trace
     tags: tuple[tuple[str, str], ...] = ()  # trace tags instead of the call's name (a judge's)
     seed: str = ""  # a judge call's ledger id: its trace's id is derived from it
+    linked: bool = True  # False: not in the run's trace list (a judge's call: eval_view.py)
 
 
 def trace_of(experiment_id: str, job: TraceJob, span: Any) -> Any:
@@ -72,7 +73,7 @@ def trace_of(experiment_id: str, job: TraceJob, span: Any) -> Any:
         request_time=span.start_time_ns // 1_000_000,
         execution_duration=(span.end_time_ns - span.start_time_ns) // 1_000_000,
         state=TraceState.OK if ok else TraceState.ERROR,
-        trace_metadata={mlflow_compat.source_run_key(): job.run_id},
+        trace_metadata={mlflow_compat.source_run_key(): job.run_id} if job.linked else {},
         tags=dict(_trace_tags(job)),
         assessments=[feedback(span.trace_id, score) for score in job.scores],
     )
