@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,33 @@ def test_a_job_that_fails_validation_fails_its_calls_with_the_message(tmp_path: 
     assert {r.error_type for r in records} == {"BatchJobFailed"}
     assert all("Invalid 'model' on line 1" in r.error_message for r in records)
     assert compare_rows()[0]["n_errors"] == 2
+
+
+def test_counts_cancel_and_a_part_done_job_through_the_sdk(fake_openai):
+    asyncio.run(_cancelled(fake_openai))
+
+
+async def _cancelled(fake_openai) -> None:
+    import openai
+
+    from llmflow.providers.openai_batch import OpenAIBatch
+    from llmflow.types import GenerationSettings, Message
+
+    client = openai.AsyncOpenAI(api_key=KEY, base_url=f"{fake_openai.url}/v1", max_retries=0)
+    api = OpenAIBatch(client, "gpt-4o-mini")
+    lines = [
+        api.request(str(i), (Message("user", f"Q{i}"),), GenerationSettings()) for i in range(4)
+    ]
+    job_id = await api.submit(lines, "label-1")
+    assert await api.find("label-1") == job_id
+    fake_openai.batch.advance(2)  # finalizing: half of it done
+    state = await api.state(job_id)
+    assert (state.state, state.done, state.total, state.ended) == ("finalizing", 2, 4, False)
+    await api.cancel(job_id)
+    assert (await api.state(job_id)).state == "cancelling"
+    fake_openai.batch.advance()
+    assert (await api.state(job_id)).state == "cancelled"
+    answers = {a.key: a for a in await api.answers(job_id)}
+    assert [answers[k].delta.text for k in ("0", "1")] == ["Echo: Q0", "Echo: Q1"]
+    assert answers["2"].expired and "batch_cancelled" in answers["2"].error
+    await client.close()

@@ -14,7 +14,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..budget import Budget, Reservation, worst_case_usd
 from ..errors import BudgetExhausted, ProviderError
@@ -29,6 +29,7 @@ from .pricing import batch_cost, discount_of
 from .resume import EXPIRED, JOB_FAILED, NOT_SUBMITTED, REQUEST_FAILED
 
 CallKey = tuple[str, str, int]  # variant id, case id, repeat
+READ_TRIES = 5
 
 
 @dataclass
@@ -39,6 +40,7 @@ class _Active:
     state: JobState | None = None
     polled: float = 0.0
     said: str = ""
+    failed_reads: int = 0  # results that could not be read, in a row
 
 
 @dataclass
@@ -140,16 +142,38 @@ class BatchRunner:
                 if now - active.polled < self.poll_s[active.job.variant_id]:
                     continue
                 active.polled = now
-                try:
-                    active.state = await active.api.state(active.job.job_id)
-                    if active.state.ended:
-                        await self._collect(active, by_key)
-                        self._active.remove(active)
-                except ProviderError as e:  # a poll that failed is tried again at the next
-                    self.progress(f"job {active.job.job_id}: {redact_text(str(e))[:200]}")
+                await self._poll(active, by_key)
                 self._say(active, now)
             if self._active:
                 await asyncio.sleep(min(self.poll_s[a.job.variant_id] for a in self._active) / 4)
+
+    async def _poll(self, active: _Active, by_key: Mapping[CallKey, Call]) -> None:
+        """One look at a job; an ended one is collected. A poll that failed is tried again at
+        the next; results unreadable READ_TRIES times in a row fail the job's calls."""
+        try:
+            active.state = await active.api.state(active.job.job_id)
+        except ProviderError as e:
+            self.progress(f"job {active.job.job_id}: {redact_text(str(e))[:200]}")
+            return
+        if not active.state.ended:
+            return
+        try:
+            answers = await self._answers(active)
+        except ProviderError as e:
+            active.failed_reads += 1
+            self.progress(f"job {active.job.job_id}: results: {redact_text(str(e))[:200]}")
+            if active.failed_reads < READ_TRIES:
+                return
+            failure = f"results unreadable: {e}"
+            active.state = replace(active.state, failure=failure)
+            answers = {}
+        self._collect(active, answers, by_key)
+        self._active.remove(active)
+
+    async def _answers(self, active: _Active) -> dict[str, Answer]:
+        if active.state is None or active.state.failure:
+            return {}
+        return {a.key: a for a in await active.api.answers(active.job.job_id)}
 
     def _say(self, active: _Active, now: float) -> None:
         state = active.state
@@ -163,10 +187,11 @@ class BatchRunner:
             elapsed = now - (active.job.created_s or now)
             self.progress(f"{line}, {elapsed:.0f}s")
 
-    async def _collect(self, active: _Active, by_key: Mapping[CallKey, Call]) -> None:
+    def _collect(
+        self, active: _Active, answers: Mapping[str, Answer], by_key: Mapping[CallKey, Call]
+    ) -> None:
         job, state = active.job, active.state
         assert state is not None
-        answers = {} if state.failure else {a.key: a for a in await active.api.answers(job.job_id)}
         wall_s = max(0.0, self.clock() - job.created_s) if job.created_s else None
         spent: list[float | None] = []
         for index, (case_id, repeat) in enumerate(job.keys):
