@@ -67,6 +67,12 @@ def test_a_batched_run_collects_every_answer_at_half_price(tmp_path: Path, fake_
     assert metrics["n_batched"] == 10
     assert "latency_p50_s" not in metrics
     assert metrics["batch_wall_s"] >= 0
+    table = invoke_cli("compare", "-e", "provider-comparison")
+    assert "latency was not measured for gpt-4o-mini: 10 call(s) went through" in table.stdout
+    params = client.get_run(row["run_id"]).data.params
+    assert (
+        params["cost_model"] == "genai-prices as openai/gpt-4o-mini less the batch discount (50%)"
+    )
 
 
 def _list_price(record) -> float:
