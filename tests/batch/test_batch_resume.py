@@ -83,3 +83,22 @@ def test_a_job_whose_id_was_never_journaled_is_found_by_its_label(tmp_path: Path
     assert sorted(fake_openai.batch.submitted.values()) == [1] * 4
     _, records = read_journal(journal)
     assert sorted(r.case_id for r in records) == [f"p{i:02d}" for i in range(4)]
+
+
+def test_ctrl_c_while_waiting_leaves_the_jobs_running_and_says_how_to_collect(
+    tmp_path: Path, fake_openai
+):
+    import os
+
+    path = write_experiment(
+        tmp_path, batched_model(fake_openai, poll_s=0.05), prompts=unique_prompts(3)
+    )
+    process = spawn_run(path, tmp_path)
+    journals = tmp_path / ".llmflow" / "journals"
+    wait_for(lambda: any('"type": "batch_job"' in p.read_text() for p in journals.glob("*.jsonl")))
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "--resume" in stderr
+    (job,) = fake_openai.batch.jobs.values()
+    assert job.status == "validating", "the job was left running, not cancelled"
