@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from . import __version__
 from ._process import gc_paused
 from .batch.hook import batched_ids, send_batched
-from .batch.resume import for_resume
+from .batch.resume import for_resume, resendable
 from .budget import Budget
 from .cache import ResponseCache
 from .config import LoadedExperiment
@@ -143,7 +143,7 @@ class Session:
         for s in skipped:
             self.hooks.variant_skipped(s)
         experiment_id = self.store.experiment_id(self.loaded.config.experiment)
-        if resumed is not None:
+        if resumed is not None and not resendable(resumed, batched_ids(self.plan.variants)):
             self.store.check_resumable(resumed.header.parent_run_id, self.loaded.config.experiment)
         # from here on the runs exist: a signal stops the calls, never the cleanup below
         parent_id, run_ids = self._open_runs(experiment_id, resumed)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
 from llmflow.journal import latest_journal, read_journal
+from llmflow.tracking.traces import call_of
 from tests.helpers import compare_rows, invoke_cli, unique_prompts, write_experiment
 
 KEY = "test-openai-key"
@@ -122,24 +124,27 @@ def test_expired_and_errored_requests_fail_and_resume_sends_only_them(tmp_path: 
 
     fake_openai.batch.expire_after = None
     fake_openai.batch.failing_prompts = {}
-    # a finished run is not resumable; the failed calls are resent by resuming a killed run
-    journal = latest_journal()
-    header, _ = read_journal(journal)
-    MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").set_terminated(
-        header.parent_run_id, "KILLED"
-    )
+    # the run ended FINISHED; its expired and errored requests still make it resumable
     resumed = invoke_cli("run", str(path), "--resume")
     assert resumed.exit_code == 0, resumed.output
-    counts = {cid: n for (_, cid), n in fake_openai.batch.submitted.items()}
     (second,) = list(fake_openai.batch.jobs.values())[1:]
     assert sorted(line["body"]["messages"][-1]["content"] for line in second.lines) == [
         "Question number 0",
         "Question number 3",
         "Question number 4",
     ]
-    assert max(counts.values()) >= 1
+    sent = {json.loads(m)[-1]["content"]: n for (_, m), n in fake_openai.batch.submitted.items()}
+    assert sorted(n for n in sent.values()) == [1, 1, 2, 2, 2], "answered calls never again"
     (row,) = compare_rows()
     assert (row["n_calls"], row["n_errors"]) == (5, 0)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("provider-comparison")
+    traces = client.search_traces(locations=[experiment.experiment_id], max_results=50)
+    assert sorted(call_of(t.info) for t in traces) == [f"p{i:02d}#0" for i in range(5)]
+    # a call sent again keeps its one trace, its span rewritten with the answer (MLflow keeps
+    # the trace-level state of its first write, ERROR)
+    (p00,) = [t for t in traces if call_of(t.info) == "p00#0"]
+    assert "Echo: Question number 0" in str(p00.data.spans[0].outputs)
 
 
 def test_a_job_that_fails_validation_fails_its_calls_with_the_message(tmp_path: Path, fake_openai):

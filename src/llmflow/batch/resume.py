@@ -17,6 +17,13 @@ NOT_SUBMITTED = "BatchNotSubmitted"  # its job could not be created
 SENT_AGAIN = frozenset({REQUEST_FAILED, EXPIRED, NOT_SUBMITTED})
 
 
+def resendable(resumed: Resumed, batched: Iterable[str]) -> bool:
+    """Whether a batched call of the journal is to be sent again: then even a run that ended
+    FINISHED is resumed (a job's expired requests are the ordinary way to resume it)."""
+    kept = {(r.variant_id, r.case_id, r.repeat) for r in for_resume(resumed, batched).records}
+    return any((r.variant_id, r.case_id, r.repeat) not in kept for r in resumed.records)
+
+
 def for_resume(resumed: Resumed, batched: Iterable[str]) -> Resumed:
     """The journal's records less those of batched variants that are to be sent again."""
     batched = set(batched)
