@@ -20,10 +20,10 @@ from ..budget import Budget, Reservation, worst_case_usd
 from ..errors import BudgetExhausted, ProviderError
 from ..plan import Call
 from ..pricing import Pricer
+from ..providers.batch_api import Answer, BatchAPI, JobState
 from ..redact import redact_text
 from ..runner import _record
 from ..types import CallRecord, Completion, Usage
-from .api import Answer, BatchAPI, JobState
 from .ledger import Job
 from .pricing import batch_cost, discount_of
 from .resume import EXPIRED, JOB_FAILED, NOT_SUBMITTED, REQUEST_FAILED

@@ -10,9 +10,9 @@ from typing import Any
 
 from google.genai import types as gt
 
-from ..batch.api import Answer, JobState
 from ..types import GenerationSettings, Message
 from .base import excerpt
+from .batch_api import Answer, JobState
 from .gemini import _SDK_ERRORS, _delta, _translate, request_parts
 
 ENDED = frozenset(

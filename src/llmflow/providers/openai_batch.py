@@ -8,10 +8,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..batch.api import Answer, JobState
 from ..errors import BadResponse
 from ..types import Delta, GenerationSettings, Message
 from .base import excerpt
+from .batch_api import Answer, JobState
 from .openai_compat import _SDK_ERRORS, _body_message, _map_usage, _translate, request_body
 
 ENDED = frozenset({"completed", "failed", "expired", "cancelled"})

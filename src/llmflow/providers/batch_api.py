@@ -1,4 +1,5 @@
-"""What llmflow needs of a provider's batch API, whatever its wire format."""
+"""What llmflow needs of a provider's batch API, whatever its wire format (openai_batch.py,
+gemini_batch.py implement it; llmflow.batch drives it)."""
 
 from __future__ import annotations
 
