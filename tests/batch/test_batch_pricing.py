@@ -48,3 +48,19 @@ def test_batch_only_for_providers_with_a_batch_api():
     with pytest.raises((ValueError, ConfigError), match="batch: only applies to provider"):
         ModelEntry(provider="ollama", model="llama3.1", batch=True)
     assert ModelEntry(provider="gemini", model="gemini-2.5-flash", batch={"poll_s": 5}).batch
+
+
+def test_the_preflight_counts_a_batched_variant_at_the_batch_price(tmp_path):
+    from llmflow.budget import plan_worst_case_usd
+    from llmflow.config import load_experiment
+    from llmflow.plan import build_plan
+    from tests.helpers import write_experiment
+
+    def worst(batch: bool) -> float:
+        model = {"provider": "openai", "model": "gpt-4o-mini", "max_tokens": 100}
+        path = write_experiment(tmp_path, [{**model, "batch": batch}], name=f"{batch}.yaml")
+        loaded = load_experiment(path)
+        plan = build_plan(loaded)
+        return plan_worst_case_usd(plan, {v.id: Pricer(v.entry) for v in plan.variants})
+
+    assert worst(True) == pytest.approx(worst(False) / 2)
