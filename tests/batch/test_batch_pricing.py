@@ -64,3 +64,10 @@ def test_the_preflight_counts_a_batched_variant_at_the_batch_price(tmp_path):
         return plan_worst_case_usd(plan, {v.id: Pricer(v.entry) for v in plan.variants})
 
     assert worst(True) == pytest.approx(worst(False) / 2)
+
+
+def test_every_provider_that_accepts_batch_has_a_batch_api():
+    from llmflow.config.models import BATCH_PROVIDERS
+    from llmflow.providers.batch_api import BATCH_ADAPTERS
+
+    assert set(BATCH_PROVIDERS) == set(BATCH_ADAPTERS)

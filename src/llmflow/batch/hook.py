@@ -3,6 +3,7 @@ their providers' batch APIs (runner.py), the journal's jobs collected first."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 from ..plan import Call, Variant
 from ..pricing import Pricer
+from ..providers.batch_api import BATCH_ADAPTERS
 from ..types import CallRecord
 from .ledger import read_jobs
 from .runner import BatchRunner
@@ -20,14 +22,10 @@ def batched_ids(variants: Iterable[Variant]) -> set[str]:
 
 
 def batch_api(provider: Any) -> Any:
-    """The batch API beside an opened provider (the same client, key and base URL)."""
-    if provider.name == "gemini":
-        from ..providers.gemini_batch import GeminiBatch
-
-        return GeminiBatch.of(provider)
-    from ..providers.openai_batch import OpenAIBatch
-
-    return OpenAIBatch.of(provider)
+    """The batch API beside an opened provider (the same client, key and base URL); its module
+    is imported only now, as a provider's adapter is."""
+    module_name, _, class_name = BATCH_ADAPTERS[provider.name].partition(":")
+    return getattr(importlib.import_module(module_name), class_name).of(provider)
 
 
 async def send_batched(

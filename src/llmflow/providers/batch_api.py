@@ -8,6 +8,13 @@ from typing import Protocol
 
 from ..types import Delta, GenerationSettings, Message
 
+# provider -> "module:class" of its batch API, imported when a batched variant runs (the
+# providers config.models.BATCH_PROVIDERS accepts `batch:` for)
+BATCH_ADAPTERS = {
+    "openai": "llmflow.providers.openai_batch:OpenAIBatch",
+    "gemini": "llmflow.providers.gemini_batch:GeminiBatch",
+}
+
 
 @dataclass(frozen=True)
 class JobState:
