@@ -71,3 +71,12 @@ def test_every_provider_that_accepts_batch_has_a_batch_api():
     from llmflow.providers.batch_api import BATCH_ADAPTERS
 
     assert set(BATCH_PROVIDERS) == set(BATCH_ADAPTERS)
+
+
+def test_a_batched_variant_has_costs_to_compare_and_no_latency():
+    from llmflow.report.pairs import COST, LATENCY, evidence
+
+    row = {"repeat": 0, "error": None, "cached": False, "latency_s": None, "case": "q"}
+    found = evidence("batched", [{**row, "cost_kind": "batch", "cost_usd": 0.001}])
+    assert found.values[COST] == {"q": [0.001]}
+    assert LATENCY not in found.values
