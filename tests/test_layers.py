@@ -88,6 +88,7 @@ LAYERS: dict[str, int] = {
             "llmflow.sklearn_training",
             "llmflow.run_types",
             "llmflow.stopping",
+            "llmflow.batch",
         ),
         5,
     ),

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from .batch.pricing import discount_of
 from .errors import ConfigError
 from .plan import Call, Plan, Variant
 from .pricing import Pricer
@@ -126,8 +127,10 @@ def plan_worst_case_usd(plan: Plan, pricers: dict[str, Pricer]) -> float:
     total = 0.0
     for variant in plan.variants:
         pricer = pricers[variant.id]
+        # a batched variant's calls cost the batch price (batch/pricing.py)
+        repeats = plan.repeats * (discount_of(pricer) if variant.entry.batch else 1.0)
         for case in plan.cases:
-            total += worst_case_usd(Call(variant, case, 0), pricer) * plan.repeats
+            total += worst_case_usd(Call(variant, case, 0), pricer) * repeats
         if plan.warmup:
             total += worst_case_usd(Call(variant, plan.cases[0], -1), pricer) * plan.warmup
     return total

@@ -12,6 +12,7 @@ WHERE = {
     "ScorerSpec": "scorers and assert",
     "ModelEntry": "models",
     "TokenPrice": "price_per_mtok",
+    "BatchSettings": "batch",
     "PromotePolicy": "promote",
     "Sweep": "sweep",
 }
@@ -102,12 +103,18 @@ MEANINGS: dict[str, dict[str, str]] = {
         "([local model](local-model.md))",
         "n_threads": "local only: llama.cpp threads (default 1)",
         "n_ctx": "local only: context window (default 2048)",
+        "batch": "openai and gemini only: `true` or the settings below: the calls go through "
+        "the provider's batch API at half price, without latency ([batch](batch.md))",
         "train": "sklearn only: the training file (user, expected), relative to the experiment "
         "file",
     },
     "TokenPrice": {
         "input": "USD per million input tokens",
         "output": "USD per million output tokens",
+    },
+    "BatchSettings": {
+        "max_requests": "requests a job at most (default: the provider's limit)",
+        "poll_s": "seconds between two looks at a job",
     },
     "PromotePolicy": {
         "require": "gates such as `error_rate==0` or `latency_p95_s<3`, checked at every promotion",

@@ -98,6 +98,10 @@ class Journal:
         """A judge call (judge_journal.JudgeEntry), journaled as a model call is."""
         self._write_line(entry.to_json())
 
+    def append_batch(self, entry: Mapping[str, Any]) -> None:
+        """A batch job's line (llmflow.batch.ledger): written before its job is waited for."""
+        self._write_line(json.dumps(entry, ensure_ascii=False))
+
     def _write_line(self, line: str) -> None:
         with self._lock:
             self._file.write(line + "\n")
@@ -135,6 +139,8 @@ def _read(path: Path) -> tuple[JournalHeader | None, list[CallRecord], list[Any]
             header = JournalHeader.from_dict(entry)
         elif kind == JUDGE_LINE:
             judges.append(JudgeEntry.from_dict(entry))
+        elif isinstance(kind, str) and kind.startswith("batch"):
+            continue  # a batch job's line: llmflow.batch.ledger reads them
         else:
             records.append(record_from_dict(entry))
     return header, records, judges

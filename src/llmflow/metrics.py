@@ -61,6 +61,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("error_rate", "n_errors / n_calls", "ratio", "rate", better="lower", gate=True),
     _count("n_cached", "successful calls answered from the response cache"),
     _count("n_timed", "calls in the latency statistics: succeeded and not cached"),
+    _count("n_batched", "calls sent through a provider's batch API: their latency is unknown"),
+    Metric("batch_wall_s", "the longest batch job, created to ended", "s", "max of jobs"),
     _count("n_empty", "successful calls whose answer is blank (counted as successes, warned)"),
     _count("n_usage_missing", "successful calls without a token count: the sums are then absent"),
     _count("n_unpriced", "paid calls without a price: the cost is then absent"),

@@ -27,7 +27,8 @@ class Pricer:
             return f"config: ${p.input:g}/Mtok in, ${p.output:g}/Mtok out"
         if self.kind == "local":
             return f"local: ${self.entry.cost_per_hour_usd or 0:g}/hour of wall time"
-        return f"genai-prices as {self.entry.price_as}" if self.entry.price_as else "genai-prices"
+        listed = f"genai-prices as {self.entry.price_as}" if self.entry.price_as else "genai-prices"
+        return f"{listed} less the batch discount (50%)" if self.entry.batch else listed
 
     def price(self, usage: Usage, latency_s: float) -> Cost:
         entry = self.entry

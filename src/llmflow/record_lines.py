@@ -48,4 +48,6 @@ def record_from_dict(data: dict[str, Any]) -> CallRecord:
         error_message=data["error_message"],
         attempts=data["attempts"],
         cached=data["cached"],
+        batch_job=data.get("batch_job"),
+        batch_wall_s=data.get("batch_wall_s"),
     )

@@ -28,6 +28,7 @@ class RunRequest:
     resume: str | None = None  # a parent run id, or LATEST
     journal_dir: Path | None = None  # default .llmflow/journals in the working directory
     report_dir: Path | None = None  # also write the report here (it always goes into MLflow)
+    detach: bool = False  # submit the batch jobs and return (llmflow.batch)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -57,6 +58,7 @@ class RunResult:
     headline: list[str] = field(default_factory=list)  # the report's first findings, plain text
     report_stored: bool = False  # the report is in the parent run's artifacts (report/)
     judge_failures: list[str] = field(default_factory=list)  # a judge call failed: why, each
+    batch_jobs_left: int = 0  # batch jobs left running at the provider (--detach)
     unjudged: int = 0  # answers still waiting for a judge's verdict (judging was stopped)
 
     @property

@@ -64,6 +64,10 @@ class Runner:
         self._retry = retry or RetryPolicy()
         self._cache = cache
         self._budget = budget
+
+    @property
+    def budget(self) -> Budget | None:
+        return self._budget
         self._exclusive: dict[str, asyncio.Lock] = {}
 
     async def run(self, calls: Iterable[Call]) -> None:

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from ._process import gc_paused
+from .batch.hook import batched_ids, send_batched
+from .batch.resume import for_resume, resendable
 from .budget import Budget
 from .cache import ResponseCache
 from .config import LoadedExperiment
@@ -141,7 +143,7 @@ class Session:
         for s in skipped:
             self.hooks.variant_skipped(s)
         experiment_id = self.store.experiment_id(self.loaded.config.experiment)
-        if resumed is not None:
+        if resumed is not None and not resendable(resumed, batched_ids(self.plan.variants)):
             self.store.check_resumable(resumed.header.parent_run_id, self.loaded.config.experiment)
         # from here on the runs exist: a signal stops the calls, never the cleanup below
         parent_id, run_ids = self._open_runs(experiment_id, resumed)
@@ -166,7 +168,7 @@ class Session:
             loop = asyncio.get_running_loop()
             traces.on_server_gone(lambda: loop.call_soon_threadsafe(calls.cancel))
             await calls
-            status = "FINISHED"
+            status = "KILLED" if result.batch_jobs_left else "FINISHED"
         except asyncio.CancelledError:
             stopped = self.stop_signal is not None or traces.server_gone is not None
             if calls is None or not calls.cancelled() or not stopped:
@@ -203,6 +205,9 @@ class Session:
         """Every call not yet finished: the warmups first (cold starts, measured apart)."""
         traces.begin(result.experiment_id, self.plan.variants, self.checks)
         variants = {v.id: v for v in self.plan.variants}
+        batched = batched_ids(self.plan.variants)
+        if resumed and batched:  # a batched call that errored or expired is sent again
+            resumed = for_resume(resumed, batched)
         done = self._restore(resumed, result, traces, run_ids) if resumed else set()
 
         def on_record(record: CallRecord) -> None:
@@ -213,9 +218,15 @@ class Session:
             self.hooks.call_finished(record)
 
         runnable = tuple(v for v in self.plan.variants if v.id in providers)
-        warmups = [c for c in self.plan.warmup_calls(runnable) if c.key not in done]
+        warmups = [
+            c
+            for c in self.plan.warmup_calls(runnable)
+            if c.key not in done and c.variant.id not in batched  # no cold start to measure
+        ]
         remaining = [c for c in self.plan.calls(runnable) if c.key not in done]
         self.hooks.started(len(warmups) + len(remaining))
+        to_batch = [c for c in remaining if c.variant.id in batched]
+        remaining = [c for c in remaining if c.variant.id not in batched]
         runner = Runner(
             providers,
             self.pricers,
@@ -226,7 +237,13 @@ class Session:
             budget=self._budget(result),
         )
         await runner.run(warmups)
-        await runner.run(remaining)
+        hooks, detach = self.hooks, self.request.detach
+        sent = send_batched(
+            to_batch, providers, self.pricers, journal, on_record, runner, hooks, detach
+        )
+        _, result.batch_jobs_left = await asyncio.gather(runner.run(remaining), sent)
+        if result.batch_jobs_left:  # --detach: the jobs run on; --resume collects them
+            return
         self.judged = await self._judge(result, journal)
 
     async def _judge(self, result: RunResult, journal: Journal) -> Judged | None:

@@ -131,6 +131,8 @@ def summarize(records: Iterable[CallRecord]) -> dict[str, float]:
         "error_rate": n_errors / len(records) if records else None,
         "n_cached": sum(r.cached for r in ok),
         "n_timed": len(timed),
+        "n_batched": sum(r.batch_job is not None for r in records) or None,
+        "batch_wall_s": max((r.batch_wall_s or 0.0 for r in records if r.batch_job), default=None),
         "latency_s": mean(latencies),
         "latency_p50_s": percentile(latencies, 50),
         "latency_p95_s": percentile(latencies, 95),

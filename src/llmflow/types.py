@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
-CostKind = Literal["priced", "local", "unpriced"]
+CostKind = Literal["priced", "batch", "local", "unpriced"]  # batch: at a batch API's discount
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,10 @@ class CallRecord:
     error_message: str | None = None
     attempts: int = 1
     cached: bool = False
+    # answered through a provider's batch API (llmflow.batch): the job, and its wall time from
+    # creation to end; such a call has no latency (timing None)
+    batch_job: str | None = None
+    batch_wall_s: float | None = None
 
     @property
     def ok(self) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import uuid
 
+from .gemini_batch import GeminiBatchEndpoints
 from .server import FakeServer, Request, Response, sse
 
 _PATH = re.compile(
@@ -24,6 +25,10 @@ class FakeGemini(FakeServer):
         self.thoughts_tokens = 0
         self.cached_tokens = 0
         self.models = {"gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash"}
+        # Batch Mode: batches, and the files of their requests and results
+        self.batch = GeminiBatchEndpoints(
+            lambda model, request: self._response(model, self.reply(last_text(request)), True)
+        )
 
     def is_generation(self, request: Request) -> bool:
         path = request.path
@@ -32,6 +37,9 @@ class FakeGemini(FakeServer):
         )
 
     def route(self, request: Request) -> Response:
+        resumed_upload = "upload_id=" in request.path  # the SDK sends no key with the bytes
+        if self.batch.handles(request.path) and (self._key_ok(request) or resumed_upload):
+            return self.batch.route(request, self.url)
         match = _PATH.match(request.path)
         if not match:
             return self.error_response(404, f"Method not found: {request.path}")
@@ -65,6 +73,9 @@ class FakeGemini(FakeServer):
             ]
             return Response(chunks=chunks, content_type="text/event-stream")
         return self.error_response(404, f"Method not found: {method}")
+
+    def _key_ok(self, request: Request) -> bool:
+        return request.headers.get("x-goog-api-key") == self.api_key
 
     def _response(self, model: str, text: str, final: bool) -> dict:
         candidate: dict = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}

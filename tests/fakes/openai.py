@@ -7,6 +7,7 @@ import time
 import uuid
 
 from .gemini import split_words
+from .openai_batch import OpenAIBatchEndpoints
 from .server import FakeServer, Request, Response, sse
 
 
@@ -22,6 +23,7 @@ class FakeOpenAI(FakeServer):
         # the answer to a request asking for structured output (`response_format`), as MLflow's
         # built-in judges send: a verdict in the JSON they ask for
         self.structured_reply = '{"result": "yes", "rationale": "The answer addresses it."}'
+        self.batch = OpenAIBatchEndpoints(self._completion)  # /v1/files and /v1/batches
 
     def is_generation(self, request: Request) -> bool:
         return request.method == "POST" and request.path.endswith("/chat/completions")
@@ -53,34 +55,17 @@ class FakeOpenAI(FakeServer):
                     ],
                 }
             )
+        if self.batch.handles(request.path):
+            return self.batch.route(request)
         if not self.is_generation(request):
             return self.error_response(404, f"Unknown path {request.path}")
         body = request.body or {}
+        if not body.get("stream"):
+            return Response(body=self._completion(body))
         model = body.get("model", "")
-        text = self.reply(body["messages"][-1]["content"], model)
-        if body.get("response_format"):
-            text = self.structured_reply
+        text = self._text(body)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
-        if not body.get("stream"):
-            return Response(
-                body={
-                    "id": completion_id,
-                    "object": "chat.completion",
-                    "created": created,
-                    "model": model,
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": text, "refusal": None},
-                            "logprobs": None,
-                            "finish_reason": "stop",
-                        }
-                    ],
-                    "usage": self._usage(),
-                    "system_fingerprint": "fp_fake",
-                }
-            )
         include_usage = self.stream_usage and bool(
             (body.get("stream_options") or {}).get("include_usage")
         )
@@ -119,6 +104,36 @@ class FakeOpenAI(FakeServer):
             )
         chunks.append(b"data: [DONE]\n\n")
         return Response(chunks=chunks, content_type="text/event-stream")
+
+    def _text(self, body: dict) -> str:
+        if body.get("response_format"):
+            return self.structured_reply
+        return self.reply(body["messages"][-1]["content"], body.get("model", ""))
+
+    def _completion(self, body: dict) -> dict:
+        """The chat completion (not streamed) answering one request body."""
+        model = body.get("model", "")
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": self._text(body),
+                        "refusal": None,
+                    },
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": self._usage(),
+            "service_tier": "default",
+            "system_fingerprint": "fp_fake",
+        }
 
     def _usage(self) -> dict:
         return {

@@ -32,6 +32,7 @@ class Request:
     headers: dict[str, str]
     body: Any
     peer: tuple[str, int] | None = None  # the client's address: one per connection
+    raw: bytes = b""  # the body as received (a multipart upload is no JSON)
 
 
 @dataclass
@@ -234,7 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             body = raw.decode(errors="replace")
         headers = {k.lower(): v for k, v in self.headers.items()}
-        request = Request(self.command, self.path, headers, body, self.client_address)
+        request = Request(self.command, self.path, headers, body, self.client_address, raw)
         with fake._lock:
             fake.requests.append(request)
         generation = fake.is_generation(request)

@@ -1,5 +1,7 @@
 """The fake servers' own hygiene: reset() leaves nothing of one test behind for the next."""
 
+import dataclasses
+
 import pytest
 
 from tests.fakes.anthropic import FakeAnthropic
@@ -30,6 +32,11 @@ def changed(value: object) -> object:
         return type(value)() if value else type(value)(["x"])
     if value is None:
         return Response(status=418)
+    if dataclasses.is_dataclass(value):  # a group of knobs: one of them changed
+        flag = next(
+            f.name for f in dataclasses.fields(value) if type(getattr(value, f.name)) is bool
+        )
+        return dataclasses.replace(value, **{flag: not getattr(value, flag)})
     raise AssertionError(f"teach changed() about {type(value).__name__}")
 
 

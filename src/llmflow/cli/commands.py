@@ -92,6 +92,13 @@ def run(
             help="Also write the report (md, html, csv, json, PNGs) into this directory.",
         ),
     ] = None,
+    detach: Annotated[
+        bool,
+        typer.Option(
+            "--detach",
+            help="Batched models: submit their batch jobs and exit; --resume collects them.",
+        ),
+    ] = False,
     tracking_uri: TrackingUri = None,
     debug: Debug = False,
 ) -> None:
@@ -115,6 +122,7 @@ def run(
         max_cost_usd=max_cost,
         report_dir=out,
         resume=(run_id or LATEST) if resume else None,
+        detach=detach,
     )
     resume_command = f"llmflow run {experiment_file} --resume {{run_id}}"
     try:
@@ -125,6 +133,12 @@ def run(
     if result.comparison is not None:
         print_comparison(result.comparison, Format.table)
     _print_outcome(result, out)
+    if result.batch_jobs_left:  # --detach: not an outcome yet
+        err.print(
+            f"{result.batch_jobs_left} batch job(s) left running at the provider; collect them "
+            f"with: llmflow run {experiment_file} --resume {result.parent_run_id}"
+        )
+        raise typer.Exit(0)
     raise typer.Exit(result.exit_code)
 
 

@@ -44,6 +44,10 @@ class ProgressHooks(RunHooks):
         errors = task.fields["errors"] + (0 if record.ok else 1)
         self._progress.update(self._task, advance=1, errors=errors)
 
+    def batch_progress(self, line: str) -> None:
+        """A batch job's state, when it changes (llmflow.batch)."""
+        self._progress.console.print(f"[cyan]batch[/] {escape(line)}")
+
     def variant_skipped(self, skipped: Skipped) -> None:
         what = escape(f"{skipped.variant.id}: {skipped.reason}")
         self._progress.console.print(f"[yellow]skipped[/] {what}")

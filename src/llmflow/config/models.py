@@ -41,6 +41,16 @@ class TokenPrice(Strict):
     output: Annotated[float, at_least(0)]
 
 
+class BatchSettings(Strict):
+    """`batch:` on a model: its calls go through the provider's batch API (see llmflow.batch)."""
+
+    max_requests: Annotated[int | None, between(1, 50_000)] = None  # per job
+    poll_s: Annotated[float, between(0.01, 3600)] = 60.0
+
+
+BATCH_PROVIDERS = ("openai", "gemini")
+
+
 class ModelEntry(Strict):
     """One `models:` entry: a provider, a model and the settings it is called with."""
 
@@ -67,8 +77,14 @@ class ModelEntry(Strict):
     prompt_template: str | None = None
     n_threads: Annotated[int | None, at_least(1)] = None
     n_ctx: Annotated[int | None, at_least(64)] = None
+    batch: BatchSettings | None = None  # `true` or {max_requests, poll_s}
     # sklearn provider only: the training file (user, expected), relative to the experiment file
     train: str | None = None
+
+    @field_validator("batch", mode="before")
+    @classmethod
+    def _batch_flag(cls, value: Any) -> Any:
+        return {} if value is True else None if value is False else value
 
     @field_validator("base_url")
     @classmethod
@@ -103,6 +119,8 @@ class ModelEntry(Strict):
                 raise ValueError(
                     f"{name}: only applies to provider {' or '.join(option_owners(name))}"
                 )
+        if self.batch is not None and self.provider not in BATCH_PROVIDERS:
+            raise ValueError(f"batch: only applies to provider {' or '.join(BATCH_PROVIDERS)}")
         if self.prompt_template is not None and "{prompt}" not in self.prompt_template:
             raise ValueError("prompt_template: must contain {prompt}")
         return self

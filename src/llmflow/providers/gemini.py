@@ -52,22 +52,7 @@ class GeminiProvider:
     async def stream(
         self, messages: tuple[Message, ...], settings: GenerationSettings
     ) -> AsyncIterator[Delta]:
-        system = "\n\n".join(m.content for m in messages if m.role == "system") or None
-        contents = [
-            gt.Content(
-                role="model" if m.role == "assistant" else "user", parts=[gt.Part(text=m.content)]
-            )
-            for m in messages
-            if m.role != "system"
-        ]
-        config = gt.GenerateContentConfig(
-            system_instruction=system,
-            temperature=settings.temperature,
-            max_output_tokens=settings.max_tokens,
-            top_p=settings.top_p,
-            seed=settings.seed,
-            stop_sequences=list(settings.stop) or None,
-        )
+        contents, config = request_parts(messages, settings)
         models = self._client.aio.models
         try:
             if settings.stream:
@@ -98,6 +83,29 @@ class GeminiProvider:
 
     async def aclose(self) -> None:
         await self._client.aio.aclose()
+
+
+def request_parts(
+    messages: tuple[Message, ...], settings: GenerationSettings
+) -> tuple[list[gt.Content], gt.GenerateContentConfig]:
+    """The contents and the config of a generateContent request."""
+    system = "\n\n".join(m.content for m in messages if m.role == "system") or None
+    contents = [
+        gt.Content(
+            role="model" if m.role == "assistant" else "user", parts=[gt.Part(text=m.content)]
+        )
+        for m in messages
+        if m.role != "system"
+    ]
+    config = gt.GenerateContentConfig(
+        system_instruction=system,
+        temperature=settings.temperature,
+        max_output_tokens=settings.max_tokens,
+        top_p=settings.top_p,
+        seed=settings.seed,
+        stop_sequences=list(settings.stop) or None,
+    )
+    return contents, config
 
 
 def _delta(response: gt.GenerateContentResponse) -> Delta:

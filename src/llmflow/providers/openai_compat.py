@@ -62,18 +62,7 @@ class OpenAICompatProvider:
     async def stream(
         self, messages: tuple[Message, ...], settings: GenerationSettings
     ) -> AsyncIterator[Delta]:
-        optional = {
-            "temperature": settings.temperature,
-            "max_tokens": settings.max_tokens,
-            "top_p": settings.top_p,
-            "seed": settings.seed,
-            "stop": list(settings.stop) or None,
-        }
-        request: dict[str, Any] = {
-            "model": self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-            **{k: v for k, v in optional.items() if v is not None},
-        }
+        request = request_body(self.model, messages, settings)
         create = self._client.chat.completions.create
         try:
             if settings.stream:
@@ -108,6 +97,24 @@ class OpenAICompatProvider:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def request_body(
+    model: str, messages: tuple[Message, ...], settings: GenerationSettings
+) -> dict[str, Any]:
+    """A chat completion request's body: the model, the messages and the settings sent."""
+    optional = {
+        "temperature": settings.temperature,
+        "max_tokens": settings.max_tokens,
+        "top_p": settings.top_p,
+        "seed": settings.seed,
+        "stop": list(settings.stop) or None,
+    }
+    return {
+        "model": model,
+        "messages": [{"role": m.role, "content": m.content} for m in messages],
+        **{k: v for k, v in optional.items() if v is not None},
+    }
 
 
 def _decode(data: str | bytes) -> Any:

@@ -55,6 +55,8 @@ class ComparisonRow:
     cost_per_call_usd: float | None = None
     n_timed: int = 0
     n_cached: int = 0
+    n_batched: int = 0  # sent through a batch API: no latency measured
+    batch_wall_s: float | None = None
     cold_start_latency_s: float | None = None
     swept: dict[str, Any] | None = None
     n_empty: int = 0  # successful calls whose answer is blank
@@ -266,12 +268,23 @@ def warnings(comparison: Comparison) -> list[str]:
             continue
         if r.n_empty:
             out.append(f"{r.n_empty} of {r.n_answered} answers of {r.label} were empty")
+        if r.n_batched:
+            out.append(batch_note(r))
         if r.n_usage_missing and r.provider not in TRADITIONAL:
             out.append(
                 f"tokens not reported by the server for {r.n_usage_missing} of {r.n_answered} "
                 f"calls of {r.label}: its token sums are unknown (-), not 0"
             )
     return out
+
+
+def batch_note(r: ComparisonRow) -> str:
+    """A batched variant's latency is unknown: said wherever its latency would be compared."""
+    wall = f" (longest job {r.batch_wall_s:.0f} s)" if r.batch_wall_s is not None else ""
+    return (
+        f"latency was not measured for {r.label}: {r.n_batched} call(s) went through the "
+        f"provider's batch API{wall}; it is left out of every latency comparison"
+    )
 
 
 def table_cells(comparison: Comparison) -> tuple[tuple[str, ...], list[list[str]]]:

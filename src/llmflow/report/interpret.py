@@ -13,6 +13,7 @@ from statistics import mean, median
 
 from ..providers import TRADITIONAL
 from . import verdicts
+from .comparison import batch_note
 from .data import ReportData, VariantData
 from .pairs import COST, LATENCY, NOT_DISTINGUISHABLE, Pair, beats, oriented
 from .pairs_text import evidence_text, metric_name, power_text
@@ -31,6 +32,7 @@ def interpret(data: ReportData) -> tuple[list[str], list[str]]:
     for axis in data.swept_axes:
         findings += _sweep(measured, axis, data.pairs)
     findings += _prompt_sizes(measured)
+    findings += [batch_note(v.row) + "." for v in data.measured if v.row.n_batched]
     cached = sum(v.row.n_cached for v in data.measured)
     if cached:
         findings.append(

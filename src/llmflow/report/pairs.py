@@ -63,6 +63,9 @@ class Evidence:
         return self._reduced[metric]
 
 
+PRICES = ("priced", "batch")  # a batch price is a price (batch/pricing.py)
+
+
 def evidence(label: str, rows: Iterable[dict[str, Any]], classification: bool = False) -> Evidence:
     """A variant's evidence from its calls table (calls.json rows). Warmups are left out; a
     failed call counts for no metric (failures are error_rate's); cached answers have no
@@ -72,7 +75,7 @@ def evidence(label: str, rows: Iterable[dict[str, Any]], classification: bool = 
     kept = [r for r in rows if r["repeat"] >= 0 and not r["error"]]
     measures = _measurement_columns(kept)
     timed = [r for r in kept if not r["cached"]]
-    priced = bool(timed) and all(r.get("cost_kind", "priced") == "priced" for r in timed)
+    priced = bool(timed) and all(r.get("cost_kind", "priced") in PRICES for r in timed)
     for row in kept:
         case = str(row["case"])
         _add_quality(found, case, row, classification, measures)
