@@ -46,7 +46,7 @@ class Finishing:
     def finish_variants(self, run_ids: dict[str, str], status: str) -> Comparison:
         """Write every variant run, ended with `status` (a skipped variant's as FAILED); the
         comparison they make."""
-        from .report import load_comparison
+        from .tracking.read import read_comparison as load_comparison
 
         result = self.result
         skipped = {s.variant.id: s.reason for s in result.skipped}
@@ -58,7 +58,7 @@ class Finishing:
         """What the report shows, when the file asks for a report: the runs' `comparison` (what
         finish_variants returned) and the calls tables they were just given; None, and a line in
         the run's problems, when it cannot be read."""
-        from .report.data import load_report_data
+        from .stored_report import load_report_data
 
         if not self.loaded.config.report:
             return None

@@ -9,9 +9,10 @@ from mlflow import MlflowClient
 
 from llmflow.experiment import RunRequest, run_experiment
 from llmflow.report import blocks
-from llmflow.report.data import VariantRun, load_report_data, report_data_from_records
+from llmflow.report.data import VariantRun, report_data_from_records
 from llmflow.report.interpret import interpret
 from llmflow.report.render import sections
+from llmflow.stored_report import load_report_data
 from tests.helpers import write_experiment
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import LlmflowError
-from ..tracking.runs import KIND_PARENT, TAG_CONFIG_SHA, TAG_KIND
+from ..tracking.schema import KIND_PARENT, TAG_CONFIG_SHA, TAG_KIND
 from .comparison import ComparisonRow, format_cost
 from .data import ReportData
 from .pairs import LATENCY, Pair, compare_runs
