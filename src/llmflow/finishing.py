@@ -107,7 +107,9 @@ class Finishing:
         store, judged = self.store, self.judged
         records = self.result.records.get(variant.id, [])  # a resumed, skipped one keeps its own
         if skipped is not None:
-            store.client.set_tag(run_id, "llmflow.skipped", skipped)
+            from .tracking.schema import TAG_SKIPPED
+
+            store.client.set_tag(run_id, TAG_SKIPPED, skipped)
         checks = self.checks
         known = self.scored.get(variant.id)
         scores = score_records(records, checks, known) if checks is not None else None

@@ -6,11 +6,14 @@ import json
 import os
 from pathlib import Path
 
+from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from llmflow.cli import app
 from llmflow.experiment import RunRequest, run_experiment
+from llmflow.tracking.schema import TAG_COST_KIND
 from tests.helpers import write_experiment
+from tests.tracking.test_sqlite_read import ollama_and_openai
 
 GOLDEN = Path(__file__).parent / "golden" / "compare_json_row.json"
 
@@ -23,16 +26,7 @@ def test_compare_json_keeps_its_keys_and_value_types(
     tmp_path: Path, tracking_uri: str, fake_ollama, fake_openai, monkeypatch
 ):
     monkeypatch.setenv("OPENAI_API_KEY", "test-openai-key")
-    models = [
-        {"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url},
-        {
-            "provider": "openai",
-            "model": "gpt-4o-mini",
-            "base_url": f"{fake_openai.url}/v1",
-            "api_key_env": "OPENAI_API_KEY",
-            "price_as": "openai/gpt-4o-mini",
-        },
-    ]
+    models = ollama_and_openai(fake_ollama, fake_openai)
     path = write_experiment(
         tmp_path,
         models,
@@ -56,3 +50,6 @@ def test_compare_json_keeps_its_keys_and_value_types(
         "llama3.1[temperature=0]": "local",
         "llama3.1[temperature=0.5]": "local",
     }
+    client = MlflowClient(tracking_uri)  # said by the run itself, not guessed from a param
+    for row in rows:
+        assert client.get_run(row["run_id"]).data.tags[TAG_COST_KIND] == row["cost_kind"]

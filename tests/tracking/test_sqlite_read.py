@@ -18,10 +18,9 @@ from tests.helpers import write_experiment
 EXPERIMENT = "provider-comparison"
 
 
-@pytest.fixture
-def two_runs(tmp_path: Path, tracking_uri: str, fake_ollama, fake_openai) -> list[str]:
-    """Two runs of four variants (a temperature sweep; openai skipped: no key); parent ids."""
-    models = [
+def ollama_and_openai(fake_ollama, fake_openai) -> list[dict]:
+    """A local model and a priced one (its key: OPENAI_API_KEY)."""
+    return [
         {"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url},
         {
             "provider": "openai",
@@ -31,6 +30,12 @@ def two_runs(tmp_path: Path, tracking_uri: str, fake_ollama, fake_openai) -> lis
             "price_as": "openai/gpt-4o-mini",
         },
     ]
+
+
+@pytest.fixture
+def two_runs(tmp_path: Path, tracking_uri: str, fake_ollama, fake_openai) -> list[str]:
+    """Two runs of four variants (a temperature sweep; openai skipped: no key); parent ids."""
+    models = ollama_and_openai(fake_ollama, fake_openai)
     path = write_experiment(tmp_path, models, sweep={"temperature": [0.0, 0.5]})
     parents = []
     for _ in range(2):

@@ -109,14 +109,13 @@ def _print_pairs(found, comparison, fmt: Format) -> None:
 def _print_deltas(tracking_uri: str | None, experiment: str, run_id: str | None, baseline: str):
     from ..report import baseline as base
     from ..stored_report import load_report_data
+    from ..tracking.read import previous_run_id
 
     store = open_store(tracking_uri)
     current = load_report_data(store.client, experiment, run_id)
     parent = current.comparison.parent_run_id
     baseline_id = (
-        base.previous_run_id(store.client, experiment, parent)
-        if baseline == "previous"
-        else baseline
+        previous_run_id(store.client, experiment, parent) if baseline == "previous" else baseline
     )
     before = load_report_data(store.client, experiment, baseline_id)
     found = base.deltas(before, current)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..metrics import SCORE
 from ..rows import ComparisonRow
 from .cells import QUALITY_COLUMNS, quality_cells
 
@@ -30,13 +31,10 @@ def score_table(
 
 
 def _with_interval(value: float | None, found: tuple[float | None, float | None] | None) -> str:
+    """A check's mean, as metrics.py formats a score, with its interval where known."""
     if value is None or found is None or None in found:
-        return _num(value)
-    return f"{value:.3f} ({found[0]:.3f}-{found[1]:.3f})"
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+        return SCORE.format(value)
+    return f"{SCORE.format(value)} ({SCORE.format_interval(*found)})"
 
 
 def plot_pass_rate_vs_latency(rows: Sequence[ComparisonRow], out_dir: Path) -> Path | None:

@@ -21,6 +21,7 @@ from .schema import (
     KIND_PARENT,
     KIND_VARIANT,
     PARENT_RUN_TAG,
+    TAG_CONFIG_SHA,
     TAG_COST_KIND,
     TAG_KIND,
     TAG_SKIPPED,
@@ -116,6 +117,23 @@ def sqlite_comparison(tracking_uri: str, experiment: str, run_id: str | None) ->
 def _comparison(experiment: str, parent_run_id: str, stored: list[tuple]) -> Comparison:
     rows = sorted((row_from(*run) for run in stored), key=lambda r: r.variant_id)
     return Comparison(experiment=experiment, parent_run_id=parent_run_id, rows=tuple(rows))
+
+
+def previous_run_id(client: Any, experiment: str, run_id: str) -> str:
+    """The run of the same experiment file (same hash) that started just before run_id."""
+    exp = client.get_experiment_by_name(experiment)
+    current = client.get_run(run_id)
+    sha = current.data.tags.get(TAG_CONFIG_SHA)
+    earlier = client.search_runs(
+        [exp.experiment_id],
+        filter_string=f"tags.`{TAG_KIND}` = '{KIND_PARENT}' and tags.`{TAG_CONFIG_SHA}` = '{sha}' "
+        f"and attributes.start_time < {current.info.start_time}",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not earlier:
+        raise LlmflowError(f"run {run_id} has no earlier run of the same experiment file")
+    return earlier[0].info.run_id
 
 
 def variant_runs(client: Any, experiment_id: str, parent_run_id: str) -> list[Any]:
