@@ -1,5 +1,5 @@
-"""llmflow's MLflow vocabulary: every tag, param, metric prefix and artifact path llmflow writes
-on a run, a trace or a registered version, named here and nowhere else. Writers and readers
+"""llmflow's MLflow vocabulary: every tag, param name and artifact path llmflow writes on a
+run, a trace or a registered version, named here and nowhere else. Writers and readers
 import these names; a test (tests/tracking/test_schema.py) keeps "llmflow.*" literals out of
 every other module. Changing a value here changes what old runs are read as: don't, add a name.
 """
