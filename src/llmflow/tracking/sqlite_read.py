@@ -37,7 +37,7 @@ _PARENT_PREFIX = (
     " WHERE r.experiment_id = ? AND r.lifecycle_stage = 'active' AND t.key = ? AND t.value = ?"
     " AND r.run_uuid LIKE ? LIMIT 2"
 )
-# the variant runs of one parent, as load_comparison's search_runs filter selects them
+# the variant runs of one parent, as read.py's variant_runs filter selects them
 _CHILDREN = (
     "SELECT r.run_uuid FROM runs r"
     " JOIN tags p ON p.run_uuid = r.run_uuid AND p.key = ?"
