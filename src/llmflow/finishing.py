@@ -19,6 +19,7 @@ from .report.publish import REPORT_FAILED
 from .run_types import RunResult
 from .scoring import CaseChecks, case_table
 from .stats import summarize
+from .tracking.schema import TAG_SKIPPED
 from .tracking.sklearn_model import log_trained_model
 
 if TYPE_CHECKING:
@@ -107,8 +108,6 @@ class Finishing:
         store, judged = self.store, self.judged
         records = self.result.records.get(variant.id, [])  # a resumed, skipped one keeps its own
         if skipped is not None:
-            from .tracking.schema import TAG_SKIPPED
-
             store.client.set_tag(run_id, TAG_SKIPPED, skipped)
         checks = self.checks
         known = self.scored.get(variant.id)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import mlflow_compat
 from .eval_view import JUDGED_RUN_TAG
-from .schema import JUDGE_KEY, JUDGED_CALL_TAG, JUDGED_TRACE_TAG, SCORER_TAG
+from .schema import JUDGE_KEY, JUDGED_CALL_TAG, JUDGED_TRACE_TAG, ROLE_TAG, SCORER_TAG
 
 if TYPE_CHECKING:
     from ..scoring import Score
@@ -192,7 +192,6 @@ def write_judge_traces(
     evaluation table of the variant's calls (eval_view.judge_traces finds it). Its name says
     so, `judge:<check> | <variant> | <call>` (the graded variant: `variant_id`, else the
     run's), and reads as no call: resume and re-scoring never take it for one."""
-    from .schema import ROLE_TAG
     from .trace_batch import write_traces
     from .traces import BATCH, CALL_NAME, TraceJob, call_tag, judge_name
 

@@ -28,6 +28,7 @@ from .schema import (
     TAG_SWEPT,
     TAG_VARIANT,
 )
+from .sqlite_read import read_calls_tables, read_variants
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,6 @@ def comparison_at(
 def sqlite_comparison(tracking_uri: str, experiment: str, run_id: str | None) -> Comparison | None:
     """The comparison read from a local sqlite store without MLflow; None where MLflow should
     be asked (sqlite_read.py says when)."""
-    from .sqlite_read import read_variants
-
     found = read_variants(tracking_uri, experiment, run_id)
     return None if found is None else _comparison(experiment, *found)
 
@@ -162,8 +161,6 @@ def call_rows(client: Any, run_id: str) -> list[dict[str, Any]]:
 def call_rows_at(tracking_uri: str, run_ids: list[str]) -> dict[str, list[dict[str, Any]]] | None:
     """call_rows of each run, from a local artifact folder without MLflow; None when any run
     keeps its artifacts elsewhere (then ask call_rows)."""
-    from .sqlite_read import read_calls_tables
-
     found = read_calls_tables(tracking_uri, run_ids)
     if found is None:
         return None
