@@ -66,6 +66,7 @@ JUDGE_KEY = "llmflow.judge"  # an assessment's metadata: the judge's call
 JUDGED_CALL_TAG = "llmflow.judged_call"  # the graded call's "<case id>#<repeat>"
 JUDGED_TRACE_TAG = "llmflow.judged_trace"  # the graded call's trace id
 SCORER_TAG = "llmflow.scorer"  # the judge check's name
+JUDGED_RUN_TAG = "llmflow.judged_run"  # a judge's trace: the graded variant's run
 
 # --- registered versions -----------------------------------------------------------------------
 SOURCE_RUN_TAG = "llmflow.source_run_id"
