@@ -79,6 +79,8 @@ records = st.builds(
     error_message=st.none() | text,
     attempts=st.integers(1, 10),
     cached=st.booleans(),
+    batch_job=st.none() | text,
+    batch_wall_s=maybe_float,
 )
 
 
