@@ -68,7 +68,7 @@ def test_a_registration_that_fails_is_a_line_and_the_run_is_kept(
     from llmflow.plan import build_plan
     from llmflow.registry import versions
     from llmflow.registry.registration import register_and_promote
-    from llmflow.report import load_comparison
+    from llmflow.tracking.read import read_comparison as load_comparison
 
     def refused(*_args, **_kwargs):
         raise RuntimeError("registry down")

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from llmflow import metrics
 from llmflow.cli import app
 from llmflow.registry import gates, versions
-from llmflow.report.comparison import ComparisonRow, row_from
+from llmflow.rows import ComparisonRow
+from llmflow.tracking.read import row_from
 from tests.helpers import write_experiment
 
 DOCS_METRICS = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"

@@ -11,12 +11,12 @@ import hashlib
 import json
 import sqlite3
 import threading
-from dataclasses import asdict
 from pathlib import Path
 
 from .errors import ConfigError
 from .plan import Call
-from .types import Completion, Usage
+from .record_lines import completion_from_dict, completion_to_dict
+from .types import Completion
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
@@ -84,16 +84,10 @@ class ResponseCache:
             ).fetchone()
         if row is None:
             return None
-        data = json.loads(row[0])
-        return Completion(
-            text=data["text"],
-            usage=Usage(**data["usage"]),
-            finish_reason=data["finish_reason"],
-            model_version=data["model_version"],
-        )
+        return completion_from_dict(json.loads(row[0]))
 
     def put(self, call: Call, completion: Completion) -> None:
-        value = json.dumps(asdict(completion))
+        value = json.dumps(completion_to_dict(completion))
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)",

@@ -19,6 +19,7 @@ from .report.publish import REPORT_FAILED
 from .run_types import RunResult
 from .scoring import CaseChecks, case_table
 from .stats import summarize
+from .tracking.schema import TAG_SKIPPED
 from .tracking.sklearn_model import log_trained_model
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ class Finishing:
     def finish_variants(self, run_ids: dict[str, str], status: str) -> Comparison:
         """Write every variant run, ended with `status` (a skipped variant's as FAILED); the
         comparison they make."""
-        from .report import load_comparison
+        from .tracking.read import read_comparison as load_comparison
 
         result = self.result
         skipped = {s.variant.id: s.reason for s in result.skipped}
@@ -58,7 +59,7 @@ class Finishing:
         """What the report shows, when the file asks for a report: the runs' `comparison` (what
         finish_variants returned) and the calls tables they were just given; None, and a line in
         the run's problems, when it cannot be read."""
-        from .report.data import load_report_data
+        from .stored_report import load_report_data
 
         if not self.loaded.config.report:
             return None
@@ -107,7 +108,7 @@ class Finishing:
         store, judged = self.store, self.judged
         records = self.result.records.get(variant.id, [])  # a resumed, skipped one keeps its own
         if skipped is not None:
-            store.client.set_tag(run_id, "llmflow.skipped", skipped)
+            store.client.set_tag(run_id, TAG_SKIPPED, skipped)
         checks = self.checks
         known = self.scored.get(variant.id)
         scores = score_records(records, checks, known) if checks is not None else None

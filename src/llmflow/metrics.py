@@ -40,6 +40,13 @@ class Metric:
             return f"${value:.6f}".rstrip("0").rstrip(".") if value else "$0"
         return f"{value:.3f}"
 
+    def format_interval(self, low: float | None, high: float | None) -> str:
+        """An interval as tables show it, "low-high" each as `format` writes it; `-` when
+        either end is unknown."""
+        if low is None or high is None:
+            return "-"
+        return f"{self.format(low)}-{self.format(high)}"
+
 
 def _count(key: str, meaning: str, gate: bool = False, better: Better | None = None) -> Metric:
     return Metric(key, meaning, "calls", "count", better=better, gate=gate, integer=True)

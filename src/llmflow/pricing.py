@@ -18,7 +18,7 @@ class Pricer:
 
     def __init__(self, entry: ModelEntry) -> None:
         self.entry = entry
-        self.kind = _kind_of(entry)
+        self.kind = cost_kind_of(entry)
 
     def describe(self) -> str:
         """A short human description of the cost model, logged as a param."""
@@ -56,7 +56,8 @@ class Pricer:
         )
 
 
-def _kind_of(entry: ModelEntry) -> str:
+def cost_kind_of(entry: ModelEntry) -> str:
+    """ "priced" (a price table, or the user's own price) or "local" (the local cost model)."""
     if entry.price_per_mtok is not None or entry.price_as is not None:
         return "priced"
     return "local" if entry.is_local_compute else "priced"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config.labels import TASK
 from .scoring import classification as labelled
+from .tracking.schema import CLASSIFICATION, PER_LABEL_TABLE
 
 if TYPE_CHECKING:
     from .config import LoadedExperiment
@@ -57,10 +58,10 @@ def classification(
     found = labelled.classified(records, checks, labels)
     if not found.expected:  # skipped, or every call failed: no table of zeros
         return {}
-    store.client.log_dict(run_id, labelled.artifact(found), labelled.ARTIFACT)
+    store.client.log_dict(run_id, labelled.artifact(found), CLASSIFICATION)
     rows = labelled.per_label(found)  # also as a table, which the MLflow UI shows
     columns: dict[str, list[Any]] = {
         name: [row[name] for row in rows] for name in labelled.PER_LABEL_COLUMNS
     }
-    store.log_table(run_id, columns, labelled.PER_LABEL_TABLE)
+    store.log_table(run_id, columns, PER_LABEL_TABLE)
     return {k: v for k, v in labelled.metrics(found).items() if v is not None}

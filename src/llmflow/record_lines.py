@@ -1,6 +1,7 @@
-"""A CallRecord as a plain dict (a JSON line of a journal) and back, losslessly; and the lines of
-such a file, read so that no line a kill cut short, and no call, is lost. Shared by the run's
-journal (journal.py) and the judges' ledger (judge_journal.py)."""
+"""A CallRecord (and a Completion) as a plain dict and back, losslessly: the one place they are
+(de)serialised, for the run's journal (journal.py), the judges' ledger (judge_journal.py) and
+the response cache (cache.py); and the lines of a journal, read so that no line a kill cut
+short, and no call, is lost. (A calls.json row, which keeps less, is tracking/calls_table.py's.)"""
 
 from __future__ import annotations
 
@@ -30,10 +31,18 @@ def record_to_dict(record: CallRecord) -> dict[str, Any]:
     return data
 
 
+def completion_to_dict(completion: Completion) -> dict[str, Any]:
+    return asdict(completion)
+
+
+def completion_from_dict(data: dict[str, Any]) -> Completion:
+    return Completion(**{**data, "usage": Usage(**data["usage"])})
+
+
 def record_from_dict(data: dict[str, Any]) -> CallRecord:
     completion = data["completion"]
     if completion is not None:
-        completion = Completion(**{**completion, "usage": Usage(**completion["usage"])})
+        completion = completion_from_dict(completion)
     settings = data["settings"]
     return CallRecord(
         variant_id=data["variant_id"],

@@ -20,11 +20,23 @@ from typing import TYPE_CHECKING, Any
 from .config import LoadedExperiment, load_experiment
 from .errors import ConfigError, LlmflowError
 from .scoring import CaseChecks, case_table, quality_metrics, score_records
-from .tracking.artifacts import has_artifact, read_json
-from .tracking.calls_table import calls_table
+from .tracking.artifacts import has_artifact
+from .tracking.calls_table import calls_table, records_from_rows
+from .tracking.read import calls_table as calls_table_of
+from .tracking.read import read_comparison, variant_runs
 from .tracking.run_inputs import stored_prompts
-from .tracking.runs import KIND_PARENT, KIND_VARIANT, TAG_KIND, TAG_VARIANT, RunStore
-from .types import CallRecord, Completion, Cost, GenerationSettings, Message, Timing, Usage
+from .tracking.runs import RunStore
+from .tracking.schema import (
+    CALLS_TABLE,
+    COMPARISON_JSON,
+    CONFIG_DIR,
+    KIND_PARENT,
+    REPORT_DIR,
+    TAG_CONFIG_FILE,
+    TAG_KIND,
+    TAG_VARIANT,
+)
+from .types import CallRecord, Message
 
 if TYPE_CHECKING:
     from .rescore_judges import ScoreLedger
@@ -56,11 +68,10 @@ def rescore(
     or cannot be read; LlmflowError when the run is not found, is still running, or another
     `llmflow score` of it is under way."""
     from .registry.rescored import refresh_versions
-    from .report import load_comparison
     from .rescore_judges import ScoreLedger, scoring_lock
 
     client = store.client
-    parent_id = load_comparison(client, experiment, run_id).parent_run_id
+    parent_id = read_comparison(client, experiment, run_id).parent_run_id
     _refuse_unfinished(client, parent_id)
     loaded = config_of(client, parent_id, config)
     checks = case_table(loaded)
@@ -70,7 +81,7 @@ def rescore(
     result = RescoreResult(parent_id)
     with scoring_lock(store.tracking_uri, parent_id):
         ledger = ScoreLedger(client, parent_id, journal_dir)
-        runs = _variant_runs(client, parent_id)
+        runs = variant_runs(client, client.get_run(parent_id).info.experiment_id, parent_id)
         try:
             for run in runs:
                 result.changed |= _rescore_variant(store, run, checks, result, loaded, ledger)
@@ -116,9 +127,9 @@ def config_of(client: Any, parent_id: str, config: Path | None) -> LoadedExperim
     if config is not None:
         return load_experiment(config)
     tags = client.get_run(parent_id).data.tags
-    name = tags.get("llmflow.config_file", "")
+    name = tags.get(TAG_CONFIG_FILE, "")
     with tempfile.TemporaryDirectory() as tmp:
-        stored = f"config/{name}"
+        stored = f"{CONFIG_DIR}/{name}"
         if not name or not has_artifact(client, parent_id, stored):
             raise ConfigError(f"run {parent_id} has no stored experiment file: pass --config FILE")
         path = Path(client.download_artifacts(parent_id, stored, tmp))
@@ -128,17 +139,6 @@ def config_of(client: Any, parent_id: str, config: Path | None) -> LoadedExperim
             raise ConfigError(
                 f"{e} (the copy stored in run {parent_id}: pass --config FILE)"
             ) from e
-
-
-def _variant_runs(client: Any, parent_id: str) -> list[Any]:
-    parent = client.get_run(parent_id)
-    return client.search_runs(
-        [parent.info.experiment_id],
-        filter_string=(
-            f"tags.`mlflow.parentRunId` = '{parent_id}' and tags.`{TAG_KIND}` = '{KIND_VARIANT}'"
-        ),
-        max_results=10_000,
-    )
 
 
 def _rescore_variant(
@@ -156,11 +156,12 @@ def _rescore_variant(
     from .tracking.assessment_sync import current_assessments, sync_scores
 
     client, run_id = store.client, run.info.run_id
-    columns = _stored_table(client, run_id)
-    if columns is None:
+    stored = calls_table_of(client, run_id)
+    if stored is None:  # a run killed before its table was written has none to score
         return False
+    columns = stored.as_columns()
     variant_id = run.data.tags.get(TAG_VARIANT, "")
-    records = records_from_table(variant_id, columns, asked_messages(loaded))
+    records = records_from_rows(variant_id, stored.rows(), asked_messages(loaded))
     judged = _judge(variant_id, records, checks, loaded, ledger)
     scores = with_judges(score_records(records, checks), judged, variant_id) or {}
     metrics = quality_metrics(scores)
@@ -176,7 +177,7 @@ def _rescore_variant(
     add_score_columns(table, records, scores)
     table_changed = table != columns
     if table_changed:
-        store.log_table(run_id, table, "calls.json")
+        store.log_table(run_id, table, CALLS_TABLE)
     current = current_assessments(client, run.info.experiment_id, run_id, variant_id)
     written, untraced = sync_scores(client, current, scores)
     result.assessments += written
@@ -215,54 +216,12 @@ def _trace_judges(client: Any, run: Any, current: dict[Any, Any], calls: list[An
     write_judge_traces(client, run.info.experiment_id, run.info.run_id, calls, by_tag)
 
 
-def _stored_table(client: Any, run_id: str) -> dict[str, list[Any]] | None:
-    table = read_json(client, run_id, "calls.json")
-    if table is None:  # a run killed before its table was written has none to score
-        return None
-    names = table["columns"]
-    return {name: [row[i] for row in table["data"]] for i, name in enumerate(names)}
-
-
 def asked_messages(loaded: LoadedExperiment) -> dict[str, tuple[Message, ...]]:
     """The messages of each case of the file (prompt_sizes included), by case id."""
     from .plan import sized_cases
 
     sizes = loaded.config.prompt_sizes
     return {c.id: c.messages for p in loaded.prompts for c in sized_cases(p, sizes)}
-
-
-def records_from_table(
-    variant_id: str,
-    columns: dict[str, list[Any]],
-    asked: dict[str, tuple[Message, ...]] | None = None,
-) -> list[CallRecord]:
-    """The calls as far as scoring needs them: the messages asked (the file's for the case when
-    they give the stored prompt, so that a judge is asked what the run asked it), the answer,
-    its latency, cost and cache flag."""
-    from .tracking.calls_table import prompt_messages
-
-    asked = asked or {}
-    records = []
-    for i in range(len(columns["case"])):
-        error = columns["error"][i]
-        latency, cost = columns["latency_s"][i], columns["cost_usd"][i]
-        error_type, _, message = (error or "").partition(": ")
-        records.append(
-            CallRecord(
-                variant_id=variant_id,
-                case_id=columns["case"][i],
-                repeat=int(columns["repeat"][i]),
-                messages=prompt_messages(columns["prompt"][i] or "", asked.get(columns["case"][i])),
-                settings=GenerationSettings(),
-                completion=None if error else Completion(columns["response"][i] or "", Usage()),
-                timing=Timing(latency, None, 0, 0) if latency is not None else None,
-                cost=Cost(columns["cost_kind"][i] or "unpriced", cost),
-                error_type=error_type or None,
-                error_message=message or None,
-                cached=bool(columns["cached"][i]),
-            )
-        )
-    return records
 
 
 def _judge(
@@ -308,21 +267,21 @@ def _judge_budget(loaded: LoadedExperiment, ledger: Any) -> Any:
 def _refresh_parent(store: RunStore, experiment: str, parent_id: str, force: bool) -> None:
     """The comparison and, when the run has one, the report, rebuilt from MLflow: when the
     variants changed now (`force`), or when the comparison the parent holds is not theirs."""
-    from .report import comparison_artifacts, load_comparison
+    from .report import comparison_artifacts
     from .tracking.artifacts import read_text
 
     client = store.client
-    comparison = load_comparison(client, experiment, parent_id)
+    comparison = read_comparison(client, experiment, parent_id)
     artifacts = comparison_artifacts(comparison)
-    stored = read_text(client, parent_id, "comparison/comparison.json")
-    if not force and stored == artifacts["comparison/comparison.json"]:
+    stored = read_text(client, parent_id, COMPARISON_JSON)
+    if not force and stored == artifacts[COMPARISON_JSON]:
         return
     for path, text in artifacts.items():
         client.log_text(parent_id, text, path)
-    if has_artifact(client, parent_id, "report"):
-        from .report.data import load_report_data
+    if has_artifact(client, parent_id, REPORT_DIR):
         from .report.render import write_report
+        from .stored_report import load_report_data
 
         with tempfile.TemporaryDirectory() as tmp:
             write_report(load_report_data(client, experiment, parent_id), Path(tmp))
-            client.log_artifacts(parent_id, tmp, "report")
+            client.log_artifacts(parent_id, tmp, REPORT_DIR)

@@ -3,7 +3,7 @@
 The commands print the first 8 characters of a run id (the table's title); `--run` and RUN_ID
 take that back, or any other unique prefix. This module owns what a prefix may be and how a
 missing or ambiguous one is worded; tracking/run_lookup.py asks MLflow for the candidates,
-report/sqlite_read.py asks a sqlite store directly, journal.py the journal files.
+tracking/sqlite_read.py asks a sqlite store directly, journal.py the journal files.
 """
 
 from __future__ import annotations

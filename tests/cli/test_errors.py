@@ -105,7 +105,7 @@ def test_no_registered_models_is_said_not_drawn(tmp_path: Path, tracking_uri: st
 def test_an_unexpected_error_is_one_line_that_points_at_debug(
     tmp_path: Path, tracking_uri: str, monkeypatch
 ):
-    import llmflow.report as report
+    import llmflow.tracking.read as read
     from llmflow.tracking.runs import RunStore
 
     RunStore(tracking_uri)  # the working folder's store
@@ -113,7 +113,7 @@ def test_an_unexpected_error_is_one_line_that_points_at_debug(
     def broken(*args, **kwargs):
         raise RuntimeError("something inside llmflow broke")
 
-    monkeypatch.setattr(report, "load_comparison", broken)
+    monkeypatch.setattr(read, "read_comparison", broken)
     result = run_cli("compare", "-e", "x", cwd=tmp_path)
     assert result.exit_code == 1
     assert "unexpected RuntimeError: something inside llmflow broke" in result.stderr

@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 from mlflow import MlflowClient
 
-from llmflow.report import load_comparison
-from llmflow.report.sqlite_read import read_comparison
+from llmflow.tracking.read import read_comparison as load_comparison
+from llmflow.tracking.read import sqlite_comparison
 from llmflow.tracking.run_lookup import resolve_run
 from llmflow.tracking.runs import KIND_PARENT, KIND_VARIANT, TAG_KIND
 from tests.helpers import invoke_cli, write_experiment
@@ -66,7 +66,7 @@ def test_the_short_id_of_the_title_names_the_run_everywhere(ran):
 
 def test_both_comparison_readers_take_a_prefix(ran):
     short = ran["parent"][:5].upper()  # as typed: case does not matter
-    direct = read_comparison(ran["uri"], EXPERIMENT, short)
+    direct = sqlite_comparison(ran["uri"], EXPERIMENT, short)
     assert direct is not None and direct.parent_run_id == ran["parent"]
     assert load_comparison(ran["client"], EXPERIMENT, short).parent_run_id == ran["parent"]
 
@@ -90,7 +90,7 @@ def test_an_ambiguous_prefix_says_how_many_runs_share_it(ran):
         run = client.create_run(experiment.experiment_id, tags={TAG_KIND: KIND_PARENT})
         parents.append(run.info.run_id)
     first, count = Counter(p[0] for p in parents).most_common(1)[0]
-    assert read_comparison(ran["uri"], EXPERIMENT, first) is None  # MLflow words the error
+    assert sqlite_comparison(ran["uri"], EXPERIMENT, first) is None  # MLflow words the error
     result = cli(ran, "compare", "-e", EXPERIMENT, "--run", first)
     assert result.exit_code == 1
     assert f"ambiguous ({count} runs start with '{first}' in experiment" in result.stderr

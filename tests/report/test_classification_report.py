@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from llmflow.report.classification import classification_findings
-from llmflow.report.comparison import Comparison, row_from, to_markdown
+from llmflow.report.comparison import Comparison, to_markdown
 from llmflow.report.pairs import Evidence, pairwise
 from llmflow.report.quality import plot_pass_rate_vs_latency
 from llmflow.scoring import wilson_interval
+from llmflow.tracking.read import row_from
 
 
 def row(name: str, provider: str, correct: int, n: int = 80, p50: float = 0.01):

@@ -8,7 +8,7 @@ from rich.console import Console
 
 from llmflow.cli.reading import comparison_table
 from llmflow.report import to_csv, to_json, to_markdown
-from llmflow.report.comparison import row_from
+from llmflow.tracking.read import row_from
 from llmflow.types import Usage
 from tests.report.builders import NO_USAGE, report_data, variant
 

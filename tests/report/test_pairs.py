@@ -218,8 +218,8 @@ def test_cost_is_compared_only_when_every_call_is_priced():
 
 def test_the_interpretation_says_when_the_other_variant_wins_on_the_same_prompts():
     """A has the lower median over all calls, B is faster on 40 of 60 shared prompts."""
-    from llmflow.report.comparison import row_from
     from llmflow.report.verdicts import speed
+    from llmflow.tracking.read import row_from
 
     a, b = Evidence("A"), Evidence("B")
     for i in range(60):

@@ -6,12 +6,13 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from llmflow.report.comparison import Comparison, row_from, to_json, to_markdown
+from llmflow.report.comparison import Comparison, to_json, to_markdown
 from llmflow.report.pairs import Evidence, pairwise
 from llmflow.report.render import write_report
 from llmflow.report.verdicts import pareto_front
 from llmflow.report.verdicts import quality as quality_findings
 from llmflow.scoring import wilson_interval
+from llmflow.tracking.read import row_from
 from tests.report.builders import report_data, variant
 
 

@@ -9,9 +9,10 @@ from mlflow import MlflowClient
 
 from llmflow.experiment import RunRequest, run_experiment
 from llmflow.report import blocks
-from llmflow.report.data import VariantRun, load_report_data, report_data_from_records
+from llmflow.report.data import VariantRun, report_data_from_records
 from llmflow.report.interpret import interpret
 from llmflow.report.render import sections
+from llmflow.stored_report import load_report_data
 from tests.helpers import write_experiment
 
 
@@ -27,7 +28,7 @@ def test_each_block_renders_to_markdown_and_html():
         "# Title\n\nrun `abc` is **fast**\n\n| Model | p50 (s) |\n|---|---|\n| a<b | 0.100 |"
         "\n\n- one\n- two\n"
     )
-    page = blocks.to_html(report, "T")
+    page = blocks.to_html(report, "T").replace("\n", "")  # markdown-it ends each tag's line
     assert (
         "<h1>Title</h1>" in page and "<p>run <code>abc</code> is <strong>fast</strong></p>" in page
     )
@@ -35,6 +36,16 @@ def test_each_block_renders_to_markdown_and_html():
         "<td>a&lt;b</td>" in page and '<ul class="warnings"><li>one</li><li>two</li></ul>' in page
     )
     assert page.count("<ul") == 1
+
+
+def test_the_html_is_the_markdown_rendered_by_markdown_it():
+    """One renderer: a table cell reads as markdown in report.html as it does in report.md, and
+    raw HTML in text (a model's name, an answer quoted) stays text."""
+    page = blocks.to_html(
+        [blocks.Table(["Model"], [["`gpt` **x**"]]), blocks.Paragraph("<script>x</script>")], "T"
+    )
+    assert "<td><code>gpt</code> <strong>x</strong></td>" in page
+    assert "<script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
 
 
 def test_the_report_from_memory_matches_the_report_from_mlflow(

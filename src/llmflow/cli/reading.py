@@ -64,12 +64,13 @@ def compare(
 def _read_pairs(tracking_uri: str | None, experiment: str, comparison):
     """The pairwise verdicts, from the variant runs' calls tables: read straight from a local
     store's artifact folder, else through MLflow."""
-    from ..report.data import comparison_pairs, load_report_data
-    from ..report.sqlite_read import read_calls_tables
+    from ..report.data import comparison_pairs
+    from ..stored_report import load_report_data
+    from ..tracking.read import call_rows_at
     from ..tracking.uri import resolve_tracking_uri
 
     run_ids = [r.run_id for r in comparison.rows if not r.skipped]
-    tables = read_calls_tables(resolve_tracking_uri(tracking_uri), run_ids)
+    tables = call_rows_at(resolve_tracking_uri(tracking_uri), run_ids)
     if tables is not None:
         return comparison_pairs(comparison, tables)
     client = open_store(tracking_uri).client
@@ -107,15 +108,14 @@ def _print_pairs(found, comparison, fmt: Format) -> None:
 
 def _print_deltas(tracking_uri: str | None, experiment: str, run_id: str | None, baseline: str):
     from ..report import baseline as base
-    from ..report.data import load_report_data
+    from ..stored_report import load_report_data
+    from ..tracking.read import previous_run_id
 
     store = open_store(tracking_uri)
     current = load_report_data(store.client, experiment, run_id)
     parent = current.comparison.parent_run_id
     baseline_id = (
-        base.previous_run_id(store.client, experiment, parent)
-        if baseline == "previous"
-        else baseline
+        previous_run_id(store.client, experiment, parent) if baseline == "previous" else baseline
     )
     before = load_report_data(store.client, experiment, baseline_id)
     found = base.deltas(before, current)
@@ -125,12 +125,11 @@ def _print_deltas(tracking_uri: str | None, experiment: str, run_id: str | None,
 def _read_comparison(tracking_uri: str | None, experiment: str, run_id: str | None):
     """From a local sqlite store directly (MLflow's import alone takes seconds), else, or when
     that reader cannot tell, through MLflow."""
-    from ..report import load_comparison
-    from ..report.sqlite_read import read_comparison
+    from ..tracking.read import comparison_at
     from ..tracking.uri import resolve_tracking_uri
 
-    found = read_comparison(resolve_tracking_uri(tracking_uri), experiment, run_id)
-    return found or load_comparison(open_store(tracking_uri).client, experiment, run_id)
+    uri = resolve_tracking_uri(tracking_uri)
+    return comparison_at(uri, experiment, run_id, lambda: open_store(tracking_uri).client)
 
 
 def plan(
@@ -218,8 +217,8 @@ def report(
 ) -> None:
     """Regenerate the report of one `llmflow run` from MLflow alone: report.md, report.html
     (self-contained), results.csv, results.json and the plots."""
-    from ..report.data import load_report_data
     from ..report.render import write_report
+    from ..stored_report import load_report_data
 
     with errors(debug):
         store = open_store(tracking_uri)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ..tracking.schema import SOURCE_RUN_TAG
 from .common import Debug, LeanGroup, TrackingUri, err, errors, open_store, out
 
 
@@ -30,7 +31,7 @@ def register(
     with errors(debug):
         store = open_store(tracking_uri)
         mv = versions.register_run(store.client, run_id, name)
-    source = mv.tags.get("llmflow.source_run_id", run_id)
+    source = mv.tags.get(SOURCE_RUN_TAG, run_id)
     print(f"registered {mv.name} version {mv.version} from run {source}")
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..report.data import calls_rows
 from ..report.pairs import evidence, one_sided_bound
 from ..report.pairs_text import diff_text
+from ..tracking.read import call_rows
 from .gates import PairedGate
 from .lookups import alias_holder, version_of
 
@@ -56,4 +56,4 @@ def _check(client: Any, name: str, candidate: Any, gate: PairedGate) -> tuple[st
 
 
 def _rows(client: Any, run_id: str | None) -> list[dict[str, Any]]:
-    return calls_rows(client, run_id) if run_id else []
+    return call_rows(client, run_id) if run_id else []

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import LoadedExperiment
 from ..plan import Plan
 from ..redact import redact_text
+from ..tracking.schema import SOURCE_RUN_TAG
 
 if TYPE_CHECKING:
     from ..report import Comparison
@@ -81,7 +82,7 @@ def _register(
     ]
     if same:
         mv = max(same, key=lambda found: int(found.version))
-        source = mv.tags.get("llmflow.source_run_id", "")
+        source = mv.tags.get(SOURCE_RUN_TAG, "")
         result.notes.append(
             f"kept {name} v{mv.version} for {variant_id}: its settings are unchanged since "
             f"run {source[:8]} registered it (llmflow register --run {run_id[:8]} adds a "

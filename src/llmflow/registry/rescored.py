@@ -14,11 +14,10 @@ import math
 import time
 from typing import Any
 
+from ..tracking.schema import RESCORED_PREFIX
+from ..tracking.schema import SOURCE_RUN_TAG as SOURCE_TAG
 from .lookups import every_page
 from .versions import RECORDED_METRICS, _iso, _who, recorded_metrics
-
-RESCORED_PREFIX = "llmflow.rescored."
-SOURCE_TAG = "llmflow.source_run_id"
 
 
 def refresh_versions(client: Any, run_ids: list[str]) -> list[str]:

@@ -31,8 +31,21 @@ from ..providers.spec import provider_spec
 from ..redact import redact_url
 from ..tracking.fluent import fluent_store
 from ..tracking.run_lookup import resolve_run
-from ..tracking.runs import KIND_VARIANT, VARIANT_ARTIFACT
-from ..tracking.sklearn_model import MODEL_URI_TAG
+from ..tracking.schema import (
+    FINGERPRINT_TAG,
+    GATES_TAG,
+    KIND_VARIANT,
+    PARENT_RUN_ID_TAG,
+    PARENT_RUN_TAG,
+    PROMOTION_PREFIX,
+    SOURCE_RUN_TAG,
+    TAG_CONFIG_SHA,
+    TAG_MODEL,
+    TAG_MODEL_URI,
+    TAG_PROVIDER,
+    TAG_VARIANT,
+    VARIANT_ENTRY,
+)
 from . import gates
 from .lookups import (
     alias_holder,
@@ -47,8 +60,6 @@ ALIASES = ("staging", "production")
 STAGES = {"staging": "Staging", "production": "Production"}
 RECORDED_METRICS = metrics.gateable()
 RECONCILE_ROUNDS = 5
-PROMOTION_PREFIX = "llmflow.promotion."
-FINGERPRINT_TAG = "llmflow.config_fingerprint"
 BY_HAND, BY_POLICY = "llmflow promote", "promote: policy"  # what moved an alias
 
 
@@ -68,7 +79,7 @@ def register_run(client: Any, run_id: str, name: str | None = None, gates_from_f
     run_id, entry = run.info.run_id, saved["entry"]
     params, metrics = run.data.params, run.data.metrics
     provider = params["provider"]
-    model_uri = run.data.tags.get(MODEL_URI_TAG)  # a model trained in the run logged itself
+    model_uri = run.data.tags.get(TAG_MODEL_URI)  # a model trained in the run logged itself
     if model_uri is None and provider_spec(provider).trained_in_run:
         raise LlmflowError(
             f"run {run_id}: its trained {provider} model was not logged (the run's summary said "
@@ -83,13 +94,13 @@ def register_run(client: Any, run_id: str, name: str | None = None, gates_from_f
         with fluent_store(client.tracking_uri):
             version = mlflow.register_model(model_uri, name, await_registration_for=0)
     tags = {
-        "llmflow.source_run_id": run_id,
-        "llmflow.parent_run_id": run.data.tags.get("mlflow.parentRunId", ""),
-        "llmflow.config_sha256": _parent_tag(client, run, "llmflow.config_sha256"),
-        "llmflow.provider": provider,
-        "llmflow.model": params.get("model", ""),
-        "llmflow.variant_id": run.data.tags.get("llmflow.variant_id", ""),
-        "llmflow.gates": json.dumps(list(gates_from_file)),
+        SOURCE_RUN_TAG: run_id,
+        PARENT_RUN_ID_TAG: run.data.tags.get(PARENT_RUN_TAG, ""),
+        TAG_CONFIG_SHA: _parent_tag(client, run, TAG_CONFIG_SHA),
+        TAG_PROVIDER: provider,
+        TAG_MODEL: params.get("model", ""),
+        TAG_VARIANT: run.data.tags.get(TAG_VARIANT, ""),
+        GATES_TAG: json.dumps(list(gates_from_file)),
         FINGERPRINT_TAG: config_fingerprint(saved, params),
         # NaN: a metric its checks no longer feed (`llmflow score`), not recorded
         **{
@@ -100,7 +111,7 @@ def register_run(client: Any, run_id: str, name: str | None = None, gates_from_f
     }
     for key, value in tags.items():
         client.set_model_version_tag(name, version.version, key, value)
-    client.set_registered_model_tag(name, "llmflow.provider", provider)
+    client.set_registered_model_tag(name, TAG_PROVIDER, provider)
     return client.get_model_version(name, version.version)
 
 
@@ -110,7 +121,7 @@ def registration_target(
     """The variant run (`run_id`: any unique prefix), its saved model entry and system prompt,
     and the name it registers as: `name`, else register_as, else llm_<provider>_<task>."""
     run = run_of(client, resolve_run(client, run_id, KIND_VARIANT))
-    saved = json.loads(_read(client, run.info.run_id, VARIANT_ARTIFACT))
+    saved = json.loads(_read(client, run.info.run_id, VARIANT_ENTRY))
     params = run.data.params
     default = default_name(params["provider"], params.get("task_type", "chat"))
     return run, saved, name or saved["entry"].get("register_as") or default
@@ -175,7 +186,7 @@ def promote(
     gates.parse_all(list(require))
     mv = version_of(client, name, version)
     version = str(mv.version)
-    rules = _distinct(list(require) + json.loads(mv.tags.get("llmflow.gates", "[]")))
+    rules = _distinct(list(require) + json.loads(mv.tags.get(GATES_TAG, "[]")))
     passed, failures = gates.check(rules, recorded_metrics(mv))
     if paired := gates.paired(rules):
         from . import paired_gates
@@ -277,10 +288,10 @@ def list_registry(client: Any) -> tuple[list[VersionSummary], list[str]]:
                     version=str(mv.version),
                     aliases=tuple(mv.aliases or ()),
                     stage=mv.current_stage,
-                    provider=mv.tags.get("llmflow.provider", ""),
-                    model=mv.tags.get("llmflow.model", ""),
+                    provider=mv.tags.get(TAG_PROVIDER, ""),
+                    model=mv.tags.get(TAG_MODEL, ""),
                     metrics=recorded_metrics(mv),
-                    source_run_id=mv.tags.get("llmflow.source_run_id", mv.run_id or ""),
+                    source_run_id=mv.tags.get(SOURCE_RUN_TAG, mv.run_id or ""),
                 )
             )
     return sorted(found, key=lambda v: (v.name, int(v.version))), sorted(versionless)
@@ -378,7 +389,7 @@ def _read(client: Any, run_id: str, path: str) -> str:
 
 
 def _parent_tag(client: Any, run: Any, key: str) -> str:
-    parent = run.data.tags.get("mlflow.parentRunId")
+    parent = run.data.tags.get(PARENT_RUN_TAG)
     return client.get_run(parent).data.tags.get(key, "") if parent else ""
 
 

@@ -1,7 +1,9 @@
-"""The comparison and the report, built from MLflow alone (or from CallRecords in memory).
+"""The comparison and the report, rendered from rows: reads nothing (tracking/read.py reads runs;
+stored_report.py hands a stored run's rows here).
 
-comparison.py  one row per variant, from the child runs' params and metrics (table/md/csv/json)
-data.py        per-call data (the calls.json tables) for distributions and sweeps; also in memory
+cells.py       a row's values as cells, each number as metrics.py formats it
+comparison.py  the comparison's rows (rows.py) as a table, markdown, csv and json
+data.py        the rows with each variant's call rows, for distributions and sweeps; also in memory
 interpret.py   the written interpretation: claims only with the numbers behind them
 plots.py       PNG figures (matplotlib, Agg)
 render.py      report.md, report.html (self-contained), results.csv, results.json
@@ -13,7 +15,6 @@ from .comparison import (
     ComparisonRow,
     comparison_artifacts,
     format_cost,
-    load_comparison,
     table_cells,
     to_csv,
     to_json,
@@ -25,7 +26,6 @@ __all__ = [
     "ComparisonRow",
     "comparison_artifacts",
     "format_cost",
-    "load_comparison",
     "to_csv",
     "to_json",
     "to_markdown",

@@ -5,11 +5,9 @@ variants)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from ..errors import LlmflowError
-from ..tracking.runs import KIND_PARENT, TAG_CONFIG_SHA, TAG_KIND
-from .comparison import ComparisonRow, format_cost
+from ..rows import ComparisonRow
+from .cells import cell, format_cost
 from .data import ReportData
 from .pairs import LATENCY, Pair, compare_runs
 from .pairs_text import diff_text, evidence_text, metric_name
@@ -27,23 +25,6 @@ class Delta:
     def significant(self, metric: str) -> bool:
         pair = self.pairs.get(metric)
         return pair is not None and pair.winner() is not None
-
-
-def previous_run_id(client: Any, experiment: str, run_id: str) -> str:
-    """The run of the same experiment file (same hash) that started just before run_id."""
-    exp = client.get_experiment_by_name(experiment)
-    current = client.get_run(run_id)
-    sha = current.data.tags.get(TAG_CONFIG_SHA)
-    earlier = client.search_runs(
-        [exp.experiment_id],
-        filter_string=f"tags.`{TAG_KIND}` = '{KIND_PARENT}' and tags.`{TAG_CONFIG_SHA}` = '{sha}' "
-        f"and attributes.start_time < {current.info.start_time}",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    if not earlier:
-        raise LlmflowError(f"run {run_id} has no earlier run of the same experiment file")
-    return earlier[0].info.run_id
 
 
 def deltas(baseline: ReportData, current: ReportData) -> list[Delta]:
@@ -77,13 +58,13 @@ def to_markdown(found: list[Delta], baseline_id: str, current_id: str) -> str:
     for d in found:
         a, b = d.before.latency_p50_s, d.after.latency_p50_s
         change = f"{(b - a) / a:+.1%}{_star(d, LATENCY)}" if a and b else "-"
-        cells = [d.variant_id, _pair(a, b, "{:.3f}"), change]
+        cells = [d.variant_id, _pair(d, "latency_p50_s"), change]
         for metric in quality:
             old, new = getattr(d.before, metric), getattr(d.after, metric)
             moved = "-" if old is None or new is None else diff_text(metric, new - old)
-            cells += [_pair(old, new, "{:.1%}"), f"{moved}{_star(d, metric)}"]
+            cells += [_pair(d, metric), f"{moved}{_star(d, metric)}"]
         cells += [
-            _pair(d.before.total_tokens, d.after.total_tokens, "{:,}"),
+            _pair(d, "total_tokens"),
             f"{format_cost(d.before.estimated_cost_usd, d.before.cost_kind)} -> "
             f"{format_cost(d.after.estimated_cost_usd, d.after.cost_kind)}",
         ]
@@ -103,5 +84,6 @@ def _star(delta: Delta, metric: str) -> str:
     return " *" if delta.significant(metric) else ""
 
 
-def _pair(old: Any, new: Any, fmt: str) -> str:
-    return " -> ".join("-" if v is None else fmt.format(v) for v in (old, new))
+def _pair(delta: Delta, key: str) -> str:
+    """The metric before -> after, as metrics.py formats it."""
+    return f"{cell(delta.before, key)} -> {cell(delta.after, key)}"

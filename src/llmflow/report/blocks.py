@@ -1,15 +1,15 @@
 """The report's building blocks, each rendered to markdown and to HTML here and nowhere else.
 
 A section of the report is a list of blocks (render.py builds them), so a new section is written
-once and appears in report.md and report.html alike. Text may use the little markdown the
-interpretation uses, **bold** and `code`; HTML escapes it first.
+once and appears in report.md and report.html alike: the HTML is the markdown rendered by
+markdown-it (CommonMark, raw HTML escaped).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import html
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,39 +91,25 @@ def _markdown(block: Block) -> str:
 
 
 def _html(block: Block) -> str:
-    match block:
-        case Heading(text, level):
-            return f"<h{level}>{inline_html(text)}</h{level}>"
-        case Paragraph(text):
-            return f"<p>{inline_html(text)}</p>"
-        case Table(header, rows):
-            head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-            body = "".join(
-                "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-                for row in rows
-            )
-            return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-        case Bullets(items, css_class):
-            attribute = f' class="{css_class}"' if css_class else ""
-            return (
-                f"<ul{attribute}>" + "".join(f"<li>{inline_html(i)}</li>" for i in items) + "</ul>"
-            )
-        case Figures(plots):
-            return "".join(_figure(title, path) for title, path in plots.items())
-    raise TypeError(f"not a report block: {block!r}")
+    """The block's markdown, rendered by markdown-it (CommonMark and tables); figures are
+    embedded, so that report.html is one file."""
+    if isinstance(block, Figures):
+        return "".join(_figure(title, path) for title, path in block.plots.items())
+    md = _markdown_it()
+    tokens = md.parse(_markdown(block))
+    if isinstance(block, Bullets) and block.css_class:
+        tokens[0].attrSet("class", block.css_class)  # the list's opening tag
+    return md.renderer.render(tokens, md.options, {})
 
 
 def _figure(title: str, path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
-    caption = html.escape(title)
-    return (
-        f'<figure><img alt="{caption}" src="data:image/png;base64,{data}">'
-        f"<figcaption>{caption}</figcaption></figure>"
-    )
+    image = _markdown_it().renderInline(f"![{title}](data:image/png;base64,{data})")
+    return f"<figure>{image}<figcaption>{html.escape(title)}</figcaption></figure>"
 
 
-def inline_html(text: str) -> str:
-    """The little markdown the report's text uses, **bold** and `code`, as escaped HTML."""
-    escaped = html.escape(text)
-    escaped = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped)
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", escaped)
+@functools.cache
+def _markdown_it():
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).enable("table")

@@ -7,55 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..providers import TRADITIONAL
-from ..scoring.classification import ARTIFACT
-from ..tracking.artifacts import read_json
+from ..rows import ComparisonRow
+from .cells import format_cost
 
 if TYPE_CHECKING:
-    from .comparison import ComparisonRow
     from .data import ReportData
     from .pairs import Pair
 
-CLASSIFY_COLUMNS = ("Accuracy", "Accuracy 95% CI", "Macro F1", "Unparsed")
 LABEL_COLUMNS = ["Label", "Precision", "Recall", "F1", "Support"]
-
-
-def classification_fields(metrics: dict[str, float]) -> dict[str, Any]:
-    """The classification fields of a ComparisonRow, from a variant run's metrics."""
-    unparsed = metrics.get("n_unparsed")
-    return {
-        "accuracy": metrics.get("accuracy"),
-        "accuracy_ci_low": metrics.get("accuracy_ci_low"),
-        "accuracy_ci_high": metrics.get("accuracy_ci_high"),
-        "macro_f1": metrics.get("macro_f1"),
-        "n_unparsed": int(unparsed) if unparsed is not None else None,
-    }
-
-
-def has_classification(rows: Sequence[ComparisonRow]) -> bool:
-    return any(r.accuracy is not None for r in rows)
-
-
-def classification_cells(row: ComparisonRow) -> list[str]:
-    if row.accuracy is None:
-        return ["-"] * len(CLASSIFY_COLUMNS)
-    macro = "-" if row.macro_f1 is None else f"{row.macro_f1:.3f}"
-    unparsed = "-" if row.n_unparsed is None else str(row.n_unparsed)
-    return [f"{row.accuracy:.1%}", accuracy_interval(row), macro, unparsed]
-
-
-def accuracy_interval(row: ComparisonRow) -> str:
-    if row.accuracy_ci_low is None or row.accuracy_ci_high is None:
-        return "-"
-    return f"{row.accuracy_ci_low:.1%}-{row.accuracy_ci_high:.1%}"
-
-
-def load_classification(client: Any, run_id: str) -> dict[str, Any] | None:
-    """A variant run's classification.json; None when it has none (another task, or a run
-    ended before its tables were written)."""
-    return read_json(client, run_id, ARTIFACT)
 
 
 def label_tables(data: ReportData) -> list[tuple[str, list[list[str]]]]:
@@ -136,8 +98,6 @@ def _accuracy(row: ComparisonRow) -> float:
 def _per_thousand(row: ComparisonRow) -> str:
     p50 = row.latency_p50_s
     latency = "-" if p50 is None else f"{p50 * 1000:.1f} ms each ({p50 * 1000:.1f} s one at a time)"
-    from .comparison import format_cost
-
     per_call = row.cost_per_call_usd
     cost = format_cost(None if per_call is None else per_call * 1000, row.cost_kind)
     return f"{row.label}: median {latency}, {cost}"

@@ -1,24 +1,19 @@
-"""Per-call data for the report: each variant run's calls.json table, read back from MLflow, or
-as a run that just wrote it still holds it (load_report_data's `known`), or built in memory from
-CallRecords (report_data_from_records)."""
+"""The report's data: the comparison's rows with each variant's call rows (calls.json's) and
+classification table, given (stored_report.py reads them from a run), or built in memory from
+CallRecords (report_data_from_records). Nothing here reads a run."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from ..redact import redact_url
+from ..rows import Comparison, ComparisonRow, build_row
 from ..stats import summarize
-from ..tracking.artifacts import read_json
 from ..tracking.calls_table import calls_table
-from ..tracking.runs import TAG_VARIANT
 from ..types import CallRecord
-from .classification import load_classification
-from .comparison import Comparison, ComparisonRow, load_comparison, row_from
 from .pairs import Evidence, Pair, evidence, pairwise
 
 _SIZED_CASE = re.compile(r"@(\d+)t$")
@@ -63,29 +58,22 @@ class ReportData:
         return axes
 
 
-def load_report_data(
-    client: Any,
-    experiment: str,
-    run_id: str | None = None,
-    comparison: Comparison | None = None,
-    known: dict[str, dict[str, list[Any]]] | None = None,
+def report_data(
+    comparison: Comparison,
+    calls: dict[str, list[dict[str, Any]]],
+    classifications: dict[str, dict[str, Any] | None],
+    tracking_uri: str,
 ) -> ReportData:
-    """The report's data of a sweep (`run_id`, else the experiment's latest), read from MLflow;
-    a `comparison` already loaded, and calls tables at hand (`known`, by run id: those a run just
-    wrote), are not read again."""
-    if comparison is None:
-        comparison = load_comparison(client, experiment, run_id)
-    known = known or {}
+    """The report's data from the rows of a comparison, each variant's call rows (calls.json's,
+    by run id) and, task classify, its classification table (by run id)."""
     variants = []
     for row in comparison.rows:
         data = VariantData(row)
         if not row.skipped:
-            table = known.get(row.run_id)
-            _fill(data, _rows(table) if table is not None else calls_rows(client, row.run_id))
-        if not row.skipped and row.accuracy is not None:
-            data.classification = load_classification(client, row.run_id)
+            _fill(data, calls.get(row.run_id, []))
+            data.classification = classifications.get(row.run_id)
         variants.append(data)
-    return ReportData(comparison, variants, redact_url(client.tracking_uri))
+    return ReportData(comparison, variants, tracking_uri)
 
 
 def comparison_pairs(comparison: Comparison, tables: dict[str, list[dict[str, Any]]]) -> list[Pair]:
@@ -121,34 +109,23 @@ def report_data_from_records(
     built = []
     for v in variants:
         params = {k: str(val) for k, val in v.params.items()}
-        tags = {TAG_VARIANT: params.get("variant_id", "")}
-        if v.swept:
-            tags["llmflow.swept"] = json.dumps(v.swept)
-        if v.skipped:
-            tags["llmflow.skipped"] = v.skipped
         metrics = summarize(v.records) if not v.skipped else {}
-        data = VariantData(row_from(v.run_id, params, metrics, tags))
+        row = build_row(v.run_id, params, metrics, swept=v.swept or None, skipped=v.skipped)
+        data = VariantData(row)
         if not v.skipped:
-            _fill(data, _rows(calls_table(v.records)))
+            columns = calls_table(v.records)
+            names = list(columns)
+            _fill(
+                data,
+                [
+                    dict(zip(names, call, strict=True))
+                    for call in zip(*columns.values(), strict=True)
+                ],
+            )
         built.append(data)
     built.sort(key=lambda d: d.row.variant_id)
     comparison = Comparison(experiment, parent_run_id, tuple(d.row for d in built))
     return ReportData(comparison, built, tracking_uri)
-
-
-def calls_rows(client: Any, run_id: str) -> list[dict[str, Any]]:
-    """A variant run's calls.json, one dict per call; none for a run without it."""
-    table = read_json(client, run_id, "calls.json")
-    if table is None:  # a run killed before its table was written has none
-        return []
-    columns = table["columns"]
-    return [dict(zip(columns, values, strict=True)) for values in table["data"]]
-
-
-def _rows(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    """calls_table's columns as one dict per call, as _calls_table reads them back."""
-    names = list(columns)
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
 def _fill(data: VariantData, rows: list[dict[str, Any]]) -> None:

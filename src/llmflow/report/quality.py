@@ -3,50 +3,12 @@ and the plot of pass rate against median latency. Who is better is verdicts.py's
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from .comparison import ComparisonRow
-
-QUALITY_COLUMNS = ("Pass rate", "Pass 95% CI", "Scored")
-
-
-def quality_fields(metrics: dict[str, float]) -> dict[str, Any]:
-    """The quality fields of a ComparisonRow, from a variant run's metrics."""
-    # NaN: a check no longer made (rescore: MLflow cannot delete a metric)
-    scores = {
-        k.removeprefix("score."): v
-        for k, v in metrics.items()
-        if k.startswith("score.") and not math.isnan(v)
-    }
-    return {
-        "pass_rate": metrics.get("pass_rate"),
-        "pass_rate_ci_low": metrics.get("pass_rate_ci_low"),
-        "pass_rate_ci_high": metrics.get("pass_rate_ci_high"),
-        "n_scored": int(metrics.get("n_scored", 0)),
-        "n_score_errors": int(metrics.get("n_score_errors", 0)),
-        "judge_cost_usd": metrics.get("judge_cost_usd"),
-        "scores": dict(sorted(scores.items())) or None,
-    }
-
-
-def has_quality(rows: Sequence[ComparisonRow]) -> bool:
-    return any(r.pass_rate is not None for r in rows)
-
-
-def quality_cells(row: ComparisonRow) -> list[str]:
-    if row.pass_rate is None:
-        return ["-", "-", str(row.n_scored)]
-    return [f"{row.pass_rate:.1%}", interval_text(row), str(row.n_scored)]
-
-
-def interval_text(row: ComparisonRow) -> str:
-    if row.pass_rate_ci_low is None or row.pass_rate_ci_high is None:
-        return "-"
-    return f"{row.pass_rate_ci_low:.1%}-{row.pass_rate_ci_high:.1%}"
+from ..metrics import SCORE
+from ..rows import ComparisonRow
+from .cells import QUALITY_COLUMNS, quality_cells
 
 
 def score_table(
@@ -63,19 +25,16 @@ def score_table(
             continue
         known = (intervals or {}).get(r.label, {})
         means = [_with_interval((r.scores or {}).get(name), known.get(name)) for name in names]
-        judge = "-" if r.judge_cost_usd is None else f"${r.judge_cost_usd:.6f}"
+        judge = "-" if r.judge_cost_usd is None else f"${r.judge_cost_usd:.6f}"  # every digit
         body.append([r.label, *quality_cells(r), str(r.n_score_errors), judge, *means])
     return header, body
 
 
 def _with_interval(value: float | None, found: tuple[float | None, float | None] | None) -> str:
+    """A check's mean, as metrics.py formats a score, with its interval where known."""
     if value is None or found is None or None in found:
-        return _num(value)
-    return f"{value:.3f} ({found[0]:.3f}-{found[1]:.3f})"
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+        return SCORE.format(value)
+    return f"{SCORE.format(value)} ({SCORE.format_interval(*found)})"
 
 
 def plot_pass_rate_vs_latency(rows: Sequence[ComparisonRow], out_dir: Path) -> Path | None:

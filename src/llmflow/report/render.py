@@ -5,17 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..metrics import SCORE_PREFIX
 from ..providers import TRADITIONAL
 from . import blocks, pairs_text, verdicts
 from .blocks import Block, Bullets, Figures, Heading, Paragraph, Table
-from .classification import (
-    CLASSIFY_COLUMNS,
-    LABEL_COLUMNS,
-    classification_cells,
-    classification_findings,
-    label_tables,
-    plot_confusions,
-)
+from .cells import CLASSIFY_COLUMNS, cell, classification_cells, has_quality, interval_cell
+from .classification import LABEL_COLUMNS, classification_findings, label_tables, plot_confusions
 from .comparison import (
     EXTRA_COLUMNS,
     SEED_COLUMNS,
@@ -29,7 +24,7 @@ from .interpret import interpret
 from .pairs import interval
 from .pairs import to_json as pairs_json
 from .plots import make_plots
-from .quality import has_quality, plot_pass_rate_vs_latency, score_table
+from .quality import plot_pass_rate_vs_latency, score_table
 
 SEED_WIDTH = len(SEED_COLUMNS)
 
@@ -86,21 +81,19 @@ def _tables(data: ReportData) -> tuple[list[list[str]], list[str], list[list[str
     ]
     extended = []
     for row, r in zip(rows, data.comparison.rows, strict=True):
-        interval = (
-            f"{r.latency_p50_ci_low_s:.3f}-{r.latency_p50_ci_high_s:.3f}"
-            if r.latency_p50_ci_low_s is not None
-            else "-"
+        interval = interval_cell(
+            r, "latency_p50_s", "latency_p50_ci_low_s", "latency_p50_ci_high_s"
         )
         extended.append(
             [
                 row[0],
                 *row[SEED_WIDTH:],
-                _num(r.latency_p99_s),
+                cell(r, "latency_p99_s"),
                 interval,
                 _milliseconds(r.tpot_s),
-                _num(r.output_tokens_per_s, 1),
+                _one_decimal(r.output_tokens_per_s),
                 str(r.n_cached),
-                _num(r.cold_start_latency_s),
+                cell(r, "cold_start_latency_s"),
                 str(r.n_empty),
                 "n/a" if r.provider in TRADITIONAL else str(r.n_usage_missing),
             ]
@@ -139,9 +132,9 @@ def _quality_section(data: ReportData) -> list[Block]:
         return []
     intervals = {
         v.label: {
-            metric.removeprefix("score."): interval(values)
+            metric.removeprefix(SCORE_PREFIX): interval(values)
             for metric, values in v.evidence.values.items()
-            if metric.startswith("score.")
+            if metric.startswith(SCORE_PREFIX)
         }
         for v in data.measured
         if v.evidence is not None
@@ -161,8 +154,8 @@ def _label_sections(data: ReportData) -> list[Block]:
     return out
 
 
-def _num(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+def _one_decimal(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def _milliseconds(seconds: float | None) -> str:

@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from .cells import interval_cell, pass_interval
 from .pairs import COST, LATENCY, Pair, beats, oriented
 from .pairs_text import diff_text, evidence_text, power_text
 
 if TYPE_CHECKING:
-    from .comparison import ComparisonRow
+    from ..rows import ComparisonRow
 
 
 def speed(rows: Sequence[ComparisonRow], pairs: Sequence[Pair]) -> list[str]:
@@ -90,7 +91,8 @@ def _because(pair: Pair | None) -> str:
 def _median_interval(row: ComparisonRow) -> str:
     if row.latency_p50_ci_low_s is None or row.latency_p50_ci_high_s is None:
         return "no interval: fewer than 2 prompts timed"
-    return f"95% CI {row.latency_p50_ci_low_s:.3f}-{row.latency_p50_ci_high_s:.3f} s"
+    interval = interval_cell(row, "latency_p50_s", "latency_p50_ci_low_s", "latency_p50_ci_high_s")
+    return f"95% CI {interval} s"
 
 
 def quality(rows: Sequence[ComparisonRow], pairs: Sequence[Pair]) -> list[str]:
@@ -105,7 +107,7 @@ def quality(rows: Sequence[ComparisonRow], pairs: Sequence[Pair]) -> list[str]:
     if len(checked) == 1:
         out = [
             f"Only {best.label} was checked: pass rate {best.pass_rate:.1%} "
-            f"(95% CI {_rate_interval(best)}, n={best.n_scored})."
+            f"(95% CI {pass_interval(best)}, n={best.n_scored})."
         ]
     else:
         out = [_best("pass rate", "pass_rate", best, checked[1:], pairs)]
@@ -171,12 +173,6 @@ def _pareto_sentence(rows: Sequence[ComparisonRow], front: list[ComparisonRow]) 
         f"{what}: {names}; every other variant is dominated by another variant: worse on at "
         "least one of them by a paired test, and better on none."
     )
-
-
-def _rate_interval(row: ComparisonRow) -> str:
-    if row.pass_rate_ci_low is None or row.pass_rate_ci_high is None:
-        return "-"
-    return f"{row.pass_rate_ci_low:.1%}-{row.pass_rate_ci_high:.1%}"
 
 
 _PARETO_AXES = ("pass_rate", LATENCY, COST)

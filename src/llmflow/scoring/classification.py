@@ -13,8 +13,6 @@ from ..types import CallRecord
 from .labels import to_label
 from .scores import CaseChecks
 
-ARTIFACT = "classification.json"  # per-label table and confusion matrix, on each variant run
-PER_LABEL_TABLE = "per_label.json"  # the same per-label rows as an MLflow table
 PER_LABEL_COLUMNS = ("label", "precision", "recall", "f1", "support", "predicted")
 
 

@@ -50,7 +50,7 @@ def sync_scores(client: Any, current: Current, scores: dict[Key, list[Score]]) -
 
 def same(assessment: Any, score: Score) -> bool:
     """The assessment records this very score (value, rationale, judge)."""
-    from .assessments import JUDGE_KEY
+    from .schema import JUDGE_KEY
 
     value = None if score.error else score.value
     judge = (assessment.metadata or {}).get(JUDGE_KEY)

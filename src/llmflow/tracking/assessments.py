@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import mlflow_compat
 from .eval_view import JUDGED_RUN_TAG
+from .schema import JUDGE_KEY, JUDGED_CALL_TAG, JUDGED_TRACE_TAG, ROLE_TAG, SCORER_TAG
 
 if TYPE_CHECKING:
     from ..scoring import Score
@@ -46,9 +47,6 @@ def feedback(trace_id: str, score: Score, overrides: str | None = None) -> Any:
         metadata=_metadata(score),
         overrides=overrides,
     )
-
-
-JUDGE_KEY = "llmflow.judge"
 
 
 def _metadata(score: Score) -> dict[str, str]:
@@ -177,9 +175,6 @@ def log_call_scores(
 
 
 JUDGE_ROLE = "judge"
-JUDGED_CALL_TAG = "llmflow.judged_call"  # the graded call's "<case id>#<repeat>"
-JUDGED_TRACE_TAG = "llmflow.judged_trace"  # the graded call's trace id
-SCORER_TAG = "llmflow.scorer"  # the judge check's name
 
 
 def write_judge_traces(
@@ -198,10 +193,10 @@ def write_judge_traces(
     so, `judge:<check> | <variant> | <call>` (the graded variant: `variant_id`, else the
     run's), and reads as no call: resume and re-scoring never take it for one."""
     from .trace_batch import write_traces
-    from .traces import BATCH, CALL_NAME, ROLE_TAG, TraceJob, call_tag, judge_name
+    from .traces import BATCH, CALL_NAME, TraceJob, call_tag, judge_name
 
     if calls and variant_id is None:
-        from .runs import TAG_VARIANT
+        from .schema import TAG_VARIANT
 
         variant_id = client.get_run(run_id).data.tags.get(TAG_VARIANT, "")
     jobs = []

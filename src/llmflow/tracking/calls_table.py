@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ..types import CallRecord, Message
+from ..types import CallRecord, Completion, Cost, GenerationSettings, Message, Timing, Usage
 
 CALL_COLUMNS = (
     "case",
@@ -86,4 +86,40 @@ def prompt_messages(text: str, known: Sequence[Message] | None = None) -> tuple[
     ends = [m.start() for m in found[1:]] + [len(text)]
     return tuple(
         Message(m.group(1), text[m.end() : end]) for m, end in zip(found, ends, strict=True)
+    )
+
+
+def records_from_rows(
+    variant_id: str,
+    rows: Sequence[dict[str, Any]],
+    asked: dict[str, tuple[Message, ...]] | None = None,
+) -> list[CallRecord]:
+    """The calls back from calls_table's rows, as far as the table keeps them: the messages
+    asked (the `asked` ones of the case when they give the stored prompt, so that a judge is
+    asked what the run asked it), the answer or the error, token counts, latency and time to
+    the first token, cost, attempts and the cache flag. The table keeps no settings, no
+    finish reason and no clock: those are defaults here."""
+    asked = asked or {}
+    return [_record_from_row(variant_id, row, asked.get(row["case"])) for row in rows]
+
+
+def _record_from_row(
+    variant_id: str, row: dict[str, Any], asked: tuple[Message, ...] | None
+) -> CallRecord:
+    error, latency = row["error"], row["latency_s"]
+    error_type, _, message = (error or "").partition(": ")
+    usage = Usage(row.get("input_tokens"), row.get("output_tokens"))
+    return CallRecord(
+        variant_id=variant_id,
+        case_id=row["case"],
+        repeat=int(row["repeat"]),
+        messages=prompt_messages(row["prompt"] or "", asked),
+        settings=GenerationSettings(),
+        completion=None if error else Completion(row["response"] or "", usage),
+        timing=Timing(latency, row.get("ttft_s"), 0, 0) if latency is not None else None,
+        cost=Cost(row["cost_kind"] or "unpriced", row["cost_usd"]),
+        error_type=error_type or None,
+        error_message=message or None,
+        attempts=int(row.get("attempts") or 1),
+        cached=bool(row["cached"]),
     )

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-JUDGED_RUN_TAG = "llmflow.judged_run"  # a judge's trace: the graded variant's run
+from .schema import JUDGED_RUN_TAG
 
 
 def judge_traces(client: Any, experiment_id: str, run_id: str) -> list[Any]:

@@ -28,6 +28,7 @@ from ..config import LoadedExperiment, load_experiment
 from ..errors import ConfigError
 from ..scoring import CaseChecks, case_table, score_record
 from ..types import CallRecord, Completion, Cost, GenerationSettings, Message, Timing, Usage
+from . import schema
 from .assessments import feedback
 
 __all__ = ["as_mlflow_scorers", "record_of_trace"]
@@ -97,17 +98,17 @@ def record_of_trace(trace: Any) -> CallRecord | None:
     None for a trace that is not a model call of llmflow's (a judge's, or anyone else's)."""
     span = next((s for s in trace.data.spans if s.parent_id is None), None)
     attributes = span.attributes if span is not None else {}
-    if "llmflow.case_id" not in attributes or "llmflow.role" in trace.info.tags:
+    if schema.SPAN_CASE not in attributes or schema.ROLE_TAG in trace.info.tags:
         return None
-    error = attributes.get("llmflow.error")
-    latency = attributes.get("llmflow.latency_s")
+    error = attributes.get(schema.SPAN_ERROR)
+    latency = attributes.get(schema.SPAN_LATENCY)
     cost = (attributes.get("mlflow.llm.cost") or {}).get("total_cost")
     error_type, _, message = (error or "").partition(": ")
     inputs = span.inputs if isinstance(span.inputs, dict) else {}
     return CallRecord(
-        variant_id=str(attributes.get("llmflow.variant_id", "")),
-        case_id=str(attributes["llmflow.case_id"]),
-        repeat=int(attributes.get("llmflow.repeat", 0)),
+        variant_id=str(attributes.get(schema.TAG_VARIANT, "")),
+        case_id=str(attributes[schema.SPAN_CASE]),
+        repeat=int(attributes.get(schema.SPAN_REPEAT, 0)),
         messages=tuple(
             Message(m["role"], m["content"]) for m in inputs.get("messages", ()) if "role" in m
         ),
@@ -117,7 +118,7 @@ def record_of_trace(trace: Any) -> CallRecord | None:
         cost=Cost("unpriced", None) if cost is None else Cost("priced", cost),
         error_type=error_type or None,
         error_message=message or None,
-        cached=bool(attributes.get("llmflow.cached")),
+        cached=bool(attributes.get(schema.SPAN_CACHED)),
     )
 
 

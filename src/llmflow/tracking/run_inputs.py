@@ -9,12 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .artifacts import has_artifact
+from .schema import PROMPTS_ARTIFACT, TRAINING_ARTIFACT
 
 if TYPE_CHECKING:
     from ..config import LoadedExperiment, PromptCase
-
-PROMPTS_ARTIFACT = "inputs/prompts.jsonl"
-TRAINING_ARTIFACT = "inputs/training.json"
 
 
 def log_inputs(client: Any, run_id: str, loaded: LoadedExperiment) -> None:

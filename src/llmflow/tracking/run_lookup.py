@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import LlmflowError
 from ..redact import redact_url
 from ..run_ids import normalised, pick
-from .runs import KIND_PARENT, KIND_VARIANT, TAG_KIND
+from .schema import KIND_PARENT, KIND_VARIANT, PARENT_RUN_TAG, TAG_KIND
 
 _KIND_NAMES = {KIND_PARENT: "llmflow run (a parent run)", KIND_VARIANT: "variant run"}
 _ID_LENGTH = 32  # MLflow's run ids: uuid4 hex
@@ -63,7 +63,7 @@ def _runs_starting(client: Any, folded: str, experiment_ids: list[str] | None) -
 def _wrong_kind(run: Any, kind: str) -> str:
     run_id = run.info.run_id
     found = run.data.tags.get(TAG_KIND)
-    parent = run.data.tags.get("mlflow.parentRunId")
+    parent = run.data.tags.get(PARENT_RUN_TAG)
     if kind == KIND_PARENT and found == KIND_VARIANT and parent:
         return f"run {run_id} is a variant run of run {parent}: pass --run {parent[:8]}"
     return f"run {run_id} is not an {_KIND_NAMES[kind]}"

@@ -13,23 +13,35 @@ from typing import TYPE_CHECKING, Any
 from ..config import LoadedExperiment
 from ..errors import LlmflowError, RunFailed, TrackingError
 from ..plan import Variant
+from ..pricing import cost_kind_of
 from ..redact import one_line, redact_text, redact_url
 from ..types import CallRecord
 from .calls_table import calls_table, responses_markdown
 from .eval_view import share_datasets
 from .run_inputs import log_inputs
+from .schema import (  # TAG_KIND, KIND_* and TAG_VARIANT: also imported from here by old code
+    CALLS_TABLE,
+    CONFIG_DIR,
+    KIND_PARENT,
+    KIND_VARIANT,
+    PARENT_RUN_TAG,
+    RESPONSES,
+    TAG_CONFIG_FILE,
+    TAG_CONFIG_SHA,
+    TAG_COST_KIND,
+    TAG_KIND,
+    TAG_MODEL,
+    TAG_PROVIDER,
+    TAG_SWEPT,
+    TAG_TASK,
+    TAG_VARIANT,
+    TAG_VERSION,
+    VARIANT_ENTRY,
+)
 from .uri import sqlite_file
 
 if TYPE_CHECKING:
     from ..scoring import Score
-
-TAG_KIND = "llmflow.kind"
-TAG_VARIANT = "llmflow.variant_id"
-TAG_CONFIG_SHA = "llmflow.config_sha256"
-TAG_VERSION = "llmflow.version"
-KIND_PARENT = "experiment-run"
-KIND_VARIANT = "variant"
-VARIANT_ARTIFACT = "llmflow/variant.json"  # the model entry, enough to rebuild it for serving
 
 
 _REACH_TIMEOUT_S = 5.0
@@ -163,13 +175,13 @@ class RunStore:
             TAG_KIND: KIND_PARENT,
             TAG_CONFIG_SHA: loaded.sha256,
             TAG_VERSION: version,
-            "llmflow.config_file": loaded.path.name,
-            "llmflow.task": loaded.config.task,
+            TAG_CONFIG_FILE: loaded.path.name,
+            TAG_TASK: loaded.config.task,
         }
         run = self.client.create_run(experiment_id, tags=tags, run_name=_run_name(loaded.path.stem))
         try:  # the first artifact: a store whose artifact location cannot be written fails here
             self.client.log_text(
-                run.info.run_id, redact_text(loaded.text), f"config/{loaded.path.name}"
+                run.info.run_id, redact_text(loaded.text), f"{CONFIG_DIR}/{loaded.path.name}"
             )
             log_inputs(self.client, run.info.run_id, loaded)
         except Exception as e:
@@ -191,19 +203,20 @@ class RunStore:
         tags = {
             TAG_KIND: KIND_VARIANT,
             TAG_VARIANT: variant.id,
-            "mlflow.parentRunId": parent_run_id,
-            "llmflow.provider": variant.provider,
-            "llmflow.model": variant.model,
+            PARENT_RUN_TAG: parent_run_id,
+            TAG_PROVIDER: variant.provider,
+            TAG_MODEL: variant.model,
+            TAG_COST_KIND: cost_kind_of(variant.entry),
         }
         if variant.swept:
-            tags["llmflow.swept"] = json.dumps(variant.swept)
+            tags[TAG_SWEPT] = json.dumps(variant.swept)
         run = self.client.create_run(experiment_id, tags=tags, run_name=variant.id)
         _log_params(self.client, run.info.run_id, params)
         entry = variant.entry.model_dump(mode="json", exclude_none=True)
         if "base_url" in entry:
             entry["base_url"] = redact_url(entry["base_url"])
         saved = {"entry": entry, "system": system}
-        self.client.log_dict(run.info.run_id, saved, VARIANT_ARTIFACT)
+        self.client.log_dict(run.info.run_id, saved, VARIANT_ENTRY)
         return run.info.run_id
 
     def finish_variant(
@@ -226,8 +239,8 @@ class RunStore:
             from ..scoring.tables import add_score_columns
 
             add_score_columns(table, ordered, scores)
-        self.log_table(run_id, table, "calls.json")
-        self.client.log_text(run_id, responses_markdown(ordered), "responses.md")
+        self.log_table(run_id, table, CALLS_TABLE)
+        self.client.log_text(run_id, responses_markdown(ordered), RESPONSES)
         self.client.set_terminated(run_id, status=status)
         return table
 

@@ -12,8 +12,9 @@ from typing import Any
 
 from ..providers.spec import SKLEARN
 from .fluent import fluent_store
+from .schema import TAG_MODEL_URI
 
-MODEL_URI_TAG = "llmflow.model_uri"  # where the variant run's logged sklearn model is
+MODEL_URI_TAG = TAG_MODEL_URI  # where the variant run's logged sklearn model is
 
 
 def log_trained_model(client: Any, run_id: str, pipeline: Any, training: dict[str, float]) -> None:

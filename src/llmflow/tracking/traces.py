@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..plan import Variant
 from ..types import CallRecord
-from . import mlflow_compat
+from . import mlflow_compat, schema
+from .schema import CALL_TAG, ROLE_TAG, UNPRICED_USAGE
 
 if TYPE_CHECKING:
     from ..scoring import Score
@@ -34,9 +35,6 @@ BATCH = 100  # link_traces_to_run takes at most 100 trace ids
 # trace's own row, where a tag costs a row per trace (about 10% of a trace's writing)
 CALL_NAME = "mlflow.traceName"
 NAME_SEPARATOR = " | "
-CALL_TAG = "llmflow.call"  # the tag that named the call in traces written before: still read
-UNPRICED_USAGE = "llmflow.token_usage"  # an unpriced call's token counts
-ROLE_TAG = "llmflow.role"  # "judge" on a judge call's trace: not a model call of the run
 
 
 @dataclass(frozen=True)
@@ -208,11 +206,11 @@ def build_span(experiment_id: str, job: TraceJob) -> Any:
         SpanAttributeKey.MODEL: variant.model,
         SpanAttributeKey.MODEL_PROVIDER: variant.provider,
         SpanAttributeKey.MESSAGE_FORMAT: "openai",
-        "llmflow.variant_id": variant.id,
-        "llmflow.case_id": record.case_id,
-        "llmflow.repeat": record.repeat,
-        "llmflow.cached": record.cached,
-        "llmflow.attempts": record.attempts,
+        schema.TAG_VARIANT: variant.id,
+        schema.SPAN_CASE: record.case_id,
+        schema.SPAN_REPEAT: record.repeat,
+        schema.SPAN_CACHED: record.cached,
+        schema.SPAN_ATTEMPTS: record.attempts,
     }
     # a root-span attribute with this prefix becomes a trace tag in the store
     for key, value in _trace_tags(job):
@@ -230,16 +228,16 @@ def build_span(experiment_id: str, job: TraceJob) -> Any:
             shown = cost is not None or not mlflow_would_price(variant.model, variant.provider)
             attributes[SpanAttributeKey.CHAT_USAGE if shown else UNPRICED_USAGE] = usage
         if record.usage.details:
-            attributes["llmflow.usage_details"] = record.usage.details
+            attributes[schema.SPAN_USAGE_DETAILS] = record.usage.details
         status = SpanStatus(SpanStatusCode.OK)
     else:
-        attributes["llmflow.error"] = f"{record.error_type}: {record.error_message}"
+        attributes[schema.SPAN_ERROR] = f"{record.error_type}: {record.error_message}"
         status = SpanStatus(SpanStatusCode.ERROR, description=record.error_type or "")
     timing = record.timing
     if timing is not None:
-        attributes["llmflow.latency_s"] = timing.latency_s
+        attributes[schema.SPAN_LATENCY] = timing.latency_s
         if timing.ttft_s is not None:
-            attributes["llmflow.ttft_s"] = timing.ttft_s
+            attributes[schema.SPAN_TTFT] = timing.ttft_s
         start, end = timing.started_ns, timing.ended_ns
     else:
         import time

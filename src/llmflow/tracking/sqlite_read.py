@@ -1,7 +1,8 @@
-"""The comparison read straight from a local sqlite MLflow store, without importing MLflow.
+"""A run's variants read straight from a local sqlite MLflow store, without importing MLflow: the
+fast path of tracking/read.py.
 
 `llmflow compare` is run often, and its table is a few small queries; importing MLflow and
-opening its SQLAlchemy store costs seconds. This reader mirrors what `load_comparison` asks
+opening its SQLAlchemy store costs seconds. This reader mirrors what `read_comparison` asks
 MLflow for (active runs of the experiment, the latest parent, its variant runs' params,
 latest metrics and tags) in the same tables MLflow reads; a run named by a prefix of its id is
 found as tracking/run_lookup.py finds it. Whatever it cannot answer for certain (no file,
@@ -20,11 +21,12 @@ from typing import Any
 from urllib.parse import quote, unquote, urlparse
 
 from ..run_ids import normalised
-from ..tracking.runs import KIND_PARENT, KIND_VARIANT, TAG_KIND
-from ..tracking.uri import sqlite_file
-from .comparison import Comparison, row_from
+from .schema import CALLS_TABLE, KIND_PARENT, KIND_VARIANT, PARENT_RUN_TAG, TAG_KIND
+from .uri import sqlite_file
 
-_PARENT_TAG = "mlflow.parentRunId"
+StoredRun = tuple[
+    str, dict[str, str], dict[str, float], dict[str, str]
+]  # id, params, metrics, tags
 _LATEST_PARENT = (
     "SELECT r.run_uuid FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid"
     " WHERE r.experiment_id = ? AND r.lifecycle_stage = 'active' AND t.key = ? AND t.value = ?"
@@ -35,7 +37,7 @@ _PARENT_PREFIX = (
     " WHERE r.experiment_id = ? AND r.lifecycle_stage = 'active' AND t.key = ? AND t.value = ?"
     " AND r.run_uuid LIKE ? LIMIT 2"
 )
-# the variant runs of one parent, as load_comparison's search_runs filter selects them
+# the variant runs of one parent, as read.py's variant_runs filter selects them
 _CHILDREN = (
     "SELECT r.run_uuid FROM runs r"
     " JOIN tags p ON p.run_uuid = r.run_uuid AND p.key = ?"
@@ -44,8 +46,11 @@ _CHILDREN = (
 )
 
 
-def read_comparison(tracking_uri: str, experiment: str, run_id: str | None) -> Comparison | None:
-    """The comparison of one run, or None where MLflow should be asked instead."""
+def read_variants(
+    tracking_uri: str, experiment: str, run_id: str | None
+) -> tuple[str, list[StoredRun]] | None:
+    """The parent run's id and its variant runs (in the order they started), or None where
+    MLflow should be asked instead."""
     path = _database_file(tracking_uri)
     if path is None:
         return None
@@ -65,14 +70,16 @@ def _database_file(tracking_uri: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def _read(db: sqlite3.Connection, experiment: str, run_id: str | None) -> Comparison | None:
+def _read(
+    db: sqlite3.Connection, experiment: str, run_id: str | None
+) -> tuple[str, list[StoredRun]] | None:
     experiment_id = _experiment_id(db, experiment)
     if experiment_id is None:
         return None
     run_id = _parent_id(db, experiment_id, run_id)
     if run_id is None:
         return None
-    children = (_PARENT_TAG, TAG_KIND, experiment_id, run_id, KIND_VARIANT)
+    children = (PARENT_RUN_TAG, TAG_KIND, experiment_id, run_id, KIND_VARIANT)
     runs = [
         run for (run,) in db.execute(_CHILDREN + " ORDER BY r.start_time, r.run_uuid", children)
     ]
@@ -85,12 +92,9 @@ def _read(db: sqlite3.Connection, experiment: str, run_id: str | None) -> Compar
         "SELECT run_uuid, key, CASE WHEN is_nan THEN NULL ELSE value END FROM latest_metrics",
         children,
     )
-    rows = [
-        row_from(run, params.get(run, {}), _floats(metrics.get(run, {})), tags.get(run, {}))
-        for run in runs
+    return run_id, [
+        (run, params.get(run, {}), _floats(metrics.get(run, {})), tags.get(run, {})) for run in runs
     ]
-    rows.sort(key=lambda r: r.variant_id)
-    return Comparison(experiment=experiment, parent_run_id=run_id, rows=tuple(rows))
 
 
 def _parent_id(db: sqlite3.Connection, experiment_id: int, run_id: str | None) -> str | None:
@@ -130,12 +134,10 @@ def _floats(metrics: dict) -> dict[str, float]:
     return {key: math.nan if value is None else float(value) for key, value in metrics.items()}
 
 
-def read_calls_tables(
-    tracking_uri: str, run_ids: list[str]
-) -> dict[str, list[dict[str, Any]]] | None:
-    """Each variant run's calls.json as rows, read from a local artifact folder without MLflow;
-    None when any run keeps its artifacts elsewhere (a server, an object store). A run without
-    the file (killed before it was written) has no rows."""
+def read_calls_tables(tracking_uri: str, run_ids: list[str]) -> dict[str, Any] | None:
+    """Each variant run's calls.json as stored (None: a run killed before it was written), read
+    from a local artifact folder without MLflow; None when any run keeps its artifacts
+    elsewhere (a server, an object store)."""
     path = _database_file(tracking_uri)
     if path is None or not run_ids:
         return None
@@ -154,7 +156,8 @@ def read_calls_tables(
         folder = _local_folder(found.get(run_id))
         if folder is None:
             return None
-        tables[run_id] = _rows(folder / "calls.json")
+        file = folder / CALLS_TABLE
+        tables[run_id] = json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
     return tables
 
 
@@ -165,11 +168,3 @@ def _local_folder(artifact_uri: str | None) -> Path | None:
     if parsed.scheme == "file":
         return Path(unquote(parsed.path))
     return Path(artifact_uri) if parsed.scheme == "" and artifact_uri.startswith("/") else None
-
-
-def _rows(file: Path) -> list[dict[str, Any]]:
-    if not file.is_file():
-        return []
-    table = json.loads(file.read_text(encoding="utf-8"))
-    columns = table["columns"]
-    return [dict(zip(columns, values, strict=True)) for values in table["data"]]

@@ -10,17 +10,17 @@ import pytest
 from mlflow import MlflowClient
 
 from llmflow.experiment import RunRequest, run_experiment
-from llmflow.report import load_comparison, to_json, to_markdown
-from llmflow.report.sqlite_read import read_comparison
+from llmflow.report import to_json, to_markdown
+from llmflow.tracking.read import read_comparison as load_comparison
+from llmflow.tracking.read import sqlite_comparison
 from tests.helpers import write_experiment
 
 EXPERIMENT = "provider-comparison"
 
 
-@pytest.fixture
-def two_runs(tmp_path: Path, tracking_uri: str, fake_ollama, fake_openai) -> list[str]:
-    """Two runs of four variants (a temperature sweep; openai skipped: no key); parent ids."""
-    models = [
+def ollama_and_openai(fake_ollama, fake_openai) -> list[dict]:
+    """A local model and a priced one (its key: OPENAI_API_KEY)."""
+    return [
         {"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url},
         {
             "provider": "openai",
@@ -30,6 +30,12 @@ def two_runs(tmp_path: Path, tracking_uri: str, fake_ollama, fake_openai) -> lis
             "price_as": "openai/gpt-4o-mini",
         },
     ]
+
+
+@pytest.fixture
+def two_runs(tmp_path: Path, tracking_uri: str, fake_ollama, fake_openai) -> list[str]:
+    """Two runs of four variants (a temperature sweep; openai skipped: no key); parent ids."""
+    models = ollama_and_openai(fake_ollama, fake_openai)
     path = write_experiment(tmp_path, models, sweep={"temperature": [0.0, 0.5]})
     parents = []
     for _ in range(2):
@@ -39,7 +45,7 @@ def two_runs(tmp_path: Path, tracking_uri: str, fake_ollama, fake_openai) -> lis
 
 
 def both(tracking_uri: str, run_id: str | None = None):
-    mine = read_comparison(tracking_uri, EXPERIMENT, run_id)
+    mine = sqlite_comparison(tracking_uri, EXPERIMENT, run_id)
     theirs = load_comparison(MlflowClient(tracking_uri), EXPERIMENT, run_id)
     return mine, theirs
 
@@ -65,12 +71,12 @@ def test_nan_metrics_and_deleted_runs_as_mlflow_reads_them(tracking_uri: str, tw
 
 
 def test_what_it_cannot_tell_is_left_to_mlflow(tmp_path: Path, tracking_uri: str, two_runs):
-    assert read_comparison(tracking_uri, "no-such-experiment", None) is None
-    assert read_comparison(tracking_uri, EXPERIMENT, "no-such-run") is None
-    assert read_comparison(f"sqlite:///{tmp_path / 'absent.db'}", EXPERIMENT, None) is None
+    assert sqlite_comparison(tracking_uri, "no-such-experiment", None) is None
+    assert sqlite_comparison(tracking_uri, EXPERIMENT, "no-such-run") is None
+    assert sqlite_comparison(f"sqlite:///{tmp_path / 'absent.db'}", EXPERIMENT, None) is None
     (tmp_path / "text.db").write_text("not a database")
-    assert read_comparison(f"sqlite:///{tmp_path / 'text.db'}", EXPERIMENT, None) is None
-    assert read_comparison("http://127.0.0.1:5000", EXPERIMENT, None) is None
+    assert sqlite_comparison(f"sqlite:///{tmp_path / 'text.db'}", EXPERIMENT, None) is None
+    assert sqlite_comparison("http://127.0.0.1:5000", EXPERIMENT, None) is None
 
 
 def test_compare_on_sqlite_does_not_import_mlflow(tracking_uri: str, two_runs):
