@@ -127,6 +127,7 @@ LAZY_IMPORTS: dict[str, int] = {
     "llmflow.cli": 1,
     "llmflow.cli.commands": 5,
     "llmflow.cli.common": 6,
+    "llmflow.cli.datasets": 6,
     "llmflow.cli.entry": 1,
     "llmflow.cli.reading": 21,
     "llmflow.cli.registry": 7,
