@@ -67,14 +67,17 @@ def register_version_prompt(
     return uri
 
 
-def follow_model_alias(client: Any, name: str, alias: str, version: str | None) -> None:
-    """Point the prompt's `alias` where the model's now points (`version`; None: nowhere).
-    A model version registered without a prompt takes the alias off the prompt, so that the
-    alias never names a prompt that the model's alias does not serve."""
+def follow_model_alias(client: Any, name: str, alias: str) -> None:
+    """Point the prompt's `alias` at the prompt of the model version that holds the model's
+    alias now (read again, so that of two promotions at once the last one written wins for
+    both). Where no version holds it, or one registered without a prompt does, the prompt
+    loses the alias: it never names a prompt that the model's alias does not serve."""
+    from .lookups import alias_holder
+
     prompt = prompt_name(name)
     target = None
-    if version is not None:
-        tagged = client.get_model_version(name, version).tags.get(PROMPT_TAG, "")
+    if (holder := alias_holder(client, name, alias)) is not None:
+        tagged = client.get_model_version(name, holder).tags.get(PROMPT_TAG, "")
         target = tagged.rpartition("/")[2] if tagged.startswith(f"prompts:/{prompt}/") else None
     with _quiet():
         if target is not None:

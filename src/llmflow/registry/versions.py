@@ -205,9 +205,8 @@ def promote(
     previous = alias_holder(client, name, to)
     now = time.time()  # before the alias moves: concurrent promotions' records sort as they did
     dropped = _move_alias(client, name, version, to)
-    prompts.follow_model_alias(client, name, to, version)
-    for alias in dropped:
-        prompts.follow_model_alias(client, name, alias, None)
+    for alias in (to, *dropped):
+        prompts.follow_model_alias(client, name, alias)
     _set_stage(client, name, version, STAGES[to], archive_others=True)
     reconcile(client, name)
     record = {
