@@ -102,7 +102,7 @@ def test_a_pushed_dataset_runs_as_its_file_did(tmp_path, tracking_uri, fake_open
     for a, b in zip(rows_file, rows_dataset, strict=True):
         assert {k: (v, b.get(k)) for k, v in a.items() if v != b.get(k)} == {}
     assert rows_file == rows_dataset
-    print(rows_file)
+    assert [r["pass_rate"] for r in rows_file] == [0.0, 0.8]  # echo; scripted, 1 of 5 wrong
     client = MlflowClient(tracking_uri)
     by_file, by_dataset = calls(client, "quality-file"), calls(client, "quality-dataset")
     assert len(by_file) == 20 and by_file == by_dataset  # 5 prompts x 2 repeats x 2 models
@@ -127,6 +127,16 @@ def test_a_pushed_dataset_runs_as_its_file_did(tmp_path, tracking_uri, fake_open
     }
     dataset_id = dataset_parent.data.tags["llmflow.mlflow_source.prompts"]
     assert json.loads(dataset_input.dataset.source) == {"dataset_id": dataset_id}
+
+    # the commands that read an experiment file read its dataset too
+    planned = invoke_cli("plan", str(from_dataset), "--tracking-uri", tracking_uri)
+    assert planned.exit_code == 0 and "x 5 prompt(s) x" in planned.output, planned.output
+    scored = invoke_cli(
+        "score", "-e", "quality-dataset", "--config", str(from_dataset),
+        "--tracking-uri", tracking_uri,
+    )  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+    assert compared("quality-dataset", tracking_uri) == rows_file
 
 
 def test_a_record_maps_to_a_prompt_and_back():
