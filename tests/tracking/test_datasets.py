@@ -137,6 +137,9 @@ def test_a_pushed_dataset_runs_as_its_file_did(tmp_path, tracking_uri, fake_open
     )  # fmt: skip
     assert scored.exit_code == 0, scored.output
     assert compared("quality-dataset", tracking_uri) == rows_file
+    scored = invoke_cli("score", "-e", "quality-dataset", "--tracking-uri", tracking_uri)
+    assert scored.exit_code == 0, scored.output  # from the run alone: its stored prompt set
+    assert compared("quality-dataset", tracking_uri) == rows_file
 
 
 def test_a_record_maps_to_a_prompt_and_back():
@@ -284,3 +287,18 @@ def test_push_updates_by_id_and_a_pinned_digest_refuses_a_changed_dataset(tmp_pa
 
     with pytest.raises(ConfigError, match="same user and system messages"):
         push_prompts(tracking_uri, cases({"id": "x", "user": "Hi"}, {"id": "y", "user": "Hi"}), "s")
+
+
+def test_system_fills_the_prompts_without_one_for_any_task(tmp_path):
+    from llmflow.config import load_experiment
+
+    prompts = [{"id": "a", "user": "Hi"}, {"id": "b", "user": "Yo", "system": "Own."}]
+    path = dataset_experiment(tmp_path, prompts)
+    document = yaml.safe_load(path.read_text()) | {"system": "Be brief."}
+    path.write_text(yaml.safe_dump(document))
+    loaded = load_experiment(path)
+    assert [p.system for p in loaded.prompts] == ["Be brief.", "Own."]
+    document["system"] = "prompts:/support@production"
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(Exception, match="system: reads MLflow, which this command does not open"):
+        load_experiment(path)  # no store given: a registry prompt is not read
