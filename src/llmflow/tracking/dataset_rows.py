@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -70,6 +71,39 @@ def same_record(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
 
 def moved(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
     return (stored.get("tags") or {}).get(POSITION_TAG) != wanted["tags"][POSITION_TAG]
+
+
+@dataclass(frozen=True)
+class PushPlan:
+    """What a push does to the records stored, so that each wanted record (a record_of) is
+    there as it says, once."""
+
+    stale: list[str]  # record ids to delete: changed prompts' old records, and --prune's
+    merged: list[dict[str, Any]]  # records to merge: new or changed, then the moved ones
+    written: int  # of `merged`, the new or changed ones (the rest only moved)
+    removed: int  # records of ids no longer wanted (--prune)
+
+
+def plan_push(
+    stored: Sequence[Mapping[str, Any]], wanted: Sequence[dict[str, Any]], prune: bool
+) -> PushPlan:
+    by_id = {_id_of(r): r for r in stored}
+    wanted_by_id = {w["tags"][ID_TAG]: w for w in wanted}
+    unwanted = [r for r in stored if _id_of(r) not in wanted_by_id] if prune else []
+    changed = [
+        r
+        for r in stored
+        if _id_of(r) in wanted_by_id and not same_record(r, wanted_by_id[_id_of(r)])
+    ]
+    found = [(w, by_id.get(w["tags"][ID_TAG])) for w in wanted]
+    written = [w for w, r in found if r is None or not same_record(r, w)]
+    moved_only = [w for w, r in found if r is not None and same_record(r, w) and moved(r, w)]
+    stale = [r["dataset_record_id"] for r in changed + unwanted]
+    return PushPlan(stale, written + moved_only, len(written), len(unwanted))
+
+
+def _id_of(record: Mapping[str, Any]) -> str | None:
+    return (record.get("tags") or {}).get(ID_TAG)
 
 
 def ordered(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

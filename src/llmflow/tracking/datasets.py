@@ -71,50 +71,28 @@ def push_prompts(
 ) -> PushResult:
     """Create the dataset `name` or update it so that each prompt's record (found by the id it
     keeps in a tag) says what the prompt says; other records stay unless `prune`."""
-    field = "--name"
     require_sql_store(tracking_uri, "--tracking-uri")
     _refuse_merged_rows(cases)
-    wanted = {case.id: rows.record_of(case, i) for i, case in enumerate(cases)}
+    wanted = [rows.record_of(case, i) for i, case in enumerate(cases)]
     with _mlflow_quiet(tracking_uri):
         from mlflow.genai import datasets
 
-        created = _find(name, field) is None
+        created = _find(name, "--name") is None
         if created:
             ids = [experiment_id] if experiment_id else None
             dataset = datasets.create_dataset(name=name, experiment_id=ids)
         else:
             dataset = datasets.get_dataset(name=name)
-        records = dataset.to_df().to_dict("records")
-        by_id = {_id_of(r): r for r in records}
-        stale = [
-            r["dataset_record_id"]
-            for r in records
-            if (_id_of(r) in wanted and not rows.same_record(r, wanted[_id_of(r)]))
-            or (prune and _id_of(r) not in wanted)
-        ]
-        changed = [
-            w
-            for key, w in wanted.items()
-            if key not in by_id or not rows.same_record(by_id[key], w)
-        ]
-        reordered = [
-            w
-            for key, w in wanted.items()
-            if key in by_id and rows.same_record(by_id[key], w) and rows.moved(by_id[key], w)
-        ]
-        if stale:
-            dataset.delete_records(stale)
-        if changed or reordered:  # a record of the same inputs takes the new tags, in place
-            dataset.merge_records(changed + reordered)
+        plan = rows.plan_push(dataset.to_df().to_dict("records"), wanted, prune)
+        if plan.stale:
+            dataset.delete_records(plan.stale)
+        if plan.merged:  # a record of the same inputs takes the new tags in place: moved ones
+            dataset.merge_records(plan.merged)
         digest = datasets.get_dataset(dataset_id=dataset.dataset_id).digest
-    removed = sum(1 for r in records if prune and _id_of(r) not in wanted)
+    written = plan.written
     return PushResult(
-        dataset.dataset_id, created, len(changed), len(wanted) - len(changed), removed, digest
+        dataset.dataset_id, created, written, len(wanted) - written, plan.removed, digest
     )
-
-
-def _id_of(record: dict[str, Any]) -> str | None:
-    return (record.get("tags") or {}).get(rows.ID_TAG)
 
 
 def require_sql_store(tracking_uri: str, field: str) -> None:
