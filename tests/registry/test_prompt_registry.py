@@ -106,3 +106,18 @@ def test_a_registry_prompt_that_is_not_there_is_one_line(tmp_path, tracking_uri,
     result = invoke_cli("run", str(path), "--tracking-uri", tracking_uri)
     assert result.exit_code == 2, result.output
     assert "system: cannot read 'prompts:/missing@production'" in " ".join(result.output.split())
+
+
+def test_a_prompt_the_registry_refuses_leaves_the_model_version(
+    tmp_path, tracking_uri, fake_openai
+):
+    fake_openai.api_key = KEY
+    path = experiment(tmp_path, fake_openai, "spaced", system=SYSTEM)
+    document = yaml.safe_load(path.read_text())
+    document["models"][0]["register_as"] = "invoices bot"  # a model name; no prompt name
+    path.write_text(yaml.safe_dump(document))
+    output = " ".join(ok("run", str(path), "--tracking-uri", tracking_uri).split())
+    assert "invoices bot v1: its prompt was not registered" in output
+    mv = MlflowClient(tracking_uri).get_model_version("invoices bot", "1")
+    assert PROMPT_TAG not in mv.tags and mv.tags["llmflow.prompt_error"]
+    ok("promote", "invoices bot", "-v", "1", "--to", "staging", "--tracking-uri", tracking_uri)

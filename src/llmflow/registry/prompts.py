@@ -18,6 +18,7 @@ from typing import Any
 
 PROMPT_SUFFIX = ".prompt"
 PROMPT_TAG = "llmflow.prompt"  # on a model version: "prompts:/<name>/<version>"
+PROMPT_ERROR_TAG = "llmflow.prompt_error"  # on a model version whose prompt was not registered
 MODEL_VERSION_TAG = "llmflow.model_version"  # on a prompt version: "<model name>/<version>"
 USER_TEMPLATE = "{{user}}"  # each prompt's own user message goes here
 # model entry fields with a place of their own in MLflow's PromptModelConfig (same names)
@@ -49,19 +50,27 @@ def template(system: str | None) -> list[dict[str, str]]:
 
 def register_version_prompt(
     client: Any, name: str, version: str, served: dict[str, Any], model: str
-) -> str:
+) -> str | None:
     """Register the prompt that model version `name`/`version` serves (`served`: its entry
     without credentials, and its system prompt); returns the prompt version's URI, also kept on
-    the model version as a tag."""
+    the model version as a tag. A registry that refuses it (a Unity Catalog name with no room
+    for `.prompt`, a server without prompts) leaves the model version as registered, with the
+    reason in its PROMPT_ERROR_TAG; None then."""
+    from ..redact import one_line
+
     prompt = prompt_name(name)
-    with _quiet():
-        registered = client.register_prompt(
-            prompt,
-            template(served.get("system")),
-            commit_message=f"{name} version {version}",
-            tags={MODEL_VERSION_TAG: f"{name}/{version}"},
-            model_config=model_config(served["entry"], model),
-        )
+    try:
+        with _quiet():
+            registered = client.register_prompt(
+                prompt,
+                template(served.get("system")),
+                commit_message=f"{name} version {version}",
+                tags={MODEL_VERSION_TAG: f"{name}/{version}"},
+                model_config=model_config(served["entry"], model),
+            )
+    except Exception as e:  # noqa: BLE001 - the model version stands; the reason is kept on it
+        client.set_model_version_tag(name, version, PROMPT_ERROR_TAG, one_line(e))
+        return None
     uri = f"prompts:/{prompt}/{registered.version}"
     client.set_model_version_tag(name, version, PROMPT_TAG, uri)
     return uri
