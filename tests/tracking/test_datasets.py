@@ -302,3 +302,19 @@ def test_system_fills_the_prompts_without_one_for_any_task(tmp_path):
     path.write_text(yaml.safe_dump(document))
     with pytest.raises(Exception, match="system: reads MLflow, which this command does not open"):
         load_experiment(path)  # no store given: a registry prompt is not read
+
+
+@pytest.mark.parametrize(
+    ("prompts", "message"),
+    [
+        ({"mlflow_datset": "qs"}, "prompts: a mapping names an MLflow dataset"),
+        ({"mlflow_dataset": ""}, "prompts: mlflow_dataset: String should have at least 1"),
+        ({"mlflow_dataset": "qs", "versoin": 2}, "prompts: versoin: unknown field"),
+    ],
+)
+def test_a_mistaken_dataset_reference_names_its_field(tmp_path, prompts, message):
+    from llmflow.config import load_experiment
+    from llmflow.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        load_experiment(dataset_experiment(tmp_path, prompts))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigError
 from ..providers.spec import provider_spec
@@ -23,6 +23,7 @@ from .fields import (
 from .labels import TASK, labels_problem
 from .models import SWEEPABLE, ModelEntry
 from .scorers import ScorerSpec
+from .validation_errors import describe_validation_error
 
 
 class PromptCase(Strict):
@@ -130,6 +131,19 @@ class Experiment(Strict):
                 f"(got {len(name):,})"
             )
         return name
+
+    @field_validator("prompts", mode="before")
+    @classmethod
+    def _dataset(cls, prompts: Any) -> Any:
+        """A mapping names an MLflow dataset: said so, rather than "should be a valid list"."""
+        if not isinstance(prompts, dict):
+            return prompts
+        if "mlflow_dataset" not in prompts:
+            raise ValueError("a mapping names an MLflow dataset: {mlflow_dataset: NAME}")
+        try:
+            return DatasetPrompts.model_validate(prompts)
+        except ValidationError as e:
+            raise ValueError(describe_validation_error(e)) from None
 
     @field_validator("prompts")
     @classmethod
