@@ -16,6 +16,9 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+from ..redact import one_line
+from .lookups import alias_holder
+
 PROMPT_SUFFIX = ".prompt"
 PROMPT_TAG = "llmflow.prompt"  # on a model version: "prompts:/<name>/<version>"
 PROMPT_ERROR_TAG = "llmflow.prompt_error"  # on a model version whose prompt was not registered
@@ -56,8 +59,6 @@ def register_version_prompt(
     the model version as a tag. A registry that refuses it (a Unity Catalog name with no room
     for `.prompt`, a server without prompts) leaves the model version as registered, with the
     reason in its PROMPT_ERROR_TAG; None then."""
-    from ..redact import one_line
-
     prompt = prompt_name(name)
     try:
         with _quiet():
@@ -81,8 +82,6 @@ def follow_model_alias(client: Any, name: str, alias: str) -> None:
     alias now (read again, so that of two promotions at once the last one written wins for
     both). Where no version holds it, or one registered without a prompt does, the prompt
     loses the alias: it never names a prompt that the model's alias does not serve."""
-    from .lookups import alias_holder
-
     prompt = prompt_name(name)
     target = None
     if (holder := alias_holder(client, name, alias)) is not None:
