@@ -10,8 +10,8 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from llmflow.registry.prompts import PROMPT_TAG
 from llmflow.tracking.runs import KIND_PARENT, TAG_KIND
+from llmflow.tracking.schema import PROMPT_TAG
 from tests.helpers import invoke_cli
 
 KEY = "canary-prompt-registry-key-31c8"

@@ -27,7 +27,7 @@ def register(
 ) -> None:
     """Register a variant run as a new version of a model (MLflow pyfunc, models from code)."""
     from ..registry import versions
-    from ..registry.prompts import PROMPT_ERROR_TAG
+    from ..tracking.schema import PROMPT_ERROR_TAG
 
     with errors(debug):
         store = open_store(tracking_uri)

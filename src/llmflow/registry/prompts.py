@@ -17,12 +17,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..redact import one_line
+from ..tracking.schema import MODEL_VERSION_TAG, PROMPT_ERROR_TAG, PROMPT_TAG
 from .lookups import alias_holder
 
 PROMPT_SUFFIX = ".prompt"
-PROMPT_TAG = "llmflow.prompt"  # on a model version: "prompts:/<name>/<version>"
-PROMPT_ERROR_TAG = "llmflow.prompt_error"  # on a model version whose prompt was not registered
-MODEL_VERSION_TAG = "llmflow.model_version"  # on a prompt version: "<model name>/<version>"
 USER_TEMPLATE = "{{user}}"  # each prompt's own user message goes here
 # model entry fields with a place of their own in MLflow's PromptModelConfig (same names)
 _CONFIG_FIELDS = ("temperature", "max_tokens", "top_p")

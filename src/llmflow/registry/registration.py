@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import LoadedExperiment
 from ..plan import Plan
 from ..redact import redact_text
-from ..tracking.schema import SOURCE_RUN_TAG
-from .prompts import PROMPT_ERROR_TAG
+from ..tracking.schema import PROMPT_ERROR_TAG, SOURCE_RUN_TAG
 
 if TYPE_CHECKING:
     from ..report import Comparison

@@ -28,10 +28,11 @@ from ..config import PromptCase
 from ..config.validation_errors import describe_validation_error
 from ..errors import ConfigError
 from ..user_files import clip
+from .schema import RECORD_ID_TAG, RECORD_METADATA_TAG, RECORD_POSITION_TAG
 
-ID_TAG = "llmflow.id"
-POSITION_TAG = "llmflow.position"  # the row's place in the file pushed: read back in order
-METADATA_TAG = "llmflow.metadata"  # a pushed prompt's own metadata, as JSON
+ID_TAG = RECORD_ID_TAG
+POSITION_TAG = RECORD_POSITION_TAG  # the row's place in the file pushed: read back in order
+METADATA_TAG = RECORD_METADATA_TAG  # a pushed prompt's own metadata, as JSON
 EXPECTED = "expected_response"
 FACTS = "expected_facts"
 CHECKS = "llmflow_checks"

@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .artifacts import has_artifact
-from .schema import PROMPTS_ARTIFACT, TRAINING_ARTIFACT
+from .schema import MLFLOW_SOURCE_PREFIX, PROMPTS_ARTIFACT, TRAINING_ARTIFACT
 
 if TYPE_CHECKING:
     from ..config import LoadedExperiment, PromptCase
 
 DIGEST_CHARS = 16  # of the prompt set's sha256: MLflow keeps digests of up to 36
 DATASET_CONTEXT = "evaluation"  # the mlflow.data.context of the prompt set's input
-SOURCE_TAG_PREFIX = "llmflow.mlflow_source."  # + "prompts" (a dataset id), "system" (a URI)
 
 
 def log_inputs(client: Any, run_id: str, loaded: LoadedExperiment) -> None:
@@ -35,7 +34,7 @@ def log_inputs(client: Any, run_id: str, loaded: LoadedExperiment) -> None:
         run_id, datasets=[_prompt_set_input(loaded, prompt_set_digest(loaded.prompts))]
     )
     for name, source in loaded.mlflow_sources.items():
-        client.set_tag(run_id, SOURCE_TAG_PREFIX + name, source)
+        client.set_tag(run_id, MLFLOW_SOURCE_PREFIX + name, source)
     if loaded.training_sha256:
         training = [
             {"file": Path(name).name, "sha256": digest}
