@@ -198,7 +198,6 @@ def test_a_label_in_a_prompts_file_names_the_file(tmp_path: Path):
         ({"task": "classify"}, "labels: task classify needs a list of two or more"),
         ({"task": "classify", "labels": ["a", "b", "A"]}, "labels: 'A' appears twice"),
         ({"task": "classify", "labels": ["a", "Unparsed"]}, "labels: 'Unparsed' cannot be a"),
-        ({"task": "chat", "system": "Be brief."}, "system: only applies to task classify"),
         ({"task": "chat", "labels": LABELS}, "labels: only applies to task classify"),
     ],
 )

@@ -9,6 +9,7 @@ meaning is written here. A field added to the schema without a line here stops
 WHERE = {
     "Experiment": "Top level",
     "PromptCase": "prompts",
+    "DatasetPrompts": "mlflow_dataset",
     "ScorerSpec": "scorers and assert",
     "ModelEntry": "models",
     "TokenPrice": "price_per_mtok",
@@ -23,7 +24,8 @@ MEANINGS: dict[str, dict[str, str]] = {
         "task": "logged as the param `task_type`; `classify` turns on [classification]"
         "(classification.md)",
         "prompts": "the prompts, inline, or the path (relative to this file) of a .jsonl, .csv "
-        "or .yaml file of rows with the same fields; ids must be unique",
+        "or .yaml file of rows with the same fields, or `{mlflow_dataset: NAME}` "
+        "([MLflow-native](mlflow-native.md)); ids must be unique",
         "repeats": "how many times each prompt is sent to each variant",
         "concurrency": "calls in flight at once, over all models",
         "models": "the model entries; each is a variant (a child run), or one per sweep point",
@@ -40,8 +42,9 @@ MEANINGS: dict[str, dict[str, str]] = {
         "report": "write report.md/html, plots and results into the parent run",
         "scorers": "checks applied to every prompt's answers ([quality](quality.md))",
         "labels": "task classify: the labels an answer is mapped to",
-        "system": "task classify: the system message of prompts without one (default: an "
-        "instruction listing the labels)",
+        "system": "the system message of prompts without one (task classify's default: an "
+        "instruction listing the labels); `prompts:/NAME@ALIAS` reads it from the Prompt "
+        "Registry ([MLflow-native](mlflow-native.md))",
     },
     "PromptCase": {
         "id": "the prompt's id; a call's trace is named `<variant> &#124; <id>#<repeat>`",
@@ -50,6 +53,14 @@ MEANINGS: dict[str, dict[str, str]] = {
         "expected": "the reference answer similarity scorers compare with (the label, for "
         "task classify)",
         "assert": "this prompt's own checks, as `scorers:` entries",
+        "metadata": "what else an MLflow dataset's record holds: kept with the run's prompt "
+        "set, read by nothing",
+    },
+    "DatasetPrompts": {
+        "mlflow_dataset": "the name of an MLflow evaluation dataset (a SQL store only)",
+        "version": "the dataset's version: Databricks only",
+        "digest": "refuse the run unless the dataset has this digest (`llmflow dataset push` "
+        "prints it)",
     },
     "ScorerSpec": {
         "type": "the check: see the table of types in [quality](quality.md)",

@@ -5,7 +5,8 @@ journal to resume; a Session (session.py) sends the calls and finishes the runs;
 variants are registered.
 
 This process never imports MLflow: the trace writer's child keeps the store, and the runs are
-opened, finished and registered there (tracking/store_child.py).
+opened, finished and registered there (tracking/store_child.py). The one exception: a file that
+reads its prompts or system prompt from MLflow (tracking/mlflow_sources.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .run_types import LATEST, RunHooks, RunRequest, RunResult
 from .scoring.judge_plan import judge_checks
 from .session import Session
 from .stopping import stop_signals_interrupt
+from .tracking.mlflow_sources import StoreSources
 from .tracking.uri import resolve_tracking_uri
 from .tracking.writer_pool import prestart
 
@@ -35,8 +37,10 @@ def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunRes
     or the plan could exceed the budget, TrackingError when the MLflow store cannot be used,
     and Interrupted on Ctrl-C (after ending the runs as KILLED).
     """
-    prestart(resolve_tracking_uri(request.tracking_uri))  # MLflow's import starts now, there
-    loaded = load_experiment(request.experiment_file)
+    tracking_uri = resolve_tracking_uri(request.tracking_uri)
+    prestart(tracking_uri)  # MLflow's import starts now, there
+    # a dataset or registry prompt the file names is read here: only then is MLflow imported
+    loaded = load_experiment(request.experiment_file, sources=StoreSources(tracking_uri))
     plan = build_plan(loaded)
     pricers = {v.id: Pricer(v.entry) for v in plan.variants}
     limit = request.max_cost_usd if request.max_cost_usd is not None else loaded.config.max_cost_usd

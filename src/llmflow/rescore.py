@@ -22,6 +22,7 @@ from .errors import ConfigError, LlmflowError
 from .scoring import CaseChecks, case_table, quality_metrics, score_records
 from .tracking.artifacts import has_artifact
 from .tracking.calls_table import calls_table, records_from_rows
+from .tracking.mlflow_sources import StoreSources
 from .tracking.read import calls_table as calls_table_of
 from .tracking.read import read_comparison, variant_runs
 from .tracking.run_inputs import stored_prompts
@@ -125,7 +126,7 @@ def config_of(client: Any, parent_id: str, config: Path | None) -> LoadedExperim
     """The file given, else the run's own copy of its experiment file with the prompt set it
     read (runs made before that was stored: the file's inline prompts only)."""
     if config is not None:
-        return load_experiment(config)
+        return load_experiment(config, sources=StoreSources(client.tracking_uri))
     tags = client.get_run(parent_id).data.tags
     name = tags.get(TAG_CONFIG_FILE, "")
     with tempfile.TemporaryDirectory() as tmp:

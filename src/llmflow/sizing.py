@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import power
-from .config import load_experiment
+from .config import MlflowSources, load_experiment
 from .errors import ConfigError
 from .plan import build_plan
 
@@ -39,13 +39,14 @@ def size(
     detect: float,
     discordance: float | None = None,
     observed: tuple[str, list[float]] | None = None,
+    sources: MlflowSources | None = None,
 ) -> Sizing:
     """The prompts needed to detect `detect` (a difference of pass rates, 0.05 = 5 points)
     between any two variants of the file, at 80% power and 5% after Holm's correction for all
     the pairs. `observed` is (where, the discordance of each pair of an earlier run)."""
     if not 0 < detect < 1:
         raise ConfigError(f"--detect {detect}: give a difference of pass rates in (0, 1)")
-    plan = build_plan(load_experiment(experiment_file))
+    plan = build_plan(load_experiment(experiment_file, sources=sources))
     n = len(plan.variants)
     if n < 2:
         raise ConfigError(

@@ -190,6 +190,7 @@ def test_no_url_credentials_in_the_registered_model(tmp_path, tracking_uri, fake
         "logged model": json.dumps([[m.params, m.tags] for m in logged]),
         "version tags": json.dumps(mv.tags),
         "model tags": json.dumps(client.get_registered_model("llm_userinfo").tags),
+        "prompt": json.dumps(client.load_prompt("prompts:/llm_userinfo.prompt/1").model_config),
         **{str(p): p.read_text(errors="ignore") for p in local.rglob("*") if p.is_file()},
     }
     assert {where for where, text in stored.items() if PASSWORD in text} == set()

@@ -210,10 +210,11 @@ def _report_place(result, out_dir: Path | None) -> str:
     return f"{stored} ({command} --run {result.parent_run_id[:8]} --out DIR)"
 
 
-from . import reading, registry  # noqa: E402  (attach compare, report, score, plan; the registry)
+from . import datasets, reading, registry  # noqa: E402  (attach compare, report, score, plan; ...)
 
 reading.attach(app)
 registry.attach(app)
+datasets.attach(app)
 
 
 def main() -> None:

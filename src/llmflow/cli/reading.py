@@ -174,6 +174,8 @@ def plan(
     At 80% power and 5% after Holm's correction for every pair of variants; no model is called.
     """
     from ..sizing import describe, size
+    from ..tracking.mlflow_sources import StoreSources
+    from ..tracking.uri import resolve_tracking_uri
 
     with errors(debug):
         observed = None
@@ -183,7 +185,8 @@ def plan(
             raise ConfigError("--discordance and --from both give the disagreement: give one")
         if earlier is not None:
             observed = _observed_discordance(tracking_uri, earlier, run_id)
-        found = size(experiment_file, detect, discordance, observed)
+        sources = StoreSources(resolve_tracking_uri(tracking_uri))  # a dataset's prompts
+        found = size(experiment_file, detect, discordance, observed, sources)
     for line in describe(found):
         out.print(line, markup=False, soft_wrap=True)
 

@@ -27,12 +27,17 @@ def register(
 ) -> None:
     """Register a variant run as a new version of a model (MLflow pyfunc, models from code)."""
     from ..registry import versions
+    from ..tracking.schema import PROMPT_ERROR_TAG
 
     with errors(debug):
         store = open_store(tracking_uri)
         mv = versions.register_run(store.client, run_id, name)
     source = mv.tags.get(SOURCE_RUN_TAG, run_id)
     print(f"registered {mv.name} version {mv.version} from run {source}")
+    if reason := mv.tags.get(PROMPT_ERROR_TAG):
+        from rich.markup import escape
+
+        err.print(f"[yellow]its prompt was not registered:[/] {escape(reason)}")
 
 
 def promote(

@@ -7,9 +7,9 @@ labels -> schema -> prompts_file -> training -> loading; environment beside mode
 """
 
 from .fields import MAX_CALLS, MAX_CONCURRENCY, MAX_REPEATS, MAX_TIMEOUT_S
-from .loading import LoadedExperiment, check_plan_size, load_experiment, prepare
+from .loading import LoadedExperiment, MlflowSources, check_plan_size, load_experiment, prepare
 from .models import DEFAULT_LOCAL_MODEL, SWEEPABLE, ModelEntry, TokenPrice
-from .schema import Experiment, PromotePolicy, PromptCase, Sweep
+from .schema import DatasetPrompts, Experiment, PromotePolicy, PromptCase, Sweep
 
 __all__ = [
     "DEFAULT_LOCAL_MODEL",
@@ -18,8 +18,10 @@ __all__ = [
     "MAX_REPEATS",
     "MAX_TIMEOUT_S",
     "SWEEPABLE",
+    "DatasetPrompts",
     "Experiment",
     "LoadedExperiment",
+    "MlflowSources",
     "ModelEntry",
     "PromotePolicy",
     "PromptCase",

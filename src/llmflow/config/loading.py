@@ -7,7 +7,7 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -18,7 +18,7 @@ from .fields import MAX_CALLS
 from .labels import TASK, canonical, instruction
 from .models import ModelEntry
 from .prompts_file import load_prompts_file
-from .schema import Experiment, PromptCase, known_fields
+from .schema import DatasetPrompts, Experiment, PromptCase, known_fields
 from .training import load_training
 from .validation_errors import describe_validation_error
 
@@ -33,6 +33,9 @@ class LoadedExperiment:
     text: str
     # each sklearn entry's training file (its resolved path) -> the sha256 of its bytes
     training_sha256: dict[str, str] = field(default_factory=dict)
+    # what was read from MLflow: "prompts" -> the dataset's id, "system" -> "prompts:/support/3"
+    # (the version its alias named then)
+    mlflow_sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def sha256(self) -> str:
@@ -45,14 +48,35 @@ class LoadedExperiment:
         return systems.pop() if len(systems) == 1 else None
 
 
+REGISTRY_PREFIX = "prompts:/"  # a system prompt kept in the MLflow Prompt Registry
+
+
+class MlflowSources(Protocol):
+    """What an experiment file may read from MLflow (tracking/mlflow_sources.py implements it
+    for a tracking URI)."""
+
+    def dataset_prompts(
+        self, ref: DatasetPrompts, field: str
+    ) -> tuple[tuple[PromptCase, ...], str]:
+        """(the rows as prompts, the dataset's id)."""
+        ...
+
+    def registry_prompt(self, uri: str, field: str) -> tuple[str, str]:
+        """(the text, the URI of the version read: `prompts:/support/3`)."""
+        ...
+
+
 def load_experiment(
-    path: str | Path, stored_prompts: tuple[PromptCase, ...] | None = None
+    path: str | Path,
+    stored_prompts: tuple[PromptCase, ...] | None = None,
+    sources: MlflowSources | None = None,
 ) -> LoadedExperiment:
     """Read and validate an experiment file. Raises ConfigError naming the file and field.
 
     `stored_prompts`: the prompt set as a run stored it (its copy of the file, scored again from
     the run alone), used instead of reading the file's `prompts:`; no training file is read then
-    either, since that run trained its model already (its digest is on the variant run)."""
+    either, since that run trained its model already (its digest is on the variant run).
+    `sources`: where `prompts: {mlflow_dataset: ...}` and `system: prompts:/...` are read."""
     path = Path(path)
     try:
         text = read_text(path, str(path))
@@ -66,18 +90,52 @@ def load_experiment(
     except ValidationError as e:
         problem = describe_validation_error(e, known_fields=known_fields)
         raise ConfigError(f"{path}: {problem}") from e
+    read_from: dict[str, str] = {}
     if stored_prompts is not None:
-        prompts = stored_prompts
-    elif isinstance(config.prompts, str):
-        prompts = load_prompts_file(
-            path.parent / config.prompts, shown_as=config.prompts, field=f"{path}: prompts"
-        )
+        prompts = stored_prompts  # the system prompt read then is in them
     else:
-        prompts = tuple(config.prompts)
+        prompts, read_from = _read_prompts(config, path, sources)
+        config, system_from = _registry_system(config, path, sources)
+        read_from.update(system_from)
+        if config.system is not None:
+            prompts = tuple(
+                p if p.system is not None else p.model_copy(update={"system": config.system})
+                for p in prompts
+            )
     config, prompts = prepare(config, prompts, path, train=stored_prompts is None)
     check_plan_size(config, len(prompts), str(path))
     digests = {} if stored_prompts is not None else _training_digests(config)
-    return LoadedExperiment(config, prompts, path, text, digests)
+    return LoadedExperiment(config, prompts, path, text, digests, read_from)
+
+
+def _read_prompts(
+    config: Experiment, path: Path, sources: MlflowSources | None
+) -> tuple[tuple[PromptCase, ...], dict[str, str]]:
+    """The prompts, and {"prompts": the dataset's id} for an MLflow dataset."""
+    if isinstance(config.prompts, DatasetPrompts):
+        reader = _mlflow(sources, path, "prompts")
+        cases, dataset_id = reader.dataset_prompts(config.prompts, f"{path}: prompts")
+        return cases, {"prompts": dataset_id}
+    if isinstance(config.prompts, str):
+        shown, field = config.prompts, f"{path}: prompts"
+        return load_prompts_file(path.parent / config.prompts, shown_as=shown, field=field), {}
+    return tuple(config.prompts), {}
+
+
+def _registry_system(
+    config: Experiment, path: Path, sources: MlflowSources | None
+) -> tuple[Experiment, dict[str, str]]:
+    if config.system is None or not config.system.startswith(REGISTRY_PREFIX):
+        return config, {}
+    reader = _mlflow(sources, path, "system")
+    text, version_uri = reader.registry_prompt(config.system, f"{path}: system")
+    return config.model_copy(update={"system": text}), {"system": version_uri}
+
+
+def _mlflow(sources: MlflowSources | None, path: Path, field: str) -> MlflowSources:
+    if sources is None:
+        raise ConfigError(f"{path}: {field}: reads MLflow, which this command does not open")
+    return sources
 
 
 def _training_digests(config: Experiment) -> dict[str, str]:

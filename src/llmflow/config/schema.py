@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigError
 from ..providers.spec import provider_spec
@@ -23,6 +23,7 @@ from .fields import (
 from .labels import TASK, labels_problem
 from .models import SWEEPABLE, ModelEntry
 from .scorers import ScorerSpec
+from .validation_errors import describe_validation_error
 
 
 class PromptCase(Strict):
@@ -34,6 +35,16 @@ class PromptCase(Strict):
     system: str | None = None
     expected: str | None = None  # the reference answer similarity scorers compare with
     checks: list[ScorerSpec] = Field(default_factory=list, alias="assert")  # this prompt's own
+    # what else a dataset row holds (its record id, keys llmflow does not read): kept, not used
+    metadata: dict[str, Any] | None = None
+
+
+class DatasetPrompts(Strict):
+    """`prompts: {mlflow_dataset: NAME}`: the rows of an MLflow evaluation dataset."""
+
+    mlflow_dataset: str = Field(min_length=1)
+    version: Annotated[int | None, at_least(1)] = None  # kept by Databricks only
+    digest: str | None = Field(default=None, min_length=1)  # refuse the dataset if it changed
 
 
 class PromotePolicy(Strict):
@@ -81,7 +92,7 @@ class Sweep(Strict):
 class Experiment(Strict):
     experiment: str
     task: str = Field(default="chat", min_length=1)
-    prompts: list[PromptCase] | str
+    prompts: list[PromptCase] | str | DatasetPrompts
     repeats: Annotated[int, between(1, MAX_REPEATS)] = 1
     concurrency: Annotated[int, between(1, MAX_CONCURRENCY)] = 4
     models: list[ModelEntry] = Field(min_length=1)
@@ -97,9 +108,9 @@ class Experiment(Strict):
     prompt_sizes: list[Annotated[int, between(1, MAX_PROMPT_SIZE)]] | None = None
     report: bool = True  # write report.md/html, plots and results into the parent run
     scorers: list[ScorerSpec] | None = None  # checks applied to every prompt's answers
-    # task classify: the labels, and the system message of prompts without one (default: an
-    # instruction listing the labels)
+    # task classify: the labels (and its default system message: an instruction listing them)
     labels: list[Annotated[str, Field(min_length=1)]] | None = None
+    # the system message of prompts without one; `prompts:/name@alias` reads the Prompt Registry
     system: str | None = Field(default=None, min_length=1)
 
     @field_validator("cache")
@@ -120,6 +131,19 @@ class Experiment(Strict):
                 f"(got {len(name):,})"
             )
         return name
+
+    @field_validator("prompts", mode="before")
+    @classmethod
+    def _dataset(cls, prompts: Any) -> Any:
+        """A mapping names an MLflow dataset: said so, rather than "should be a valid list"."""
+        if not isinstance(prompts, dict):
+            return prompts
+        if "mlflow_dataset" not in prompts:
+            raise ValueError("a mapping names an MLflow dataset: {mlflow_dataset: NAME}")
+        try:
+            return DatasetPrompts.model_validate(prompts)
+        except ValidationError as e:
+            raise ValueError(describe_validation_error(e)) from None
 
     @field_validator("prompts")
     @classmethod
@@ -149,9 +173,8 @@ class Experiment(Strict):
     def _check_classify(self) -> Experiment:
         if self.task == TASK and (problem := labels_problem(self.labels or [])) is not None:
             raise ValueError(f"labels: {problem}")
-        for name in ("labels", "system"):
-            if self.task != TASK and getattr(self, name) is not None:
-                raise ValueError(f"{name}: only applies to task classify")
+        if self.task != TASK and self.labels is not None:
+            raise ValueError("labels: only applies to task classify")
         for index, entry in enumerate(self.models):
             if entry.provider == "sklearn" and self.task != TASK:
                 raise ValueError(f"models[{index}].provider: sklearn needs task: classify")

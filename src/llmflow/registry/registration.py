@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import LoadedExperiment
 from ..plan import Plan
 from ..redact import redact_text
-from ..tracking.schema import SOURCE_RUN_TAG
+from ..tracking.schema import PROMPT_ERROR_TAG, SOURCE_RUN_TAG
 
 if TYPE_CHECKING:
     from ..report import Comparison
@@ -91,4 +91,8 @@ def _register(
     else:
         mv = versions.register_run(client, run_id, name, gates_from_file=rules)
         result.registered.append(f"{mv.name} v{mv.version} ({variant_id})")
+        if reason := mv.tags.get(PROMPT_ERROR_TAG):
+            result.problems.append(
+                f"{mv.name} v{mv.version}: its prompt was not registered: {reason}"
+            )
     return Candidate(mv, variant_id, dict(run.data.metrics))

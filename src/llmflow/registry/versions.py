@@ -46,7 +46,7 @@ from ..tracking.schema import (
     TAG_VARIANT,
     VARIANT_ENTRY,
 )
-from . import gates
+from . import gates, prompts
 from .lookups import (
     alias_holder,
     model_of,
@@ -112,6 +112,9 @@ def register_run(client: Any, run_id: str, name: str | None = None, gates_from_f
     for key, value in tags.items():
         client.set_model_version_tag(name, version.version, key, value)
     client.set_registered_model_tag(name, TAG_PROVIDER, provider)
+    if not provider_spec(provider).trained_in_run:
+        served = {"entry": _serving_entry(entry), "system": saved.get("system")}
+        prompts.register_version_prompt(client, name, version.version, served, params["model"])
     return client.get_model_version(name, version.version)
 
 
@@ -202,6 +205,8 @@ def promote(
     previous = alias_holder(client, name, to)
     now = time.time()  # before the alias moves: concurrent promotions' records sort as they did
     dropped = _move_alias(client, name, version, to)
+    for alias in (to, *dropped):
+        prompts.follow_model_alias(client, name, alias)
     _set_stage(client, name, version, STAGES[to], archive_others=True)
     reconcile(client, name)
     record = {

@@ -1,32 +1,81 @@
 """What a parent run keeps of its inputs besides its copy of the experiment file: the prompt set
 as read (a valid prompts file itself) and each training file's digest. With them, `llmflow
-score` scores a run again from the run alone, wherever the prompts file was or has gone."""
+score` scores a run again from the run alone, wherever the prompts file was or has gone.
+
+The prompt set is also the run's dataset input (MLflow's Dataset column), named after its file
+or MLflow dataset, with a digest of the prompts as read: runs on the same prompts share it,
+whichever file or dataset they came from (`dataset.digest = '...'` in a run search finds
+them). What was read from MLflow (the dataset, a registry prompt's version) is tagged."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .artifacts import has_artifact
-from .schema import PROMPTS_ARTIFACT, TRAINING_ARTIFACT
+from .schema import MLFLOW_SOURCE_PREFIX, PROMPTS_ARTIFACT, TRAINING_ARTIFACT
 
 if TYPE_CHECKING:
     from ..config import LoadedExperiment, PromptCase
+
+DIGEST_CHARS = 16  # of the prompt set's sha256: MLflow keeps digests of up to 36
+DATASET_CONTEXT = "evaluation"  # the mlflow.data.context of the prompt set's input
 
 
 def log_inputs(client: Any, run_id: str, loaded: LoadedExperiment) -> None:
     """The prompt set as read (after task classify's preparation) and the training digests."""
     rows = (p.model_dump(mode="json", by_alias=True, exclude_unset=True) for p in loaded.prompts)
-    client.log_text(
-        run_id, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), PROMPTS_ARTIFACT
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    client.log_text(run_id, text, PROMPTS_ARTIFACT)
+    client.log_inputs(
+        run_id, datasets=[_prompt_set_input(loaded, prompt_set_digest(loaded.prompts))]
     )
+    for name, source in loaded.mlflow_sources.items():
+        client.set_tag(run_id, MLFLOW_SOURCE_PREFIX + name, source)
     if loaded.training_sha256:
         training = [
             {"file": Path(name).name, "sha256": digest}
             for name, digest in loaded.training_sha256.items()
         ]
         client.log_dict(run_id, {"training": training}, TRAINING_ARTIFACT)
+
+
+def prompt_set_digest(prompts: Sequence[PromptCase]) -> str:
+    """The digest of a prompt set: what its calls and checks read (ids, messages, references,
+    checks), however written, and not the metadata a dataset carries."""
+    basis = [
+        p.model_dump(mode="json", by_alias=True, exclude_defaults=True, exclude={"metadata"})
+        for p in prompts
+    ]
+    text = json.dumps(basis, ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:DIGEST_CHARS]
+
+
+def _prompt_set_input(loaded: LoadedExperiment, digest: str) -> Any:
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    prompts = loaded.config.prompts
+    if (dataset_id := loaded.mlflow_sources.get("prompts")) is not None:
+        name, kind, source = (
+            str(getattr(prompts, "mlflow_dataset", "")),
+            "mlflow_evaluation_dataset",
+            {"dataset_id": dataset_id},
+        )
+    elif isinstance(prompts, str):
+        name, kind, source = Path(prompts).name, "local", {"uri": prompts}
+    else:
+        name, kind, source = loaded.path.name, "local", {"uri": loaded.path.name}
+    dataset = Dataset(
+        name=name,
+        digest=digest,
+        source_type=kind,
+        source=json.dumps(source),
+        profile=json.dumps({"num_rows": len(loaded.prompts)}),
+    )
+    return DatasetInput(dataset, tags=[InputTag("mlflow.data.context", DATASET_CONTEXT)])
 
 
 def stored_prompts(client: Any, run_id: str, into: str) -> tuple[PromptCase, ...] | None:

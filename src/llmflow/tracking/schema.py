@@ -75,3 +75,13 @@ GATES_TAG = "llmflow.gates"  # JSON list of the gates the experiment file asks o
 PROMOTION_PREFIX = "llmflow.promotion."  # llmflow.promotion.<epoch ms>: one promotion
 FINGERPRINT_TAG = "llmflow.config_fingerprint"
 RESCORED_PREFIX = "llmflow.rescored."  # llmflow.rescored.<epoch ms>: metrics scored again
+PROMPT_TAG = "llmflow.prompt"  # the version's prompt in the Prompt Registry: prompts:/<name>/<n>
+PROMPT_ERROR_TAG = "llmflow.prompt_error"  # why the version's prompt was not registered
+
+# --- the Prompt Registry and evaluation datasets -------------------------------------------------
+MODEL_VERSION_TAG = "llmflow.model_version"  # on a prompt version: "<model name>/<version>"
+# parent run: what was read from MLflow, + "prompts" (a dataset's id), "system" (a prompt URI)
+MLFLOW_SOURCE_PREFIX = "llmflow.mlflow_source."
+RECORD_ID_TAG = "llmflow.id"  # a dataset record: the prompt's id, kept by `llmflow dataset push`
+RECORD_POSITION_TAG = "llmflow.position"  # a dataset record: its place in the file pushed
+RECORD_METADATA_TAG = "llmflow.metadata"  # a dataset record: a pushed prompt's metadata (JSON)
