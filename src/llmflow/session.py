@@ -331,10 +331,9 @@ class Session:
         """A third stop signal: stop waiting for the cleanup, but never leave a run RUNNING
         (the child ends them at once, beside the traces it is still writing)."""
         run_ids = [self.parent_run_id, *self._run_ids.values()] if self.parent_run_id else []
-        worker = self.worker
 
-        def end_runs(ids: list[str], status: str) -> None:
-            worker.end_runs_now(EndRuns(tuple(ids), status))
+        def end_runs(ids: list[str], status: str) -> None:  # the runs exist: so does the worker
+            self.worker.end_runs_now(EndRuns(tuple(ids), status))
 
         abandon(
             end_runs if run_ids else None, run_ids, self._resume_command(self.parent_run_id or "")

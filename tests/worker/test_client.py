@@ -182,3 +182,39 @@ def test_the_worker_keeps_each_call_and_its_scores_for_the_finish(
         [(s.name, s.passed) for s in scores] == [("filled", True)] for scores in given.values()
     )
     assert all(isinstance(s, Score) for scores in given.values() for s in scores)
+
+
+def test_a_run_asks_the_worker_once_to_finish_and_sends_no_call_twice(
+    tmp_path: Path, fake_ollama, monkeypatch
+):
+    """Each call crosses the pipe once (TraceCall); the finish is one ask, and the worker
+    finishes with the calls it kept: FinishRun carries none."""
+    import dataclasses
+
+    from typer.testing import CliRunner
+
+    from llmflow.cli import app
+    from llmflow.worker.protocol import FinishRun
+
+    asked, sent = [], []
+    ask, submit = WorkerClient.ask, WorkerClient.submit
+
+    def counting_ask(self, request):
+        asked.append(type(request).__name__)
+        return ask(self, request)
+
+    def counting_submit(self, record, run_id):
+        sent.append((record.case_id, record.repeat))
+        return submit(self, record, run_id)
+
+    monkeypatch.setattr(WorkerClient, "ask", counting_ask)
+    monkeypatch.setattr(WorkerClient, "submit", counting_submit)
+    models = [{"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url}]
+    prompts = [{"id": "a", "user": "hi"}, {"id": "b", "user": "ho"}]
+    path = write_experiment(tmp_path, models, prompts=prompts, repeats=2, report=True)
+    result = CliRunner().invoke(app, ["run", str(path)])
+    assert result.exit_code == 0, result.output
+    assert asked == ["OpenStore", "ExperimentId", "OpenRuns", "FinishRun", "Register"]
+    assert sorted(sent) == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
+    fields = {f.name for f in dataclasses.fields(FinishRun)}
+    assert not fields & {"records", "result", "calls"}

@@ -48,6 +48,7 @@ class RunState:
         self.tracking_uri = ""
         self.experiment_id = ""
         self.begun: BeginCalls | None = None
+        self.report = False  # the run renders a report (in the worker, at its finish)
         self.variants: dict[str, Variant] = {}
         self.pending: list[TraceJob] = []  # traces a task asked for (Resume), written next
         self.records: defaultdict[str, list[CallRecord]] = defaultdict(list)  # by variant id
@@ -91,16 +92,17 @@ class RunState:
         self.variants, self.pending = {}, []
         remote = self.tracking_uri.startswith(("http://", "https://"))
         self.writers = WRITERS if remote else 1  # sqlite takes one writer at a time
+        self.report = message.report
         with gc_paused():
             import_mlflow(self.tracking_uri)
             load_libraries(message.check_types)
-            if message.report:
-                from ..report.publish import preload
-
-                preload()
 
     def begin(self, message: BeginCalls) -> None:
         self.begun, self.experiment_id = message, message.experiment_id
+        if self.report:  # matplotlib (a second) while the calls run, off the store's opening
+            from ..report.publish import preload
+
+            threading.Thread(target=preload, name="llmflow-preload", daemon=True).start()
         self.variants = {v.id: v for v in message.plan.variants}
 
     def take(self, message: TraceCall) -> TraceJob:
