@@ -190,7 +190,9 @@ class Session:
             self._signals.now_waiting_for("the last traces and the runs to be written")
             if journal is not None:
                 journal.close()
-            self._end_judging(result)
+            # in a thread: the loop meanwhile closes what the cancelled calls left open (a judge
+            # request in flight must not be answered in full, unjournaled)
+            await asyncio.to_thread(self._end_judging, result)
             try:
                 if worker.server_gone is None:  # else nothing can be written: runs stay open
                     await asyncio.to_thread(self._finish, result, run_ids, status)
