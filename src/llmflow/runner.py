@@ -64,15 +64,15 @@ class Runner:
         self._retry = retry or RetryPolicy()
         self._cache = cache
         self._budget = budget
-
-    @property
-    def budget(self) -> Budget | None:
-        return self._budget
         self._exclusive: dict[str, asyncio.Lock] = {}
         self._calls: dict[str, int] = {}  # calls finished, by variant id
         # errors raised by neither the provider nor a timeout (llmflow's or an SDK's bug), by
         # variant id: the first, with its traceback, and how many
         self._unexpected: dict[str, tuple[BaseException, int]] = {}
+
+    @property
+    def budget(self) -> Budget | None:
+        return self._budget
 
     def broken_variants(self) -> dict[str, BaseException]:
         """The variants whose every call failed with an unexpected error: the first error of

@@ -12,7 +12,8 @@ The parts, in the order a call record travels:
     protocol.py   every message, a frozen dataclass; the protocol's version
     pool.py       the processes (`python -m llmflow.worker`), started early, kept between runs
     client.py     WorkerClient: the parent's side (session.py holds one per run)
-    main.py       the worker's entry point and all it does to its own process
+    main.py       the worker's entry point (its process prepared by _process.py)
+    context.py    the parent's context adopted per run; MLflow's retries per store task
     server.py     the worker's loop: batches of calls, tasks in order
     tracing.py    RunState: the calls kept, scored and traced
     handlers.py   one handler per store task, in one table

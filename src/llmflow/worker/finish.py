@@ -14,8 +14,8 @@ from ..journal import journal_path
 from ..plan import Variant
 from ..quality_outputs import classification
 from ..redact import one_line
-from ..report.publish import REPORT_FAILED
-from ..scoring import CaseChecks, case_table
+from ..report.publish import REPORT_FAILED, headline_of, render_report
+from ..scoring import CaseChecks, case_table, quality_metrics, score_records
 from ..stats import summarize
 from ..tracking.schema import TAG_SKIPPED
 from .protocol import Finished, FinishRun
@@ -100,7 +100,6 @@ class Finish:
         comparison, the journal; ended with the status. The report's headline, and whether
         the report is stored."""
         from ..report import comparison_artifacts
-        from ..report.publish import headline_of, render_report
 
         request, parent_id = self.request, self.parent_run_id
         with tempfile.TemporaryDirectory(prefix="llmflow-report-") as into:
@@ -126,7 +125,6 @@ class Finish:
         return case_table(self.run.loaded)
 
     def _variant(self, variant: Variant, run_id: str, skipped: str | None) -> None:
-        from ..scoring import quality_metrics, score_records
         from ..scoring.judge import judge_cost_metric, with_judges
 
         store, judged = self.store, self.request.judged

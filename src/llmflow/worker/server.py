@@ -23,8 +23,8 @@ from multiprocessing.connection import Connection
 from ..errors import TrackingError
 from ..redact import one_line
 from ..tracking.traces import BATCH, TraceJob
+from .context import store_retries
 from .handlers import Worker, answer
-from .main import store_retries
 from .protocol import (
     PROTOCOL_VERSION,
     Answer,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from .._process import gc_paused, server_wait_s
 from ..redact import one_line, redact_url
+from ..report.publish import preload
 from ..scoring import CaseChecks, Score, score_record
 from ..scoring.checks import load_libraries
 from ..scoring.guard import CheckGuard
@@ -21,7 +22,7 @@ from ..tracking.span_ingestion import TraceServer, trace_server
 from ..tracking.trace_batch import TraceBatch
 from ..tracking.traces import TraceJob
 from ..types import CallRecord
-from .main import work_as_parent
+from .context import work_as_parent
 from .protocol import BeginCalls, OpenRun, Reply, ServerAway, TraceCall, TraceCount
 
 if TYPE_CHECKING:
@@ -100,8 +101,6 @@ class RunState:
     def begin(self, message: BeginCalls) -> None:
         self.begun, self.experiment_id = message, message.experiment_id
         if self.report:  # matplotlib (a second) while the calls run, off the store's opening
-            from ..report.publish import preload
-
             threading.Thread(target=preload, name="llmflow-preload", daemon=True).start()
         self.variants = {v.id: v for v in message.plan.variants}
 
