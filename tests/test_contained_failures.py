@@ -5,6 +5,7 @@ that call."""
 from __future__ import annotations
 
 import json
+import traceback
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -47,6 +48,35 @@ def test_an_unforeseen_error_in_a_provider_fails_that_call_only(
     assert (row["n_calls"], row["n_errors"]) == (2, 1)
 
 
+def test_a_variant_whose_every_call_fails_inside_llmflow_fails_the_run(
+    tmp_path: Path, fake_ollama, monkeypatch
+):
+    """Not a provider's error but a bug (llmflow's or an SDK's) on every call: the run fails
+    with one line naming the variant, its calls kept (FAILED runs); --debug shows where."""
+    from mlflow import MlflowClient
+
+    from llmflow.providers import ollama
+
+    def broken(self, *args, **kwargs):
+        raise TypeError("an adapter bug")
+
+    monkeypatch.setattr(ollama.OllamaProvider, "stream", broken)
+    result = run(tmp_path, fake_ollama, max_retries=0)
+    assert result.exit_code == 1, result.output
+    assert "every call of llama3.1 failed inside llmflow" in result.output, result.output
+    assert "TypeError: an adapter bug" in result.output and "Traceback" not in result.output
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("provider-comparison").experiment_id
+    assert {r.info.status for r in client.search_runs([experiment])} == {"FAILED"}
+    assert compared(tmp_path)["n_errors"] == 2
+    models = [{"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url}]
+    path = write_experiment(tmp_path, models, prompts=[{"id": "a", "user": "hi"}])
+    debugged = CliRunner().invoke(app, ["run", str(path), "--debug"])
+    assert debugged.exit_code != 0
+    shown = "".join(traceback.format_exception(debugged.exception))
+    assert 'raise TypeError("an adapter bug")' in shown
+
+
 def test_a_report_that_fails_is_a_line_and_the_run_is_kept(tmp_path: Path, fake_ollama):
     taken = tmp_path / "taken"
     taken.write_text("a file where the report folder should go")
@@ -60,7 +90,7 @@ def test_a_report_that_fails_is_a_line_and_the_run_is_kept(tmp_path: Path, fake_
 def test_a_registration_that_fails_is_a_line_and_the_run_is_kept(
     tmp_path: Path, fake_ollama, monkeypatch
 ):
-    """The registration runs in the trace writer's process (store_child.py): its containment
+    """The registration runs in the worker (worker/handlers.py): its containment
     is register_and_promote's, called here on the comparison of a real run."""
     from mlflow import MlflowClient
 
@@ -96,38 +126,43 @@ def test_a_registration_that_fails_is_a_line_and_the_run_is_kept(
 
 
 def test_a_report_whose_data_cannot_be_read_is_a_line_not_a_failed_run():
-    """The report's data is read in the trace writer's process, inside the finishing: a failure
-    there is a line in the run's problems, as any other report failure."""
+    """The report's data is read in the worker, inside the finish: a failure there is a line in
+    the run's problems, as any other report failure."""
     from types import SimpleNamespace
 
-    from llmflow.finishing import Finishing
+    from llmflow.worker.finish import Finish
 
     class RefusingClient:
         def __getattr__(self, name):
             raise OSError("store refused")
 
-    result = SimpleNamespace(experiment_name="e", parent_run_id="p", problems=[])
-    loaded = SimpleNamespace(config=SimpleNamespace(report=True))
+    loaded = SimpleNamespace(config=SimpleNamespace(report=True, experiment="e"))
+    run = SimpleNamespace(loaded=loaded)
     store = SimpleNamespace(client=RefusingClient())
-    finishing = Finishing(store, loaded, plan=None, result=result, judged=None, providers={})
+    finish = Finish(store, run, request=None)
     comparison = SimpleNamespace(rows=[SimpleNamespace(run_id="r", skipped=None)])
-    assert finishing.report_data(comparison) is None
-    assert result.problems == ["could not write the report: OSError: store refused"]
+    assert finish.report_data(comparison) is None
+    assert finish.problems == ["could not write the report: OSError: store refused"]
 
 
 def test_a_finishing_that_fails_ends_every_run_as_failed(
     tmp_path: Path, tracking_uri: str, fake_ollama, monkeypatch
 ):
-    """Wherever the finishing fails, the main process asks the trace writer's process to end
-    every run (session.Session._end_all_failed): none is left RUNNING."""
+    """Wherever the finish fails, the main process asks the worker to end every run
+    (session.Session._end_all_failed): none is left RUNNING."""
     from mlflow import MlflowClient
 
-    from llmflow.tracking.store_child import StoreInChild
+    from llmflow.worker.client import WorkerClient
+    from llmflow.worker.protocol import FinishRun
 
-    def broken(self, *args, **kwargs):
-        raise OSError("disk full")
+    asking = WorkerClient.ask
 
-    monkeypatch.setattr(StoreInChild, "finish_variants", broken)  # the main process's side
+    def broken(self, request):
+        if isinstance(request, FinishRun):
+            raise OSError("disk full")
+        return asking(self, request)
+
+    monkeypatch.setattr(WorkerClient, "ask", broken)  # the main process's side
     result = run(tmp_path, fake_ollama)
     assert result.exit_code == 1, result.output
     assert "OSError: disk full" in result.output and "was ended as FAILED" in result.output

@@ -12,7 +12,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from llmflow.tracking.traces import call_of
-from llmflow.tracking.writer_pool import WRITER_MODULE
+from llmflow.worker.pool import WORKER_MODULE
 from tests.helpers import (
     compare_rows,
     invoke_cli,
@@ -69,11 +69,11 @@ def start_slow_run(tmp_path: Path, fake, journaled: int) -> tuple[Path, subproce
     return path, process
 
 
-def trace_writer_pids(parent: int) -> list[int]:
-    """The trace-writer children of a process, started by any of its threads (Linux /proc)."""
+def worker_pids(parent: int) -> list[int]:
+    """The worker children of a process, started by any of its threads (Linux /proc)."""
     tasks = Path(f"/proc/{parent}/task").glob("*/children")
     pids = [int(pid) for children in tasks for pid in children.read_text().split()]
-    module = WRITER_MODULE.encode()
+    module = WORKER_MODULE.encode()
     return [p for p in pids if module in Path(f"/proc/{p}/cmdline").read_bytes()]
 
 
@@ -107,11 +107,11 @@ def test_kill_9_then_resume_sends_no_finished_call_twice(
     )
     process = spawn_run(path, tmp_path)
     journal = wait_for_journal_lines(tmp_path, at_least=5)
-    writers = trace_writer_pids(process.pid)
+    writers = worker_pids(process.pid)
     assert writers or not Path("/proc").exists()
     process.send_signal(signal.SIGKILL)
     process.wait()
-    wait_until_gone(writers)  # the trace writer dies with its parent: no trace written twice
+    wait_until_gone(writers)  # the worker dies with its parent: no trace written twice
     finished = [json.loads(line) for line in journal.read_text().splitlines()[1:]]
     finished_prompts = {c["messages"][-1]["content"] for c in finished if c.get("completion")}
     assert 5 <= len(finished_prompts) < n
@@ -152,7 +152,7 @@ def test_ctrl_c_ends_runs_as_killed_and_says_how_to_resume(
     child = next(r for r in runs if r.data.tags.get("llmflow.kind") == "variant")
     assert child.data.metrics["n_calls"] >= 2  # what finished before Ctrl-C is in MLflow
     traces = client.search_traces(locations=[child.info.experiment_id], run_id=child.info.run_id)
-    assert len(traces) == child.data.metrics["n_calls"], "the trace writer outlives Ctrl-C"
+    assert len(traces) == child.data.metrics["n_calls"], "the worker outlives Ctrl-C"
 
     fake_ollama.delay_s = 0
     assert invoke_cli("run", str(path), "--resume").exit_code == 0

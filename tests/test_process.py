@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 CLI = "from llmflow._process import prepare_cli_process\nprepare_cli_process()\n"
 WORKER = "from llmflow._process import prepare_worker_process\nprepare_worker_process()\n"
 
@@ -123,7 +125,7 @@ def test_a_worker_whose_lean_import_fails_starts_again_without_the_tricks(tmp_pa
         "    mlflow_import.UNUSED_BY_THE_WRITER = ('pyarrow', 'cachetools')\n"
         "else:\n"
         "    print('restarted', file=sys.stderr, flush=True)\n"
-        "from llmflow.writer_process import main\n"
+        "from llmflow.worker.main import main\n"
         "main()\n"
     )
     script = tmp_path / "worker.py"
@@ -140,11 +142,17 @@ def test_a_worker_whose_lean_import_fails_starts_again_without_the_tricks(tmp_pa
 
 
 def test_the_worker_finds_the_users_pythonpath_first_then_this_llmflow(monkeypatch, tmp_path):
-    from llmflow.tracking import writer_pool
+    from llmflow.worker import pool
 
     started: list[dict[str, str]] = []
-    monkeypatch.setattr(writer_pool.subprocess, "Popen", lambda *a, env, **k: started.append(env))
+
+    def popen(*args, env, **kwargs):
+        started.append(env)
+        raise OSError("not started")  # only the environment it would have had matters
+
+    monkeypatch.setattr(pool.subprocess, "Popen", popen)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    writer_pool._spawn("sqlite:///x.db")
+    with pytest.raises(OSError, match="not started"):
+        pool._spawn("sqlite:///x.db")
     first, this = started[0]["PYTHONPATH"].split(os.pathsep)
     assert first == str(tmp_path) and Path(this, "llmflow", "_process.py").is_file()

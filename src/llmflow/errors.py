@@ -6,6 +6,7 @@ LlmflowError
 ├── TrackingError          the MLflow store cannot be reached or written
 ├── Interrupted            Ctrl-C, SIGTERM or SIGHUP during a run; says how the runs were ended
 ├── RunFailed              a failure after the MLflow runs were created; they were ended FAILED
+├── VariantBroken          every call of a variant failed inside llmflow, not at the provider
 ├── BudgetExhausted        a call not sent: it could pass max_cost_usd (recorded on the call)
 ├── PromotionRefused       a gate failed or production skipped staging; `reasons`, one a line
 ├── ServerGone             the tracking server stopped answering mid-run; resume when it is back
@@ -79,6 +80,19 @@ class RunFailed(LlmflowError):
     def __init__(self, parent_run_id: str, cause: BaseException) -> None:
         super().__init__(f"{_describe(cause)}; MLflow run {parent_run_id} was ended as FAILED")
         self.parent_run_id = parent_run_id
+
+
+class VariantBroken(LlmflowError):
+    """Every call of a variant failed with an error that is no provider's (a bug in llmflow or
+    in an SDK): the run fails, rather than report N calls failed. Its cause is the first such
+    error, whose traceback --debug shows."""
+
+    def __init__(self, variant_id: str, first: BaseException) -> None:
+        super().__init__(
+            f"every call of {variant_id} failed inside llmflow, not at the provider "
+            f"(first: {_describe(first)}): a bug; rerun with --debug for its traceback"
+        )
+        self.variant_id = variant_id
 
 
 class BudgetExhausted(LlmflowError):

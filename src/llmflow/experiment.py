@@ -4,9 +4,9 @@ run_experiment reads the file, builds the plan, checks it against the budget and
 journal to resume; a Session (session.py) sends the calls and finishes the runs; then the chosen
 variants are registered.
 
-This process never imports MLflow: the trace writer's child keeps the store, and the runs are
-opened, finished and registered there (tracking/store_child.py). The one exception: a file that
-reads its prompts or system prompt from MLflow (tracking/mlflow_sources.py).
+This process never imports MLflow: the worker (worker/) keeps the store, and the runs are
+opened, finished and registered there. The one exception: a file that reads its prompts or
+system prompt from MLflow (tracking/mlflow_sources.py).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from .session import Session
 from .stopping import stop_signals_interrupt
 from .tracking.mlflow_sources import StoreSources
 from .tracking.uri import resolve_tracking_uri
-from .tracking.writer_pool import prestart
+from .worker.pool import prestart
+from .worker.protocol import Register
 
 
 def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunResult:
@@ -65,14 +66,14 @@ def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunRes
             raise Interrupted(result.parent_run_id, result.status, session.stop_signal)
         with stop_signals_interrupt() as received:
             try:
-                outcome = session.store.register(
-                    loaded, plan, request.register_all, result.comparison
+                outcome = session.worker.ask(
+                    Register(loaded, plan, request.register_all, result.comparison)
                 )
             except KeyboardInterrupt:
-                session.abandon_writer()  # the registration stops here, unfinished
+                session.abandon_worker()  # the registration stops here, unfinished
                 raise Interrupted(result.parent_run_id, result.status, received()) from None
     finally:
-        session.close_writer()
+        session.close_worker()
     result.registered += outcome.registered
     result.registry_notes += outcome.notes
     result.problems += outcome.problems

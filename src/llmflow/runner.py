@@ -64,11 +64,24 @@ class Runner:
         self._retry = retry or RetryPolicy()
         self._cache = cache
         self._budget = budget
+        self._exclusive: dict[str, asyncio.Lock] = {}
+        self._calls: dict[str, int] = {}  # calls finished, by variant id
+        # errors raised by neither the provider nor a timeout (llmflow's or an SDK's bug), by
+        # variant id: the first, with its traceback, and how many
+        self._unexpected: dict[str, tuple[BaseException, int]] = {}
 
     @property
     def budget(self) -> Budget | None:
         return self._budget
-        self._exclusive: dict[str, asyncio.Lock] = {}
+
+    def broken_variants(self) -> dict[str, BaseException]:
+        """The variants whose every call failed with an unexpected error: the first error of
+        each. A bug, not the provider: the run must not read as N failed calls."""
+        return {
+            variant_id: first
+            for variant_id, (first, count) in self._unexpected.items()
+            if count == self._calls.get(variant_id)
+        }
 
     async def run(self, calls: Iterable[Call]) -> None:
         """Run every call. Each endpoint gets its own workers (at most its max_concurrency),
@@ -101,6 +114,7 @@ class Runner:
             call = queue.get_nowait()
             async with slots:
                 record = await self.execute(call)
+            self._calls[record.variant_id] = self._calls.get(record.variant_id, 0) + 1
             self._on_record(record)
 
     async def execute(self, call: Call) -> CallRecord:
@@ -157,6 +171,8 @@ class Runner:
                 await asyncio.sleep(self._retry.delay(attempt, error))
                 continue
             except Exception as e:  # an SDK bug or an unforeseen answer must not stop the run
+                first, count = self._unexpected.get(variant.id, (e, 0))
+                self._unexpected[variant.id] = (first, count + 1)
                 return _failed(call, e, attempt)
             cost = self._pricers[variant.id].price(completion.usage, timing.latency_s)
             return _record(call, completion=completion, timing=timing, cost=cost, attempts=attempt)

@@ -1,20 +1,19 @@
 """One `llmflow run` once its file is read and its plan built (experiment.run_experiment): the
-trace writer started beside the providers' opening, the runs opened or resumed, the calls sent,
-judged and journaled, then every run finished, whatever stopped it.
+worker (worker/) started beside the providers' opening, the runs opened or resumed, the calls
+sent, judged and journaled, then every run finished, whatever stopped it.
 
-Every finished call goes to the journal first, then to the in-memory records, the trace writer
-and the progress bar. Whatever happens (failure, Ctrl-C), the MLflow runs are finished with
-what was collected; after a kill -9, `--resume` continues them from the journal.
+Every finished call goes to the journal first, then to the in-memory records, the worker (which
+traces it and keeps it for the finish) and the progress bar. Whatever happens (failure, Ctrl-C),
+the MLflow runs are finished with what was collected; after a kill -9, `--resume` continues
+them from the journal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import tempfile
 import threading
 from collections import defaultdict
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
@@ -24,47 +23,56 @@ from .batch.resume import for_resume, resendable
 from .budget import Budget
 from .cache import ResponseCache
 from .config import LoadedExperiment
-from .errors import RunFailed, ServerGone
+from .errors import RunFailed, ServerGone, VariantBroken
 from .journal import Journal, JournalHeader, Resumed, journal_path
 from .plan import Plan
 from .pricing import Pricer
 from .provider_opening import check_judges, close_all, distinct, open_providers
 from .providers import Provider
-from .report.publish import preload as preload_report
 from .run_types import RunHooks, RunRequest, RunResult, Skipped
 from .runner import Runner
 from .scoring import case_table, check_types
 from .stopping import StopSignals, abandon
 from .tracking.uri import resolve_tracking_uri
 from .types import CallRecord
+from .worker.protocol import (
+    BeginCalls,
+    CheckResumable,
+    EndRuns,
+    ExperimentId,
+    FinishRun,
+    OpenRuns,
+    OpenStore,
+    Reopen,
+    Resume,
+)
 
 if TYPE_CHECKING:
     from .judge_journal import JudgeEntry
-    from .report import Comparison
     from .scoring.judge import Judged
-    from .tracking.store_child import StoreInChild
-    from .tracking.trace_writer import TraceWriter
+    from .worker.client import WorkerClient
 
 
-def _start_tracking(tracking_uri: str, check_kinds: set[str]) -> tuple[TraceWriter, StoreInChild]:
-    """The trace writer's child, with the store open in it (it imports MLflow: seconds)."""
-    from .tracking.store_child import StoreInChild
-    from .tracking.trace_writer import TraceWriter
+def _start_worker(
+    tracking_uri: str, check_kinds: set[str], report: bool = False
+) -> tuple[WorkerClient, str]:
+    """The worker, with the store open in it (it imports MLflow: seconds); the store's URI as
+    MLflow resolved it."""
+    from .worker.client import WorkerClient
 
-    writer = TraceWriter(tracking_uri, check_kinds)
-    store = StoreInChild(writer)
+    worker = WorkerClient(tracking_uri, check_kinds, report)
     try:
-        store.open(tracking_uri)
+        return worker, worker.ask(OpenStore(tracking_uri))
     except BaseException:
-        writer.close()
+        worker.close()
         raise
-    return writer, store
 
 
 class Session:
     """One `llmflow run`: the state shared by the async part and the cleanup."""
 
-    store: StoreInChild  # opened by run(), alongside the providers
+    worker: WorkerClient  # started by run(), alongside the providers
+    tracking_uri: str  # the store's, as the worker opened it
 
     def __init__(
         self,
@@ -82,7 +90,7 @@ class Session:
         self.parent_run_id: str | None = None
         self._run_ids: dict[str, str] = {}
         self._signals: StopSignals | None = None
-        self._traces: TraceWriter | None = None
+        self._worker: WorkerClient | None = None
         self._lock = threading.Lock()
         self.judged: Judged | None = None  # the judges' scores, once the calls are in
         self.providers: dict[str, Provider] = {}  # once opened: a trained model is logged
@@ -95,11 +103,11 @@ class Session:
         return self._signals.received if self._signals else None
 
     async def run(self, resumed: Resumed | None) -> RunResult:
-        # starting the trace writer and opening the store in it (imports, migrations: seconds)
+        # starting the worker and opening the store in it (imports, migrations: seconds)
         # overlap opening the providers; both finish before the first call is sent
         uri = resolve_tracking_uri(self.request.tracking_uri)
-        check_kinds = check_types(self.checks)
-        starting = asyncio.ensure_future(asyncio.to_thread(_start_tracking, uri, check_kinds))
+        check_kinds, report = check_types(self.checks), bool(self.loaded.config.report)
+        starting = asyncio.ensure_future(asyncio.to_thread(_start_worker, uri, check_kinds, report))
         await asyncio.sleep(0)  # its thread starts now, not after the providers' SDK imports
         providers: dict[str, Provider] = {}
         with StopSignals(self._abandon) as self._signals:
@@ -112,47 +120,49 @@ class Session:
                     providers, skipped = await open_providers(self.plan, self.loaded)
                     await check_judges(self.loaded)
                     self.providers = providers
-                    if self.loaded.config.report and not starting.done():
-                        await asyncio.to_thread(preload_report)  # while the child imports
-                    self._traces, self.store = await starting
-                return await self._run(resumed, providers, skipped, self._traces)
+                    self.worker, self.tracking_uri = await starting
+                    self._worker = self.worker
+                return await self._run(resumed, providers, skipped, self.worker)
             finally:
-                # whatever failed, the writer is kept for close_writer() (the registration
+                # whatever failed, the worker is kept for close_worker() (the registration
                 # still needs it when all went well)
                 (started,) = await asyncio.gather(starting, return_exceptions=True)
                 if isinstance(started, tuple):
-                    self._traces, self.store = started
+                    self.worker, self.tracking_uri = started
+                    self._worker = self.worker
                 await close_all(distinct(providers))
 
-    def close_writer(self) -> None:
-        """End this run in the trace writer (a no-op once closed or abandoned)."""
-        if self._traces is not None:
-            self._traces.close()
+    def close_worker(self) -> None:
+        """End this run in the worker (a no-op once closed or abandoned)."""
+        if self._worker is not None:
+            self._worker.close()
 
-    def abandon_writer(self) -> None:
-        if self._traces is not None:
-            self._traces.abandon()
+    def abandon_worker(self) -> None:
+        if self._worker is not None:
+            self._worker.abandon()
 
     async def _run(
         self,
         resumed: Resumed | None,
         providers: dict[str, Provider],
         skipped: list[Skipped],
-        traces: TraceWriter,
+        worker: WorkerClient,
     ) -> RunResult:
         for s in skipped:
             self.hooks.variant_skipped(s)
-        experiment_id = self.store.experiment_id(self.loaded.config.experiment)
+        experiment = self.loaded.config.experiment
+        experiment_id = worker.ask(ExperimentId(experiment))
         if resumed is not None and not resendable(resumed, batched_ids(self.plan.variants)):
-            self.store.check_resumable(resumed.header.parent_run_id, self.loaded.config.experiment)
+            worker.ask(CheckResumable(resumed.header.parent_run_id, experiment))
         # from here on the runs exist: a signal stops the calls, never the cleanup below
         parent_id, run_ids = self._open_runs(experiment_id, resumed)
         self.parent_run_id, self._run_ids = parent_id, run_ids
+        worker.begin(BeginCalls(experiment_id, parent_id, self.loaded, self.plan, self.checks))
         result = RunResult(
-            experiment_name=self.loaded.config.experiment,
+            experiment_name=experiment,
             experiment_id=experiment_id,
             parent_run_id=parent_id,
-            tracking_uri=self.store.tracking_uri,
+            tracking_uri=self.tracking_uri,
             records=defaultdict(list),
             skipped=skipped,
         )
@@ -162,15 +172,15 @@ class Session:
         try:
             journal = self._open_journal(result, run_ids)
             calls = asyncio.ensure_future(
-                self._send(resumed, providers, result, run_ids, traces, journal)
+                self._send(resumed, providers, result, run_ids, worker, journal)
             )
             self._signals.cancels(calls.cancel)
             loop = asyncio.get_running_loop()
-            traces.on_server_gone(lambda: loop.call_soon_threadsafe(calls.cancel))
+            worker.on_server_gone(lambda: loop.call_soon_threadsafe(calls.cancel))
             await calls
             status = "KILLED" if result.batch_jobs_left else "FINISHED"
         except asyncio.CancelledError:
-            stopped = self.stop_signal is not None or traces.server_gone is not None
+            stopped = self.stop_signal is not None or worker.server_gone is not None
             if calls is None or not calls.cancelled() or not stopped:
                 raise
             status = "KILLED"
@@ -180,14 +190,19 @@ class Session:
             self._signals.now_waiting_for("the last traces and the runs to be written")
             if journal is not None:
                 journal.close()
-            await asyncio.to_thread(traces.drain)
-            result.traces_written, result.traces_failed = traces.written, traces.failed
-            result.traces_failure = traces.failure_reason
-            self._end_judging(result)
-            if traces.server_gone is None:  # else nothing can be written: the runs stay open
-                result.comparison = await asyncio.to_thread(self._finish, result, run_ids, status)
+            # in a thread: the loop meanwhile closes what the cancelled calls left open (a judge
+            # request in flight must not be answered in full, unjournaled)
+            await asyncio.to_thread(self._end_judging, result)
+            try:
+                if worker.server_gone is None:  # else nothing can be written: runs stay open
+                    await asyncio.to_thread(self._finish, result, run_ids, status)
+                else:
+                    await asyncio.to_thread(worker.drain)
+            finally:
+                result.traces_written, result.traces_failed = worker.traces.written, worker.failed
+                result.traces_failure = worker.failure_reason
             result.status = status
-        if traces.server_gone is not None:
+        if worker.server_gone is not None:
             raise self._server_gone(result)
         if failure is not None:
             raise RunFailed(parent_id, failure) from failure
@@ -199,22 +214,20 @@ class Session:
         providers: dict[str, Provider],
         result: RunResult,
         run_ids: dict[str, str],
-        traces: TraceWriter,
+        worker: WorkerClient,
         journal: Journal,
     ) -> None:
         """Every call not yet finished: the warmups first (cold starts, measured apart)."""
-        traces.begin(result.experiment_id, self.plan.variants, self.checks)
-        variants = {v.id: v for v in self.plan.variants}
         batched = batched_ids(self.plan.variants)
         if resumed and batched:  # a batched call that errored or expired is sent again
             resumed = for_resume(resumed, batched)
-        done = self._restore(resumed, result, traces, run_ids) if resumed else set()
+        done = self._restore(resumed, result, worker, run_ids) if resumed else set()
 
         def on_record(record: CallRecord) -> None:
             journal.append(record)  # first: a paid result is safe before anything else
             with self._lock:
                 result.records[record.variant_id].append(record)
-            traces.submit(record, variants[record.variant_id], run_ids[record.variant_id])
+            worker.submit(record, run_ids[record.variant_id])
             self.hooks.call_finished(record)
 
         runnable = tuple(v for v in self.plan.variants if v.id in providers)
@@ -242,6 +255,8 @@ class Session:
             to_batch, providers, self.pricers, journal, on_record, runner, hooks, detach
         )
         _, result.batch_jobs_left = await asyncio.gather(runner.run(remaining), sent)
+        for variant_id, first in runner.broken_variants().items():
+            raise VariantBroken(variant_id, first) from first
         if result.batch_jobs_left:  # --detach: the jobs run on; --resume collects them
             return
         self.judged = await self._judge(result, journal)
@@ -297,7 +312,7 @@ class Session:
             experiment_id=result.experiment_id,
             config_sha256=self.loaded.sha256,
             config_path=str(self.loaded.path.resolve()),
-            tracking_uri=self.store.tracking_uri,
+            tracking_uri=self.tracking_uri,
         )
         return Journal(journal_path(result.parent_run_id, self.request.journal_dir), header)
 
@@ -318,20 +333,24 @@ class Session:
         """A third stop signal: stop waiting for the cleanup, but never leave a run RUNNING
         (the child ends them at once, beside the traces it is still writing)."""
         run_ids = [self.parent_run_id, *self._run_ids.values()] if self.parent_run_id else []
-        end_runs = self.store.end_runs_now if run_ids else None
-        abandon(end_runs, run_ids, self._resume_command(self.parent_run_id or ""))
+
+        def end_runs(ids: list[str], status: str) -> None:  # the runs exist: so does the worker
+            self.worker.end_runs_now(EndRuns(tuple(ids), status))
+
+        abandon(
+            end_runs if run_ids else None, run_ids, self._resume_command(self.parent_run_id or "")
+        )
 
     def _restore(
-        self, resumed: Resumed, result: RunResult, traces: TraceWriter, run_ids: dict[str, str]
+        self, resumed: Resumed, result: RunResult, worker: WorkerClient, run_ids: dict[str, str]
     ) -> set[tuple[str, str, int]]:
-        """Take the journaled calls back, write the traces a kill prevented; the done keys."""
-        variants = {v.id: v for v in self.plan.variants}
+        """Take the journaled calls back; the worker keeps them too and writes the traces a kill
+        prevented. The done keys."""
         for record in resumed.records:
             result.records[record.variant_id].append(record)
         self._judge_entries.extend(resumed.judges)
         result.resumed_calls = len(resumed.records)
-        for record, run_id in self.store.untraced(result.experiment_id, run_ids, result.records):
-            traces.submit(record, variants[record.variant_id], run_id)
+        worker.submitted += worker.ask(Resume(run_ids, tuple(resumed.records)))
         return {(r.variant_id, r.case_id, r.repeat) for r in resumed.records}
 
     def _open_runs(self, experiment_id: str, resumed: Resumed | None) -> tuple[str, dict[str, str]]:
@@ -340,15 +359,15 @@ class Session:
 
         if resumed is not None:
             parent_id, run_ids = resumed.header.parent_run_id, resumed.header.run_ids
-            self.store.reopen(parent_id, list(run_ids.values()))
+            self.worker.ask(Reopen(parent_id, tuple(run_ids.values())))
             return parent_id, run_ids
         task, digests = self.loaded.config.task, self.loaded.training_sha256
-        variants = [
+        variants = tuple(
             (v, variant_params(v, task, self.pricers[v.id].describe(), digests.get(v.entry.train)))
             for v in self.plan.variants
-        ]
+        )
         system = self.loaded.common_system_prompt
-        return self.store.open_runs(experiment_id, self.loaded, variants, system, __version__)
+        return self.worker.ask(OpenRuns(experiment_id, self.loaded, variants, system, __version__))
 
     def _budget(self, result: RunResult) -> Budget | None:
         if self.limit is None:
@@ -356,46 +375,45 @@ class Session:
         with self._lock:
             return Budget.after(self.limit, [r for rs in result.records.values() for r in rs])
 
-    def _finish(self, result: RunResult, run_ids: dict[str, str], status: str) -> Comparison:
+    def _finish(self, result: RunResult, run_ids: dict[str, str], status: str) -> None:
         """Write what was collected, even after a failure or Ctrl-C: calls paid for are kept.
-        If the store fails now, every run is still ended, never left RUNNING.
-        The report is rendered here, where matplotlib was imported while the store opened."""
-        from .report.publish import REPORT_FAILED, headline_of, render_report
-
+        One request: the worker finishes with the calls it kept and renders the report. If the
+        store fails now, every run is still ended, never left RUNNING."""
         # a model trained in the run logs itself on its variant run
         trained = {k: p for k, p in self.providers.items() if hasattr(p, "pipeline")}
-        finishing = (self.loaded, self.plan, result, self.judged, trained)
-        journal_dir, out_dir = self.request.journal_dir, self.request.report_dir
+        request = FinishRun(
+            run_ids=run_ids,
+            status=status,
+            skipped=tuple(result.skipped),
+            judged=self.judged,
+            trained=trained,
+            resumed_calls=result.resumed_calls,
+            journal_dir=self.request.journal_dir,
+            report_dir=self.request.report_dir,
+        )
         try:
-            comparison, report = self.store.finish_variants(finishing, run_ids, status)
-            with tempfile.TemporaryDirectory(prefix="llmflow-report-") as into:
-                problem = render_report(report, Path(into), out_dir) if report else None
-                rendered = Path(into) if report and problem is None else None
-                result.problems = self.store.finish_parent(
-                    comparison, status, journal_dir, rendered
-                )
+            finished = self.worker.ask(request)
         except Exception as e:
             self._end_all_failed([result.parent_run_id, *run_ids.values()])
             raise RunFailed(result.parent_run_id, e) from e
-        result.problems += [problem] if problem else []
-        result.report_stored = rendered is not None and not any(
-            p.startswith(REPORT_FAILED) for p in result.problems
-        )
-        if rendered is not None:
-            result.headline = headline_of(report)
-        return comparison
+        self.worker.traces = finished.traces
+        result.comparison = finished.comparison
+        result.problems = list(finished.problems)
+        result.headline = list(finished.headline)
+        result.report_stored = finished.report_stored
 
     def _end_all_failed(self, run_ids: list[str]) -> None:
-        """Best effort, after a finishing that failed, wherever it failed: the child ends the
+        """Best effort, after a finishing that failed, wherever it failed: the worker ends the
         runs, or a fresh one when it is gone."""
+        request = EndRuns(tuple(run_ids), "FAILED")
         try:
-            self.store.end_runs(run_ids, "FAILED")
+            self.worker.ask(request)
             return
-        except Exception:  # noqa: BLE001 - the child is gone: a fresh one tries
+        except Exception:  # noqa: BLE001 - the worker is gone: a fresh one tries
             pass
         with contextlib.suppress(Exception):  # the store itself is failing: nothing more to do
-            writer, store = _start_tracking(self.store.tracking_uri, set())
+            worker, _ = _start_worker(self.tracking_uri, set())
             try:
-                store.end_runs(run_ids, "FAILED")
+                worker.ask(request)
             finally:
-                writer.close()
+                worker.close()

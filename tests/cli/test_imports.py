@@ -70,8 +70,8 @@ def test_the_console_script_skips_the_last_garbage_collection():
 
 
 def test_a_run_never_imports_mlflow_where_the_calls_are_sent(tmp_path, fake_ollama):
-    """The trace writer's process keeps the store (tracking/store_child.py): a run, report and
-    registration included, imports MLflow once, there."""
+    """The worker keeps the store (worker/handlers.py): a run, report and registration
+    included, imports MLflow once, there."""
     models = [
         {
             "provider": "ollama",

@@ -20,9 +20,9 @@ from llmflow.tracking.traces import call_of
 from tests.helpers import invoke_cli, ollama_models, unique_prompts, write_experiment
 from tests.test_interruption import (
     _default_sigint,
-    trace_writer_pids,
     wait_for_journal_lines,
     wait_until_gone,
+    worker_pids,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,7 +128,7 @@ def test_a_stop_signal_ends_a_run_whose_writer_is_busy_with_a_hostile_answer(
     writers: list[int] = []
     try:
         wait_for_journal_lines(tmp_path, at_least=3)
-        writers = trace_writer_pids(process.pid)
+        writers = worker_pids(process.pid)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 130
         stderr = (tmp_path / "stderr.txt").read_text()

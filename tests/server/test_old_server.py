@@ -25,10 +25,10 @@ from mlflow import MlflowClient
 
 from llmflow.scoring import Score
 from llmflow.tracking.fluent import fluent_store
-from llmflow.tracking.trace_child import ChildState
 from llmflow.tracking.traces import TraceJob, call_of
+from llmflow.worker.tracing import RunState
 from tests.server.servers import MlflowServer
-from tests.tracking.test_trace_writer import open_variant_run, records
+from tests.worker.test_client import open_variant_run, records
 
 pytestmark = pytest.mark.server
 
@@ -133,9 +133,9 @@ def test_an_old_server_gets_every_trace_one_by_one_after_one_try(
     tmp_path: Path, old_server: OldServer, pg_mlflow: MlflowServer, caplog
 ):
     store, experiment_id, variant, run_id = open_variant_run(tmp_path, old_server.url)
-    state = ChildState()
+    state = RunState()
     state.tracking_uri, state.experiment_id = old_server.url, experiment_id
-    with caplog.at_level(logging.DEBUG, logger="llmflow.tracking.trace_child"):
+    with caplog.at_level(logging.DEBUG, logger="llmflow.worker.tracing"):
         state.write([TraceJob(r, variant, run_id, SCORES) for r in records(variant, 0, 3)])
         state.write([TraceJob(r, variant, run_id, SCORES) for r in records(variant, 3, 2)])
     assert (state.written, state.failure_reason) == (5, "")
@@ -166,7 +166,7 @@ def test_a_server_before_3_13_gets_every_trace_named_in_its_info_before_its_link
     """3.5.1: one OTLP request per trace (a batch of several is its 422); 3.10.1: one batch.
     Both: every trace's info, with its name (and scores, when it has some), before the link."""
     store, experiment_id, variant, run_id = open_variant_run(tmp_path, older_server.url)
-    state = ChildState()
+    state = RunState()
     state.tracking_uri, state.experiment_id = older_server.url, experiment_id
     first, second, third = records(variant, 0, 3)
     jobs = [TraceJob(first, variant, run_id, SCORES), TraceJob(second, variant, run_id)]
@@ -201,7 +201,7 @@ def test_a_server_that_answers_late_is_still_asked_what_it_takes(
     server = server_3_5
     server.unavailable = {"/version": {1}, "/v1/traces": {2}}
     store, experiment_id, variant, run_id = open_variant_run(tmp_path, server.url)
-    state = ChildState()
+    state = RunState()
     state.tracking_uri, state.experiment_id = server.url, experiment_id
     state.write([TraceJob(r, variant, run_id) for r in records(variant, 0, 3)])
     assert (state.written, state.failure_reason) == (3, "")
@@ -225,7 +225,7 @@ def test_a_batch_cut_short_among_its_infos_sends_each_once_then_links(
     server = server_3_10
     server.unavailable = {"/api/3.0/mlflow/traces": {2}}
     store, experiment_id, variant, run_id = open_variant_run(tmp_path, server.url)
-    state = ChildState()
+    state = RunState()
     state.tracking_uri, state.experiment_id = server.url, experiment_id
     state.write([TraceJob(r, variant, run_id, SCORES) for r in records(variant, 0, 3)])
     assert (state.written, state.failure_reason) == (3, "")

@@ -11,7 +11,7 @@ from llmflow.tracking import assessments
 from llmflow.tracking.assessments import JUDGE_KEY, _orm_row, _row, log_scores, score_of
 from llmflow.tracking.trace_batch import write_traces
 from llmflow.tracking.traces import TraceJob
-from tests.tracking.test_trace_writer import open_variant_run, records
+from tests.worker.test_client import open_variant_run, records
 
 SCORES = [
     Score("filled", True, True, "answer is not empty"),

@@ -188,7 +188,7 @@ def serving(status: int, body: bytes, versions: list[str | None]) -> Iterator[st
 
 def spans(n: int) -> list:
     from llmflow.tracking.traces import build_span
-    from tests.tracking.test_trace_writer_server_away import jobs
+    from tests.worker.test_tracing import jobs
 
     return [build_span("0", job) for job in jobs(n)]
 

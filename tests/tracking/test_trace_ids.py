@@ -16,7 +16,7 @@ from llmflow.tracking.traces import (
     existing_trace_keys,
     traces_by_call,
 )
-from tests.tracking.test_trace_writer import open_variant_run, records
+from tests.worker.test_client import open_variant_run, records
 
 
 def traced(store, experiment_id: str) -> list:

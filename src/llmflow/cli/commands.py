@@ -154,7 +154,7 @@ def _prestart_writer(tracking_uri: str | None) -> None:
     """The trace writer's process starts importing MLflow before this one imports the rest of
     llmflow (a second or two of the smallest run's wall time)."""
     from ..tracking.uri import resolve_tracking_uri
-    from ..tracking.writer_pool import prestart
+    from ..worker.pool import prestart
 
     prestart(resolve_tracking_uri(tracking_uri))
 

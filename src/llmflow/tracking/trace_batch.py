@@ -78,7 +78,7 @@ class TraceBatch:
 
 
 def write_traces(client: Any, experiment_id: str, jobs: list[TraceJob]) -> None:
-    """Write a batch of traces at once, without retries (trace_child retries its batches)."""
+    """Write a batch of traces at once, without retries (worker/tracing.py retries its batches)."""
     server = trace_server(client)
     batch = TraceBatch(experiment_id, jobs)
     if not batch.log_spans(client, server):

@@ -7,7 +7,8 @@ llmflow's own (genai-prices or the local cost model); MLflow's catalog is never 
 Why not `mlflow.start_span` per call: measured here on sqlite, that path costs ~22 ms of MLflow
 CPU per trace and its async queue drops traces when full. Building the spans ourselves and
 writing them with the store's `log_spans` (many traces in one session) plus
-`link_traces_to_run` costs ~2 ms per trace. `trace_child` runs these writes in a child process.
+`link_traces_to_run` costs ~2 ms per trace. The worker (worker/tracing.py) runs these writes in
+its own process.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Which MLflow store a command uses: light, so that `llmflow run` knows it before importing
-anything else (it starts the trace writer's process at once, writer_pool.py)."""
+anything else (it starts the worker's process at once, worker/pool.py)."""
 
 from __future__ import annotations
 

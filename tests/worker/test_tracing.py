@@ -1,4 +1,4 @@
-"""A server that goes away mid-run (restarted, redeployed): the trace writer waits for it, up to
+"""A server that goes away mid-run (restarted, redeployed): the worker waits for it, up to
 2 minutes (LLMFLOW_SERVER_WAIT_S), instead of failing every batch at once; past that it tells the
 parent, which stops sending calls. A batch retried after an outage writes nothing twice, and a
 server without batched span ingestion gets one request per trace."""
@@ -10,16 +10,17 @@ from types import SimpleNamespace
 import pytest
 
 from llmflow import _process
-from llmflow.tracking import trace_batch, trace_child
-from llmflow.tracking.trace_child import ChildState
-from llmflow.writer_process import StoreTasks
+from llmflow.tracking import trace_batch
+from llmflow.worker import tracing
+from llmflow.worker.protocol import OpenRun, ServerAway, TraceCount
+from llmflow.worker.tracing import RunState
 
 UNKNOWN = "log_spans is not supported: could not identify MLflow server version"
 TOO_OLD = "log_spans is not supported: MLflow server version 3.3.0 is less than 3.4"
 
 
-def child(monkeypatch: pytest.MonkeyPatch, failures: list[str]) -> tuple[ChildState, list]:
-    """A child state whose writes fail with `failures` first, then succeed; no real sleeping."""
+def child(monkeypatch: pytest.MonkeyPatch, failures: list[str]) -> tuple[RunState, list]:
+    """A run state whose writes fail with `failures` first, then succeed; no real sleeping."""
     calls: list[int] = []
     pending = list(failures)
 
@@ -28,12 +29,12 @@ def child(monkeypatch: pytest.MonkeyPatch, failures: list[str]) -> tuple[ChildSt
         if pending:
             raise NotImplementedError(pending.pop(0))
 
-    monkeypatch.setattr(ChildState, "_write_once", fake_write)
+    monkeypatch.setattr(RunState, "_write_once", fake_write)
     monkeypatch.setattr(
-        trace_child, "TraceBatch", lambda experiment_id, jobs: SimpleNamespace(jobs=jobs)
+        tracing, "TraceBatch", lambda experiment_id, jobs: SimpleNamespace(jobs=jobs)
     )
-    monkeypatch.setattr(trace_child.time, "sleep", lambda s: None)
-    state = ChildState()
+    monkeypatch.setattr(tracing.time, "sleep", lambda s: None)
+    state = RunState()
     state.clients["http://127.0.0.1:1"] = object()
     state.tracking_uri = "http://127.0.0.1:1"
     return state, calls
@@ -47,7 +48,7 @@ def test_a_batch_waits_for_the_server_to_come_back(monkeypatch):
 
 def test_a_server_that_never_comes_back_fails_the_batch_with_its_reason(monkeypatch):
     clock = iter(range(0, 10_000, 20))  # 20 s pass between looks at the clock
-    monkeypatch.setattr(trace_child.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(tracing.time, "monotonic", lambda: next(clock))
     state, calls = child(monkeypatch, [UNKNOWN] * 100)
     state.write(["job"] * 2)
     assert state.written == 0 and 1 < len(calls) < 10
@@ -62,7 +63,7 @@ def test_a_server_too_old_for_batches_fails_at_once(monkeypatch):
 
 def test_one_wait_for_the_whole_outage_not_one_per_batch(monkeypatch):
     clock = iter(range(0, 10_000, 20))
-    monkeypatch.setattr(trace_child.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(tracing.time, "monotonic", lambda: next(clock))
     state, calls = child(monkeypatch, [UNKNOWN] * 100)
     state.write(["job"])
     tries_first = len(calls)
@@ -72,14 +73,15 @@ def test_one_wait_for_the_whole_outage_not_one_per_batch(monkeypatch):
 
 def test_a_server_gone_past_the_bound_is_told_to_the_parent_once(monkeypatch):
     clock = iter(range(0, 10_000, 20))
-    monkeypatch.setattr(trace_child.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(tracing.time, "monotonic", lambda: next(clock))
     state, _ = child(monkeypatch, [UNKNOWN] * 100)
-    told: list[tuple] = []
+    told: list[ServerAway] = []
     state._notify = told.append
     state.write(["job"])
     state.write(["job"])
-    assert told == [("gone", state.failure_reason)] and UNKNOWN in told[0][1]
-    state.take(("open", "http://127.0.0.1:1", ()))  # the next run tries the server again
+    assert told == [ServerAway(state.failure_reason)] and UNKNOWN in told[0].reason
+    monkeypatch.setattr(tracing, "import_mlflow", lambda tracking_uri: None)
+    state.open(OpenRun("http://127.0.0.1:1"))  # the next run tries the server again
     assert not state.gone
 
 
@@ -108,15 +110,13 @@ def mlflow_error_from(cause: Exception) -> Exception:
 def test_a_refused_request_is_the_server_away_but_a_timeout_is_not():
     from requests import exceptions as http
 
-    assert trace_child._server_away(mlflow_error_from(http.ConnectionError("refused")))
-    assert trace_child._server_away(
-        mlflow_error_from(http.RetryError("too many 503 error responses"))
-    )
-    assert not trace_child._server_away(mlflow_error_from(http.ReadTimeout("read timed out")))
-    assert not trace_child._server_away(
+    assert tracing._server_away(mlflow_error_from(http.ConnectionError("refused")))
+    assert tracing._server_away(mlflow_error_from(http.RetryError("too many 503 error responses")))
+    assert not tracing._server_away(mlflow_error_from(http.ReadTimeout("read timed out")))
+    assert not tracing._server_away(
         mlflow_error_from(http.RetryError("too many 500 error responses"))
     )
-    assert not trace_child._server_away(ValueError("bad span"))
+    assert not tracing._server_away(ValueError("bad span"))
 
 
 class FlakyServer:
@@ -152,7 +152,7 @@ class FlakyServer:
 
 def jobs(n: int) -> list:
     from llmflow.tracking.traces import TraceJob
-    from tests.tracking.test_trace_writer import records
+    from tests.worker.test_client import records
 
     models = [{"provider": "ollama", "model": "llama3.1", "base_url": "http://127.0.0.1:9"}]
     variant = variant_of(models)
@@ -172,9 +172,9 @@ def variant_of(models: list[dict]):
 
 
 def test_a_batch_retried_after_an_outage_sends_only_what_did_not_arrive(monkeypatch):
-    monkeypatch.setattr(trace_child.time, "sleep", lambda s: None)
+    monkeypatch.setattr(tracing.time, "sleep", lambda s: None)
     server = FlakyServer(refusals=2)
-    state = ChildState()
+    state = RunState()
     state.clients["http://127.0.0.1:1"] = server
     state.tracking_uri, state.experiment_id = "http://127.0.0.1:1", "1"
     state.write(jobs(3))
@@ -183,15 +183,27 @@ def test_a_batch_retried_after_an_outage_sends_only_what_did_not_arrive(monkeypa
     assert server.links == server.batches
 
 
+_NEVER_CLOSED: list = []
+
+
 def most_batches_at_once(monkeypatch, tracking_uri: str, n_calls: int) -> tuple[int, str]:
     """Run the child's loop on one run of n_calls calls whose writes each take 1 s (long enough
     for the calls to arrive on a loaded machine: at 0.2 s a CI run saw 3 at once, not 4): how
     many batches were written at once at most, and the child's reply."""
-    import io
-    import os
-    import pickle
     import threading
     import time
+    from multiprocessing import Pipe
+
+    from llmflow.worker import server
+    from llmflow.worker.protocol import (
+        PROTOCOL_VERSION,
+        EndRun,
+        Hello,
+        OpenRun,
+        RunEnded,
+        TraceCall,
+    )
+    from tests.worker.test_client import begin_calls
 
     active, most, lock = [0], [0], threading.Lock()
 
@@ -203,46 +215,45 @@ def most_batches_at_once(monkeypatch, tracking_uri: str, n_calls: int) -> tuple[
         with lock:
             active[0] -= 1
 
-    monkeypatch.setattr(ChildState, "_write_once", slow_write)
-    monkeypatch.setattr(trace_child, "TraceBatch", lambda experiment_id, jobs: SimpleNamespace())
+    monkeypatch.setattr(RunState, "_write_once", slow_write)
+    monkeypatch.setattr(tracing, "TraceBatch", lambda experiment_id, jobs: SimpleNamespace())
+    monkeypatch.setattr(tracing, "import_mlflow", lambda tracking_uri: None)
     job = jobs(1)[0]
     messages = [
-        ("open", tracking_uri, ()),
-        ("begin", "1", {job.variant.id: job.variant}, None),
-        *[("call", job.record, job.variant.id, "run-1")] * n_calls,
-        ("end",),
+        OpenRun(tracking_uri),
+        begin_calls("1", job.variant),
+        *[TraceCall(job.record, "run-1")] * n_calls,
+        EndRun(),
     ]
-    read, write = os.pipe()  # never closed: the child's loop exits the process when input ends
-    replies = io.BytesIO()
-    serving = (os.fdopen(read, "rb"), replies, StoreTasks)
-    threading.Thread(target=trace_child.serve, args=serving, daemon=True).start()
-    with os.fdopen(os.dup(write), "wb") as sending:
-        for message in messages:
-            pickle.dump(message, sending)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:  # the reply, once it is whole
-            return most[0], pickle.loads(replies.getvalue())
-        except (EOFError, pickle.UnpicklingError):
-            time.sleep(0.05)
+    requests, sending = Pipe(duplex=False)
+    replies, answering = Pipe(duplex=False)
+    _NEVER_CLOSED.append(sending)  # the worker's loop exits the process when its input ends
+    threading.Thread(target=server.serve, args=(requests, answering), daemon=True).start()
+    for message in messages:
+        sending.send(message)
+    assert replies.recv() == Hello(PROTOCOL_VERSION)
+    if replies.poll(30):
+        ended = replies.recv()
+        assert isinstance(ended, RunEnded)
+        return most[0], ended.traces
     raise AssertionError("the child never replied to the end of the run")
 
 
 def test_a_server_gets_several_batches_at_once_a_local_store_one(monkeypatch):
-    assert most_batches_at_once(monkeypatch, "http://127.0.0.1:1", 400) == (4, ("end", 400, ""))
-    assert most_batches_at_once(monkeypatch, "sqlite:///x.db", 400) == (1, ("end", 400, ""))
+    assert most_batches_at_once(monkeypatch, "http://127.0.0.1:1", 400) == (4, TraceCount(400, ""))
+    assert most_batches_at_once(monkeypatch, "sqlite:///x.db", 400) == (1, TraceCount(400, ""))
 
 
 def test_a_batch_retried_midway_through_its_scores_writes_each_score_once(monkeypatch):
     from llmflow.scoring import Score
     from llmflow.tracking.traces import TraceJob
 
-    monkeypatch.setattr(trace_child.time, "sleep", lambda s: None)
+    monkeypatch.setattr(tracing.time, "sleep", lambda s: None)
     server = FlakyServer(refusals=0)
     server.refuse_assessment_at = 4  # the server goes away after 4 of the 6 scores
     scores = (Score("a", True, True, ""), Score("b", 0.5, False, ""))
     scored = [TraceJob(j.record, j.variant, j.run_id, scores) for j in jobs(3)]
-    state = ChildState()
+    state = RunState()
     state.clients["http://127.0.0.1:1"] = server
     state.tracking_uri, state.experiment_id = "http://127.0.0.1:1", "1"
     state.write(scored)
@@ -255,7 +266,7 @@ def test_a_span_that_cannot_be_built_fails_its_batch_with_the_reason(monkeypatch
         raise ValueError("an attribute MLflow cannot encode")
 
     monkeypatch.setattr(trace_batch, "build_span", unbuildable)
-    state = ChildState()
+    state = RunState()
     state.tracking_uri, state.experiment_id = "http://127.0.0.1:1", "1"
     state.write(jobs(2))
     assert state.written == 0 and "cannot encode" in state.failure_reason

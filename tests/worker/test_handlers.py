@@ -1,5 +1,5 @@
-"""The store kept in the trace writer's process: its answers, its errors, and a child kept from
-an earlier run that works as the current parent does."""
+"""The store tasks the worker does (worker/handlers.py): their answers, their errors, and a
+worker kept from an earlier run that works as the current parent does."""
 
 from __future__ import annotations
 
@@ -10,53 +10,56 @@ import pytest
 from mlflow import MlflowClient
 
 from llmflow.errors import TrackingError
-from llmflow.tracking.store_child import StoreInChild
-from llmflow.tracking.trace_writer import TraceWriter
-from llmflow.writer_process import portable
+from llmflow.worker.client import WorkerClient
+from llmflow.worker.handlers import portable
+from llmflow.worker.protocol import EndRuns, ExperimentId, OpenStore
 
 
-def opened(tracking_uri: str) -> tuple[TraceWriter, StoreInChild]:
-    writer = TraceWriter(tracking_uri)
-    store = StoreInChild(writer)
-    store.open(tracking_uri)
-    return writer, store
-
-
-def test_the_child_creates_and_ends_the_runs(tmp_path: Path, tracking_uri: str):
-    writer, store = opened(tracking_uri)
+def opened(tracking_uri: str) -> WorkerClient:
+    worker = WorkerClient(tracking_uri)
     try:
-        experiment_id = store.experiment_id("in-the-child")
+        worker.ask(OpenStore(tracking_uri))
+    except BaseException:
+        worker.close()
+        raise
+    return worker
+
+
+def test_the_worker_creates_and_ends_the_runs(tmp_path: Path, tracking_uri: str):
+    worker = opened(tracking_uri)
+    try:
+        experiment_id = worker.ask(ExperimentId("in-the-worker"))
         client = MlflowClient(tracking_uri)
         run_id = client.create_run(experiment_id).info.run_id
-        store.end_runs([run_id], "KILLED")
-        store.end_runs_now([run_id], "FINISHED")  # beside the main loop, same store
+        worker.ask(EndRuns((run_id,), "KILLED"))
+        worker.end_runs_now(EndRuns((run_id,), "FINISHED"))  # beside the main loop, same store
     finally:
-        writer.close()
-    assert client.get_experiment(experiment_id).name == "in-the-child"
+        worker.close()
+    assert client.get_experiment(experiment_id).name == "in-the-worker"
     assert client.get_run(run_id).info.status == "FINISHED"
 
 
-def test_an_unusable_store_is_one_line_from_the_child(tmp_path: Path):
+def test_an_unusable_store_is_one_line_from_the_worker(tmp_path: Path):
     not_a_db = tmp_path / "notes.db"
     not_a_db.write_text("not a database")
     with pytest.raises(TrackingError, match="notes.db") as raised:
         opened(f"sqlite:///{not_a_db}")
     assert "\n" not in str(raised.value)
-    assert any("trace writer's process" in note for note in raised.value.__notes__)  # --debug
+    assert any("worker's process" in note for note in raised.value.__notes__)  # --debug
 
 
-def test_a_kept_child_follows_the_parents_directory_and_environment(
+def test_a_kept_worker_follows_the_parents_directory_and_environment(
     tmp_path: Path, tracking_uri: str, monkeypatch
 ):
-    first, _ = opened(tracking_uri)
-    first.close()  # the child waits in the pool for the next run
+    first = opened(tracking_uri)
+    first.close()  # the worker waits in the pool for the next run
     later = tmp_path / "later"
     later.mkdir()
     monkeypatch.chdir(later)
     monkeypatch.setenv("LLMFLOW_CACHE_DIR", str(later / "cache"))
-    writer, _ = opened(f"sqlite:///{later / 'new.db'}")  # a new store: copied from the template
-    writer.close()
-    assert list((later / "cache").glob("mlflow-*-empty.db")), "the child used the old cache dir"
+    worker = opened(f"sqlite:///{later / 'new.db'}")  # a new store: copied from the template
+    worker.close()
+    assert list((later / "cache").glob("mlflow-*-empty.db")), "the worker used the old cache dir"
 
 
 class _NeedsTwoArguments(Exception):
@@ -85,11 +88,11 @@ def test_llmflow_errors_cross_whole_and_mlflows_stay_out_of_the_parent():
     assert str(mlflows) == "MlflowException: Run 'x' not found"
 
 
-def test_a_task_that_cannot_be_sent_is_an_error_and_the_writer_goes_on(tracking_uri: str):
-    writer, store = opened(tracking_uri)
+def test_a_task_that_cannot_be_sent_is_an_error_and_the_worker_goes_on(tracking_uri: str):
+    worker = opened(tracking_uri)
     try:
-        with pytest.raises(TrackingError, match="cannot send experiment_id"):
-            writer.ask("experiment_id", lambda: None)  # a lambda cannot be pickled
-        assert store.experiment_id("after") != ""
+        with pytest.raises(TrackingError, match="cannot send ExperimentId"):
+            worker.ask(ExperimentId(lambda: None))  # a lambda cannot be pickled
+        assert worker.ask(ExperimentId("after")) != ""
     finally:
-        writer.close()
+        worker.close()
