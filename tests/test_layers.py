@@ -108,11 +108,7 @@ LAYERS: dict[str, int] = {
 # arrows that break the rule today, each with its reason; this list may only shrink
 ALLOWED_UPWARD: dict[tuple[str, str], str] = {}
 # circles today, each edge with its owner; this list may only shrink
-ALLOWED_CIRCLE_EDGES: dict[tuple[str, str], str] = {
-    ("llmflow.tracking.assessments", "llmflow.tracking.assessment_sync"): "worker",
-    ("llmflow.tracking.assessments", "llmflow.tracking.trace_batch"): "worker",
-    ("llmflow.tracking.traces", "llmflow.tracking.assessments"): "worker",
-}
+ALLOWED_CIRCLE_EDGES: dict[tuple[str, str], str] = {}
 # modules that still import llmflow's own modules inside functions: how many such imports
 LAZY_IMPORTS: dict[str, int] = {
     # keeps `llmflow --help` fast: a command imports its work when it runs
@@ -134,12 +130,8 @@ LAZY_IMPORTS: dict[str, int] = {
     "llmflow.rescore": 17,
     "llmflow.rescore_judges": 2,
     "llmflow.session": 6,
-    "llmflow.tracking.assessment_sync": 3,
-    "llmflow.tracking.assessments": 6,
     "llmflow.tracking.run_inputs": 1,
     "llmflow.tracking.runs": 5,
-    "llmflow.tracking.trace_batch": 1,
-    "llmflow.tracking.traces": 1,
     # the worker: its server after the process is prepared; the finish's MLflow-heavy modules
     "llmflow.worker.finish": 6,
     "llmflow.worker.handlers": 4,

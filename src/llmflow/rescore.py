@@ -210,7 +210,7 @@ def _log_metrics(client: Any, run: Any, metrics: dict[str, float]) -> dict[str, 
 
 def _trace_judges(client: Any, run: Any, current: dict[Any, Any], calls: list[Any]) -> None:
     """The judge calls just made, as traces beside the calls they graded."""
-    from .tracking.assessments import write_judge_traces
+    from .tracking.call_scores import write_judge_traces
     from .tracking.traces import call_tag
 
     by_tag = {call_tag(*key): trace_id for key, (trace_id, _) in current.items()}

@@ -7,10 +7,12 @@ scores it missed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from ..scoring import Score
+from ..scoring import Score
+from .assessments import log_scores
+from .schema import JUDGE_KEY
+from .traces import call_key, call_traces
 
 Key = tuple[str, int]  # (case_id, repeat)
 Current = dict[Key, tuple[str, dict[str, Any]]]  # call -> (trace id, valid assessments by name)
@@ -18,8 +20,6 @@ Current = dict[Key, tuple[str, dict[str, Any]]]  # call -> (trace id, valid asse
 
 def current_assessments(client: Any, experiment_id: str, run_id: str, variant_id: str) -> Current:
     """Each traced model call's valid assessments, by name (judge calls' traces left out)."""
-    from .traces import call_key, call_traces
-
     current: Current = {}
     for tag, info in call_traces(client, experiment_id, run_id, variant_id).items():
         if (key := call_key(tag)) is not None:
@@ -31,8 +31,6 @@ def current_assessments(client: Any, experiment_id: str, run_id: str, variant_id
 def sync_scores(client: Any, current: Current, scores: dict[Key, list[Score]]) -> tuple[int, int]:
     """Log the scores that differ from (or are missing on) their trace: (assessments written,
     scored calls without a trace to carry them)."""
-    from .assessments import log_scores
-
     pending: list[tuple[str, Score, str | None]] = []
     for key, found in scores.items():
         if key not in current:
@@ -50,8 +48,6 @@ def sync_scores(client: Any, current: Current, scores: dict[Key, list[Score]]) -
 
 def same(assessment: Any, score: Score) -> bool:
     """The assessment records this very score (value, rationale, judge)."""
-    from .schema import JUDGE_KEY
-
     value = None if score.error else score.value
     judge = (assessment.metadata or {}).get(JUDGE_KEY)
     return (

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import mlflow_compat
+from .assessments import log_scores
 from .span_ingestion import TraceServer, log_spans, trace_server
 from .traces import TraceJob, build_span, trace_of
 
@@ -116,8 +117,6 @@ def log_job_scores(
     request per scored trace instead of one per score (measured here, a server on PostgreSQL:
     113 ms for a trace's 5 scores, 78 ms for each score alone). A server that takes no trace
     name from the spans (TraceServer.sends_every_info) gets every trace's info."""
-    from .assessments import log_scores
-
     store = mlflow_compat.tracking_store(client)
     if mlflow_compat.batchable(store):
         pairs = [

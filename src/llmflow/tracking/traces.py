@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..plan import Variant
 from ..types import CallRecord
 from . import mlflow_compat, schema
+from .assessments import feedback
 from .schema import CALL_TAG, ROLE_TAG, UNPRICED_USAGE
 
 if TYPE_CHECKING:
@@ -62,8 +63,6 @@ def trace_of(experiment_id: str, job: TraceJob, span: Any) -> Any:
         TraceLocation,
         TraceState,
     )
-
-    from .assessments import feedback
 
     ok = span.status.status_code == SpanStatusCode.OK
     info = TraceInfo(

@@ -150,7 +150,7 @@ class Finish:
         traces of their own; after a resume, every score (a trace written before a kill or an
         outage may lack its own). Each name once on a trace, however often this is done. A
         failure is reported, never fatal: the calls and their metrics are safe already."""
-        from ..tracking.assessments import log_call_scores
+        from ..tracking.call_scores import log_call_scores
 
         judged, resumed = self.request.judged, self.request.resumed_calls
         judges = judged.scores.get(variant_id, {}) if judged is not None else {}
