@@ -26,10 +26,11 @@ ANSWERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, fake_openai):
-    """Two variants with known, different answers; a judge and a length check; `mlflow server`."""
-    root = tmp_path_factory.mktemp("eval_view")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def served(request, tmp_path_factory, fake_openai):
+    """Two variants with known, different answers; a judge and a length check; `mlflow server`
+    on the store they were written to: a sqlite file, or PostgreSQL (as a team's server)."""
+    root = tmp_path_factory.mktemp(f"eval_view_{request.param}")
     for model, answers in ANSWERS.items():
         for prompt, answer in zip(PROMPTS, answers, strict=True):
             fake_openai.scripted[(model, prompt["user"])] = answer
@@ -39,7 +40,10 @@ def served(tmp_path_factory, fake_openai):
     judge["rubric"] = "Is the answer correct?"
     brief = {"type": "length", "max": 20, "name": "brief"}
     path = write_experiment(root, models, prompts=PROMPTS, scorers=[judge, brief])
-    uri = f"sqlite:///{root / 'mlflow.db'}"
+    if request.param == "sqlite":
+        uri = f"sqlite:///{root / 'mlflow.db'}"
+    else:
+        uri = request.getfixturevalue("postgres").create_database("eval_view")
     result = invoke_cli("run", str(path), env={"K": "test-openai-key", "MLFLOW_TRACKING_URI": uri})
     assert result.exit_code == 0, result.output
     server = start_mlflow(root / "server", uri, workers=1)
@@ -133,8 +137,10 @@ def _tags(run: dict) -> dict[str, str]:
 
 
 @pytest.mark.skipif(chromium() is None, reason="needs Chromium (Debian's chromium package)")
-def test_the_compare_view_in_a_browser_pairs_the_answers(served, tmp_path: Path):
+def test_the_compare_view_in_a_browser_pairs_the_answers(served, tmp_path: Path, request):
     pytest.importorskip("websockets", reason="the browser is driven over websockets")
+    if request.node.callspec.params["served"] != "sqlite":
+        pytest.skip("the page is the same whatever the store: looked at once, on sqlite")
     from tests.browser import Browser
 
     found = runs(served)
