@@ -151,6 +151,7 @@ def _rescore_variant(
     ledger: ScoreLedger,
 ) -> bool:
     """Score one variant's stored answers; True when anything was written."""
+    from .mlflow_judging import judge_metrics, mlflow_judge_scores, with_mlflow_judges
     from .quality_outputs import classification
     from .scoring.judge import with_judges
     from .scoring.tables import add_score_columns
@@ -172,6 +173,9 @@ def _rescore_variant(
         if cost is not None:
             metrics["judge_cost_usd"] = cost
     metrics.update(classification(store, run_id, loaded, records, checks))
+    current = current_assessments(client, run.info.experiment_id, run_id, variant_id)
+    mlflow_judged = mlflow_judge_scores(loaded, checks, records, current)
+    metrics.update(judge_metrics(mlflow_judged))
     result.variants[run.data.tags.get(TAG_VARIANT, run_id)] = metrics
     new = _log_metrics(client, run, metrics)
     table = {name: values for name, values in columns.items() if name in BASE_COLUMNS}
@@ -179,8 +183,7 @@ def _rescore_variant(
     table_changed = table != columns
     if table_changed:
         store.log_table(run_id, table, CALLS_TABLE)
-    current = current_assessments(client, run.info.experiment_id, run_id, variant_id)
-    written, untraced = sync_scores(client, current, scores)
+    written, untraced = sync_scores(client, current, with_mlflow_judges(scores, mlflow_judged))
     result.assessments += written
     result.untraced += untraced
     if judged is not None:

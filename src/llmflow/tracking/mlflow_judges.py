@@ -23,16 +23,16 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ..config.scorers import MLFLOW_JUDGE_PROVIDERS, MLFLOW_JUDGES
 from ..errors import ConfigError
 
-BUILTIN = ("Correctness", "Guidelines", "RelevanceToQuery", "Safety", "Completeness", "Fluency")
-_OPENAI_COMPATIBLE = {"openai", "ollama"}
+BUILTIN = MLFLOW_JUDGES
 _KEYLESS = "unused"  # a self-hosted server needs no key, MLflow's adapter insists on one
 
 
 def judge_uri(entry: Any) -> str:
     """MLflow's model URI for a judge entry of the experiment (`openai:/<model>`)."""
-    if entry.provider not in _OPENAI_COMPATIBLE:
+    if entry.provider not in MLFLOW_JUDGE_PROVIDERS:
         raise ConfigError(
             f"{entry.provider}/{entry.model}: MLflow's built-in judges are called here through "
             "an OpenAI-compatible endpoint: pick an openai (or ollama) model as their judge"
@@ -40,7 +40,9 @@ def judge_uri(entry: Any) -> str:
     return f"openai:/{entry.model}"
 
 
-def mlflow_judges(names: Sequence[str], entry: Any, guidelines: str | None = None) -> list[Any]:
+def mlflow_judges(
+    names: Sequence[str], entry: Any, guidelines: str | list[str] | None = None
+) -> list[Any]:
     """The built-in judges named, each with the entry's model as its judge."""
     from mlflow.genai import scorers
 
