@@ -5,6 +5,7 @@ in `llmflow score`; the schema's mistakes are one line; a file without them neve
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -154,3 +155,41 @@ def test_a_run_without_them_never_imports_mlflows_judges(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path
     )
     assert done.stdout.split() == ["1", "False"], done.stderr[-2000:]
+
+
+def test_a_judges_bad_answer_or_dead_server_is_a_score_error_not_a_crash(
+    tmp_path: Path, tracking_uri: str, fake_openai, monkeypatch
+):
+    import mlflow.genai.judges.adapters.utils as adapter
+
+    tries = []
+    monkeypatch.setattr(adapter, "_sleep_with_backoff", tries.append)  # MLflow's 3 min of waits
+    monkeypatch.delenv("OPENAI_API_BASE", raising=False)
+    monkeypatch.setenv("K", "test-openai-key")
+    fake_openai.structured_reply = "I think it is fine."
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{closed.getsockname()[1]}/v1"
+    models = [*_models(fake_openai)[:2], {"provider": "openai", "model": "m", "base_url": dead}]
+    scorers = [
+        {"type": "mlflow", "judge": "Correctness", "model": "gpt-4o"},
+        {"type": "mlflow", "judge": "Safety", "model": "m"},
+    ]
+    path = write_experiment(tmp_path, models, prompts=PROMPTS, scorers=scorers)
+    ran = invoke_cli("run", str(path), "--tracking-uri", tracking_uri)
+    assert ran.exit_code == 1 and "Traceback" not in ran.output  # m itself was skipped
+    # the first variant's 2 calls to the dead judge (in flight together), MLflow's 10 retries
+    # each; none for the second variant's
+    assert 10 <= len(tries) <= 20
+
+    client = MlflowClient(tracking_uri)
+    experiment_id = client.get_experiment_by_name("provider-comparison").experiment_id
+    judged = 0
+    for run in client.search_runs([experiment_id], "tags.`llmflow.kind` = 'variant'"):
+        assert "score.correctness" not in run.data.metrics
+        for trace in client.search_traces(locations=[experiment_id], run_id=run.info.run_id):
+            errors = {a.name: a.error.error_message for a in trace.info.assessments}
+            assert errors["correctness"].startswith("MLflow judge failed: ")
+            assert errors["safety"].startswith("MLflow judge unreachable: ")
+            judged += 1
+    assert judged == 4  # 2 variants x 2 prompts (m was skipped: its server is down)

@@ -1,5 +1,6 @@
 """`type: mlflow` checks: MLflow's built-in judges grade each variant's traced answers after
-`llmflow run`'s session and in `llmflow score`.
+`llmflow run`'s session and in `llmflow score` (rescore.py's judge_with_mlflow and
+_rescore_variant call them).
 
 They run in the process that ran the variants, once its traces are written. Each verdict is an
 assessment on the call's trace, named as the check (MLflow's own name by default:
@@ -21,12 +22,14 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from .config.scorers import mlflow_judge_entry
 from .redact import one_line
 from .scoring import CaseChecks, Score
+from .tracking.assessments import JUDGE_KEY
+from .tracking.mlflow_judges import judge_endpoint, mlflow_judges
 
 if TYPE_CHECKING:
     from .config import LoadedExperiment
-    from .report.comparison import Comparison
     from .types import CallRecord
 
 CallKey = tuple[str, int]
@@ -37,40 +40,18 @@ def has_mlflow_judges(loaded: LoadedExperiment) -> bool:
     return any(spec.type == "mlflow" for spec in loaded.config.scorers or ())
 
 
-def judge_run(loaded: LoadedExperiment, result: Any) -> Comparison:
-    """Judge every variant of a finished `llmflow run` (its RunResult), write the verdicts and
-    their metrics, rebuild the parent's comparison and report; the new comparison."""
-    from mlflow.entities import Metric
-
-    from .report import load_comparison
-    from .rescore import _refresh_parent, _variant_runs
-    from .scoring import case_table
-    from .tracking.assessment_sync import current_assessments, sync_scores
-    from .tracking.runs import TAG_VARIANT, RunStore
-
-    store = RunStore(result.tracking_uri)
-    client, table = store.client, case_table(loaded) or {}
-    for run in _variant_runs(client, result.parent_run_id):
-        variant_id = run.data.tags.get(TAG_VARIANT, "")
-        ids = (run.info.experiment_id, run.info.run_id)
-        current = current_assessments(client, *ids, variant_id)
-        scores = mlflow_judge_scores(loaded, table, result.records.get(variant_id, []), current)
-        sync_scores(client, current, scores)
-        metrics = [Metric(k, v, 0, 0) for k, v in judge_metrics(scores).items()]
-        if metrics:
-            client.log_batch(run.info.run_id, metrics=metrics)
-    _refresh_parent(store, result.experiment_name, result.parent_run_id, force=True)
-    return load_comparison(client, result.experiment_name, result.parent_run_id)
-
-
 def mlflow_judge_scores(
     loaded: LoadedExperiment,
     table: dict[str, CaseChecks],
     records: Sequence[CallRecord],
     current: dict[CallKey, tuple[str, dict[str, Any]]],
+    unreachable: dict[str, Score] | None = None,
 ) -> dict[CallKey, list[Score]]:
     """The `type: mlflow` verdicts on each traced answer (`current`: assessment_sync's), by
-    call; a verdict the trace holds from the same judge is kept, not asked again."""
+    call; a verdict the trace holds from the same judge is kept, not asked again. A judge found
+    `unreachable` (by check name; shared across calls) is not asked again: MLflow tries a
+    server 11 times, minutes, before it gives up."""
+    unreachable = {} if unreachable is None else unreachable
     named = {n: s for c in table.values() for n, s in c.checks if s.type == "mlflow"}
     answered = [
         r
@@ -79,23 +60,21 @@ def mlflow_judge_scores(
     ]
     scores: dict[CallKey, list[Score]] = {}
     for name, spec in named.items():
-        for key, score in _judge_all(loaded, name, spec, table, answered, current):
+        for key, score in _judge_all(loaded, (name, spec), table, answered, current, unreachable):
             scores.setdefault(key, []).append(score)
     return scores
 
 
 def _judge_all(
     loaded: LoadedExperiment,
-    name: str,
-    spec: Any,
+    check: tuple[str, Any],
     table: dict[str, CaseChecks],
     answered: list[CallRecord],
     current: dict[CallKey, tuple[str, dict[str, Any]]],
+    unreachable: dict[str, Score],
 ) -> list[tuple[CallKey, Score]]:
     """One `type: mlflow` check's verdicts on the answers, asked in parallel."""
-    from .config.scorers import mlflow_judge_entry
-    from .tracking.mlflow_judges import judge_endpoint, mlflow_judges
-
+    name, spec = check
     entry = mlflow_judge_entry(spec, loaded.config.models)
     (scorer,) = mlflow_judges([spec.judge or ""], entry, spec.guidelines)
     signature = _signature(spec.judge, entry, spec.guidelines)
@@ -109,7 +88,12 @@ def _judge_all(
             asking.append(record)
 
     def ask(record: CallRecord) -> Score:
-        return _verdict(scorer, name, signature, record, table[record.case_id].expected)
+        if name in unreachable:
+            return unreachable[name]
+        score = _verdict(scorer, name, signature, record, table[record.case_id].expected)
+        if score.error is not None and score.error.startswith(_UNREACHABLE):
+            unreachable.setdefault(name, score)
+        return score
 
     with judge_endpoint(entry), ThreadPoolExecutor(_PARALLEL) as pool:
         verdicts = list(pool.map(ask, asking))
@@ -149,6 +133,9 @@ def _verdict(scorer: Any, name: str, signature: str, record: Any, expected: str 
         found = scorer(**{k: v for k, v in given.items() if k in takes})
         value, error = str(found.value), found.error
     except Exception as e:  # the judge's server or its answer: a score error, never a crash
+        if _is_unreachable(e):
+            why = f"{_UNREACHABLE}: {one_line(e)}"
+            return Score(name, None, False, why, "LLM_JUDGE", error=why, judge=signature)
         value, error = "", e
     if error is None and value in ("yes", "no"):
         passed = value == "yes"
@@ -159,10 +146,19 @@ def _verdict(scorer: Any, name: str, signature: str, record: Any, expected: str 
     return Score(name, None, False, why, "LLM_JUDGE", error=why, judge=signature)
 
 
+_UNREACHABLE = "MLflow judge unreachable"
+
+
+def _is_unreachable(error: BaseException) -> bool:
+    """MLflow's adapter gave up on the server (connection refused or timed out, after its
+    retries), not on one answer."""
+    import requests
+
+    return isinstance(error.__cause__, requests.exceptions.ConnectionError | requests.Timeout)
+
+
 def _kept(name: str, old: Any, signature: str) -> Score | None:
     """The verdict a trace holds from this very judge, as a Score; None to ask again."""
-    from .tracking.assessments import JUDGE_KEY
-
     metadata = (old.metadata or {}) if old is not None else {}
     if old is None or metadata.get(JUDGE_KEY) != signature or old.value is None:
         return None

@@ -19,6 +19,7 @@ would need their own MLflow URI forms and are refused with the reason.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -61,13 +62,16 @@ def mlflow_judges(
 
 @contextlib.contextmanager
 def judge_endpoint(entry: Any) -> Iterator[None]:
-    """OPENAI_API_BASE and OPENAI_API_KEY set to the entry's server and key for the block."""
+    """OPENAI_API_BASE and OPENAI_API_KEY set to the entry's server and key for the block, and
+    MLflow's timeout per request to the entry's timeout_s."""
     judge_uri(entry)  # refuses what MLflow's adapter could not call
     base = entry.base_url or ("http://127.0.0.1:11434" if entry.provider == "ollama" else None)
     if base and entry.provider == "ollama" and not base.rstrip("/").endswith("/v1"):
         base = f"{base.rstrip('/')}/v1"
     key_env = getattr(entry, "api_key_env", None) or "OPENAI_API_KEY"
     values = {"OPENAI_API_KEY": os.environ.get(key_env) or _KEYLESS}
+    # MLflow waits this long for each of its 11 tries (its default: 300 s)
+    values["MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS"] = str(math.ceil(entry.timeout_s))
     if base:
         values["OPENAI_API_BASE"] = base
     saved = {name: os.environ.get(name) for name in values}
