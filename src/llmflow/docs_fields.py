@@ -77,7 +77,8 @@ MEANINGS: dict[str, dict[str, str]] = {
         "call's latency / cost is <= it",
         "rubric": "`judge`: what a good answer is",
         "provider": "`judge`: the judge's provider (no default)",
-        "model": "`judge`: the judge's model (no default)",
+        "model": "`judge`: the judge's model (no default); `mlflow`: the `models:` entry that "
+        "judges, by its name, model or provider/model (openai or ollama)",
         "base_url": "`judge`: as in a model entry",
         "api_key_env": "`judge`: as in a model entry",
         "temperature": "`judge`: as in a model entry",
@@ -86,6 +87,9 @@ MEANINGS: dict[str, dict[str, str]] = {
         "max_retries": "`judge`: as in a model entry",
         "price_per_mtok": "`judge`: as in a model entry",
         "price_as": "`judge`: as in a model entry",
+        "judge": "`mlflow`: MLflow's built-in judge, one of Correctness, Equivalence, Guidelines, "
+        "RelevanceToQuery, Safety, Completeness, Fluency (see [MLflow](mlflow-evaluation.md))",
+        "guidelines": "`mlflow`, judge Guidelines: the rule (or rules) the answer must follow",
     },
     "ModelEntry": {
         "provider": "which provider answers (see [Providers](#providers))",

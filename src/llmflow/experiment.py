@@ -19,8 +19,10 @@ from .config import LoadedExperiment, load_experiment
 from .config.environment import resolve_cache_path
 from .errors import Interrupted
 from .journal import load_for_resume
+from .mlflow_judging import has_mlflow_judges
 from .plan import build_plan
 from .pricing import Pricer
+from .rescore import judge_with_mlflow
 from .run_types import LATEST, RunHooks, RunRequest, RunResult
 from .scoring.judge_plan import judge_checks
 from .session import Session
@@ -64,6 +66,8 @@ def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunRes
                 cache.close()
         if session.stop_signal is not None:
             raise Interrupted(result.parent_run_id, result.status, session.stop_signal)
+        if has_mlflow_judges(loaded):  # MLflow's judges, on the traces just written
+            result.comparison = judge_with_mlflow(loaded, result)
         with stop_signals_interrupt() as received:
             try:
                 outcome = session.worker.ask(

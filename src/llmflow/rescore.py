@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from .config import LoadedExperiment, load_experiment
 from .errors import ConfigError, LlmflowError
+from .mlflow_judging import judge_metrics, mlflow_judge_scores, with_mlflow_judges
 from .scoring import CaseChecks, case_table, quality_metrics, score_records
 from .tracking.artifacts import has_artifact
+from .tracking.assessment_sync import current_assessments, sync_scores
 from .tracking.calls_table import calls_table, records_from_rows
 from .tracking.mlflow_sources import StoreSources
 from .tracking.read import calls_table as calls_table_of
@@ -40,7 +42,9 @@ from .tracking.schema import (
 from .types import CallRecord, Message
 
 if TYPE_CHECKING:
+    from .report.comparison import Comparison
     from .rescore_judges import ScoreLedger
+    from .run_types import RunResult
     from .scoring.judge import Judged
 
 BASE_COLUMNS = tuple(calls_table([]))
@@ -94,6 +98,27 @@ def rescore(
         # every time, not only on a change: a registry left stale by an earlier score is mended
         result.registry = refresh_versions(client, [run.info.run_id for run in runs])
     return result
+
+
+def judge_with_mlflow(loaded: LoadedExperiment, result: RunResult) -> Comparison:
+    """After `llmflow run`'s session: MLflow's judges (`type: mlflow`, mlflow_judging.py) grade
+    every variant's traced answers; their verdicts and metrics are written, the parent's
+    comparison and report rebuilt. The new comparison."""
+    from mlflow.entities import Metric
+
+    store = RunStore(result.tracking_uri)
+    client, table = store.client, case_table(loaded) or {}
+    unreachable: dict[str, Any] = {}
+    for run in variant_runs(client, result.experiment_id, result.parent_run_id):
+        variant_id = run.data.tags.get(TAG_VARIANT, "")
+        current = current_assessments(client, run.info.experiment_id, run.info.run_id, variant_id)
+        records = result.records.get(variant_id, [])
+        scores = mlflow_judge_scores(loaded, table, records, current, unreachable)
+        sync_scores(client, current, scores)
+        metrics = [Metric(k, v, 0, 0) for k, v in judge_metrics(scores).items()]
+        if metrics:
+            client.log_batch(run.info.run_id, metrics=metrics)
+    return _refresh_parent(store, result.experiment_name, result.parent_run_id, force=True)
 
 
 def _refuse_unfinished(client: Any, parent_id: str) -> None:
@@ -154,7 +179,6 @@ def _rescore_variant(
     from .quality_outputs import classification
     from .scoring.judge import with_judges
     from .scoring.tables import add_score_columns
-    from .tracking.assessment_sync import current_assessments, sync_scores
 
     client, run_id = store.client, run.info.run_id
     stored = calls_table_of(client, run_id)
@@ -172,6 +196,9 @@ def _rescore_variant(
         if cost is not None:
             metrics["judge_cost_usd"] = cost
     metrics.update(classification(store, run_id, loaded, records, checks))
+    current = current_assessments(client, run.info.experiment_id, run_id, variant_id)
+    mlflow_judged = mlflow_judge_scores(loaded, checks, records, current)
+    metrics.update(judge_metrics(mlflow_judged))
     result.variants[run.data.tags.get(TAG_VARIANT, run_id)] = metrics
     new = _log_metrics(client, run, metrics)
     table = {name: values for name, values in columns.items() if name in BASE_COLUMNS}
@@ -179,8 +206,7 @@ def _rescore_variant(
     table_changed = table != columns
     if table_changed:
         store.log_table(run_id, table, CALLS_TABLE)
-    current = current_assessments(client, run.info.experiment_id, run_id, variant_id)
-    written, untraced = sync_scores(client, current, scores)
+    written, untraced = sync_scores(client, current, with_mlflow_judges(scores, mlflow_judged))
     result.assessments += written
     result.untraced += untraced
     if judged is not None:
@@ -265,9 +291,10 @@ def _judge_budget(loaded: LoadedExperiment, ledger: Any) -> Any:
     return Budget.after(limit, [entry.record for entry in ledger.entries])
 
 
-def _refresh_parent(store: RunStore, experiment: str, parent_id: str, force: bool) -> None:
+def _refresh_parent(store: RunStore, experiment: str, parent_id: str, force: bool) -> Comparison:
     """The comparison and, when the run has one, the report, rebuilt from MLflow: when the
-    variants changed now (`force`), or when the comparison the parent holds is not theirs."""
+    variants changed now (`force`), or when the comparison the parent holds is not theirs.
+    The comparison."""
     from .report import comparison_artifacts
     from .tracking.artifacts import read_text
 
@@ -276,7 +303,7 @@ def _refresh_parent(store: RunStore, experiment: str, parent_id: str, force: boo
     artifacts = comparison_artifacts(comparison)
     stored = read_text(client, parent_id, COMPARISON_JSON)
     if not force and stored == artifacts[COMPARISON_JSON]:
-        return
+        return comparison
     for path, text in artifacts.items():
         client.log_text(parent_id, text, path)
     if has_artifact(client, parent_id, REPORT_DIR):
@@ -286,3 +313,4 @@ def _refresh_parent(store: RunStore, experiment: str, parent_id: str, force: boo
         with tempfile.TemporaryDirectory() as tmp:
             write_report(load_report_data(client, experiment, parent_id), Path(tmp))
             client.log_artifacts(parent_id, tmp, REPORT_DIR)
+    return comparison

@@ -19,6 +19,7 @@ from .labels import TASK, canonical, instruction
 from .models import ModelEntry
 from .prompts_file import load_prompts_file
 from .schema import DatasetPrompts, Experiment, PromptCase, known_fields
+from .scorers import mlflow_judges_problem
 from .training import load_training
 from .validation_errors import describe_validation_error
 
@@ -103,6 +104,8 @@ def load_experiment(
                 for p in prompts
             )
     config, prompts = prepare(config, prompts, path, train=stored_prompts is None)
+    if (problem := mlflow_judges_problem(config.scorers, prompts)) is not None:
+        raise ConfigError(f"{path}: {problem}")
     check_plan_size(config, len(prompts), str(path))
     digests = {} if stored_prompts is not None else _training_digests(config)
     return LoadedExperiment(config, prompts, path, text, digests, read_from)

@@ -22,7 +22,7 @@ from .fields import (
 )
 from .labels import TASK, labels_problem
 from .models import SWEEPABLE, ModelEntry
-from .scorers import ScorerSpec
+from .scorers import ScorerSpec, mlflow_judge_entry
 from .validation_errors import describe_validation_error
 
 
@@ -178,6 +178,16 @@ class Experiment(Strict):
         for index, entry in enumerate(self.models):
             if entry.provider == "sklearn" and self.task != TASK:
                 raise ValueError(f"models[{index}].provider: sklearn needs task: classify")
+        return self
+
+    @model_validator(mode="after")
+    def _check_mlflow_judge_models(self) -> Experiment:
+        for index, spec in enumerate(self.scorers or ()):
+            if spec.type == "mlflow":
+                try:
+                    mlflow_judge_entry(spec, self.models)
+                except ValueError as e:
+                    raise ValueError(f"scorers[{index}].{e}") from None
         return self
 
 

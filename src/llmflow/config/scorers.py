@@ -8,6 +8,7 @@ scoring/checks.py's CHECKS."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import (
@@ -40,7 +41,20 @@ DETERMINISTIC = (
     "label",  # task classify: the answer, mapped to one of `value` (the labels), is `expected`
 )
 SIMILARITY = ("rouge-l", "chrf")  # scores in [0, 1] against the prompt's `expected`
-TYPES = (*DETERMINISTIC, "judge")
+TYPES = (*DETERMINISTIC, "judge", "mlflow")
+# `type: mlflow`: MLflow's built-in judges that read only the call's inputs, its answer and the
+# prompt's `expected` (tracking/mlflow_judges.py calls them); the first two need `expected`
+MLFLOW_JUDGES = (
+    "Correctness",
+    "Equivalence",
+    "Guidelines",
+    "RelevanceToQuery",
+    "Safety",
+    "Completeness",
+    "Fluency",
+)
+MLFLOW_NEEDS_EXPECTED = ("Correctness", "Equivalence")
+MLFLOW_JUDGE_PROVIDERS = ("openai", "ollama")  # MLflow calls them through its OpenAI adapter
 # the fields each type reads; any other field set on it is a mistake worth one line
 _FIELDS: dict[str, tuple[str, ...]] = {
     "equals": ("value", "case_sensitive"),
@@ -57,6 +71,7 @@ _FIELDS: dict[str, tuple[str, ...]] = {
     "rouge-l": ("threshold",),
     "chrf": ("threshold",),
     "label": ("value",),
+    "mlflow": ("judge", "model", "guidelines"),
 }
 # the types whose value may hold `{expected}`, the prompt's reference (scoring/specs.py)
 TAKES_REFERENCE = ("equals", "contains", "icontains", "contains-any", "contains-all", "regex")
@@ -108,6 +123,9 @@ class ScorerSpec(BaseModel):
     max_retries: int | None = None
     price_per_mtok: dict[str, float] | None = None
     price_as: str | None = None
+    # mlflow only: the built-in judge's class name and, for Guidelines, its rules
+    judge: str | None = None
+    guidelines: str | list[str] | None = None
 
     @field_validator("type")
     @classmethod
@@ -136,6 +154,8 @@ class ScorerSpec(BaseModel):
 
     @property
     def label(self) -> str:
+        if self.name is None and self.type == "mlflow" and self.judge:
+            return re.sub(r"(?<!^)(?=[A-Z])", "_", self.judge).lower()  # MLflow's own name
         return self.name or self.type
 
     def judge_entry(self) -> ModelEntry:
@@ -207,6 +227,53 @@ def _judge(spec: ScorerSpec) -> None:
         raise ValueError(describe_validation_error(e)) from None
 
 
+def _mlflow_judge(spec: ScorerSpec) -> None:
+    if spec.judge not in MLFLOW_JUDGES:
+        got = f" (got {str(spec.judge)[:40]!r})" if spec.judge is not None else ""
+        raise ValueError(f"judge: must be one of {', '.join(MLFLOW_JUDGES)}{got}")
+    if not spec.model:
+        raise ValueError("model: the judge's model, a models: entry's name or model")
+    if (spec.judge == "Guidelines") != bool(spec.guidelines):
+        if spec.guidelines:
+            raise ValueError(f"guidelines: does not apply to judge {spec.judge}")
+        raise ValueError("guidelines: the Guidelines judge needs the rules to judge by")
+
+
+def mlflow_judge_entry(spec: ScorerSpec, models: list[ModelEntry]) -> ModelEntry:
+    """The `models:` entry a `type: mlflow` check names by its `name`, `model` or
+    `provider/model`; ValueError when none or several do."""
+    found = [
+        e for e in models if spec.model in (e.name, e.model_name, f"{e.provider}/{e.model_name}")
+    ]
+    if len(found) != 1:
+        how = "no" if not found else "more than one"
+        known = ", ".join(dict.fromkeys(e.name or e.model_name for e in models))
+        raise ValueError(f"model: {how} models: entry named {spec.model!r} (the entries: {known})")
+    if found[0].provider not in MLFLOW_JUDGE_PROVIDERS:
+        raise ValueError(
+            f"model: {spec.model!r} is {found[0].provider}: MLflow's judges are called here "
+            "through an OpenAI-compatible endpoint, name an openai or ollama entry"
+        )
+    return found[0]
+
+
+def mlflow_judges_problem(scorers: list[ScorerSpec] | None, prompts: Sequence[Any]) -> str | None:
+    """What stops the file's MLflow judges from judging its prompts, in one line, or None."""
+    for prompt in prompts:
+        for k, spec in enumerate(prompt.checks):
+            if spec.type == "mlflow":
+                return f"prompts[{prompt.id}].assert[{k}]: type mlflow belongs in scorers:"
+    for index, spec in enumerate(scorers or ()):
+        if spec.type == "mlflow" and spec.judge in MLFLOW_NEEDS_EXPECTED:
+            missing = [p.id for p in prompts if p.expected is None]
+            if missing:
+                return (
+                    f"scorers[{index}].judge: {spec.judge} needs each prompt's expected answer, "
+                    f"{len(missing)} have none: {', '.join(missing[:3])}"
+                )
+    return None
+
+
 _CHECKS = {
     "equals": _needs_text,
     "contains": _needs_text,
@@ -222,4 +289,5 @@ _CHECKS = {
     "chrf": _unit_threshold,
     "label": _needs_list,
     "judge": _judge,
+    "mlflow": _mlflow_judge,
 }

@@ -19,20 +19,21 @@ would need their own MLflow URI forms and are refused with the reason.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ..config.scorers import MLFLOW_JUDGE_PROVIDERS, MLFLOW_JUDGES
 from ..errors import ConfigError
 
-BUILTIN = ("Correctness", "Guidelines", "RelevanceToQuery", "Safety", "Completeness", "Fluency")
-_OPENAI_COMPATIBLE = {"openai", "ollama"}
+BUILTIN = MLFLOW_JUDGES
 _KEYLESS = "unused"  # a self-hosted server needs no key, MLflow's adapter insists on one
 
 
 def judge_uri(entry: Any) -> str:
     """MLflow's model URI for a judge entry of the experiment (`openai:/<model>`)."""
-    if entry.provider not in _OPENAI_COMPATIBLE:
+    if entry.provider not in MLFLOW_JUDGE_PROVIDERS:
         raise ConfigError(
             f"{entry.provider}/{entry.model}: MLflow's built-in judges are called here through "
             "an OpenAI-compatible endpoint: pick an openai (or ollama) model as their judge"
@@ -40,7 +41,9 @@ def judge_uri(entry: Any) -> str:
     return f"openai:/{entry.model}"
 
 
-def mlflow_judges(names: Sequence[str], entry: Any, guidelines: str | None = None) -> list[Any]:
+def mlflow_judges(
+    names: Sequence[str], entry: Any, guidelines: str | list[str] | None = None
+) -> list[Any]:
     """The built-in judges named, each with the entry's model as its judge."""
     from mlflow.genai import scorers
 
@@ -59,13 +62,16 @@ def mlflow_judges(names: Sequence[str], entry: Any, guidelines: str | None = Non
 
 @contextlib.contextmanager
 def judge_endpoint(entry: Any) -> Iterator[None]:
-    """OPENAI_API_BASE and OPENAI_API_KEY set to the entry's server and key for the block."""
+    """OPENAI_API_BASE and OPENAI_API_KEY set to the entry's server and key for the block, and
+    MLflow's timeout per request to the entry's timeout_s."""
     judge_uri(entry)  # refuses what MLflow's adapter could not call
     base = entry.base_url or ("http://127.0.0.1:11434" if entry.provider == "ollama" else None)
     if base and entry.provider == "ollama" and not base.rstrip("/").endswith("/v1"):
         base = f"{base.rstrip('/')}/v1"
     key_env = getattr(entry, "api_key_env", None) or "OPENAI_API_KEY"
     values = {"OPENAI_API_KEY": os.environ.get(key_env) or _KEYLESS}
+    # MLflow waits this long for each of its 11 tries (its default: 300 s)
+    values["MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS"] = str(math.ceil(entry.timeout_s))
     if base:
         values["OPENAI_API_BASE"] = base
     saved = {name: os.environ.get(name) for name in values}

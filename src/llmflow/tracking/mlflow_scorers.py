@@ -43,7 +43,9 @@ def as_mlflow_scorers(experiment: str | Path | LoadedExperiment) -> list[Any]:
         raise ConfigError(f"{loaded.path.name}: no scorers: or assert: to turn into scorers")
     names: dict[str, None] = {}
     for checks in table.values():
-        names.update((name, None) for name, spec in checks.checks if spec.type != "judge")
+        names.update(
+            (name, None) for name, spec in checks.checks if spec.type not in ("judge", "mlflow")
+        )
     check_class = _check_class()
     return [check_class(name=name, table=table) for name in names]
 
