@@ -256,6 +256,12 @@ def test_a_missing_dataset_or_a_store_without_datasets_is_one_line(tmp_path, tra
     path = dataset_experiment(tmp_path, {"mlflow_dataset": "nowhere", "version": 2})
     versioned = error("run", str(path), "--tracking-uri", tracking_uri)
     assert "prompts.version: MLflow keeps dataset versions on Databricks only" in versioned
+    unnamed = error("dataset", "push", str(path), "--name", " ", "--tracking-uri", tracking_uri)
+    assert "--name: must not be empty" in unnamed
+    twins = tmp_path / "twins.jsonl"
+    twins.write_text('{"id": "a", "user": "Hi"}\n{"id": "b", "user": "Hi"}\n')
+    merged = error("dataset", "push", str(twins), "--name", "t", "--tracking-uri", tracking_uri)
+    assert f"{twins}: prompts 'a' and 'b' have the same user and system messages" in merged
 
 
 def test_push_updates_by_id_and_a_pinned_digest_refuses_a_changed_dataset(tmp_path, tracking_uri):
