@@ -53,6 +53,12 @@ def test_temperature_out_of_range_names_file_and_field(tmp_path: Path):
         ([{**GEMINI, "max_tokens": 0}], {}, "models[0].max_tokens: must be at least 1"),
         ([{**GEMINI, "top_p": 1.5}], {}, "models[0].top_p: must be between 0 and 1"),
         ([{**GEMINI, "n_ctx": 512}], {}, "models[0].n_ctx: only applies to provider local"),
+        (
+            [{**GEMINI, "batch": "yes"}],
+            {},
+            "models[0].batch: write true, false or {max_requests: N, poll_s: SECONDS}",
+        ),
+        ([{**GEMINI, "batch": 1}], {}, "models[0].batch: write true, false or {max_requests"),
         ([], {}, "models: List should have at least 1 item"),
         ([GEMINI], {"repeats": 0}, "repeats: must be between 1 and 1,000,000"),
         ([GEMINI], {"concurrency": "many"}, "concurrency: Input should be a valid integer"),

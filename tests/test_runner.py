@@ -12,7 +12,7 @@ from tests.helpers import write_experiment
 FAST = RetryPolicy(base_delay_s=0.001, max_delay_s=0.01)
 
 
-def run_plan(tmp_path: Path, fake, *, retry=FAST, **entry) -> list[CallRecord]:
+def run_plan(tmp_path: Path, fake, *, retry=FAST, exclusive_key=None, **entry) -> list[CallRecord]:
     model = {"provider": "openai", "model": "gpt-4o-mini", "base_url": f"{fake.url}/v1", **entry}
     plan = build_plan(load_experiment(write_experiment(tmp_path, [model])))
     records: list[CallRecord] = []
@@ -24,6 +24,8 @@ def run_plan(tmp_path: Path, fake, *, retry=FAST, **entry) -> list[CallRecord]:
             )
             for v in plan.variants
         }
+        for provider in providers.values():
+            provider.exclusive_key = exclusive_key
         pricers = {v.id: Pricer(v.entry) for v in plan.variants}
         runner = Runner(providers, pricers, concurrency=4, on_record=records.append, retry=retry)
         await runner.run(plan.calls())
@@ -80,3 +82,13 @@ def test_global_concurrency_bounds_calls_in_flight(tmp_path, fake_openai):
         fake_openai._next_fault = original
     assert len(records) == 2
     assert max(seen) == 1, "max_concurrency=1 must keep one call in flight"
+
+
+def test_a_provider_with_an_exclusive_key_is_called_one_call_at_a_time(tmp_path, fake_openai):
+    # the local model's provider has one; the lock guarding it must exist (it once did not,
+    # and every local call failed with an AttributeError)
+    fake_openai.delay_s = 0.05
+    records = run_plan(tmp_path, fake_openai, exclusive_key="local:shared")
+    assert [r.error_type for r in records] == [None, None]
+    starts_ends = sorted((r.timing.started_ns, r.timing.ended_ns) for r in records)
+    assert starts_ends[0][1] <= starts_ends[1][0], "calls sharing the key overlapped"

@@ -89,7 +89,8 @@ def test_a_command_that_reads_runs_never_creates_a_store(tmp_path: Path, args: l
     result = run_cli(*args, "--tracking-uri", f"sqlite:///{missing}", cwd=tmp_path)
     assert result.exit_code == 1
     assert result.stderr.count("error:") == 1
-    assert f"no MLflow store at {missing} (only `llmflow run` creates one)" in result.stderr
+    makers = "only `llmflow run` and `llmflow dataset push` make one"
+    assert f"no MLflow store at {missing} ({makers})" in result.stderr
     assert not missing.exists()
 
 

@@ -103,6 +103,7 @@ def test_a_promoted_variant_loads_from_the_prompt_registry(tmp_path, tracking_ur
 
 def test_a_registry_prompt_that_is_not_there_is_one_line(tmp_path, tracking_uri, fake_openai):
     path = experiment(tmp_path, fake_openai, "nowhere", system="prompts:/missing@production")
+    MlflowClient(tracking_uri).search_experiments()  # the store exists, not the prompt
     result = invoke_cli("run", str(path), "--tracking-uri", tracking_uri)
     assert result.exit_code == 2, result.output
     assert "system: cannot read 'prompts:/missing@production'" in " ".join(result.output.split())

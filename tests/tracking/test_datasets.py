@@ -245,6 +245,7 @@ def test_a_missing_dataset_or_a_store_without_datasets_is_one_line(tmp_path, tra
         return result.output
 
     path = dataset_experiment(tmp_path, {"mlflow_dataset": "nowhere"})
+    MlflowClient(tracking_uri).search_experiments()  # the store exists, without the dataset
     missing = error("run", str(path), "--tracking-uri", tracking_uri)
     assert "prompts: no MLflow evaluation dataset named 'nowhere'" in missing
     file_store = f"file://{tmp_path / 'mlruns'}"
@@ -256,6 +257,27 @@ def test_a_missing_dataset_or_a_store_without_datasets_is_one_line(tmp_path, tra
     path = dataset_experiment(tmp_path, {"mlflow_dataset": "nowhere", "version": 2})
     versioned = error("run", str(path), "--tracking-uri", tracking_uri)
     assert "prompts.version: MLflow keeps dataset versions on Databricks only" in versioned
+    unnamed = error("dataset", "push", str(path), "--name", " ", "--tracking-uri", tracking_uri)
+    assert "--name: must not be empty" in unnamed
+    twins = tmp_path / "twins.jsonl"
+    twins.write_text('{"id": "a", "user": "Hi"}\n{"id": "b", "user": "Hi"}\n')
+    merged = error("dataset", "push", str(twins), "--name", "t", "--tracking-uri", tracking_uri)
+    assert f"{twins}: prompts 'a' and 'b' have the same user and system messages" in merged
+
+
+@pytest.mark.parametrize("command", ["plan", "run"])
+@pytest.mark.parametrize("field", ["prompts", "system"])
+def test_reading_mlflow_where_no_store_is_leaves_none(tmp_path, command, field):
+    path = dataset_experiment(tmp_path, [{"id": "a", "user": "Hi"}])
+    document = yaml.safe_load(path.read_text())
+    document[field] = {"mlflow_dataset": "set"} if field == "prompts" else "prompts:/p@production"
+    path.write_text(yaml.safe_dump(document))
+    missing = tmp_path / "nowhere.db"
+    result = invoke_cli(command, str(path), "--tracking-uri", f"sqlite:///{missing}")
+    assert result.exit_code == 2, result.output
+    assert f"{field}: no MLflow store at {missing}" in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not missing.exists()
 
 
 def test_push_updates_by_id_and_a_pinned_digest_refuses_a_changed_dataset(tmp_path, tracking_uri):

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import ConfigError
 from .common import Debug, LeanGroup, TrackingUri, errors
 
 dataset_app = typer.Typer(
@@ -59,13 +60,17 @@ def push(
     from ..tracking.uri import resolve_tracking_uri
 
     with errors(debug):
+        if not name.strip():
+            raise ConfigError("--name: must not be empty")
         uri = resolve_tracking_uri(tracking_uri)
         require_sql_store(uri, "--tracking-uri")
         cases, own_experiment = _prompt_set(prompts_file)
         store = _open(uri)
         experiment = experiment or own_experiment
         experiment_id = store.experiment_id(experiment) if experiment else None
-        pushed = push_prompts(store.tracking_uri, cases, name, experiment_id, prune)
+        pushed = push_prompts(
+            store.tracking_uri, cases, name, experiment_id, prune, source=str(prompts_file)
+        )
     verb = "created" if pushed.created else "updated"
     removed = f", {pushed.removed} removed" if prune else ""
     print(

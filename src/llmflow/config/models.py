@@ -84,7 +84,11 @@ class ModelEntry(Strict):
     @field_validator("batch", mode="before")
     @classmethod
     def _batch_flag(cls, value: Any) -> Any:
-        return {} if value is True else None if value is False else value
+        if value is None or isinstance(value, dict):
+            return value
+        if isinstance(value, bool):
+            return {} if value else None
+        raise ValueError("write true, false or {max_requests: N, poll_s: SECONDS}")
 
     @field_validator("base_url")
     @classmethod

@@ -68,11 +68,12 @@ def push_prompts(
     name: str,
     experiment_id: str | None = None,
     prune: bool = False,
+    source: str = "prompts",
 ) -> PushResult:
     """Create the dataset `name` or update it so that each prompt's record (found by the id it
     keeps in a tag) says what the prompt says; other records stay unless `prune`."""
     require_sql_store(tracking_uri, "--tracking-uri")
-    _refuse_merged_rows(cases)
+    _refuse_merged_rows(cases, source)
     wanted = [rows.record_of(case, i) for i, case in enumerate(cases)]
     with _mlflow_quiet(tracking_uri):
         from mlflow.genai import datasets
@@ -106,7 +107,7 @@ def require_sql_store(tracking_uri: str, field: str) -> None:
     )
 
 
-def _refuse_merged_rows(cases: Sequence[PromptCase]) -> None:
+def _refuse_merged_rows(cases: Sequence[PromptCase], source: str) -> None:
     """MLflow keeps one record per distinct inputs: two prompts with the same messages would
     become one record, and a prompt would be lost."""
     first: dict[tuple[str, str | None], str] = {}
@@ -114,8 +115,8 @@ def _refuse_merged_rows(cases: Sequence[PromptCase]) -> None:
         key = (case.user, case.system)
         if key in first:
             raise ConfigError(
-                f"prompts {shorten(first[key])} and {shorten(case.id)} have the same user and "
-                "system messages: an MLflow dataset keeps one record per distinct inputs"
+                f"{source}: prompts {shorten(first[key])} and {shorten(case.id)} have the same "
+                "user and system messages: an MLflow dataset keeps one record per distinct inputs"
             )
         first[key] = case.id
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from ..errors import ConfigError
 from ..user_files import shorten
 from .datasets import read_dataset
+from .uri import sqlite_file
 
 if TYPE_CHECKING:
     from ..config import DatasetPrompts, PromptCase
@@ -26,10 +27,20 @@ class StoreSources:
     def dataset_prompts(
         self, ref: DatasetPrompts, field: str
     ) -> tuple[tuple[PromptCase, ...], str]:
+        self._require_store(field)
         return read_dataset(self.tracking_uri, ref, field)
 
     def registry_prompt(self, uri: str, field: str) -> tuple[str, str]:
+        self._require_store(field)
         return read_registry_prompt(self.tracking_uri, uri, field)
+
+    def _require_store(self, field: str) -> None:
+        """MLflow would make a sqlite store to look in: `llmflow plan` would leave one behind."""
+        if (path := sqlite_file(self.tracking_uri)) is not None and not path.exists():
+            raise ConfigError(
+                f"{field}: no MLflow store at {path} to read it from: run this where the "
+                "store is, or give it with --tracking-uri"
+            )
 
 
 def read_registry_prompt(tracking_uri: str, uri: str, field: str) -> tuple[str, str]:

@@ -58,8 +58,8 @@ def open_store(tracking_uri: str, create: bool = True) -> RunStore:
     elif (path := sqlite_file(tracking_uri)) is not None:
         if not create and not path.exists():
             raise TrackingError(
-                f"no MLflow store at {path} (only `llmflow run` creates one): run this where "
-                "the runs were made, or give their store with --tracking-uri"
+                f"no MLflow store at {path} (only `llmflow run` and `llmflow dataset push` make "
+                "one): run this where the runs were made, or give their store with --tracking-uri"
             )
         _check_sqlite_file(path, shown)
     try:
