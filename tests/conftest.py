@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from llmflow._process import MLFLOW_SETTINGS
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.ollama import FakeOllama
@@ -80,7 +81,10 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         "ANTHROPIC_BASE_URL",
     ):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MLFLOW_MODEL_CATALOG_URI", "")
+    # the command's MLflow settings (quiet, no catalog): tests call the CLI in this process
+    # (typer's CliRunner), past cli.commands.main, which applies them in the real command
+    for name, value in MLFLOW_SETTINGS.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("LLMFLOW_CACHE_DIR", str(tmp_path / "cache"))
 
 
