@@ -44,8 +44,12 @@ class RunResult:
     experiment_id: str
     parent_run_id: str
     tracking_uri: str
-    records: dict[str, list[CallRecord]]
     skipped: list[Skipped]
+    # counted as the calls finish: the records themselves are in the journal and the worker
+    # (a 100,000-call run keeps none of them here)
+    n_calls: int = 0
+    n_failed_calls: int = 0
+    n_cached_calls: int = 0
     resumed_calls: int = 0
     traces_written: int = 0
     traces_failed: int = 0
@@ -62,18 +66,16 @@ class RunResult:
     unjudged: int = 0  # answers still waiting for a judge's verdict (judging was stopped)
 
     @property
-    def n_failed_calls(self) -> int:
-        return sum(not r.ok for records in self.records.values() for r in records)
-
-    @property
     def n_empty_answers(self) -> int:
         """Blank answers among the measured calls (the variants' n_empty, summed)."""
         rows = self.comparison.rows if self.comparison is not None else ()
         return sum(row.n_empty for row in rows)
 
-    @property
-    def n_cached_calls(self) -> int:
-        return sum(r.cached for records in self.records.values() for r in records)
+    def count(self, record: CallRecord) -> None:
+        """One more call finished (or resumed from the journal)."""
+        self.n_calls += 1
+        self.n_failed_calls += not record.ok
+        self.n_cached_calls += record.cached
 
     @property
     def exit_code(self) -> int:

@@ -4,7 +4,7 @@ readable markdown (responses.md); the table's `prompt` column and the messages i
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..types import CallRecord, Completion, Cost, GenerationSettings, Message, Timing, Usage
@@ -27,7 +27,7 @@ CALL_COLUMNS = (
 )
 
 
-def calls_table(records: Sequence[CallRecord]) -> dict[str, list[Any]]:
+def calls_table(records: Iterable[CallRecord]) -> dict[str, list[Any]]:
     """One row per call, as columns for mlflow.log_table: CALL_COLUMNS, in that order."""
     columns: dict[str, list[Any]] = {name: [] for name in CALL_COLUMNS}
     for r in records:
@@ -53,7 +53,7 @@ def calls_table(records: Sequence[CallRecord]) -> dict[str, list[Any]]:
     return columns
 
 
-def responses_markdown(records: Sequence[CallRecord]) -> str:
+def responses_markdown(records: Iterable[CallRecord]) -> str:
     lines = []
     for r in records:
         lines.append(f"## {r.case_id} (repeat {r.repeat})\n")

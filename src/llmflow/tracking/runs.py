@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -222,18 +222,21 @@ class RunStore:
     def finish_variant(
         self,
         run_id: str,
-        records: Sequence[CallRecord],
+        records: Iterable[CallRecord],
         metrics: dict[str, float],
         status: str,
         scores: dict[tuple[str, int], list[Score]] | None = None,
+        in_order: bool = False,
     ) -> dict[str, list[Any]]:
         """Metrics, calls.json (with a column per check and `passed` when scores are given),
-        responses.md, then the run's end; the calls table written."""
+        responses.md, then the run's end; the calls table written. `records` already sorted by
+        (case, repeat) (`in_order`) are read as they come, each pass: they may be read back
+        from disk rather than held."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
         self.client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
-        ordered = sorted(records, key=lambda r: (r.case_id, r.repeat))
+        ordered = records if in_order else sorted(records, key=lambda r: (r.case_id, r.repeat))
         table = calls_table(ordered)
         if scores is not None:
             from ..scoring.tables import add_score_columns

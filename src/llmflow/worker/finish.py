@@ -128,7 +128,9 @@ class Finish:
         from ..scoring.judge import judge_cost_metric, with_judges
 
         store, judged = self.store, self.request.judged
-        records = self.run.records.get(variant.id, [])  # a resumed, skipped one keeps its own
+        # read back from disk at each pass, in (case, repeat) order, never all held at once; a
+        # resumed, skipped variant keeps its own
+        records = self.run.records.ordered(variant.id)
         if skipped is not None:
             store.client.set_tag(run_id, TAG_SKIPPED, skipped)
         checks = self.checks
@@ -139,7 +141,9 @@ class Finish:
         metrics.update(judge_cost_metric(judged, variant.id))
         metrics.update(classification(store, run_id, self.run.loaded, records, checks))
         ended = "FAILED" if skipped else self.request.status
-        self.tables[run_id] = store.finish_variant(run_id, records, metrics, ended, scored)
+        self.tables[run_id] = store.finish_variant(
+            run_id, records, metrics, ended, scored, in_order=True
+        )
         self._assessments(run_id, variant.id, scored or {})
         self._trained_model(run_id, variant.id)
 
