@@ -50,6 +50,7 @@ class RunResult:
     n_calls: int = 0
     n_failed_calls: int = 0
     n_cached_calls: int = 0
+    journal: Path | None = None  # where every call of the run is journaled (`records` reads it)
     resumed_calls: int = 0
     traces_written: int = 0
     traces_failed: int = 0
@@ -70,6 +71,20 @@ class RunResult:
         """Blank answers among the measured calls (the variants' n_empty, summed)."""
         rows = self.comparison.rows if self.comparison is not None else ()
         return sum(row.n_empty for row in rows)
+
+    @property
+    def records(self) -> dict[str, list[CallRecord]]:
+        """Every call's CallRecord (resumed ones and warmups too), by variant id, in the order
+        they finished: read from the run's journal at each access, since the run itself keeps
+        none (a 100,000-call run would hold them twice)."""
+        from .journal import read_journal
+
+        by_variant: dict[str, list[CallRecord]] = {}
+        if self.journal is None or not self.journal.exists():
+            return by_variant
+        for record in read_journal(self.journal)[1]:
+            by_variant.setdefault(record.variant_id, []).append(record)
+        return by_variant
 
     def count(self, record: CallRecord) -> None:
         """One more call finished (or resumed from the journal)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import threading
 from collections import defaultdict
 from typing import TYPE_CHECKING
@@ -68,6 +69,13 @@ def _start_worker(
     except BaseException:
         worker.close()
         raise
+
+
+def without_prompts(loaded: LoadedExperiment, plan: Plan) -> tuple[LoadedExperiment, Plan]:
+    """The experiment as the worker is told of it for the calls and the registration: without
+    its prompts and cases (the calls carry theirs; the checks table says how each case is
+    checked). 100,000 prompts, pickled and held again there, cost the worker some 200 MB."""
+    return dataclasses.replace(loaded, prompts=()), dataclasses.replace(plan, cases=())
 
 
 class Session:
@@ -166,7 +174,8 @@ class Session:
         # from here on the runs exist: a signal stops the calls, never the cleanup below
         parent_id, run_ids = self._open_runs(experiment_id, resumed)
         self.parent_run_id, self._run_ids = parent_id, run_ids
-        worker.begin(BeginCalls(experiment_id, parent_id, self.loaded, self.plan, self.checks))
+        loaded, plan = without_prompts(self.loaded, self.plan)
+        worker.begin(BeginCalls(experiment_id, parent_id, loaded, plan, self.checks))
         result = RunResult(
             experiment_name=experiment,
             experiment_id=experiment_id,
@@ -179,6 +188,7 @@ class Session:
         calls: asyncio.Future[None] | None = None
         try:
             journal = self._open_journal(result, run_ids)
+            result.journal = journal.path.resolve()
             calls = asyncio.ensure_future(
                 self._send(resumed, providers, result, run_ids, worker, journal)
             )
@@ -238,12 +248,13 @@ class Session:
             self.hooks.call_finished(record)
 
         runnable = tuple(v for v in self.plan.variants if v.id in providers)
-        warmups = [
-            c
-            for c in self.plan.warmup_calls(runnable)
-            if c.key not in done and c.variant.id not in batched  # no cold start to measure
-        ]
-        remaining = [c for c in self.plan.calls(runnable) if c.key not in done]
+        with gc_paused():  # 100,000 calls made at once: no collection walks them meanwhile
+            warmups = [
+                c
+                for c in self.plan.warmup_calls(runnable)
+                if c.key not in done and c.variant.id not in batched  # no cold start to measure
+            ]
+            remaining = [c for c in self.plan.calls(runnable) if c.key not in done]
         self.hooks.started(len(warmups) + len(remaining))
         to_batch = [c for c in remaining if c.variant.id in batched]
         remaining = [c for c in remaining if c.variant.id not in batched]

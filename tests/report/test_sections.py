@@ -10,13 +10,11 @@ import pytest
 from mlflow import MlflowClient
 
 from llmflow.experiment import RunRequest, run_experiment
-from llmflow.journal import journal_path, read_journal
 from llmflow.report import blocks
 from llmflow.report.data import VariantRun, report_data_from_records
 from llmflow.report.interpret import interpret
 from llmflow.report.render import sections
 from llmflow.stored_report import load_report_data
-from llmflow.types import CallRecord
 from tests.helpers import write_experiment
 
 
@@ -66,10 +64,11 @@ def test_the_report_from_memory_matches_the_report_from_mlflow(
     path = write_experiment(tmp_path, models, repeats=3, warmup=1, concurrency=1)
     request = RunRequest(path, tracking_uri=tracking_uri, journal_dir=tmp_path / "journals")
     result = run_experiment(request)
-    assert result.n_failed_calls == 5 and result.n_calls == len(records_of(result, tmp_path))
+    # result.records: read from the journal, as every call was written there
+    journaled = [record for records in result.records.values() for record in records]
+    assert result.n_failed_calls == 5 and result.n_calls == len(journaled) == 2 * (1 + 2 * 3)
     client = MlflowClient(tracking_uri)
     stored = load_report_data(client, "provider-comparison")
-    journaled = records_of(result, tmp_path)
 
     in_memory = [
         VariantRun(
@@ -103,9 +102,3 @@ def test_the_report_from_memory_matches_the_report_from_mlflow(
         for q in (50, 95, 99):
             assert metrics[f"latency_p{q}_s"] == pytest.approx(float(np.percentile(timed, q)))
         assert metrics["output_tokens"] == sum(r.usage.output_tokens for r in calls if r.ok)
-
-
-def records_of(result, tmp_path: Path) -> list[CallRecord]:
-    """Every call of the run, as its journal holds them."""
-    _, records = read_journal(journal_path(result.parent_run_id, tmp_path / "journals"))
-    return records

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from ..plan import Variant
 from ..pricing import cost_kind_of
 from ..redact import one_line, redact_text, redact_url
 from ..types import CallRecord
-from .calls_table import calls_table, responses_markdown
+from .calls_table import calls_table, responses_lines
 from .eval_view import share_datasets
 from .run_inputs import log_inputs
 from .schema import (  # TAG_KIND, KIND_* and TAG_VARIANT: also imported from here by old code
@@ -243,9 +244,19 @@ class RunStore:
 
             add_score_columns(table, ordered, scores)
         self.log_table(run_id, table, CALLS_TABLE)
-        self.client.log_text(run_id, responses_markdown(ordered), RESPONSES)
+        self._log_responses(run_id, ordered)
         self.client.set_terminated(run_id, status=status)
         return table
+
+    def _log_responses(self, run_id: str, ordered: Iterable[CallRecord]) -> None:
+        """responses.md, written to a file as the calls are read (100,000 calls make a text of
+        tens of MB, which log_text would hold whole)."""
+        with tempfile.TemporaryDirectory(prefix="llmflow-responses-") as into:
+            path = Path(into) / RESPONSES
+            with path.open("w", encoding="utf-8") as file:
+                for index, line in enumerate(responses_lines(ordered)):
+                    file.write(f"\n{line}" if index else line)
+            self.client.log_artifact(run_id, str(path))
 
     def log_table(self, run_id: str, columns: dict[str, list[Any]], artifact_file: str) -> None:
         """The table in `mlflow.log_table`'s format, written whole: log_table appends to an

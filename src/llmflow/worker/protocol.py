@@ -67,7 +67,9 @@ class OpenRun:
 
 @dataclass(frozen=True)
 class BeginCalls:
-    """The runs exist: what the traces and the finish need to know of the experiment."""
+    """The runs exist: what the traces and the finish need to know of the experiment. `loaded`
+    comes without its prompts and `plan` without its cases: each call carries its own, and
+    `checks` says how each case is checked."""
 
     experiment_id: str
     parent_run_id: str
