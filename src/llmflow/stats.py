@@ -19,7 +19,8 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 
 def mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+    """The mean, its sum exactly rounded (fsum): the same whatever order the values came in."""
+    return math.fsum(values) / len(values) if values else None
 
 
 def bootstrap_ci(
@@ -186,7 +187,10 @@ class Summary:
             "n_usage_missing": self.n_usage_missing,
             **(self.tokens.sums() if self.n_ok else {}),
         }
-        if (interval := bootstrap_ci(list(self.by_prompt.values()))) is not None:
+        # the prompts in one order, whatever order the calls came in (finished, or read back
+        # sorted): the seeded bootstrap resamples them by position
+        by_prompt = [self.by_prompt[case] for case in sorted(self.by_prompt)]
+        if (interval := bootstrap_ci(by_prompt)) is not None:
             metrics["latency_p50_ci_low_s"], metrics["latency_p50_ci_high_s"] = interval
         warmups = sorted(self.warmups, key=lambda r: -r.repeat)
         metrics.update(_warmup_metrics(warmups))
@@ -198,7 +202,7 @@ class Summary:
         unpriced = sum(1 for usd in paid if usd is None)
         costs: dict[str, float | None] = {"n_unpriced": unpriced}
         if self.n_ok and not unpriced:
-            costs["estimated_cost_usd"] = sum(usd for usd in paid if usd is not None)
+            costs["estimated_cost_usd"] = math.fsum(usd for usd in paid if usd is not None)
             if self.measured_costs:
                 costs["cost_per_call_usd"] = mean(
                     [usd for usd in self.measured_costs if usd is not None]
