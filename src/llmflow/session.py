@@ -78,6 +78,16 @@ def without_prompts(loaded: LoadedExperiment, plan: Plan) -> tuple[LoadedExperim
     return dataclasses.replace(loaded, prompts=()), dataclasses.replace(plan, cases=())
 
 
+# calls finished whose traces the worker has not written yet, at most: a store slower than the
+# calls (a loaded machine, a remote server) holds the calls back, not every record in memory
+MAX_WAITING = 2_000
+
+
+async def _pace(worker: WorkerClient) -> None:
+    while worker.waiting > MAX_WAITING:
+        await asyncio.sleep(0.02)
+
+
 class Session:
     """One `llmflow run`: the state shared by the async part and the cleanup."""
 
@@ -266,6 +276,7 @@ class Session:
             retry=self.request.retry,
             cache=self._cache,
             budget=self._budget(),
+            pace=lambda: _pace(worker),
         )
         await runner.run(warmups)
         hooks, detach = self.hooks, self.request.detach

@@ -22,7 +22,7 @@ from ..tracking.trace_batch import TraceBatch
 from ..tracking.traces import TraceJob
 from ..types import CallRecord
 from .context import work_as_parent
-from .protocol import BeginCalls, OpenRun, Reply, ServerAway, TraceCall, TraceCount
+from .protocol import BeginCalls, OpenRun, Reply, ServerAway, TraceCall, TraceCount, Written
 from .spill import RecordSpill
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ class RunState:
         self.scores: ScoresByVariant = {}  # this run's
         self.guard = CheckGuard()  # this run's checks, bounded (scoring/guard.py)
         self.written = 0
+        self.done = 0  # calls whose trace was written or failed
         self.failure_reason = ""
         self.away_since: float | None = None  # when the server stopped answering
         self.gone = False  # away past the bound: this run writes nothing more
@@ -88,6 +89,7 @@ class RunState:
         if message.cwd is not None and message.environ is not None:
             work_as_parent(message.cwd, message.environ, message.providers)
         self.written, self.failure_reason, self.away_since = 0, "", None
+        self.done = 0
         self.gone, self.scores, self.guard = False, {}, CheckGuard()
         self.records.close()
         self.begun, self.records, self.run_ids = None, RecordSpill(), {}
@@ -124,7 +126,17 @@ class RunState:
 
     def write(self, jobs: list[TraceJob]) -> None:
         """Write one batch (from one of `writers` threads at once), waiting for a server that
-        went away."""
+        went away; then tell the parent how many calls are done with."""
+        try:
+            self._write(jobs)
+        finally:
+            with self._lock:
+                self.done += len(jobs)
+                done = self.done
+            if jobs:
+                self._notify(Written(done))
+
+    def _write(self, jobs: list[TraceJob]) -> None:
         if not jobs:
             return
         if self.gone:
