@@ -92,3 +92,41 @@ def test_a_provider_with_an_exclusive_key_is_called_one_call_at_a_time(tmp_path,
     assert [r.error_type for r in records] == [None, None]
     starts_ends = sorted((r.timing.started_ns, r.timing.ended_ns) for r in records)
     assert starts_ends[0][1] <= starts_ends[1][0], "calls sharing the key overlapped"
+
+
+def test_the_pace_holds_the_calls_back_while_too_many_wait(tmp_path, fake_openai):
+    """The session's pace (the worker's backlog of traces) is awaited before every call: while
+    it waits, no request is sent, and the calls go on when it lets them."""
+    model = {"provider": "openai", "model": "gpt-4o-mini", "base_url": f"{fake_openai.url}/v1"}
+    plan = build_plan(load_experiment(write_experiment(tmp_path, [model], repeats=3)))
+    records: list[CallRecord] = []
+    sent_while_held: list[int] = []
+
+    async def go():
+        released = asyncio.Event()
+
+        async def pace() -> None:
+            if len(records) >= 2:  # two answers unconfirmed: hold the rest back
+                await released.wait()
+
+        providers = {
+            v.id: OpenAICompatProvider(
+                v.model, api_key="test-openai-key", base_url=v.entry.base_url
+            )
+            for v in plan.variants
+        }
+        pricers = {v.id: Pricer(v.entry) for v in plan.variants}
+        runner = Runner(
+            providers, pricers, concurrency=1, on_record=records.append, retry=FAST, pace=pace
+        )
+        running = asyncio.ensure_future(runner.run(plan.calls()))
+        while len(records) < 2:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)
+        sent_while_held.append(len(fake_openai.generation_requests()))
+        released.set()
+        await running
+
+    asyncio.run(go())
+    assert sent_while_held == [2]
+    assert len(records) == len(fake_openai.generation_requests()) == 6

@@ -99,3 +99,19 @@ def test_a_variant_without_any_answer_has_no_token_sums():
     m = summarize([record(None, error="ServerError")])
     assert "total_tokens" not in m and "input_tokens" not in m
     assert summarize([]).get("total_tokens") is None
+
+
+def test_the_metrics_do_not_depend_on_the_order_the_calls_came_in():
+    """The worker reads a variant's calls back sorted by (case, repeat), where they used to be
+    summarized in the order they finished: the seeded bootstrap interval of the median latency
+    resamples prompts by position, so they are put in one order first."""
+    import dataclasses
+    import random
+
+    calls = [
+        dataclasses.replace(record(0.1 + (i * 7919 % 13) / 10), case_id=f"p{i % 4}", repeat=i // 4)
+        for i in range(12)
+    ]
+    shuffled = random.Random(3).sample(calls, len(calls))
+    assert summarize(shuffled) == summarize(calls)
+    assert "latency_p50_ci_low_s" in summarize(calls)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 
+from ._process import gc_paused
 from .budget import preflight
 from .cache import ResponseCache
 from .config import LoadedExperiment, load_experiment
@@ -25,7 +26,7 @@ from .pricing import Pricer
 from .rescore import judge_with_mlflow
 from .run_types import LATEST, RunHooks, RunRequest, RunResult
 from .scoring.judge_plan import judge_checks
-from .session import Session
+from .session import Session, without_prompts
 from .stopping import stop_signals_interrupt
 from .tracking.mlflow_sources import StoreSources
 from .tracking.uri import resolve_tracking_uri
@@ -42,9 +43,12 @@ def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunRes
     """
     tracking_uri = resolve_tracking_uri(request.tracking_uri)
     prestart(tracking_uri)  # MLflow's import starts now, there
-    # a dataset or registry prompt the file names is read here: only then is MLflow imported
-    loaded = load_experiment(request.experiment_file, sources=StoreSources(tracking_uri))
-    plan = build_plan(loaded)
+    # a 100,000-prompt file makes millions of objects that live as long as the run: the
+    # collector walking them again and again meanwhile tripled the time to the first call
+    with gc_paused():
+        # a dataset or registry prompt the file names is read here: only then is MLflow imported
+        loaded = load_experiment(request.experiment_file, sources=StoreSources(tracking_uri))
+        plan = build_plan(loaded)
     pricers = {v.id: Pricer(v.entry) for v in plan.variants}
     limit = request.max_cost_usd if request.max_cost_usd is not None else loaded.config.max_cost_usd
     if limit is not None:
@@ -70,8 +74,9 @@ def run_experiment(request: RunRequest, hooks: RunHooks | None = None) -> RunRes
             result.comparison = judge_with_mlflow(loaded, result)
         with stop_signals_interrupt() as received:
             try:
+                lean, variants = without_prompts(loaded, plan)
                 outcome = session.worker.ask(
-                    Register(loaded, plan, request.register_all, result.comparison)
+                    Register(lean, variants, request.register_all, result.comparison)
                 )
             except KeyboardInterrupt:
                 session.abandon_worker()  # the registration stops here, unfinished

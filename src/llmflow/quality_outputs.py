@@ -7,6 +7,7 @@ scores anything becomes NaN (MLflow cannot delete a metric), which readers skip.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .config.labels import TASK
@@ -46,7 +47,7 @@ def classification(
     store: RunStore,
     run_id: str,
     loaded: LoadedExperiment,
-    records: list[CallRecord],
+    records: Iterable[CallRecord],
     checks: dict[str, CaseChecks] | None,
 ) -> dict[str, float]:
     """Task classify: accuracy, macro F1 and n_unparsed; the per-label table and the confusion

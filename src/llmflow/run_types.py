@@ -44,8 +44,13 @@ class RunResult:
     experiment_id: str
     parent_run_id: str
     tracking_uri: str
-    records: dict[str, list[CallRecord]]
     skipped: list[Skipped]
+    # counted as the calls finish: the records themselves are in the journal and the worker
+    # (a 100,000-call run keeps none of them here)
+    n_calls: int = 0
+    n_failed_calls: int = 0
+    n_cached_calls: int = 0
+    journal: Path | None = None  # where every call of the run is journaled (`records` reads it)
     resumed_calls: int = 0
     traces_written: int = 0
     traces_failed: int = 0
@@ -62,18 +67,30 @@ class RunResult:
     unjudged: int = 0  # answers still waiting for a judge's verdict (judging was stopped)
 
     @property
-    def n_failed_calls(self) -> int:
-        return sum(not r.ok for records in self.records.values() for r in records)
-
-    @property
     def n_empty_answers(self) -> int:
         """Blank answers among the measured calls (the variants' n_empty, summed)."""
         rows = self.comparison.rows if self.comparison is not None else ()
         return sum(row.n_empty for row in rows)
 
     @property
-    def n_cached_calls(self) -> int:
-        return sum(r.cached for records in self.records.values() for r in records)
+    def records(self) -> dict[str, list[CallRecord]]:
+        """Every call's CallRecord (resumed ones and warmups too), by variant id, in the order
+        they finished: read from the run's journal at each access, since the run itself keeps
+        none (a 100,000-call run would hold them twice)."""
+        from .journal import read_journal
+
+        by_variant: dict[str, list[CallRecord]] = {}
+        if self.journal is None or not self.journal.exists():
+            return by_variant
+        for record in read_journal(self.journal)[1]:
+            by_variant.setdefault(record.variant_id, []).append(record)
+        return by_variant
+
+    def count(self, record: CallRecord) -> None:
+        """One more call finished (or resumed from the journal)."""
+        self.n_calls += 1
+        self.n_failed_calls += not record.ok
+        self.n_cached_calls += record.cached
 
     @property
     def exit_code(self) -> int:

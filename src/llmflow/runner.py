@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from .budget import Budget, worst_case_usd
@@ -56,8 +56,10 @@ class Runner:
         retry: RetryPolicy | None = None,
         cache: ResponseCache | None = None,
         budget: Budget | None = None,
+        pace: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._providers = providers
+        self._pace = pace  # awaited before each call: the caller may hold the calls back
         self._pricers = pricers
         self._concurrency = concurrency
         self._on_record = on_record
@@ -111,6 +113,10 @@ class Runner:
 
     async def _work(self, queue: asyncio.Queue[Call], slots: asyncio.Semaphore) -> None:
         while not queue.empty():
+            if self._pace is not None:
+                await self._pace()
+                if queue.empty():  # another worker took the last call meanwhile
+                    break
             call = queue.get_nowait()
             async with slots:
                 record = await self.execute(call)

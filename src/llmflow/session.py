@@ -2,8 +2,10 @@
 worker (worker/) started beside the providers' opening, the runs opened or resumed, the calls
 sent, judged and journaled, then every run finished, whatever stopped it.
 
-Every finished call goes to the journal first, then to the in-memory records, the worker (which
-traces it and keeps it for the finish) and the progress bar. Whatever happens (failure, Ctrl-C),
+Every finished call goes to the journal first, then to the worker (which traces it and keeps it,
+on disk, for the finish) and the progress bar. This process keeps counts and the money spent, not
+the records (a 100,000-call run would hold them all twice), except for the judges, who read
+every answer once the calls are in. Whatever happens (failure, Ctrl-C),
 the MLflow runs are finished with what was collected; after a kill -9, `--resume` continues
 them from the journal.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import threading
 from collections import defaultdict
 from typing import TYPE_CHECKING
@@ -68,6 +71,23 @@ def _start_worker(
         raise
 
 
+def without_prompts(loaded: LoadedExperiment, plan: Plan) -> tuple[LoadedExperiment, Plan]:
+    """The experiment as the worker is told of it for the calls and the registration: without
+    its prompts and cases (the calls carry theirs; the checks table says how each case is
+    checked). 100,000 prompts, pickled and held again there, cost the worker some 200 MB."""
+    return dataclasses.replace(loaded, prompts=()), dataclasses.replace(plan, cases=())
+
+
+# calls finished whose traces the worker has not written yet, at most: a store slower than the
+# calls (a loaded machine, a remote server) holds the calls back, not every record in memory
+MAX_WAITING = 2_000
+
+
+async def _pace(worker: WorkerClient) -> None:
+    while worker.waiting > MAX_WAITING:
+        await asyncio.sleep(0.02)
+
+
 class Session:
     """One `llmflow run`: the state shared by the async part and the cleanup."""
 
@@ -96,6 +116,13 @@ class Session:
         self.providers: dict[str, Provider] = {}  # once opened: a trained model is logged
         self.checks = case_table(loaded)  # what each case is checked with; None: no checks
         self._judge_entries: list[JudgeEntry] = []  # every judge call journaled, resumed ones too
+        self._spent_usd = 0.0  # what the calls cost so far, resumed ones included (the budget)
+        # the answers, by variant id, only when a judge will read them
+        self._kept: defaultdict[str, list[CallRecord]] | None = None
+        if self.checks is not None:
+            from .scoring.judge import has_judges
+
+            self._kept = defaultdict(list) if has_judges(self.checks) else None
 
     @property
     def stop_signal(self) -> str | None:
@@ -157,13 +184,13 @@ class Session:
         # from here on the runs exist: a signal stops the calls, never the cleanup below
         parent_id, run_ids = self._open_runs(experiment_id, resumed)
         self.parent_run_id, self._run_ids = parent_id, run_ids
-        worker.begin(BeginCalls(experiment_id, parent_id, self.loaded, self.plan, self.checks))
+        loaded, plan = without_prompts(self.loaded, self.plan)
+        worker.begin(BeginCalls(experiment_id, parent_id, loaded, plan, self.checks))
         result = RunResult(
             experiment_name=experiment,
             experiment_id=experiment_id,
             parent_run_id=parent_id,
             tracking_uri=self.tracking_uri,
-            records=defaultdict(list),
             skipped=skipped,
         )
         status, failure = "FAILED", None
@@ -171,6 +198,7 @@ class Session:
         calls: asyncio.Future[None] | None = None
         try:
             journal = self._open_journal(result, run_ids)
+            result.journal = journal.path.resolve()
             calls = asyncio.ensure_future(
                 self._send(resumed, providers, result, run_ids, worker, journal)
             )
@@ -225,18 +253,18 @@ class Session:
 
         def on_record(record: CallRecord) -> None:
             journal.append(record)  # first: a paid result is safe before anything else
-            with self._lock:
-                result.records[record.variant_id].append(record)
+            self._took(result, record)
             worker.submit(record, run_ids[record.variant_id])
             self.hooks.call_finished(record)
 
         runnable = tuple(v for v in self.plan.variants if v.id in providers)
-        warmups = [
-            c
-            for c in self.plan.warmup_calls(runnable)
-            if c.key not in done and c.variant.id not in batched  # no cold start to measure
-        ]
-        remaining = [c for c in self.plan.calls(runnable) if c.key not in done]
+        with gc_paused():  # 100,000 calls made at once: no collection walks them meanwhile
+            warmups = [
+                c
+                for c in self.plan.warmup_calls(runnable)
+                if c.key not in done and c.variant.id not in batched  # no cold start to measure
+            ]
+            remaining = [c for c in self.plan.calls(runnable) if c.key not in done]
         self.hooks.started(len(warmups) + len(remaining))
         to_batch = [c for c in remaining if c.variant.id in batched]
         remaining = [c for c in remaining if c.variant.id not in batched]
@@ -247,7 +275,8 @@ class Session:
             on_record=on_record,
             retry=self.request.retry,
             cache=self._cache,
-            budget=self._budget(result),
+            budget=self._budget(),
+            pace=lambda: _pace(worker),
         )
         await runner.run(warmups)
         hooks, detach = self.hooks, self.request.detach
@@ -281,15 +310,25 @@ class Session:
             table,
             concurrency=self.loaded.config.concurrency,
             retry=self.request.retry,
-            budget=self._budget(result),
+            budget=self._budget(),
             config_name=self.loaded.path.name,
             known=list(self._judge_entries),
             on_judged=on_judged,
         )
 
-    def _records(self, result: RunResult) -> dict[str, list[CallRecord]]:
+    def _took(self, result: RunResult, record: CallRecord) -> None:
+        """One more call finished or resumed: counted, its cost spent, kept for a judge."""
         with self._lock:
-            return {k: list(v) for k, v in result.records.items()}
+            result.count(record)
+            if record.cost is not None and record.cost.usd:
+                self._spent_usd += record.cost.usd
+            if self._kept is not None:
+                self._kept[record.variant_id].append(record)
+
+    def _records(self, result: RunResult) -> dict[str, list[CallRecord]]:
+        """The answers the judges read (kept only when the file has a judge)."""
+        with self._lock:
+            return {k: list(v) for k, v in (self._kept or {}).items()}
 
     def _end_judging(self, result: RunResult) -> None:
         """What the judges said, however judging ended; when it was stopped (a signal, the
@@ -318,8 +357,9 @@ class Session:
 
     def _server_gone(self, result: RunResult) -> ServerGone:
         """The one line for a server that stopped answering: the runs stay open for --resume."""
-        n_calls = sum(len(records) for records in result.records.values())
-        return ServerGone(result.tracking_uri, n_calls, self._resume_command(result.parent_run_id))
+        return ServerGone(
+            result.tracking_uri, result.n_calls, self._resume_command(result.parent_run_id)
+        )
 
     def _resume_command(self, parent_run_id: str) -> str:
         from .redact import redact_url
@@ -347,7 +387,7 @@ class Session:
         """Take the journaled calls back; the worker keeps them too and writes the traces a kill
         prevented. The done keys."""
         for record in resumed.records:
-            result.records[record.variant_id].append(record)
+            self._took(result, record)
         self._judge_entries.extend(resumed.judges)
         result.resumed_calls = len(resumed.records)
         worker.submitted += worker.ask(Resume(run_ids, tuple(resumed.records)))
@@ -369,11 +409,13 @@ class Session:
         system = self.loaded.common_system_prompt
         return self.worker.ask(OpenRuns(experiment_id, self.loaded, variants, system, __version__))
 
-    def _budget(self, result: RunResult) -> Budget | None:
+    def _budget(self) -> Budget | None:
         if self.limit is None:
             return None
         with self._lock:
-            return Budget.after(self.limit, [r for rs in result.records.values() for r in rs])
+            budget = Budget(self.limit)
+            budget.spent_usd = self._spent_usd
+            return budget
 
     def _finish(self, result: RunResult, run_ids: dict[str, str], status: str) -> None:
         """Write what was collected, even after a failure or Ctrl-C: calls paid for are kept.

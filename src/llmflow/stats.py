@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from .types import CallRecord
+from .types import CallRecord, Usage
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -19,7 +19,8 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 
 def mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
+    """The mean, its sum exactly rounded (fsum): the same whatever order the values came in."""
+    return math.fsum(values) / len(values) if values else None
 
 
 def bootstrap_ci(
@@ -107,75 +108,136 @@ def summarize(records: Iterable[CallRecord]) -> dict[str, float]:
     Warmup calls are only counted apart (n_warmup, warmup_latency_s, cold_start_latency_s) and
     in the money spent. Latency statistics use calls that succeeded and were not served from the
     cache. Token sums cover every successful measured call and are absent when any of them has
-    no count (`n_usage_missing` says how many). `n_empty` counts successful calls whose answer
-    is blank. `estimated_cost_usd` (all spend, warmup included) is present only when every paid
-    call was priced.
+    no count (`n_usage_missing` says how many). `estimated_cost_usd` (all spend, warmup included)
+    is present only when every paid call was priced.
+
+    The calls are read once, one at a time, and only their numbers kept (Summary): a variant's
+    100,000 calls can be read back from disk rather than held as records.
     """
-    everything = list(records)
-    warmups = sorted((r for r in everything if r.warmup), key=lambda r: -r.repeat)
-    records = [r for r in everything if not r.warmup]
-    ok = [r for r in records if r.ok]
-    timed = [r for r in ok if not r.cached and r.timing is not None]
-    latencies = [r.timing.latency_s for r in timed]
-    by_prompt: dict[str, list[float]] = {}
-    for r in timed:
-        by_prompt.setdefault(r.case_id, []).append(r.timing.latency_s)
-    ttfts = [r.timing.ttft_s for r in timed if r.timing.ttft_s is not None]
-    tpots = [t for r in timed if (t := r.tpot_s) is not None]
-    speeds = [s for r in timed if (s := r.output_tokens_per_s) is not None]
-
-    n_errors = len(records) - len(ok)
-    metrics: dict[str, float | None] = {
-        "n_calls": len(records),
-        "n_errors": n_errors,
-        "error_rate": n_errors / len(records) if records else None,
-        "n_cached": sum(r.cached for r in ok),
-        "n_timed": len(timed),
-        "n_batched": sum(r.batch_job is not None for r in records) or None,
-        "batch_wall_s": max((r.batch_wall_s or 0.0 for r in records if r.batch_job), default=None),
-        "latency_s": mean(latencies),
-        "latency_p50_s": percentile(latencies, 50),
-        "latency_p95_s": percentile(latencies, 95),
-        "latency_p99_s": percentile(latencies, 99),
-        "ttft_p50_s": percentile(ttfts, 50),
-        "ttft_p95_s": percentile(ttfts, 95),
-        "tpot_s": mean(tpots),
-        "output_tokens_per_s": mean(speeds),
-        "n_empty": sum(r.completion is not None and not r.completion.text.strip() for r in ok),
-        "n_usage_missing": sum(r.usage.total_tokens is None for r in ok),
-        **_token_sums(ok),
-    }
-    if (interval := bootstrap_ci(list(by_prompt.values()))) is not None:
-        metrics["latency_p50_ci_low_s"], metrics["latency_p50_ci_high_s"] = interval
-    metrics.update(_warmup_metrics(warmups))
-    measured = [r.cost for r in ok if not r.cached]
-    paid = measured + [r.cost for r in warmups if r.ok]
-    unpriced = sum(1 for c in paid if c is None or c.usd is None)
-    metrics["n_unpriced"] = unpriced
-    if ok and not unpriced:
-        metrics["estimated_cost_usd"] = sum(c.usd for c in paid if c and c.usd is not None)
-        if measured:
-            metrics["cost_per_call_usd"] = mean(
-                [c.usd for c in measured if c and c.usd is not None]
-            )
-    return {k: float(v) for k, v in metrics.items() if v is not None}
+    summary = Summary()
+    for record in records:
+        summary.add(record)
+    return summary.metrics()
 
 
-def _token_sums(ok: list[CallRecord]) -> dict[str, int | None]:
+class Summary:
+    """summarize() over calls seen one at a time: the numbers it needs, not the records (the
+    few warmups apart)."""
+
+    def __init__(self) -> None:
+        self.warmups: list[CallRecord] = []
+        self.n_calls = self.n_ok = self.n_cached = self.n_empty = self.n_usage_missing = 0
+        self.latencies: list[float] = []
+        self.by_prompt: dict[str, list[float]] = {}
+        self.ttfts: list[float] = []
+        self.tpots: list[float] = []
+        self.speeds: list[float] = []
+        self.measured_costs: list[float | None] = []  # usd of each measured call, None: unpriced
+        self.tokens = _TokenSums()
+        self.n_batched = 0
+        self.batch_wall_s: float | None = None  # the longest batch job's, of the batched calls
+
+    def add(self, r: CallRecord) -> None:
+        if r.warmup:
+            self.warmups.append(r)
+            return
+        self.n_calls += 1
+        if r.batch_job is not None:
+            self.n_batched += 1
+            self.batch_wall_s = max(self.batch_wall_s or 0.0, r.batch_wall_s or 0.0)
+        if not r.ok:
+            return
+        self.n_ok += 1
+        self.n_cached += r.cached
+        self.n_empty += r.completion is not None and not r.completion.text.strip()
+        self.n_usage_missing += r.usage.total_tokens is None
+        self.tokens.add(r.usage)
+        if not r.cached:
+            self.measured_costs.append(r.cost.usd if r.cost is not None else None)
+        if r.cached or r.timing is None:
+            return
+        self.latencies.append(r.timing.latency_s)
+        self.by_prompt.setdefault(r.case_id, []).append(r.timing.latency_s)
+        if r.timing.ttft_s is not None:
+            self.ttfts.append(r.timing.ttft_s)
+        if (tpot := r.tpot_s) is not None:
+            self.tpots.append(tpot)
+        if (speed := r.output_tokens_per_s) is not None:
+            self.speeds.append(speed)
+
+    def metrics(self) -> dict[str, float]:
+        latencies, n_errors = self.latencies, self.n_calls - self.n_ok
+        metrics: dict[str, float | None] = {
+            "n_calls": self.n_calls,
+            "n_errors": n_errors,
+            "error_rate": n_errors / self.n_calls if self.n_calls else None,
+            "n_cached": self.n_cached,
+            "n_timed": len(latencies),
+            "n_batched": self.n_batched or None,
+            "batch_wall_s": self.batch_wall_s,
+            "latency_s": mean(latencies),
+            "latency_p50_s": percentile(latencies, 50),
+            "latency_p95_s": percentile(latencies, 95),
+            "latency_p99_s": percentile(latencies, 99),
+            "ttft_p50_s": percentile(self.ttfts, 50),
+            "ttft_p95_s": percentile(self.ttfts, 95),
+            "tpot_s": mean(self.tpots),
+            "output_tokens_per_s": mean(self.speeds),
+            "n_empty": self.n_empty,
+            "n_usage_missing": self.n_usage_missing,
+            **(self.tokens.sums() if self.n_ok else {}),
+        }
+        # the prompts in one order, whatever order the calls came in (finished, or read back
+        # sorted): the seeded bootstrap resamples them by position
+        by_prompt = [self.by_prompt[case] for case in sorted(self.by_prompt)]
+        if (interval := bootstrap_ci(by_prompt)) is not None:
+            metrics["latency_p50_ci_low_s"], metrics["latency_p50_ci_high_s"] = interval
+        warmups = sorted(self.warmups, key=lambda r: -r.repeat)
+        metrics.update(_warmup_metrics(warmups))
+        metrics.update(self._costs(warmups))
+        return {k: float(v) for k, v in metrics.items() if v is not None}
+
+    def _costs(self, warmups: list[CallRecord]) -> dict[str, float | None]:
+        paid = self.measured_costs + [r.cost.usd if r.cost else None for r in warmups if r.ok]
+        unpriced = sum(1 for usd in paid if usd is None)
+        costs: dict[str, float | None] = {"n_unpriced": unpriced}
+        if self.n_ok and not unpriced:
+            costs["estimated_cost_usd"] = math.fsum(usd for usd in paid if usd is not None)
+            if self.measured_costs:
+                costs["cost_per_call_usd"] = mean(
+                    [usd for usd in self.measured_costs if usd is not None]
+                )
+        return costs
+
+
+class _TokenSums:
     """Token sums over successful calls; a sum is unknown (None) when any call lacks that count,
     since a partial sum would look measured."""
-    if not ok:
-        return {}  # no answer at all: nothing was counted, and 0 would look measured
-    usages = [r.usage for r in ok]
-    inputs = [u.input_tokens for u in usages]
-    outputs = [u.output_tokens for u in usages]
-    known = None not in inputs and None not in outputs
-    return {
-        "input_tokens": sum(inputs) if None not in inputs else None,
-        "output_tokens": sum(outputs) if None not in outputs else None,
-        "reasoning_tokens": sum(u.reasoning_tokens for u in usages) if known else None,
-        "total_tokens": sum(u.total_tokens for u in usages) if known else None,
-    }
+
+    def __init__(self) -> None:
+        self.inputs = self.outputs = self.reasoning = self.total = 0
+        self.inputs_missing = self.outputs_missing = False
+
+    def add(self, usage: Usage) -> None:
+        if usage.input_tokens is None:
+            self.inputs_missing = True
+        else:
+            self.inputs += usage.input_tokens
+        if usage.output_tokens is None:
+            self.outputs_missing = True
+        else:
+            self.outputs += usage.output_tokens
+        self.reasoning += usage.reasoning_tokens
+        self.total += usage.total_tokens or 0
+
+    def sums(self) -> dict[str, int | None]:
+        known = not self.inputs_missing and not self.outputs_missing
+        return {
+            "input_tokens": None if self.inputs_missing else self.inputs,
+            "output_tokens": None if self.outputs_missing else self.outputs,
+            "reasoning_tokens": self.reasoning if known else None,
+            "total_tokens": self.total if known else None,
+        }
 
 
 def _warmup_metrics(warmups: list[CallRecord]) -> dict[str, float | None]:

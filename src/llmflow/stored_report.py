@@ -30,7 +30,7 @@ def load_report_data(
             continue
         table = known.get(row.run_id)
         calls[row.run_id] = (
-            read.CallsTable.of_columns(table).rows()
+            read.CallsTable.of_columns(table).iter_rows()
             if table is not None
             else read.call_rows(client, row.run_id)
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pytest
 from mlflow import MlflowClient
 
 from llmflow.experiment import RunRequest, run_experiment
@@ -51,12 +53,20 @@ def test_the_html_is_the_markdown_rendered_by_markdown_it():
 def test_the_report_from_memory_matches_the_report_from_mlflow(
     tmp_path: Path, tracking_uri: str, fake_ollama
 ):
+    """The worker keeps a run's calls on disk and the parent keeps none (worker/spill.py): the
+    metrics, tables and pairwise verdicts it wrote are those computed from every call at once,
+    here the journal's, with repeats, a warmup and failed calls."""
     models = [
-        {"provider": "ollama", "model": "llama3.1", "base_url": fake_ollama.url},
-        {"provider": "ollama", "model": "llama3.2", "base_url": fake_ollama.url},
+        {"provider": "ollama", "model": m, "base_url": fake_ollama.url, "max_retries": 0}
+        for m in ("llama3.1", "llama3.2")
     ]
-    path = write_experiment(tmp_path, models, repeats=3, warmup=1)
-    result = run_experiment(RunRequest(path, tracking_uri=tracking_uri))
+    fake_ollama.inject(*["500"] * 5)  # the two warmups fail, then three measured calls
+    path = write_experiment(tmp_path, models, repeats=3, warmup=1, concurrency=1)
+    request = RunRequest(path, tracking_uri=tracking_uri, journal_dir=tmp_path / "journals")
+    result = run_experiment(request)
+    # result.records: read from the journal, as every call was written there
+    journaled = [record for records in result.records.values() for record in records]
+    assert result.n_failed_calls == 5 and result.n_calls == len(journaled) == 2 * (1 + 2 * 3)
     client = MlflowClient(tracking_uri)
     stored = load_report_data(client, "provider-comparison")
 
@@ -64,7 +74,7 @@ def test_the_report_from_memory_matches_the_report_from_mlflow(
         VariantRun(
             run_id=row.run_id,
             params=client.get_run(row.run_id).data.params,
-            records=result.records[row.variant_id],
+            records=[r for r in journaled if r.variant_id == row.variant_id],
         )
         for row in stored.comparison.rows
     ]
@@ -81,3 +91,14 @@ def test_the_report_from_memory_matches_the_report_from_mlflow(
         return blocks.to_markdown(sections(data, findings, next_steps, plots={}))
 
     assert rendered(built) == rendered(stored)
+    assert sum(row.n_errors for row in stored.comparison.rows) == 3
+    assert built.pairs == stored.pairs
+    for row in stored.comparison.rows:  # and as numpy computes them from every call at once
+        calls = [r for r in journaled if r.variant_id == row.variant_id and not r.warmup]
+        timed = [r.timing.latency_s for r in calls if r.ok and not r.cached]
+        metrics = client.get_run(row.run_id).data.metrics
+        assert metrics["n_calls"] == len(calls)
+        assert metrics["n_errors"] == sum(not r.ok for r in calls)
+        for q in (50, 95, 99):
+            assert metrics[f"latency_p{q}_s"] == pytest.approx(float(np.percentile(timed, q)))
+        assert metrics["output_tokens"] == sum(r.usage.output_tokens for r in calls if r.ok)

@@ -12,7 +12,7 @@ import pytest
 from llmflow import _process
 from llmflow.tracking import trace_batch
 from llmflow.worker import tracing
-from llmflow.worker.protocol import OpenRun, ServerAway, TraceCount
+from llmflow.worker.protocol import OpenRun, ServerAway, TraceCount, Written
 from llmflow.worker.tracing import RunState
 
 UNKNOWN = "log_spans is not supported: could not identify MLflow server version"
@@ -75,11 +75,14 @@ def test_a_server_gone_past_the_bound_is_told_to_the_parent_once(monkeypatch):
     clock = iter(range(0, 10_000, 20))
     monkeypatch.setattr(tracing.time, "monotonic", lambda: next(clock))
     state, _ = child(monkeypatch, [UNKNOWN] * 100)
-    told: list[ServerAway] = []
+    told: list[ServerAway | Written] = []
     state._notify = told.append
     state.write(["job"])
     state.write(["job"])
-    assert told == [ServerAway(state.failure_reason)] and UNKNOWN in told[0].reason
+    away = [reply for reply in told if isinstance(reply, ServerAway)]
+    assert away == [ServerAway(state.failure_reason)] and UNKNOWN in told[0].reason
+    # each batch is counted as done with, written or failed: the parent's calls go on
+    assert [reply for reply in told if isinstance(reply, Written)] == [Written(1), Written(2)]
     monkeypatch.setattr(tracing, "import_mlflow", lambda tracking_uri: None)
     state.open(OpenRun("http://127.0.0.1:1"))  # the next run tries the server again
     assert not state.gone
@@ -202,6 +205,7 @@ def most_batches_at_once(monkeypatch, tracking_uri: str, n_calls: int) -> tuple[
         OpenRun,
         RunEnded,
         TraceCall,
+        Written,
     )
     from tests.worker.test_client import begin_calls
 
@@ -232,9 +236,15 @@ def most_batches_at_once(monkeypatch, tracking_uri: str, n_calls: int) -> tuple[
     for message in messages:
         sending.send(message)
     assert replies.recv() == Hello(PROTOCOL_VERSION)
-    if replies.poll(30):
+    done = 0
+    while replies.poll(30):
         ended = replies.recv()
+        if isinstance(ended, Written):  # after each batch: the calls done with so far
+            assert ended.calls > done
+            done = ended.calls
+            continue
         assert isinstance(ended, RunEnded)
+        assert done == n_calls  # every call's batch said so, written or failed
         return most[0], ended.traces
     raise AssertionError("the child never replied to the end of the run")
 

@@ -4,6 +4,7 @@ one-sided 95% bound of the difference (report/pairs.one_sided_bound)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from ..report.pairs import evidence, one_sided_bound
@@ -55,5 +56,5 @@ def _check(client: Any, name: str, candidate: Any, gate: PairedGate) -> tuple[st
     return f"{gate}: {found}, not {gate.op} {diff_text(metric, gate.margin)}", ""
 
 
-def _rows(client: Any, run_id: str | None) -> list[dict[str, Any]]:
-    return call_rows(client, run_id) if run_id else []
+def _rows(client: Any, run_id: str | None) -> Iterable[dict[str, Any]]:
+    return call_rows(client, run_id) if run_id else ()

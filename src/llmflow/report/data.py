@@ -5,7 +5,7 @@ CallRecords (report_data_from_records). Nothing here reads a run."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -14,7 +14,7 @@ from ..rows import Comparison, ComparisonRow, build_row
 from ..stats import summarize
 from ..tracking.calls_table import calls_table
 from ..types import CallRecord
-from .pairs import Evidence, Pair, evidence, pairwise
+from .pairs import Evidence, EvidenceBuilder, Pair, evidence, pairwise
 
 _SIZED_CASE = re.compile(r"@(\d+)t$")
 
@@ -60,7 +60,7 @@ class ReportData:
 
 def report_data(
     comparison: Comparison,
-    calls: dict[str, list[dict[str, Any]]],
+    calls: Mapping[str, Iterable[dict[str, Any]]],
     classifications: dict[str, dict[str, Any] | None],
     tracking_uri: str,
 ) -> ReportData:
@@ -76,7 +76,9 @@ def report_data(
     return ReportData(comparison, variants, tracking_uri)
 
 
-def comparison_pairs(comparison: Comparison, tables: dict[str, list[dict[str, Any]]]) -> list[Pair]:
+def comparison_pairs(
+    comparison: Comparison, tables: Mapping[str, Iterable[dict[str, Any]]]
+) -> list[Pair]:
     """The pairwise verdicts of a comparison, from its variant runs' calls tables (by run id)."""
     return pairwise(
         [
@@ -117,10 +119,10 @@ def report_data_from_records(
             names = list(columns)
             _fill(
                 data,
-                [
+                (
                     dict(zip(names, call, strict=True))
                     for call in zip(*columns.values(), strict=True)
-                ],
+                ),
             )
         built.append(data)
     built.sort(key=lambda d: d.row.variant_id)
@@ -128,9 +130,12 @@ def report_data_from_records(
     return ReportData(comparison, built, tracking_uri)
 
 
-def _fill(data: VariantData, rows: list[dict[str, Any]]) -> None:
-    data.evidence = evidence(data.label, rows, classification=data.row.accuracy is not None)
+def _fill(data: VariantData, rows: Iterable[dict[str, Any]]) -> None:
+    """The variant's evidence and timed calls, reading its rows once (a dict per call of a
+    100,000-call table, all at once, is some 200 MB)."""
+    builder = EvidenceBuilder(data.label, classification=data.row.accuracy is not None)
     for row in rows:
+        builder.add(row)
         if row["repeat"] < 0 or row["error"] or row["cached"] or row["latency_s"] is None:
             continue
         data.latencies.append(row["latency_s"])
@@ -138,3 +143,4 @@ def _fill(data: VariantData, rows: list[dict[str, Any]]) -> None:
             data.output_tokens.append(row["output_tokens"])
         if match := _SIZED_CASE.search(str(row["case"])):
             data.latency_by_prompt_size.setdefault(int(match[1]), []).append(row["latency_s"])
+    data.evidence = builder.build()

@@ -70,57 +70,97 @@ def evidence(label: str, rows: Iterable[dict[str, Any]], classification: bool = 
     """A variant's evidence from its calls table (calls.json rows). Warmups are left out; a
     failed call counts for no metric (failures are error_rate's); cached answers have no
     latency or cost of their own; cost is compared only when every measured call is priced
-    (a local model's $0 at no hourly rate is not a price)."""
-    found = Evidence(label)
-    kept = [r for r in rows if r["repeat"] >= 0 and not r["error"]]
-    measures = _measurement_columns(kept)
-    timed = [r for r in kept if not r["cached"]]
-    priced = bool(timed) and all(r.get("cost_kind", "priced") in PRICES for r in timed)
-    for row in kept:
+    (a local model's $0 at no hourly rate is not a price). The rows are read once, one at a
+    time (EvidenceBuilder): a 100,000-call table need not be held as dicts."""
+    builder = EvidenceBuilder(label, classification)
+    for row in rows:
+        builder.add(row)
+    return builder.build()
+
+
+class EvidenceBuilder:
+    """evidence() over rows seen one at a time. What only the whole table decides (is every
+    timed call priced; which check columns merely copy the call's latency, cost or length) is
+    decided at build(): until then each check column's values are kept apart, by column."""
+
+    def __init__(self, label: str, classification: bool = False) -> None:
+        self.label, self.classification = label, classification
+        self._found = Evidence(label)
+        self._columns: dict[str, Evidence] = {}  # check column -> its values, as metric "v"
+        self._copies: dict[str, _ColumnCopies] = {}  # check column -> what it may copy
+        self._passed: list[tuple[str, float, frozenset[str]]] = []  # classification only
+        self._costs = Evidence(label)
+        self._priced = True
+        self._timed = False
+
+    def add(self, row: dict[str, Any]) -> None:
+        if row["repeat"] < 0 or row["error"]:
+            return
         case = str(row["case"])
-        _add_quality(found, case, row, classification, measures)
+        checks = {k: v for k, v in row.items() if k not in _CALL_COLUMNS and v is not None}
+        for name, value in checks.items():
+            self._copies.setdefault(name, _ColumnCopies()).see(row, value)
+            self._columns.setdefault(name, Evidence(name)).add("v", case, value)
+        if row.get("passed") is not None:
+            if self.classification:  # whether it counts depends on which columns are checks
+                self._passed.append((case, float(row["passed"]), frozenset(checks)))
+            else:
+                self._found.add("pass_rate", case, float(row["passed"]))
         if row["cached"]:
-            continue
+            return
+        self._timed = True
+        self._priced = self._priced and row.get("cost_kind", "priced") in PRICES
         if row["latency_s"] is not None:
-            found.add(LATENCY, case, float(row["latency_s"]))
-        if priced and row["cost_usd"] is not None:
-            found.add(COST, case, float(row["cost_usd"]))
-    return found
+            self._found.add(LATENCY, case, float(row["latency_s"]))
+        if row["cost_usd"] is not None:
+            self._costs.add(COST, case, float(row["cost_usd"]))
+
+    def build(self) -> Evidence:
+        found = self._found
+        measures = {name for name, seen in self._copies.items() if seen.measurement}
+        for case, passed, names in self._passed:
+            if names - measures - {LABEL_COLUMN}:  # a check beside the label's
+                found.add("pass_rate", case, passed)
+        for name, column in self._columns.items():
+            if name in measures:
+                continue
+            accuracy = self.classification and name == LABEL_COLUMN
+            metric = "accuracy" if accuracy else name
+            if not accuracy and not name.startswith("score."):
+                metric = f"score.{name}"
+            for case, values in column.values.get("v", {}).items():
+                for value in values:
+                    if accuracy or isinstance(value, (bool, int, float)):
+                        found.add(metric, case, float(value))
+        if self._timed and self._priced and COST in self._costs.values:
+            found.values[COST] = self._costs.values[COST]
+        return found
 
 
-def _measurement_columns(rows: list[dict[str, Any]]) -> set[str]:
-    """The check columns that hold the call's own latency, cost or length on every row (the
-    `latency`, `cost` and `length` checks copy them): measurements, not scores. Latency and
-    cost are compared as themselves; a length is neither better long nor short."""
-    sources = (
-        lambda row: row["latency_s"],
-        lambda row: row["cost_usd"],
-        lambda row: float(len(row["response"] or "")),
-    )
-    found: set[str] = set()
-    for name in {k for row in rows for k in row} - _CALL_COLUMNS:
-        values = [(row, row[name]) for row in rows if row.get(name) is not None]
-        numbers = values and not any(isinstance(v, bool) for _, v in values)
-        if numbers and any(all(v == source(row) for row, v in values) for source in sources):
-            found.add(name)
-    return found
+@dataclass
+class _ColumnCopies:
+    """Whether a check column holds the call's own latency, cost or length on every row where
+    it has a value (the `latency`, `cost` and `length` checks copy them): a measurement, not a
+    score. Latency and cost are compared as themselves; a length is neither better long nor
+    short."""
 
+    numbers_only: bool = True  # no value is a bool
+    copies: list[bool] = field(default_factory=lambda: [True, True, True])
 
-def _add_quality(
-    found: Evidence, case: str, row: dict[str, Any], classification: bool, measures: set[str]
-) -> None:
-    checks = {
-        k: v
-        for k, v in row.items()
-        if k not in _CALL_COLUMNS and k not in measures and v is not None
-    }
-    if classification and LABEL_COLUMN in checks:
-        found.add("accuracy", case, float(checks.pop(LABEL_COLUMN)))
-    if row.get("passed") is not None and (checks or not classification):
-        found.add("pass_rate", case, float(row["passed"]))
-    for name, value in checks.items():
-        if isinstance(value, (bool, int, float)):
-            found.add(name if name.startswith("score.") else f"score.{name}", case, float(value))
+    def see(self, row: dict[str, Any], value: Any) -> None:
+        self.numbers_only = self.numbers_only and not isinstance(value, bool)
+        sources = (
+            lambda: row.get("latency_s"),
+            lambda: row.get("cost_usd"),
+            lambda: float(len(row.get("response") or "")),
+        )
+        self.copies = [
+            kept and value == source() for kept, source in zip(self.copies, sources, strict=True)
+        ]
+
+    @property
+    def measurement(self) -> bool:
+        return self.numbers_only and any(self.copies)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from ..types import CallRecord
@@ -11,7 +11,7 @@ from .scores import CallKey, Score, call_passed
 
 def add_score_columns(
     columns: dict[str, list[Any]],
-    records: Sequence[CallRecord],
+    records: Iterable[CallRecord],
     scores: dict[CallKey, list[Score]],
 ) -> None:
     """Append, in the records' order, a column per check name (its value; empty where the check

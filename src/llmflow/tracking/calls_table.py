@@ -4,7 +4,7 @@ readable markdown (responses.md); the table's `prompt` column and the messages i
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ..types import CallRecord, Completion, Cost, GenerationSettings, Message, Timing, Usage
@@ -27,7 +27,7 @@ CALL_COLUMNS = (
 )
 
 
-def calls_table(records: Sequence[CallRecord]) -> dict[str, list[Any]]:
+def calls_table(records: Iterable[CallRecord]) -> dict[str, list[Any]]:
     """One row per call, as columns for mlflow.log_table: CALL_COLUMNS, in that order."""
     columns: dict[str, list[Any]] = {name: [] for name in CALL_COLUMNS}
     for r in records:
@@ -53,17 +53,16 @@ def calls_table(records: Sequence[CallRecord]) -> dict[str, list[Any]]:
     return columns
 
 
-def responses_markdown(records: Sequence[CallRecord]) -> str:
-    lines = []
+def responses_lines(records: Iterable[CallRecord]) -> Iterator[str]:
+    """responses.md's lines (joined by a newline), made one call at a time."""
     for r in records:
-        lines.append(f"## {r.case_id} (repeat {r.repeat})\n")
+        yield f"## {r.case_id} (repeat {r.repeat})\n"
         for message in r.messages:
-            lines.append(f"**{message.role}:** {message.content}\n")
+            yield f"**{message.role}:** {message.content}\n"
         if r.completion:
-            lines.append(f"**assistant:** {r.completion.text}\n")
+            yield f"**assistant:** {r.completion.text}\n"
         else:
-            lines.append(f"**error:** {r.error_type}: {r.error_message}\n")
-    return "\n".join(lines)
+            yield f"**error:** {r.error_type}: {r.error_message}\n"
 
 
 def prompt_text(messages: Sequence[Message]) -> str:

@@ -6,7 +6,7 @@ it can answer for certain), else through MLflow's client."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +50,13 @@ class CallsTable:
 
     def rows(self) -> list[dict[str, Any]]:
         """One dict per call."""
-        return [dict(zip(self.columns, values, strict=True)) for values in self.data]
+        return list(self.iter_rows())
+
+    def iter_rows(self) -> Iterator[dict[str, Any]]:
+        """One dict per call, made as they are read: a dict per call of a 100,000-call table,
+        all at once, is some 200 MB."""
+        for values in self.data:
+            yield dict(zip(self.columns, values, strict=True))
 
     def as_columns(self) -> dict[str, list[Any]]:
         """{column: its values}, as tracking/calls_table.py builds a table to write."""
@@ -152,20 +158,23 @@ def calls_table(client: Any, run_id: str) -> CallsTable | None:
     return CallsTable.of(read_json(client, run_id, CALLS_TABLE))
 
 
-def call_rows(client: Any, run_id: str) -> list[dict[str, Any]]:
-    """A variant run's calls, one dict per call; none for a run without its table."""
+def call_rows(client: Any, run_id: str) -> Iterator[dict[str, Any]]:
+    """A variant run's calls, one dict per call as they are read; none for a run without its
+    table."""
     table = calls_table(client, run_id)
-    return [] if table is None else table.rows()
+    return iter(()) if table is None else table.iter_rows()
 
 
-def call_rows_at(tracking_uri: str, run_ids: list[str]) -> dict[str, list[dict[str, Any]]] | None:
+def call_rows_at(
+    tracking_uri: str, run_ids: list[str]
+) -> dict[str, Iterator[dict[str, Any]]] | None:
     """call_rows of each run, from a local artifact folder without MLflow; None when any run
     keeps its artifacts elsewhere (then ask call_rows)."""
     found = read_calls_tables(tracking_uri, run_ids)
     if found is None:
         return None
     return {
-        run: [] if (t := CallsTable.of(stored)) is None else t.rows()
+        run: iter(()) if (t := CallsTable.of(stored)) is None else t.iter_rows()
         for run, stored in found.items()
     }
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ from ..plan import Variant
 from ..pricing import cost_kind_of
 from ..redact import one_line, redact_text, redact_url
 from ..types import CallRecord
-from .calls_table import calls_table, responses_markdown
+from .calls_table import calls_table, responses_lines
 from .eval_view import share_datasets
 from .run_inputs import log_inputs
 from .schema import (  # TAG_KIND, KIND_* and TAG_VARIANT: also imported from here by old code
@@ -222,27 +223,40 @@ class RunStore:
     def finish_variant(
         self,
         run_id: str,
-        records: Sequence[CallRecord],
+        records: Iterable[CallRecord],
         metrics: dict[str, float],
         status: str,
         scores: dict[tuple[str, int], list[Score]] | None = None,
+        in_order: bool = False,
     ) -> dict[str, list[Any]]:
         """Metrics, calls.json (with a column per check and `passed` when scores are given),
-        responses.md, then the run's end; the calls table written."""
+        responses.md, then the run's end; the calls table written. `records` already sorted by
+        (case, repeat) (`in_order`) are read as they come, each pass: they may be read back
+        from disk rather than held."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
         self.client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
-        ordered = sorted(records, key=lambda r: (r.case_id, r.repeat))
+        ordered = records if in_order else sorted(records, key=lambda r: (r.case_id, r.repeat))
         table = calls_table(ordered)
         if scores is not None:
             from ..scoring.tables import add_score_columns
 
             add_score_columns(table, ordered, scores)
         self.log_table(run_id, table, CALLS_TABLE)
-        self.client.log_text(run_id, responses_markdown(ordered), RESPONSES)
+        self._log_responses(run_id, ordered)
         self.client.set_terminated(run_id, status=status)
         return table
+
+    def _log_responses(self, run_id: str, ordered: Iterable[CallRecord]) -> None:
+        """responses.md, written to a file as the calls are read (100,000 calls make a text of
+        tens of MB, which log_text would hold whole)."""
+        with tempfile.TemporaryDirectory(prefix="llmflow-responses-") as into:
+            path = Path(into) / RESPONSES
+            with path.open("w", encoding="utf-8") as file:
+                for index, line in enumerate(responses_lines(ordered)):
+                    file.write(f"\n{line}" if index else line)
+            self.client.log_artifact(run_id, str(path))
 
     def log_table(self, run_id: str, columns: dict[str, list[Any]], artifact_file: str) -> None:
         """The table in `mlflow.log_table`'s format, written whole: log_table appends to an

@@ -37,6 +37,7 @@ from .protocol import (
     TraceCall,
     TraceCount,
     TracesWritten,
+    Written,
 )
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class WorkerClient:
         self._away_callbacks: list[Callable[[], None]] = []
         self._closed = False
         self.submitted = 0
+        self.done = 0  # calls the worker is done with, as it last said (Written)
         self.traces = TraceCount(0, "")
         self.server_gone: str | None = None  # why, once the server stayed away past the bound
         kinds = tuple(sorted(set(check_types)))
@@ -80,6 +82,14 @@ class WorkerClient:
     def failed(self) -> int:
         """Traces submitted but not confirmed as written (all of them until the worker says)."""
         return self.submitted - self.traces.written
+
+    @property
+    def waiting(self) -> int:
+        """Calls submitted whose trace the worker has not written (nor failed) yet; 0 once it
+        cannot be reached: nothing will drain."""
+        if self._out_of_reach is not None or self.server_gone is not None:
+            return 0
+        return self.submitted - self.done
 
     def begin(self, calls: BeginCalls) -> None:
         """Once the runs exist, before the first `submit`."""
@@ -176,19 +186,27 @@ class WorkerClient:
                     )
                     return
                 worker.greeted = True
-            elif isinstance(reply, ServerAway):
-                self.server_gone = reply.reason
-                for callback in self._away_callbacks:
-                    callback()
-            elif isinstance(reply, Answer | Raised):
-                (self._answers_now if reply.now else self._answers).put(reply)
-            elif isinstance(reply, RunEnded):
-                self._ended.put(reply)
+            elif not self._take(reply):
                 return
-            else:
-                worker.kill()
-                self._lost(f"the worker sent an unexpected reply: {type(reply).__name__}")
-                return
+
+    def _take(self, reply: object) -> bool:
+        """One reply within a run; whether more are to come."""
+        if isinstance(reply, ServerAway):
+            self.server_gone = reply.reason
+            for callback in self._away_callbacks:
+                callback()
+        elif isinstance(reply, Written):
+            self.done = reply.calls
+        elif isinstance(reply, Answer | Raised):
+            (self._answers_now if reply.now else self._answers).put(reply)
+        elif isinstance(reply, RunEnded):
+            self._ended.put(reply)
+            return False
+        else:
+            self._worker.kill()
+            self._lost(f"the worker sent an unexpected reply: {type(reply).__name__}")
+            return False
+        return True
 
     def _lost(self, reason: str) -> None:
         self._out_of_reach = reason

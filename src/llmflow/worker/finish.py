@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast
 
@@ -15,7 +14,7 @@ from ..plan import Variant
 from ..quality_outputs import classification
 from ..redact import one_line
 from ..report.publish import REPORT_FAILED, headline_of, render_report
-from ..scoring import CaseChecks, case_table, quality_metrics, score_records
+from ..scoring import CaseChecks, quality_metrics, score_records
 from ..stats import summarize
 from ..tracking.schema import TAG_SKIPPED
 from .protocol import Finished, FinishRun
@@ -119,16 +118,20 @@ class Finish:
         headline = tuple(headline_of(report)) if report is not None and rendered else ()
         return headline, stored
 
-    @cached_property
+    @property
     def checks(self) -> dict[str, CaseChecks] | None:
-        """What each case is checked with, for every variant; None when the file checks nothing."""
-        return case_table(self.run.loaded)
+        """What each case is checked with, for every variant; None when the file checks nothing
+        (as the parent sent it: the worker is not sent the prompts)."""
+        assert self.run.begun is not None
+        return self.run.begun.checks
 
     def _variant(self, variant: Variant, run_id: str, skipped: str | None) -> None:
         from ..scoring.judge import judge_cost_metric, with_judges
 
         store, judged = self.store, self.request.judged
-        records = self.run.records.get(variant.id, [])  # a resumed, skipped one keeps its own
+        # read back from disk at each pass, in (case, repeat) order, never all held at once; a
+        # resumed, skipped variant keeps its own
+        records = self.run.records.ordered(variant.id)
         if skipped is not None:
             store.client.set_tag(run_id, TAG_SKIPPED, skipped)
         checks = self.checks
@@ -139,7 +142,9 @@ class Finish:
         metrics.update(judge_cost_metric(judged, variant.id))
         metrics.update(classification(store, run_id, self.run.loaded, records, checks))
         ended = "FAILED" if skipped else self.request.status
-        self.tables[run_id] = store.finish_variant(run_id, records, metrics, ended, scored)
+        self.tables[run_id] = store.finish_variant(
+            run_id, records, metrics, ended, scored, in_order=True
+        )
         self._assessments(run_id, variant.id, scored or {})
         self._trained_model(run_id, variant.id)
 

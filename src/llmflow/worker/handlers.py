@@ -35,6 +35,7 @@ from .tracing import RunState
 if TYPE_CHECKING:
     from ..registry.registration import Registration
     from ..tracking.runs import RunStore
+    from ..types import CallRecord
 
 
 @dataclass
@@ -90,9 +91,11 @@ def resume(worker: Worker, request: Resume) -> int:
     from ..tracking.traces import untraced
 
     run = worker.run
+    by_variant: dict[str, list[CallRecord]] = {}
     for record in request.records:
-        run.records[record.variant_id].append(record)
-    found = untraced(worker.store.client, run.experiment_id, request.run_ids, dict(run.records))
+        run.records.add(record)
+        by_variant.setdefault(record.variant_id, []).append(record)
+    found = untraced(worker.store.client, run.experiment_id, request.run_ids, by_variant)
     run.pending.extend(run.job(record, run_id) for record, run_id in found)
     return len(run.pending)
 

@@ -67,7 +67,9 @@ class OpenRun:
 
 @dataclass(frozen=True)
 class BeginCalls:
-    """The runs exist: what the traces and the finish need to know of the experiment."""
+    """The runs exist: what the traces and the finish need to know of the experiment. `loaded`
+    comes without its prompts and `plan` without its cases: each call carries its own, and
+    `checks` says how each case is checked."""
 
     experiment_id: str
     parent_run_id: str
@@ -223,13 +225,22 @@ class ServerAway:
 
 
 @dataclass(frozen=True)
+class Written:
+    """How many of the run's calls the worker is done with (traces written or failed), after
+    each batch: the parent sends no more calls while too many wait, so that a run whose traces
+    are written slower than its calls come keeps a bounded backlog, not every record."""
+
+    calls: int
+
+
+@dataclass(frozen=True)
 class RunEnded:
     traces: TraceCount
 
 
 StreamMessage = OpenRun | BeginCalls | TraceCall | EndRun | Now
 Request = StreamMessage | Ask[object]
-Reply = Hello | Answer | Raised | ServerAway | RunEnded
+Reply = Hello | Answer | Raised | ServerAway | Written | RunEnded
 
 ASKS: tuple[type[Ask[object]], ...] = (
     OpenStore,

@@ -1,12 +1,11 @@
-"""The worker's run: the calls it was sent (kept for the finish), their scores, and their traces
-written in batches; the wait for a tracking server that went away."""
+"""The worker's run: the calls it was sent (kept on disk for the finish), their scores, and their
+traces written in batches; the wait for a tracking server that went away."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -23,7 +22,8 @@ from ..tracking.trace_batch import TraceBatch
 from ..tracking.traces import TraceJob
 from ..types import CallRecord
 from .context import work_as_parent
-from .protocol import BeginCalls, OpenRun, Reply, ServerAway, TraceCall, TraceCount
+from .protocol import BeginCalls, OpenRun, Reply, ServerAway, TraceCall, TraceCount, Written
+from .spill import RecordSpill
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -52,11 +52,12 @@ class RunState:
         self.report = False  # the run renders a report (in the worker, at its finish)
         self.variants: dict[str, Variant] = {}
         self.pending: list[TraceJob] = []  # traces a task asked for (Resume), written next
-        self.records: defaultdict[str, list[CallRecord]] = defaultdict(list)  # by variant id
+        self.records = RecordSpill()  # the calls, by variant id, on disk
         self.run_ids: dict[str, str] = {}  # each variant's run, as its calls said
         self.scores: ScoresByVariant = {}  # this run's
         self.guard = CheckGuard()  # this run's checks, bounded (scoring/guard.py)
         self.written = 0
+        self.done = 0  # calls whose trace was written or failed
         self.failure_reason = ""
         self.away_since: float | None = None  # when the server stopped answering
         self.gone = False  # away past the bound: this run writes nothing more
@@ -88,8 +89,10 @@ class RunState:
         if message.cwd is not None and message.environ is not None:
             work_as_parent(message.cwd, message.environ, message.providers)
         self.written, self.failure_reason, self.away_since = 0, "", None
+        self.done = 0
         self.gone, self.scores, self.guard = False, {}, CheckGuard()
-        self.begun, self.records, self.run_ids = None, defaultdict(list), {}
+        self.records.close()
+        self.begun, self.records, self.run_ids = None, RecordSpill(), {}
         self.variants, self.pending = {}, []
         remote = self.tracking_uri.startswith(("http://", "https://"))
         self.writers = WRITERS if remote else 1  # sqlite takes one writer at a time
@@ -107,7 +110,7 @@ class RunState:
     def take(self, message: TraceCall) -> TraceJob:
         """A finished call: kept for the finish, scored; the job that writes its trace."""
         record = message.record
-        self.records[record.variant_id].append(record)
+        self.records.add(record)
         self.run_ids[record.variant_id] = message.run_id
         return self.job(record, message.run_id)
 
@@ -123,7 +126,17 @@ class RunState:
 
     def write(self, jobs: list[TraceJob]) -> None:
         """Write one batch (from one of `writers` threads at once), waiting for a server that
-        went away."""
+        went away; then tell the parent how many calls are done with."""
+        try:
+            self._write(jobs)
+        finally:
+            with self._lock:
+                self.done += len(jobs)
+                done = self.done
+            if jobs:
+                self._notify(Written(done))
+
+    def _write(self, jobs: list[TraceJob]) -> None:
         if not jobs:
             return
         if self.gone:
