@@ -131,7 +131,7 @@ class Sampler(threading.Thread):
 
 
 def measure(command: list[str], cwd: Path) -> dict:
-    load = open("/proc/loadavg").read().split()[0]
+    load = Path("/proc/loadavg").read_text().split()[0]
     started = time.time()
     t0 = time.perf_counter()
     with open(cwd / "stdout.txt", "a") as out, open(cwd / "stderr.txt", "a") as err:

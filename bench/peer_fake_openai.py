@@ -15,7 +15,9 @@ Env:
   PORT       port (default 18080)
   STATS_FILE if set, final counters are written there as JSON on SIGTERM/SIGINT
 """
+
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -33,8 +35,16 @@ STATS = {}
 
 def reset_stats():
     STATS.clear()
-    STATS.update(requests=0, chat_requests=0, stream_requests=0, inflight=0,
-                 max_inflight=0, errors=0, t0=time.time(), first_chat_at=None)
+    STATS.update(
+        requests=0,
+        chat_requests=0,
+        stream_requests=0,
+        inflight=0,
+        max_inflight=0,
+        errors=0,
+        t0=time.time(),
+        first_chat_at=None,
+    )
 
 
 reset_stats()
@@ -71,12 +81,14 @@ def completion_json(body):
         "created": int(time.time()),
         "model": body.get("model", "gpt-4o-mini"),
         "system_fingerprint": "fp_fake",
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": content, "refusal": None},
-            "logprobs": None,
-            "finish_reason": "stop",
-        }],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
         "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
     }
 
@@ -88,10 +100,16 @@ def sse_chunks(body):
     model = body.get("model", "gpt-4o-mini")
 
     def chunk(delta, finish=None, usage=None, choices=True):
-        d = {"id": cid, "object": "chat.completion.chunk", "created": created,
-             "model": model, "system_fingerprint": "fp_fake",
-             "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                          "finish_reason": finish}] if choices else []}
+        d = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_fake",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+            if choices
+            else [],
+        }
         if usage is not None:
             d["usage"] = usage
         return ("data: " + json.dumps(d) + "\n\n").encode()
@@ -103,23 +121,38 @@ def sse_chunks(body):
     out.append(chunk({}, finish="stop"))
     so = body.get("stream_options") or {}
     if so.get("include_usage"):
-        out.append(chunk(None, usage={"prompt_tokens": pt, "completion_tokens": ct,
-                                      "total_tokens": pt + ct}, choices=False))
+        out.append(
+            chunk(
+                None,
+                usage={"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
+                choices=False,
+            )
+        )
     out.append(b"data: [DONE]\n\n")
     return out
 
 
 def http_head(status, headers):
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}.get(status, "OK")
-    lines = ["HTTP/1.1 %d %s" % (status, reason)] + ["%s: %s" % kv for kv in headers]
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}.get(
+        status, "OK"
+    )
+    lines = [f"HTTP/1.1 {status} {reason}"] + ["{}: {}".format(*kv) for kv in headers]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 async def send_json(writer, status, obj, keep_alive):
     data = json.dumps(obj).encode()
-    writer.write(http_head(status, [("Content-Type", "application/json"),
-                                    ("Content-Length", str(len(data))),
-                                    ("Connection", "keep-alive" if keep_alive else "close")]) + data)
+    writer.write(
+        http_head(
+            status,
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(data))),
+                ("Connection", "keep-alive" if keep_alive else "close"),
+            ],
+        )
+        + data
+    )
     await writer.drain()
 
 
@@ -139,7 +172,7 @@ async def read_body(reader, headers):
     return await reader.readexactly(n) if n else b""
 
 
-async def handle(reader, writer):
+async def handle(reader, writer):  # noqa: C901 (the peer harness's server, kept as it is there)
     try:
         while True:
             line = await reader.readline()
@@ -175,16 +208,28 @@ async def handle(reader, writer):
                         req = json.loads(body or b"{}")
                     except Exception:
                         STATS["errors"] += 1
-                        await send_json(writer, 400, {"error": {"message": "bad json", "type": "invalid_request_error"}}, keep_alive)
+                        await send_json(
+                            writer,
+                            400,
+                            {"error": {"message": "bad json", "type": "invalid_request_error"}},
+                            keep_alive,
+                        )
                         continue
                     if DELAY_S:
                         await asyncio.sleep(DELAY_S)
                     if req.get("stream"):
                         STATS["stream_requests"] += 1
-                        writer.write(http_head(200, [("Content-Type", "text/event-stream"),
-                                                     ("Cache-Control", "no-cache"),
-                                                     ("Transfer-Encoding", "chunked"),
-                                                     ("Connection", "keep-alive" if keep_alive else "close")]))
+                        writer.write(
+                            http_head(
+                                200,
+                                [
+                                    ("Content-Type", "text/event-stream"),
+                                    ("Cache-Control", "no-cache"),
+                                    ("Transfer-Encoding", "chunked"),
+                                    ("Connection", "keep-alive" if keep_alive else "close"),
+                                ],
+                            )
+                        )
                         for c in sse_chunks(req):
                             writer.write(b"%x\r\n" % len(c) + c + b"\r\n")
                         writer.write(b"0\r\n\r\n")
@@ -195,8 +240,22 @@ async def handle(reader, writer):
                     STATS["inflight"] -= 1
             elif method == "GET" and path.endswith("/models"):
                 STATS["requests"] += 1
-                await send_json(writer, 200, {"object": "list", "data": [
-                    {"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "fake"}]}, keep_alive)
+                await send_json(
+                    writer,
+                    200,
+                    {
+                        "object": "list",
+                        "data": [
+                            {
+                                "id": "gpt-4o-mini",
+                                "object": "model",
+                                "created": 0,
+                                "owned_by": "fake",
+                            }
+                        ],
+                    },
+                    keep_alive,
+                )
             elif method == "GET" and path == "/__stats":
                 s = dict(STATS)
                 s["since_reset_s"] = round(time.time() - s.pop("t0"), 3)
@@ -207,22 +266,28 @@ async def handle(reader, writer):
             else:
                 STATS["requests"] += 1
                 STATS["errors"] += 1
-                await send_json(writer, 404, {"error": {"message": "not found: %s %s" % (method, path)}}, keep_alive)
+                await send_json(
+                    writer,
+                    404,
+                    {"error": {"message": f"not found: {method} {path}"}},
+                    keep_alive,
+                )
             if not keep_alive:
                 break
     except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError):
         pass
     finally:
-        try:
+        with contextlib.suppress(Exception):
             writer.close()
-        except Exception:
-            pass
 
 
 async def main():
     server = await asyncio.start_server(handle, HOST, PORT, backlog=1024)
-    print("fake_openai listening on http://%s:%d delay_ms=%g pid=%d"
-          % (HOST, PORT, DELAY_S * 1000, os.getpid()), flush=True)
+    print(
+        f"fake_openai listening on http://{HOST}:{PORT} delay_ms={DELAY_S * 1000:g} "
+        f"pid={os.getpid()}",
+        flush=True,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
