@@ -129,7 +129,7 @@ LAZY_IMPORTS: dict[str, int] = {
     "llmflow.report.quality": 1,
     "llmflow.rescore": 16,
     "llmflow.rescore_judges": 2,
-    "llmflow.session": 6,
+    "llmflow.session": 4,
     "llmflow.tracking.run_inputs": 1,
     "llmflow.tracking.runs": 5,
     # the worker: its server after the process is prepared; the finish's MLflow-heavy modules

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .journal import read_journal
 from .plan import Variant
 from .runner import RetryPolicy
 from .types import CallRecord
@@ -77,8 +78,6 @@ class RunResult:
         """Every call's CallRecord (resumed ones and warmups too), by variant id, in the order
         they finished: read from the run's journal at each access, since the run itself keeps
         none (a 100,000-call run would hold them twice)."""
-        from .journal import read_journal
-
         by_variant: dict[str, list[CallRecord]] = {}
         if self.journal is None or not self.journal.exists():
             return by_variant

@@ -35,6 +35,7 @@ from .providers import Provider
 from .run_types import RunHooks, RunRequest, RunResult, Skipped
 from .runner import Runner
 from .scoring import case_table, check_types
+from .scoring.judge import has_judges, judged_so_far
 from .stopping import StopSignals, abandon
 from .tracking.uri import resolve_tracking_uri
 from .types import CallRecord
@@ -120,8 +121,6 @@ class Session:
         # the answers, by variant id, only when a judge will read them
         self._kept: defaultdict[str, list[CallRecord]] | None = None
         if self.checks is not None:
-            from .scoring.judge import has_judges
-
             self._kept = defaultdict(list) if has_judges(self.checks) else None
 
     @property
@@ -295,7 +294,6 @@ class Session:
         against the same budget); None when no check is a judge. Each judge call is journaled
         as it ends: a resumed run asks no judge again what it answered."""
         from .judging import judge_records
-        from .scoring.judge import has_judges
 
         table = self.checks
         if not has_judges(table):
@@ -334,8 +332,6 @@ class Session:
         """What the judges said, however judging ended; when it was stopped (a signal, the
         server gone), the verdicts journaled so far: the calls still without one are left out
         of the pass rate, never failed."""
-        from .scoring.judge import has_judges, judged_so_far
-
         if self.judged is None and has_judges(self.checks):
             assert self.checks is not None
             records = self._records(result)
