@@ -203,6 +203,19 @@ def test_prompts_needed_never_below_what_the_exact_test_can_reach():
     assert power.mcnemar_prompts(0.05, 0.05) >= 120
 
 
+def test_the_sign_test_detects_nothing_below_the_prompts_it_can_reach_alpha_with():
+    """3 prompts all one way give p = 0.25 (the quickstart's latency): no difference is
+    detectable, and a large one still needs 6 prompts (2 * 0.5^6 = 0.031 <= 0.05)."""
+    assert (
+        binomtest(3, 3).pvalue == 0.25 and binomtest(6, 6).pvalue <= 0.05 < binomtest(5, 5).pvalue
+    )
+    assert power.fewest_one_way(0.05) == 6
+    assert power.sign_detectable(3, 0.3) is None
+    assert power.sign_detectable(6, 0.3) == power.mean_detectable(6, 0.3, factor=math.pi / 2)
+    assert power.sign_prompts(math.log(1.6), 0.1) == 6  # the approximation alone says 1
+    assert power.mean_prompts(math.log(1.6), 0.1, factor=math.pi / 2) < 6
+
+
 def test_repeats_that_vary_alike_in_every_prompt_count_in_full():
     clusters = [[True, False]] * 20  # each prompt passes half its repeats: no spread between
     assert clustered_rate_interval(clusters) == pytest.approx(wilson_interval(20, 40))

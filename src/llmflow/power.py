@@ -11,6 +11,9 @@ comparisons of a sweep: Holm's first, strictest step):
 - latency (sign test): the same on log latency, times pi / 2, the sign test's efficiency
   relative to the t test for normal differences.
 
+Both exact tests (McNemar, the sign test) reach alpha only with enough prompts leaning one way:
+2 * 0.5^k <= alpha, so 6 at 0.05. Fewer prompts detect nothing, whatever the approximations say.
+
 What a run could have detected is the same formula solved for d at the run's own n.
 """
 
@@ -29,6 +32,12 @@ def _z(alpha: float) -> tuple[float, float]:
     return float(ndtri(1 - alpha / 2)), float(ndtri(POWER))
 
 
+def fewest_one_way(alpha: float = ALPHA) -> int:
+    """The fewest prompts, all leaning one way, with which an exact sign test (or McNemar's,
+    on the discordant prompts) reaches a two-sided p <= alpha."""
+    return math.ceil(math.log2(2 / alpha))
+
+
 def mcnemar_prompts(diff: float, discordance: float, alpha: float = ALPHA) -> int | None:
     """Prompts needed to detect a difference `diff` of pass rates when the variants disagree on
     a share `discordance` of the prompts; None when no such share allows it (|diff| can never
@@ -39,8 +48,7 @@ def mcnemar_prompts(diff: float, discordance: float, alpha: float = ALPHA) -> in
     za, zb = _z(alpha)
     connor = math.ceil((za * math.sqrt(q) + zb * math.sqrt(q - d * d)) ** 2 / (d * d))
     # the exact test needs at least k discordant prompts, all one way, to reach alpha at all
-    fewest_discordant = math.ceil(math.log2(2 / alpha))
-    return max(connor, math.ceil(fewest_discordant / q))
+    return max(connor, math.ceil(fewest_one_way(alpha) / q))
 
 
 def mcnemar_detectable(n: int, discordance: float, alpha: float = ALPHA) -> float | None:
@@ -74,3 +82,18 @@ def mean_detectable(n: int, sd: float, alpha: float = ALPHA, factor: float = 1.0
         return None
     za, zb = _z(alpha)
     return (za + zb) * sd * math.sqrt(factor / n)
+
+
+def sign_prompts(log_ratio: float, sd: float, alpha: float = ALPHA) -> int | None:
+    """Prompts the sign test needs to detect a ratio of medians exp(`log_ratio`), never fewer
+    than it can reach alpha with."""
+    n = mean_prompts(log_ratio, sd, alpha, SIGN_TEST_FACTOR)
+    return None if n is None else max(n, fewest_one_way(alpha))
+
+
+def sign_detectable(n: int, sd: float, alpha: float = ALPHA) -> float | None:
+    """The smallest log ratio n prompts detect with the sign test; None below the prompts it
+    needs to reach alpha at all (3 prompts, all one way, give p = 0.25)."""
+    if n < fewest_one_way(alpha):
+        return None
+    return mean_detectable(n, sd, alpha, SIGN_TEST_FACTOR)

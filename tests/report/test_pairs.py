@@ -244,3 +244,19 @@ def test_cost_power_is_relative():
     assert pair.verdict == "not_distinguishable"
     assert pair.detectable is not None and pair.detectable < 1  # a share, not dollars
     assert "% in cost per call" in power_text(pair)
+
+
+def test_three_prompts_all_one_way_claim_no_power_they_lack():
+    """The quickstart's case: 3 prompts, one variant faster on all 3 (sign test p = 0.25).
+    No difference was detectable; the observed one needs at least the 6 prompts the sign
+    test can reach p <= 0.05 with."""
+    a, b = Evidence("a"), Evidence("b")
+    for i, (fast, slow) in enumerate([(0.70, 1.45), (0.65, 1.50), (0.72, 1.40)]):
+        a.add("latency_s", f"p{i}", fast)
+        b.add("latency_s", f"p{i}", slow)
+    (pair,) = pairwise([a, b])
+    assert pair.verdict == "not_distinguishable" and pair.p_value == 0.25
+    assert pair.detectable is None and pair.prompts_needed is not None
+    assert pair.prompts_needed >= 6
+    text = power_text(pair)
+    assert "3 prompts are too few for the sign test" in text and "could detect" not in text

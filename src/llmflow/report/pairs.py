@@ -323,12 +323,11 @@ def _power(metric: str, test: significance.Test, alpha: float) -> dict[str, Any]
     if test.method == "sign_test":  # latency and cost: relative, on the log ratios
         if test.sd_log_ratio is None:
             return {}
-        factor = power.SIGN_TEST_FACTOR
-        log_detectable = power.mean_detectable(test.n, test.sd_log_ratio, alpha, factor)
+        log_detectable = power.sign_detectable(test.n, test.sd_log_ratio, alpha)
         observed = math.log(test.ratio) if test.ratio else 0.0
         return {
             "detectable": None if log_detectable is None else math.expm1(log_detectable),
-            "prompts_needed": power.mean_prompts(observed, test.sd_log_ratio, alpha, factor),
+            "prompts_needed": power.sign_prompts(observed, test.sd_log_ratio, alpha),
         }
     if test.sd_diff is None:
         return {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..power import fewest_one_way
 from .blocks import Block, Bullets, Heading, Paragraph, Table
 from .pairs import COST, LATENCY, NOT_DISTINGUISHABLE, Pair
 
@@ -116,6 +117,8 @@ def power_text(pair: Pair) -> str:
             else diff_text(pair.metric, pair.detectable).lstrip("+")
         )
         parts.append(f"this run could detect a difference of about {shown} (80% power)")
+    elif pair.method == "sign_test" and pair.n_pairs < fewest_one_way():
+        parts.append(f"{pair.n_pairs} prompts are too few for the sign test to tell any difference")
     elif pair.method == "mcnemar_exact" and not pair.a_higher + pair.b_higher:
         parts.append(f"they agreed on every one of the {pair.n_pairs} prompts")
     elif pair.method == "mcnemar_exact":
