@@ -70,7 +70,7 @@ LAYERS: dict[str, int] = {
         0,
     ),
     "llmflow.config": 1,
-    **dict.fromkeys(("llmflow.plan", "llmflow.pricing", "llmflow.sizing"), 2),
+    **dict.fromkeys(("llmflow.plan", "llmflow.pricing", "llmflow.sizing", "llmflow.prompt_set"), 2),
     **dict.fromkeys(("llmflow.scoring", "llmflow.judge_journal"), 3),
     "llmflow.providers": 4,
     **dict.fromkeys(

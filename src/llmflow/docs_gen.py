@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.dataclasses import is_pydantic_dataclass
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -43,7 +44,7 @@ def experiment_reference() -> str:
     for model in _models_below(Experiment):
         where = docs_fields.WHERE[model.__name__]
         rows = ["| field | type | default | allowed | meaning |", "|---|---|---|---|---|"]
-        for name, info in model.model_fields.items():
+        for name, info in _fields(model).items():
             shown = info.alias or name
             meaning = _meaning(model.__name__, shown)
             rows.append(
@@ -54,20 +55,28 @@ def experiment_reference() -> str:
     return "\n".join(sections)
 
 
-def _models_below(root: type[BaseModel]) -> list[type[BaseModel]]:
-    found: list[type[BaseModel]] = []
+def _models_below(root: type[BaseModel]) -> list[type]:
+    """The models and pydantic dataclasses (PromptCase) that `root`'s fields hold, itself first."""
+    found: list[type] = []
 
-    def visit(model: type[BaseModel]) -> None:
+    def visit(model: type) -> None:
         if model in found:
             return
         found.append(model)
-        for info in model.model_fields.values():
+        for info in _fields(model).values():
             for inner in _inner_types(info.annotation):
-                if isinstance(inner, type) and issubclass(inner, BaseModel):
+                if isinstance(inner, type) and (
+                    issubclass(inner, BaseModel) or is_pydantic_dataclass(inner)
+                ):
                     visit(inner)
 
     visit(root)
     return found
+
+
+def _fields(model: type) -> dict[str, FieldInfo]:
+    fields = model.model_fields if issubclass(model, BaseModel) else model.__pydantic_fields__
+    return dict(fields)
 
 
 def _inner_types(annotation: Any) -> Iterator[Any]:
@@ -93,11 +102,13 @@ def _type_text(annotation: Any) -> str:
     if origin in (typing.Union, types.UnionType):
         shown = [_type_text(a) for a in args if a is not type(None)]
         return " or ".join(shown) + (" or null" if type(None) in args else "")
-    if origin is list:
+    if origin in (list, tuple):  # a tuple[X, ...] is a list in the file
         return f"list of {_type_text(args[0])}"
     if origin is dict:
         return "mapping"
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+    if isinstance(annotation, type) and (
+        issubclass(annotation, BaseModel) or is_pydantic_dataclass(annotation)
+    ):
         heading = docs_fields.WHERE[annotation.__name__]
         return f"[{heading}](#{heading.lower().replace(' ', '-')})"
     names = {str: "text", int: "integer", float: "number", bool: "true/false"}
@@ -111,6 +122,8 @@ def _default_text(info: FieldInfo) -> str:
         return f"`{info.default_factory()!r}`".replace("`[]`", "empty")
     if info.default is None or info.default is PydanticUndefined:
         return "-"
+    if info.default == ():
+        return "empty"
     value = info.default
     return f"`{str(value).lower() if isinstance(value, bool) else value}`"
 

@@ -40,14 +40,14 @@ class Variant:
         return self.entry.model_name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: one per prompt, one per call, held all run
 class Case:
     id: str
     messages: tuple[Message, ...]
     prompt_size: int | None = None  # the target size in tokens, with prompt_sizes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Call:
     variant: Variant
     case: Case
@@ -168,9 +168,7 @@ def sized_cases(prompt: PromptCase, sizes: list[int] | None) -> list[Case]:
     for size in sizes:
         padding = max(0, size * 4 - len(prompt.user))
         filler = (FILLER * (padding // len(FILLER) + 1))[:padding]
-        padded = prompt.model_copy(
-            update={"user": f"{filler}\n\n{prompt.user}" if filler else prompt.user}
-        )
+        padded = prompt.with_(user=f"{filler}\n\n{prompt.user}" if filler else prompt.user)
         base = case_of(padded)
         cases.append(Case(id=f"{prompt.id}@{size}t", messages=base.messages, prompt_size=size))
     return cases

@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import tempfile
 import threading
 from collections import defaultdict
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
@@ -30,6 +32,7 @@ from .errors import RunFailed, ServerGone, VariantBroken
 from .journal import Journal, JournalHeader, Resumed, journal_path
 from .plan import Plan
 from .pricing import Pricer
+from .prompt_set import write_prompt_set
 from .provider_opening import check_judges, close_all, distinct, open_providers
 from .providers import Provider
 from .run_types import RunHooks, RunRequest, RunResult, Skipped
@@ -403,7 +406,11 @@ class Session:
             for v in self.plan.variants
         )
         system = self.loaded.common_system_prompt
-        return self.worker.ask(OpenRuns(experiment_id, self.loaded, variants, system, __version__))
+        loaded, _ = without_prompts(self.loaded, self.plan)
+        with tempfile.TemporaryDirectory(prefix="llmflow-prompts-") as folder:
+            prompts = write_prompt_set(self.loaded.prompts, Path(folder))
+            opened = OpenRuns(experiment_id, loaded, prompts, variants, system, __version__)
+            return self.worker.ask(opened)
 
     def _budget(self) -> Budget | None:
         if self.limit is None:

@@ -9,7 +9,7 @@ Role = Literal["system", "user", "assistant"]
 CostKind = Literal["priced", "batch", "local", "unpriced"]  # batch: at a batch API's discount
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: one per prompt, 100,000s in a big run
 class Message:
     role: Role
     content: str

@@ -155,7 +155,7 @@ def test_a_record_maps_to_a_prompt_and_back():
     from llmflow.config import PromptCase
     from llmflow.tracking import dataset_rows as rows
 
-    case = PromptCase.model_validate(
+    case = PromptCase.of(
         {
             "id": "q1",
             "user": "Name a planet.",
@@ -173,7 +173,7 @@ def test_a_record_maps_to_a_prompt_and_back():
     }
     stored = {**record, "dataset_record_id": "dr-1", "created_time": 1}
     back = rows.case_of(stored, "quality")
-    assert back.model_copy(update={"metadata": None}) == case.model_copy(update={"metadata": None})
+    assert back.with_(metadata=None) == case.with_(metadata=None)
     assert back.metadata == {"mlflow.dataset_record_id": "dr-1", "team": "astro"}
     assert rows.same_record(stored, record)
 
@@ -286,7 +286,7 @@ def test_push_updates_by_id_and_a_pinned_digest_refuses_a_changed_dataset(tmp_pa
     from llmflow.tracking.datasets import push_prompts, read_dataset
 
     def cases(*rows):
-        return [PromptCase.model_validate(r) for r in rows]
+        return [PromptCase.of(r) for r in rows]
 
     first = push_prompts(
         tracking_uri,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from llmflow.config import load_experiment
 from llmflow.plan import Plan, Variant, build_plan
+from llmflow.prompt_set import write_prompt_set
 from llmflow.tracking.runs import RunStore
 from llmflow.tracking.traces import call_of
 from llmflow.types import CallRecord, Completion, Message, Timing, Usage
@@ -25,7 +26,8 @@ def open_variant_run(tmp_path: Path, tracking_uri: str) -> tuple[RunStore, str, 
     variant = build_plan(loaded).variants[0]
     store = RunStore(tracking_uri)
     experiment_id = store.experiment_id("traces")
-    parent_id = store.start_parent(experiment_id, loaded, "test")
+    prompts = write_prompt_set(loaded.prompts, tmp_path)
+    parent_id = store.start_parent(experiment_id, loaded, prompts, "test")
     return store, experiment_id, variant, store.start_variant(experiment_id, parent_id, variant, {})
 
 

@@ -100,8 +100,7 @@ def load_experiment(
         read_from.update(system_from)
         if config.system is not None:
             prompts = tuple(
-                p if p.system is not None else p.model_copy(update={"system": config.system})
-                for p in prompts
+                p if p.system is not None else p.with_(system=config.system) for p in prompts
             )
     config, prompts = prepare(config, prompts, path, train=stored_prompts is None)
     if (problem := mlflow_judges_problem(config.scorers, prompts)) is not None:
@@ -195,7 +194,7 @@ def prepare(
         update = {"expected": canonical(prompt.expected, labels, where)}
         if prompt.system is None:
             update["system"] = system
-        checked.append(prompt.model_copy(update=update))
+        checked.append(prompt.with_(**update))
     if not train:
         return config, tuple(checked)
     models = [_with_training(entry, i, labels, path) for i, entry in enumerate(config.models)]

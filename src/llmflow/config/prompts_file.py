@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,25 +34,32 @@ def load_prompts_file(
         if where == named and resolved != named:
             where = f"{named} ({clip(resolved, 120)})"
         raise ConfigError(f"{field}: cannot read {where}: {e.strerror or e}") from e
-    rows = parse_rows(text, path.suffix.lower(), shown)
-    if not isinstance(rows, list) or not rows:
+    suffix = path.suffix.lower()
+    # a .jsonl file is validated a line at a time: its rows as dicts, all at once, would cost
+    # more than the prompts they make (100,000 rows: 40 MB)
+    rows = _jsonl_rows(text, shown) if suffix == ".jsonl" else parse_rows(text, suffix, shown)
+    if not isinstance(rows, Iterator | list):
         raise ConfigError(f"{shown}: must hold a non-empty list of prompts")
-    cases = []
-    for index, row in enumerate(rows):
-        if isinstance(row, dict):
-            row = {k: v for k, v in row.items() if v not in (None, "")}
-            row = _checks_cell(row, shown, index)
-        try:
-            cases.append(PromptCase.model_validate(row))
-        except ValidationError as e:
-            problem = describe_validation_error(e, leading_dot=True, known_fields=known_fields)
-            raise ConfigError(f"{shown}: [{index}]{problem}") from e
+    cases = [_case(row, index, shown) for index, row in enumerate(rows)]
+    if not cases:
+        raise ConfigError(f"{shown}: must hold a non-empty list of prompts")
     seen: set[str] = set()
     for case in cases:
         if case.id in seen:
             raise ConfigError(f"{shown}: duplicate prompt id {shorten(case.id)}")
         seen.add(case.id)
     return tuple(cases)
+
+
+def _case(row: Any, index: int, shown: str) -> PromptCase:
+    if isinstance(row, dict):
+        row = {k: v for k, v in row.items() if v not in (None, "")}
+        row = _checks_cell(row, shown, index)
+    try:
+        return PromptCase.of(row)
+    except ValidationError as e:
+        problem = describe_validation_error(e, leading_dot=True, known_fields=known_fields)
+        raise ConfigError(f"{shown}: [{index}]{problem}") from e
 
 
 def _checks_cell(row: dict[str, Any], shown: str, index: int) -> dict[str, Any]:
@@ -68,7 +76,7 @@ def _checks_cell(row: dict[str, Any], shown: str, index: int) -> dict[str, Any]:
 def parse_rows(text: str, suffix: str, shown: str) -> Any:
     """The rows of a .jsonl, .csv or .yaml file, as read (not validated)."""
     if suffix == ".jsonl":
-        return _jsonl_rows(text, shown)
+        return list(_jsonl_rows(text, shown))
     if suffix == ".csv":
         # newline="": a quoted field keeps its line breaks, which csv itself handles
         try:
@@ -80,15 +88,17 @@ def parse_rows(text: str, suffix: str, shown: str) -> Any:
     raise ConfigError(f"prompts: {shown}: use a .jsonl, .csv or .yaml file")
 
 
-def _jsonl_rows(text: str, shown: str) -> list[Any]:
+def _jsonl_rows(text: str, shown: str) -> Iterator[Any]:
     # '\n' only: str.splitlines also splits at U+2028, U+2029 and U+0085, which JSON strings
     # may hold unescaped
-    rows = []
-    for number, line in enumerate(text.split("\n"), start=1):
+    start, number = 0, 0
+    while start <= len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        line, number, start = text[start:end], number + 1, end + 1
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
+            yield json.loads(line)
         except json.JSONDecodeError as e:
             raise ConfigError(f"{shown}: line {number}: not valid JSON: {e.msg}") from e
-    return rows

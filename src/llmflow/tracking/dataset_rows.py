@@ -139,7 +139,7 @@ def case_of(record: Mapping[str, Any], shown: str) -> PromptCase:
     metadata |= {f"expectations.{k}": v for k, v in expectations.items()}
     row["metadata"] = metadata
     try:
-        return PromptCase.model_validate(row)
+        return PromptCase.of(row)
     except ValidationError as e:
         raise ConfigError(f"{where}: {describe_validation_error(e)}") from e
 

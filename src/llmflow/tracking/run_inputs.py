@@ -9,10 +9,8 @@ them). What was read from MLflow (the dataset, a registry prompt's version) is t
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from .artifacts import has_artifact
@@ -20,19 +18,18 @@ from .schema import MLFLOW_SOURCE_PREFIX, PROMPTS_ARTIFACT, TRAINING_ARTIFACT
 
 if TYPE_CHECKING:
     from ..config import LoadedExperiment, PromptCase
+    from ..prompt_set import PromptSetFile
 
-DIGEST_CHARS = 16  # of the prompt set's sha256: MLflow keeps digests of up to 36
 DATASET_CONTEXT = "evaluation"  # the mlflow.data.context of the prompt set's input
 
 
-def log_inputs(client: Any, run_id: str, loaded: LoadedExperiment) -> None:
-    """The prompt set as read (after task classify's preparation) and the training digests."""
-    rows = (p.model_dump(mode="json", by_alias=True, exclude_unset=True) for p in loaded.prompts)
-    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    client.log_text(run_id, text, PROMPTS_ARTIFACT)
-    client.log_inputs(
-        run_id, datasets=[_prompt_set_input(loaded, prompt_set_digest(loaded.prompts))]
-    )
+def log_inputs(
+    client: Any, run_id: str, loaded: LoadedExperiment, prompt_set: PromptSetFile
+) -> None:
+    """The prompt set as read (after task classify's preparation: the file the parent wrote)
+    and the training digests."""
+    client.log_artifact(run_id, str(prompt_set.path), PurePosixPath(PROMPTS_ARTIFACT).parent)
+    client.log_inputs(run_id, datasets=[_prompt_set_input(loaded, prompt_set)])
     for name, source in loaded.mlflow_sources.items():
         client.set_tag(run_id, MLFLOW_SOURCE_PREFIX + name, source)
     if loaded.training_sha256:
@@ -43,18 +40,7 @@ def log_inputs(client: Any, run_id: str, loaded: LoadedExperiment) -> None:
         client.log_dict(run_id, {"training": training}, TRAINING_ARTIFACT)
 
 
-def prompt_set_digest(prompts: Sequence[PromptCase]) -> str:
-    """The digest of a prompt set: what its calls and checks read (ids, messages, references,
-    checks), however written, and not the metadata a dataset carries."""
-    basis = [
-        p.model_dump(mode="json", by_alias=True, exclude_defaults=True, exclude={"metadata"})
-        for p in prompts
-    ]
-    text = json.dumps(basis, ensure_ascii=False, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:DIGEST_CHARS]
-
-
-def _prompt_set_input(loaded: LoadedExperiment, digest: str) -> Any:
+def _prompt_set_input(loaded: LoadedExperiment, prompt_set: PromptSetFile) -> Any:
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
     prompts = loaded.config.prompts
@@ -70,10 +56,10 @@ def _prompt_set_input(loaded: LoadedExperiment, digest: str) -> Any:
         name, kind, source = loaded.path.name, "local", {"uri": loaded.path.name}
     dataset = Dataset(
         name=name,
-        digest=digest,
+        digest=prompt_set.digest,
         source_type=kind,
         source=json.dumps(source),
-        profile=json.dumps({"num_rows": len(loaded.prompts)}),
+        profile=json.dumps({"num_rows": prompt_set.rows}),
     )
     return DatasetInput(dataset, tags=[InputTag("mlflow.data.context", DATASET_CONTEXT)])
 

@@ -42,6 +42,7 @@ from .schema import (  # TAG_KIND, KIND_* and TAG_VARIANT: also imported from he
 from .uri import sqlite_file
 
 if TYPE_CHECKING:
+    from ..prompt_set import PromptSetFile
     from ..scoring import Score
 
 
@@ -171,7 +172,13 @@ class RunStore:
                 raise
             return None
 
-    def start_parent(self, experiment_id: str, loaded: LoadedExperiment, version: str) -> str:
+    def start_parent(
+        self,
+        experiment_id: str,
+        loaded: LoadedExperiment,
+        prompt_set: PromptSetFile,
+        version: str,
+    ) -> str:
         tags = {
             TAG_KIND: KIND_PARENT,
             TAG_CONFIG_SHA: loaded.sha256,
@@ -184,7 +191,7 @@ class RunStore:
             self.client.log_text(
                 run.info.run_id, redact_text(loaded.text), f"{CONFIG_DIR}/{loaded.path.name}"
             )
-            log_inputs(self.client, run.info.run_id, loaded)
+            log_inputs(self.client, run.info.run_id, loaded, prompt_set)
         except Exception as e:
             self.client.set_terminated(run.info.run_id, status="FAILED")
             raise TrackingError(
@@ -297,16 +304,18 @@ class RunStore:
         self,
         experiment_id: str,
         loaded: LoadedExperiment,
+        prompt_set: PromptSetFile,
         variants: Sequence[tuple[Variant, dict[str, Any]]],
         system: str | None,
         version: str,
     ) -> tuple[str, dict[str, str]]:
         """A new parent run and a run per (variant, params). If the store fails halfway, those
         already opened are ended as FAILED, never left RUNNING."""
-        parent_id = self.start_parent(experiment_id, loaded, version)
+        parent_id = self.start_parent(experiment_id, loaded, prompt_set, version)
         run_ids: dict[str, str] = {}
         try:
-            _log_params(self.client, parent_id, parent_params(loaded, len(variants)))
+            params = parent_params(loaded, prompt_set.rows, len(variants))
+            _log_params(self.client, parent_id, params)
             for variant, params in variants:
                 run_ids[variant.id] = self.start_variant(
                     experiment_id, parent_id, variant, params, system
@@ -344,13 +353,13 @@ class RunStore:
                 self.client.set_terminated(run_id, status=status)
 
 
-def parent_params(loaded: LoadedExperiment, n_variants: int) -> dict[str, Any]:
+def parent_params(loaded: LoadedExperiment, n_prompts: int, n_variants: int) -> dict[str, Any]:
     """What the parent run's row in the runs table says of the whole run."""
     config = loaded.config
     return {
         "task_type": config.task,
         "n_variants": n_variants,
-        "n_prompts": len(loaded.prompts),
+        "n_prompts": n_prompts,
         "repeats": config.repeats,
         "warmup": config.warmup,
         "config_file": loaded.path.name,

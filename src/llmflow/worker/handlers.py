@@ -72,6 +72,7 @@ def open_runs(worker: Worker, request: OpenRuns) -> tuple[str, dict[str, str]]:
     return worker.store.open_runs(
         request.experiment_id,
         request.loaded,
+        request.prompt_set,
         list(request.variants),
         request.system_prompt,
         request.version,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 if TYPE_CHECKING:
     from ..config import LoadedExperiment
     from ..plan import Plan, Variant
+    from ..prompt_set import PromptSetFile
     from ..providers import Provider
     from ..providers.spec import ProviderSpec
     from ..registry.registration import Registration  # noqa: F401 - in a string below
@@ -127,10 +128,11 @@ class CheckResumable(Ask[None]):
 @dataclass(frozen=True)
 class OpenRuns(Ask["tuple[str, dict[str, str]]"]):
     """The parent run and one run per variant; the answer: the parent's id, and each variant's
-    run id by variant id."""
+    run id by variant id. `loaded` comes without its prompts: `prompt_set` is their file."""
 
     experiment_id: str
     loaded: LoadedExperiment
+    prompt_set: PromptSetFile
     variants: tuple[tuple[Variant, dict[str, object]], ...]  # each with its params
     system_prompt: str | None
     version: str
