@@ -6,8 +6,10 @@ import asyncio
 import json
 from pathlib import Path
 
+import mlflow
 import pytest
 from mlflow import MlflowClient
+from mlflow.entities import TraceState
 
 from llmflow.journal import latest_journal, read_journal
 from llmflow.tracking.traces import call_of
@@ -141,10 +143,20 @@ def test_expired_and_errored_requests_fail_and_resume_sends_only_them(tmp_path: 
     experiment = client.get_experiment_by_name("provider-comparison")
     traces = client.search_traces(locations=[experiment.experiment_id], max_results=50)
     assert sorted(call_of(t.info) for t in traces) == [f"p{i:02d}#0" for i in range(5)]
-    # a call sent again keeps its one trace, its span rewritten with the answer (MLflow keeps
-    # the trace-level state of its first write, ERROR)
-    (p00,) = [t for t in traces if call_of(t.info) == "p00#0"]
-    assert "Echo: Question number 0" in str(p00.data.spans[0].outputs)
+    # a call sent again keeps its one trace, rewritten with the answer: its span and its state
+    # (MLflow's log_spans alone keeps the ERROR of the first write)
+    for call in ("p00#0", "p03#0"):
+        (trace,) = [t for t in traces if call_of(t.info) == call]
+        assert trace.info.state == TraceState.OK, call
+        assert trace.data.spans[0].status.status_code == "OK"
+        assert "Echo: Question number" in str(trace.data.spans[0].outputs)
+        assert trace.info.token_usage["total_tokens"] > 0
+    found = mlflow.search_traces(
+        locations=[experiment.experiment_id],
+        filter_string="trace.status = 'OK'",
+        return_type="list",
+    )
+    assert len(found) == 5, "one trace per call, every one OK"
 
 
 def test_a_job_that_fails_validation_fails_its_calls_with_the_message(tmp_path: Path, fake_openai):

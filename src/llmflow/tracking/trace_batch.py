@@ -29,6 +29,7 @@ class TraceBatch:
         self.uploaded = 0  # traces written so far on the per-trace path
         self.linked: set[str] = set()  # runs whose traces are linked
         self.scored = 0  # log_job_scores' writes made so far
+        self.restated = False
 
     def log_spans(self, client: Any, server: TraceServer) -> bool:
         """The spans not sent yet, batched; False, with nothing written, when the store has no
@@ -59,6 +60,19 @@ class TraceBatch:
         else:
             self._link(client)
             self._log_scores(client, server)
+        self._restate(client)
+
+    def _restate(self, client: Any) -> None:
+        """The info of each trace first written for a failed call, now answered: log_spans
+        rewrites its span but keeps the trace's first state (ERROR); start_trace of a trace
+        that exists updates its state, as MLflow's exporter finishing a trace does."""
+        if self.restated:
+            return
+        store = mlflow_compat.tracking_store(client)
+        for job, span in zip(self.jobs, self.spans, strict=True):
+            if job.restate:
+                store.start_trace(trace_of(self.experiment_id, job, span, scores=False).info)
+        self.restated = True
 
     def _link(self, client: Any) -> None:
         for run_id, trace_ids in trace_ids_by_run(self.jobs, self.spans).items():

@@ -17,7 +17,6 @@ import functools
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,11 +49,15 @@ class TraceJob:
     tags: tuple[tuple[str, str], ...] = ()  # trace tags instead of the call's name (a judge's)
     seed: str = ""  # a judge call's ledger id: its trace's id is derived from it
     linked: bool = True  # False: not in the run's trace list (a judge's call: eval_view.py)
+    # a call whose trace says it failed, sent again (`--resume`): MLflow's log_spans keeps a
+    # trace's first state, so its info is written again (trace_batch.py)
+    restate: bool = False
 
 
-def trace_of(experiment_id: str, job: TraceJob, span: Any) -> Any:
+def trace_of(experiment_id: str, job: TraceJob, span: Any, scores: bool = True) -> Any:
     """The Trace of one call's span, with the info that log_spans would have derived: its run
-    and its tags (the call's name, which `--resume` looks for, or a judge's); and its scores."""
+    and its tags (the call's name, which `--resume` looks for, or a judge's); and its scores
+    (unless `scores` is False: they are written already)."""
     from mlflow.entities import (
         SpanStatusCode,
         Trace,
@@ -73,7 +76,7 @@ def trace_of(experiment_id: str, job: TraceJob, span: Any) -> Any:
         state=TraceState.OK if ok else TraceState.ERROR,
         trace_metadata={mlflow_compat.source_run_key(): job.run_id} if job.linked else {},
         tags=dict(_trace_tags(job)),
-        assessments=[feedback(span.trace_id, score) for score in job.scores],
+        assessments=[feedback(span.trace_id, score) for score in job.scores] if scores else [],
     )
     return Trace(info, TraceData(spans=[span]))
 
@@ -173,18 +176,39 @@ def existing_trace_keys(
     return {key for key in keys if key is not None}
 
 
-def untraced(
+@dataclass
+class ResumeTraces:
+    """What `--resume` finds of a run's traces: the calls whose trace a kill prevented, and
+    (variant id, case id, repeat) of those traced as failed (a call sent again restates its
+    trace)."""
+
+    untraced: list[tuple[CallRecord, str]]  # (record, variant run id)
+    failed: set[tuple[str, str, int]]
+
+
+def traces_to_resume(
     client: Any,
     experiment_id: str,
     run_ids: dict[str, str],
     records: dict[str, list[CallRecord]],
-) -> Iterator[tuple[CallRecord, str]]:
-    """(record, variant run id) of each call whose trace a kill prevented (for --resume)."""
+) -> ResumeTraces:
+    """The traces of each variant run of a resumed run, read once (for --resume)."""
+    found = ResumeTraces([], set())
     for variant_id, run_id in run_ids.items():
-        traced = existing_trace_keys(client, experiment_id, run_id, variant_id)
+        traced: set[tuple[str, int]] = set()
+        for tag, info in call_traces(client, experiment_id, run_id, variant_id).items():
+            if (key := call_key(tag)) is not None:
+                traced.add(key)
+                if _state(info) == "ERROR":
+                    found.failed.add((variant_id, *key))
         for record in records.get(variant_id, []):
             if (record.case_id, record.repeat) not in traced:
-                yield record, run_id
+                found.untraced.append((record, run_id))
+    return found
+
+
+def _state(info: Any) -> str:
+    return str(getattr(info.state, "value", info.state))
 
 
 def build_span(experiment_id: str, job: TraceJob) -> Any:

@@ -88,16 +88,18 @@ def end_runs(worker: Worker, request: EndRuns) -> None:
 
 
 def resume(worker: Worker, request: Resume) -> int:
-    """Keep the journaled calls for the finish; queue the traces a kill prevented."""
-    from ..tracking.traces import untraced
+    """Keep the journaled calls for the finish; queue the traces a kill prevented; note the
+    calls traced as failed (sent again, their traces are restated)."""
+    from ..tracking.traces import traces_to_resume
 
     run = worker.run
     by_variant: dict[str, list[CallRecord]] = {}
     for record in request.records:
         run.records.add(record)
         by_variant.setdefault(record.variant_id, []).append(record)
-    found = untraced(worker.store.client, run.experiment_id, request.run_ids, by_variant)
-    run.pending.extend(run.job(record, run_id) for record, run_id in found)
+    found = traces_to_resume(worker.store.client, run.experiment_id, request.run_ids, by_variant)
+    run.failed_traces = found.failed
+    run.pending.extend(run.job(record, run_id) for record, run_id in found.untraced)
     return len(run.pending)
 
 

@@ -52,6 +52,9 @@ class RunState:
         self.report = False  # the run renders a report (in the worker, at its finish)
         self.variants: dict[str, Variant] = {}
         self.pending: list[TraceJob] = []  # traces a task asked for (Resume), written next
+        # (variant id, case id, repeat) of calls traced as failed before a resume: one sent
+        # again and answered has its trace's state restated
+        self.failed_traces: set[tuple[str, str, int]] = set()
         self.records = RecordSpill()  # the calls, by variant id, on disk
         self.run_ids: dict[str, str] = {}  # each variant's run, as its calls said
         self.scores: ScoresByVariant = {}  # this run's
@@ -93,7 +96,7 @@ class RunState:
         self.gone, self.scores, self.guard = False, {}, CheckGuard()
         self.records.close()
         self.begun, self.records, self.run_ids = None, RecordSpill(), {}
-        self.variants, self.pending = {}, []
+        self.variants, self.pending, self.failed_traces = {}, [], set()
         remote = self.tracking_uri.startswith(("http://", "https://"))
         self.writers = WRITERS if remote else 1  # sqlite takes one writer at a time
         self.report = message.report
@@ -122,7 +125,9 @@ class RunState:
         if checks is not None:
             scores = tuple(score_record(record, checks, self.guard))
             self.scores.setdefault(record.variant_id, {})[(record.case_id, record.repeat)] = scores
-        return TraceJob(record, self.variants[record.variant_id], run_id, scores)
+        key = (record.variant_id, record.case_id, record.repeat)
+        restate = record.ok and key in self.failed_traces
+        return TraceJob(record, self.variants[record.variant_id], run_id, scores, restate=restate)
 
     def write(self, jobs: list[TraceJob]) -> None:
         """Write one batch (from one of `writers` threads at once), waiting for a server that
