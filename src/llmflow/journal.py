@@ -181,7 +181,7 @@ def load_for_resume(
                 "run it from the directory the run started in, or name the run to resume"
             )
     else:
-        path = _journal_of(parent_run_id, directory or JOURNAL_DIR)
+        path = journal_of(parent_run_id, directory)
     header, records, judges = _read(path)
     if header is None:
         raise ConfigError(f"{path}: not a journal (no header line)")
@@ -196,8 +196,9 @@ def load_for_resume(
     return Resumed(header, records, judges)
 
 
-def _journal_of(prefix: str, directory: Path) -> Path:
+def journal_of(prefix: str, directory: Path | None = None) -> Path:
     """The journal of the run whose id starts with `prefix` (run ids name the journals)."""
+    directory = directory or JOURNAL_DIR
     ledgers = ".judges.jsonl"  # `llmflow score`'s judge ledgers (judge_journal.py) lie beside
     ids = [path.stem for path in directory.glob("*.jsonl") if not path.name.endswith(ledgers)]
     return journal_path(pick(prefix, ids, f"the journals in {directory}"), directory)

@@ -65,6 +65,7 @@ class RunResult:
     report_stored: bool = False  # the report is in the parent run's artifacts (report/)
     judge_failures: list[str] = field(default_factory=list)  # a judge call failed: why, each
     batch_jobs_left: int = 0  # batch jobs left running at the provider (--detach)
+    batch_calls_left: int = 0  # their calls
     unjudged: int = 0  # answers still waiting for a judge's verdict (judging was stopped)
 
     @property

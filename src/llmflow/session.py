@@ -285,7 +285,8 @@ class Session:
         sent = send_batched(
             to_batch, providers, self.pricers, journal, on_record, runner, hooks, detach
         )
-        _, result.batch_jobs_left = await asyncio.gather(runner.run(remaining), sent)
+        _, left = await asyncio.gather(runner.run(remaining), sent)
+        result.batch_jobs_left, result.batch_calls_left = left
         for variant_id, first in runner.broken_variants().items():
             raise VariantBroken(variant_id, first) from first
         if result.batch_jobs_left:  # --detach: the jobs run on; --resume collects them

@@ -93,7 +93,7 @@ def test_detach_submits_and_resume_collects(tmp_path: Path, fake_openai):
     )
     detached = invoke_cli("run", str(path), "--detach")
     assert detached.exit_code == 0, detached.output
-    assert "1 batch job(s) left running" in detached.stderr
+    assert "submitted: 1 batch job(s), 3 call(s), left running" in detached.stderr
     assert "--resume" in detached.stderr
     (job,) = fake_openai.batch.jobs.values()
     assert job.status == "validating"

@@ -37,14 +37,14 @@ async def send_batched(
     runner: Any,  # the live calls' runner.Runner: its budget is shared
     hooks: Any,  # run_types.RunHooks: batch_progress(line), when it has it
     detach: bool = False,
-) -> int:
-    """Send these calls of batched variants, or collect the jobs the journal names; the number
-    of jobs left running (with `detach`)."""
+) -> tuple[int, int]:
+    """Send these calls of batched variants, or collect the jobs the journal names; the jobs
+    left running (with `detach`) and their calls."""
     variants = {c.variant.id: c.variant for c in calls}
     jobs = read_jobs(Path(journal.path))
     entries = {vid: v.entry for vid, v in variants.items()}
     if not entries:  # every batched call is in (a job's calls all journaled count as done)
-        return 0
+        return 0, 0
     runner = BatchRunner(
         apis={vid: batch_api(providers[vid]) for vid in entries if vid in providers},
         pricers=pricers,
@@ -56,7 +56,7 @@ async def send_batched(
         progress=getattr(hooks, "batch_progress", None) or _to_stderr,
     )
     await runner.run(calls, jobs, detach=detach)
-    return runner.detached
+    return runner.detached, runner.detached_calls
 
 
 def _to_stderr(line: str) -> None:

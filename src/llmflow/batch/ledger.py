@@ -5,7 +5,8 @@ Three lines a job: "batch_submitting" (its label, variant and calls) before anyt
 "batch_job" (the provider's job id) as soon as the job exists, before it is waited for;
 "batch_collected" once every answer of it is journaled. A job with no id line was either never
 created or created by a process killed before it wrote the id: the provider is asked for a
-job of that label (api.BatchAPI.find) before its calls are sent again.
+job of that label (api.BatchAPI.find) before its calls are sent again. A fourth,
+"batch_cancelled", says that `llmflow batches cancel` cancelled it at the provider.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from ..record_lines import journal_lines
 
 SUBMITTING, SUBMITTED, COLLECTED = "batch_submitting", "batch_job", "batch_collected"
+CANCELLED = "batch_cancelled"
 
 
 @dataclass
@@ -26,6 +28,7 @@ class Job:
     keys: list[tuple[str, int]]  # (case id, repeat) of each request, in order: key = index
     job_id: str | None = None
     collected: bool = False
+    cancelled: bool = False  # by `llmflow batches cancel`
     created_s: float | None = None  # epoch seconds, when it was submitted
     extra: dict = field(default_factory=dict)
 
@@ -43,6 +46,9 @@ class Job:
 
     def collected_line(self) -> dict:
         return {"type": COLLECTED, "label": self.label}
+
+    def cancelled_line(self) -> dict:
+        return {"type": CANCELLED, "label": self.label, "job_id": self.job_id}
 
 
 def read_jobs(path: Path) -> list[Job]:
@@ -67,4 +73,6 @@ def read_jobs(path: Path) -> list[Job]:
             jobs[entry["label"]].job_id = entry["job_id"]
         elif kind == COLLECTED and entry.get("label") in jobs:
             jobs[entry["label"]].collected = True
+        elif kind == CANCELLED and entry.get("label") in jobs:
+            jobs[entry["label"]].cancelled = True
     return list(jobs.values())

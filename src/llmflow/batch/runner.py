@@ -55,6 +55,7 @@ class BatchRunner:
     progress: Callable[[str], None] = lambda line: None
     clock: Callable[[], float] = time.time
     detached: int = 0  # jobs left running by --detach
+    detached_calls: int = 0  # their calls
     _active: list[_Active] = field(default_factory=list)
 
     async def run(self, calls: Iterable[Call], jobs: Iterable[Job], detach: bool = False) -> None:
@@ -77,6 +78,7 @@ class BatchRunner:
             await self._submit(variant_id, chunk)
         if detach:
             self.detached = len(self._active)
+            self.detached_calls = sum(len(a.job.keys) for a in self._active)
             return
         await self._wait(by_key)
 
@@ -215,6 +217,8 @@ class BatchRunner:
                 kind, message = (EXPIRED if answer.expired else REQUEST_FAILED), answer.error
             else:
                 kind, message = EXPIRED, f"no result: the job ended {state.state}"
+            if kind == EXPIRED and job.cancelled:
+                message = f"not run: `llmflow batches cancel` cancelled its job ({message})"
             return _record(
                 call, error_type=kind, error_message=redact_text(message or "")[:500], **batch
             )

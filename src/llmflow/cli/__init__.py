@@ -1,7 +1,7 @@
-"""The `llmflow` command line: `commands` (run, compare, report, score, cache), `registry`
-(register, promote, models), `common` (options, consoles, the one-line error handling),
-`progress` (the progress bar) and `entry` (the console script). The Typer `app` and `main`
-load on first use, so that importing this package costs nothing."""
+"""The `llmflow` command line: `commands` (run, compare, report, score, cache), `batches` (a
+run's batch jobs), `registry` (register, promote, models), `common` (options, consoles, the
+one-line error handling), `progress` (the progress bar) and `entry` (the console script). The
+Typer `app` and `main` load on first use, so that importing this package costs nothing."""
 
 from typing import Any
 

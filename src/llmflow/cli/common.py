@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -79,6 +80,14 @@ TrackingUri = Annotated[
     ),
 ]
 Debug = Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")]
+ReportDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        show_default=False,
+        help="Also write the report (md, html, csv, json, PNGs) into this directory.",
+    ),
+]
 ExperimentName = Annotated[
     str, typer.Option("--experiment", "-e", help="MLflow experiment name.", show_default=False)
 ]
