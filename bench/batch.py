@@ -11,6 +11,7 @@ results, journaling, tracing and finishing the runs into a fresh sqlite store.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -26,11 +27,16 @@ from throughput import whole_run  # noqa: E402
 
 
 def experiment_file(directory: Path, url: str, n: int, poll_s: float) -> Path:
+    """The run as a user with this many prompts writes it: a .jsonl prompts file, the report."""
+    prompts = directory / f"prompts-{n}.jsonl"
+    with prompts.open("w") as f:
+        for i in range(n):
+            f.write(json.dumps({"id": f"p{i:06d}", "user": f"Question number {i}"}) + "\n")
     document = {
         "experiment": f"batch-bench-{n}",
         "task": "chat",
-        "prompts": [{"id": f"p{i:06d}", "user": f"Question number {i}"} for i in range(n)],
-        "report": False,
+        "prompts": prompts.name,
+        "report": True,
         "models": [
             {
                 "provider": "openai",
