@@ -272,3 +272,45 @@ def test_a_gemini_batched_judge_grades_through_batch_mode(
     assert sorted(verdicts(journal).values()) == [0.0] * (N // 2) + [1.0] * (N // 2)
     assert {e.record.cost.kind for e in read_entries(journal)} == {"batch"}
     assert judge_metrics(tracking_uri, "provider-comparison")["score.correct"] == 0.5
+
+
+def test_a_batched_model_and_its_batched_judge_share_a_run_and_its_resume(
+    tmp_path: Path, tracking_uri: str, fake_openai
+):
+    """The model's job is detached, then `--resume` collects it and only then submits the
+    judge's job: two jobs, each question in one of them once."""
+    model = {**live_model(fake_openai)[0], "batch": {"poll_s": 0.01}}
+    path = write_experiment(
+        tmp_path,
+        [model],
+        prompts=graded_prompts(),
+        scorers=[judge(fake_openai, batch={"poll_s": 0.01})],
+    )
+    detached = invoke_cli("run", str(path), "--detach")
+    assert detached.exit_code == 0, detached.output
+    (model_job,) = fake_openai.batch.jobs.values()
+    assert model_job.lines[0]["body"]["model"] == "gpt-4o-mini", "the judge waits for answers"
+
+    fake_openai.batch.auto = True
+    resumed = invoke_cli("run", str(path), "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert fake_openai.generation_requests() == []
+    models = [job.lines[0]["body"]["model"] for job in fake_openai.batch.jobs.values()]
+    assert models == ["gpt-4o-mini", "gpt-4o"]
+    assert set(fake_openai.batch.submitted.values()) == {1}
+    assert sorted(verdicts(latest_journal()).values()) == [0.0] * (N // 2) + [1.0] * (N // 2)
+    assert judge_metrics(tracking_uri, "provider-comparison")["score.correct"] == 0.5
+
+
+def test_score_asks_a_batched_judge_live(tmp_path: Path, tracking_uri: str, fake_openai):
+    """`llmflow score` keeps no journal of batch jobs: a new rubric is asked live."""
+    fake_openai.batch.auto = True
+    path = experiment(tmp_path, fake_openai, "rescored", batch={"poll_s": 0.01})
+    assert invoke_cli("run", str(path)).exit_code == 0
+    asked_live = len(fake_openai.generation_requests())
+    path.write_text(path.read_text().replace("Does the answer hold", "Does it hold"))
+    scored = invoke_cli("score", "-e", "rescored", "--config", str(path))
+    assert scored.exit_code == 0, scored.output
+    assert len(fake_openai.generation_requests()) == asked_live + N
+    assert len(fake_openai.batch.jobs) == 1, "no job for the new rubric"
+    assert judge_metrics(tracking_uri, "rescored")["score.correct"] == 0.5
