@@ -144,9 +144,12 @@ def judges_worst_case_usd(
     total = 0.0
     for check in judges:
         call = Call(check.judge, check.case, 0)
+        pricer = pricers[check.where]
+        # a batched judge's calls cost the batch price (batch/pricing.py)
+        repeats = plan.repeats * (discount_of(pricer) if check.judge.entry.batch else 1.0)
         for variant in plan.variants:
             answer = ANSWER_TOKEN_RATIO * (variant.entry.max_tokens or 0)
-            total += worst_case_usd(call, pricers[check.where], answer) * plan.repeats
+            total += worst_case_usd(call, pricer, answer) * repeats
     return total
 
 

@@ -87,6 +87,8 @@ MEANINGS: dict[str, dict[str, str]] = {
         "max_retries": "`judge`: as in a model entry",
         "price_per_mtok": "`judge`: as in a model entry",
         "price_as": "`judge`: as in a model entry",
+        "batch": "`judge`: as in a model entry (openai, gemini): its questions go through the "
+        "provider's batch API at half price once the answers are in ([batch](batch.md))",
         "judge": "`mlflow`: MLflow's built-in judge, one of Correctness, Equivalence, Guidelines, "
         "RelevanceToQuery, Safety, Completeness, Fluency (see [MLflow](mlflow-evaluation.md))",
         "guidelines": "`mlflow`, judge Guidelines: the rule (or rules) the answer must follow",

@@ -1,16 +1,22 @@
 """Running the judges: every judge question of the graded calls asked through the runner
-(retries, timeout, budget; streaming off), each answer journalled the moment it ends. What a
-judge is asked and what its answer means is scoring/judge.py."""
+(retries, timeout, budget; streaming off), each answer journalled the moment it ends. A judge
+with `batch:` is asked through its provider's batch API instead (llmflow.batch), its jobs
+journaled in the run's journal as a batched model's are. What a judge is asked and what its
+answer means is scoring/judge.py."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
+from .batch.hook import send_batched
 from .config.environment import resolve_connection
 from .errors import MissingCredentials
 from .judge_journal import answered
+from .plan import Call, Variant
 from .pricing import Pricer
 from .providers import create_provider
 from .runner import Runner
@@ -29,10 +35,18 @@ async def judge_records(
     config_name: str = "the experiment file",
     known: Sequence[Any] = (),
     on_judged: Callable[[Any], None] | None = None,
+    journal: Any = None,
+    hooks: Any = None,
+    detach: bool = False,
 ) -> Judged:
     """Grade every successful measured call with its case's judges, through the runner. A
     question a judge answered already (`known`: judge_journal.JudgeEntry) is not asked again;
-    each call made is handed to `on_judged` as a JudgeEntry the moment it ends (to journal it)."""
+    each call made is handed to `on_judged` as a JudgeEntry the moment it ends (to journal it).
+
+    A batched judge's questions go in batch jobs journaled in `journal` (journal.Journal), its
+    earlier jobs there collected first; `hooks.batch_progress` hears of them; with `detach`,
+    its jobs are left running (`Judged.batch_jobs_left`). Without a journal (`llmflow score`)
+    a batched judge is asked live."""
     jobs, variants = plan_jobs(records, table)
     done = answered(known)
     pending = [job for job in jobs.values() if job.graded not in done]
@@ -46,6 +60,9 @@ async def judge_records(
         made.append(entry)
 
     calls = [job_call(job) for job in pending if job.judge.id in providers]
+    in_batch = journal is not None  # else nowhere to journal a job before waiting for it
+    live = [c for c in calls if not (in_batch and c.variant.entry.batch is not None)]
+    batched = [c for c in calls if in_batch and c.variant.entry.batch is not None]
     pricers = {v.id: Pricer(v.entry) for v in variants.values()}
     try:
         runner = Runner(
@@ -56,12 +73,72 @@ async def judge_records(
             retry=retry,
             budget=budget,
         )
-        await runner.run(calls)
+        jobs_left = 0
+        if batched:
+            sent = _send_batched(
+                batched, providers, pricers, journal, on_record, runner, hooks, detach
+            )
+            _, jobs_left = await asyncio.gather(runner.run(live), sent)
+        else:
+            await runner.run(live)
     finally:
         await asyncio.gather(*(p.aclose() for p in providers.values()), return_exceptions=True)
     judged = assemble(jobs, [*known, *made], unavailable)
     judged.n_calls = len(made)
+    judged.batch_jobs_left = jobs_left
     return judged
+
+
+async def _send_batched(
+    calls: Sequence[Call],
+    providers: Mapping[str, Any],
+    pricers: Mapping[str, Pricer],
+    journal: Any,
+    on_record: Callable[[CallRecord], None],
+    runner: Runner,
+    hooks: Any,
+    detach: bool,
+) -> int:
+    """The batched judges' calls through their providers' batch APIs, after the journal's jobs
+    of them (llmflow.batch, as a batched model's): the number of jobs left running."""
+    judges = _BatchedJudges(calls, providers, pricers)
+    back = judges.back(on_record)
+    return await send_batched(
+        judges.calls, judges.providers, judges.pricers, journal, back, runner, hooks, detach
+    )
+
+
+class _BatchedJudges:
+    """Batched judges' calls under ids that stay the same in a resumed run, for their jobs'
+    journal lines: a judge variant's own id numbers the judges in the order the answers came,
+    which a resumed run need not repeat."""
+
+    def __init__(
+        self, calls: Sequence[Call], providers: Mapping[str, Any], pricers: Mapping[str, Pricer]
+    ) -> None:
+        self._own_id: dict[str, str] = {}
+        renamed: dict[str, Variant] = {}
+        for call in calls:
+            judge = call.variant
+            if judge.id not in renamed:
+                renamed[judge.id] = replace(judge, id=_batch_id(judge))
+                self._own_id[renamed[judge.id].id] = judge.id
+        self.calls = [replace(c, variant=renamed[c.variant.id]) for c in calls]
+        self.providers = {renamed[k].id: p for k, p in providers.items() if k in renamed}
+        self.pricers = {renamed[k].id: p for k, p in pricers.items() if k in renamed}
+
+    def back(self, on_record: Callable[[CallRecord], None]) -> Callable[[CallRecord], None]:
+        """`on_record` for the batched calls, each record under its judge's own id again."""
+        return lambda record: on_record(replace(record, variant_id=self._own_id[record.variant_id]))
+
+
+def _batch_id(judge: Variant) -> str:
+    """What a batched judge's jobs are journaled under: its entry, less the settings that do
+    not reach a batch job (a poll interval changed before `--resume` still finds its jobs)."""
+    ignored = {"batch", "timeout_s", "max_retries", "max_concurrency"}
+    entry = judge.entry.model_dump_json(exclude=ignored)
+    digest = hashlib.sha256(entry.encode()).hexdigest()[:8]
+    return f"judge:{judge.entry.model_name}#{digest}"  # in progress lines too
 
 
 def _open_judges(

@@ -292,6 +292,8 @@ class Session:
         if result.batch_jobs_left:  # --detach: the jobs run on; --resume collects them
             return
         self.judged = await self._judge(result, journal)
+        if self.judged is not None:  # --detach: a batched judge's jobs run on
+            result.batch_jobs_left = self.judged.batch_jobs_left
 
     async def _judge(self, result: RunResult, journal: Journal) -> Judged | None:
         """The judges' scores of every answer, once all calls are in (their cost counts
@@ -316,6 +318,9 @@ class Session:
             config_name=self.loaded.path.name,
             known=list(self._judge_entries),
             on_judged=on_judged,
+            journal=journal,  # a batched judge's jobs are journaled there
+            hooks=self.hooks,
+            detach=self.request.detach,
         )
 
     def _took(self, result: RunResult, record: CallRecord) -> None:

@@ -88,13 +88,19 @@ def test_a_job_whose_id_was_never_journaled_is_found_by_its_label(tmp_path: Path
 def test_ctrl_c_while_waiting_leaves_the_jobs_running_and_says_how_to_collect(
     tmp_path: Path, fake_openai
 ):
-    import os
-
     path = write_experiment(
         tmp_path, batched_model(fake_openai, poll_s=0.05), prompts=unique_prompts(3)
     )
-    process = spawn_run(path, tmp_path)
-    journals = tmp_path / ".llmflow" / "journals"
+    interrupt_while_a_job_waits(path, tmp_path, fake_openai)
+
+
+def interrupt_while_a_job_waits(path: Path, cwd: Path, fake_openai) -> None:
+    """Ctrl-C to `llmflow run` once its one batch job exists: it exits 130 saying how to collect
+    the job, which it leaves running at the provider."""
+    import os
+
+    process = spawn_run(path, cwd)
+    journals = cwd / ".llmflow" / "journals"
     wait_for(lambda: any('"type": "batch_job"' in p.read_text() for p in journals.glob("*.jsonl")))
     os.killpg(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=60)

@@ -51,6 +51,18 @@ class BatchSettings(Strict):
 BATCH_PROVIDERS = ("openai", "gemini")
 
 
+def batch_flag(value: Any) -> Any:
+    """`batch: true` is the default settings; `false` none (a model's or a judge's)."""
+    if value is None or isinstance(value, dict | BatchSettings):
+        return value
+    if isinstance(value, bool):
+        return {} if value else None
+    raise ValueError("write true, false or {max_requests: N, poll_s: SECONDS}")
+
+
+Batch = Annotated[BatchSettings | None, BeforeValidator(batch_flag)]
+
+
 class ModelEntry(Strict):
     """One `models:` entry: a provider, a model and the settings it is called with."""
 
@@ -77,18 +89,9 @@ class ModelEntry(Strict):
     prompt_template: str | None = None
     n_threads: Annotated[int | None, at_least(1)] = None
     n_ctx: Annotated[int | None, at_least(64)] = None
-    batch: BatchSettings | None = None  # `true` or {max_requests, poll_s}
+    batch: Batch = None  # `true` or {max_requests, poll_s}
     # sklearn provider only: the training file (user, expected), relative to the experiment file
     train: str | None = None
-
-    @field_validator("batch", mode="before")
-    @classmethod
-    def _batch_flag(cls, value: Any) -> Any:
-        if value is None or isinstance(value, dict):
-            return value
-        if isinstance(value, bool):
-            return {} if value else None
-        raise ValueError("write true, false or {max_requests: N, poll_s: SECONDS}")
 
     @field_validator("base_url")
     @classmethod

@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from .json_schemas import SchemaProblem, check
-from .models import ModelEntry
+from .models import Batch, ModelEntry
 from .validation_errors import describe_validation_error
 
 DETERMINISTIC = (
@@ -87,6 +87,7 @@ _JUDGE_MODEL_FIELDS = (
     "max_retries",
     "price_per_mtok",
     "price_as",
+    "batch",
 )
 # in a check's value, the prompt's `expected`: `{type: icontains, value: "{expected}"}`
 REFERENCE = "{expected}"
@@ -123,6 +124,7 @@ class ScorerSpec(BaseModel):
     max_retries: int | None = None
     price_per_mtok: dict[str, float] | None = None
     price_as: str | None = None
+    batch: Batch = None
     # mlflow only: the built-in judge's class name and, for Guidelines, its rules
     judge: str | None = None
     guidelines: str | list[str] | None = None

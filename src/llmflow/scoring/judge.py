@@ -64,6 +64,7 @@ class Judged:
     n_calls: int = 0  # judge calls made this time
     unjudged: dict[str, set[CallKey]] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    batch_jobs_left: int = 0  # batched judges' jobs left running at the provider (--detach)
 
 
 @dataclass
@@ -133,7 +134,9 @@ def verdict(name: str, spec: ScorerSpec, judge_call: CallRecord) -> Score:
 def signature(spec: ScorerSpec) -> str:
     """What a judge's verdict depends on, hashed: a changed rubric, model or threshold means
     the stored verdicts are stale."""
-    return hashlib.sha256(spec.model_dump_json(by_alias=True).encode()).hexdigest()[:16]
+    # how it is asked (live or batched) never changes a verdict
+    dumped = spec.model_dump_json(by_alias=True, exclude={"batch"})
+    return hashlib.sha256(dumped.encode()).hexdigest()[:16]
 
 
 def _parse(text: str) -> tuple[float, str] | None:
