@@ -45,8 +45,8 @@ async def judge_records(
 
     A batched judge's questions go in batch jobs journaled in `journal` (journal.Journal), its
     earlier jobs there collected first; `hooks.batch_progress` hears of them; with `detach`,
-    its jobs are left running (`Judged.batch_jobs_left`). Without a journal (`llmflow score`)
-    a batched judge is asked live."""
+    its jobs are left running (`Judged.batch_jobs_left` and `batch_calls_left`). Without a
+    journal (`llmflow score`) a batched judge is asked live."""
     jobs, variants = plan_jobs(records, table)
     done = answered(known)
     pending = [job for job in jobs.values() if job.graded not in done]
@@ -73,19 +73,19 @@ async def judge_records(
             retry=retry,
             budget=budget,
         )
-        jobs_left = 0
+        left = (0, 0)
         if batched:
             sent = _send_batched(
                 batched, providers, pricers, journal, on_record, runner, hooks, detach
             )
-            _, jobs_left = await asyncio.gather(runner.run(live), sent)
+            _, left = await asyncio.gather(runner.run(live), sent)
         else:
             await runner.run(live)
     finally:
         await asyncio.gather(*(p.aclose() for p in providers.values()), return_exceptions=True)
     judged = assemble(jobs, [*known, *made], unavailable)
     judged.n_calls = len(made)
-    judged.batch_jobs_left = jobs_left
+    judged.batch_jobs_left, judged.batch_calls_left = left
     return judged
 
 
@@ -98,9 +98,9 @@ async def _send_batched(
     runner: Runner,
     hooks: Any,
     detach: bool,
-) -> int:
+) -> tuple[int, int]:
     """The batched judges' calls through their providers' batch APIs, after the journal's jobs
-    of them (llmflow.batch, as a batched model's): the number of jobs left running."""
+    of them (llmflow.batch, as a batched model's): the jobs left running, and their calls."""
     judges = _BatchedJudges(calls, providers, pricers)
     back = judges.back(on_record)
     return await send_batched(

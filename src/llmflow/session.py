@@ -294,6 +294,7 @@ class Session:
         self.judged = await self._judge(result, journal)
         if self.judged is not None:  # --detach: a batched judge's jobs run on
             result.batch_jobs_left = self.judged.batch_jobs_left
+            result.batch_calls_left = self.judged.batch_calls_left
 
     async def _judge(self, result: RunResult, journal: Journal) -> Judged | None:
         """The judges' scores of every answer, once all calls are in (their cost counts

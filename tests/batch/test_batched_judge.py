@@ -177,7 +177,7 @@ def test_detach_leaves_the_judge_job_running_and_resume_collects_it(
     path = experiment(tmp_path, fake_openai, "detached-judge", batch={"poll_s": 0.01})
     detached = invoke_cli("run", str(path), "--detach")
     assert detached.exit_code == 0, detached.output
-    assert "1 batch job(s) left running" in detached.stderr
+    assert f"submitted: 1 batch job(s), {N} call(s), left running" in detached.stderr
     (job,) = fake_openai.batch.jobs.values()
     assert len(job.lines) == N
 

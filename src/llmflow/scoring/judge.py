@@ -65,6 +65,7 @@ class Judged:
     unjudged: dict[str, set[CallKey]] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     batch_jobs_left: int = 0  # batched judges' jobs left running at the provider (--detach)
+    batch_calls_left: int = 0  # their calls
 
 
 @dataclass
