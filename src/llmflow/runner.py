@@ -76,6 +76,10 @@ class Runner:
     def budget(self) -> Budget | None:
         return self._budget
 
+    @property
+    def pace(self) -> Callable[[], Awaitable[None]] | None:
+        return self._pace
+
     def broken_variants(self) -> dict[str, BaseException]:
         """The variants whose every call failed with an unexpected error: the first error of
         each. A bug, not the provider: the run must not read as N failed calls."""

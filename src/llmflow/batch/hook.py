@@ -34,7 +34,7 @@ async def send_batched(
     pricers: Mapping[str, Pricer],
     journal: Any,  # journal.Journal
     on_record: Callable[[CallRecord], None],
-    runner: Any,  # the live calls' runner.Runner: its budget is shared
+    runner: Any,  # the live calls' runner.Runner: its budget and pace are shared
     hooks: Any,  # run_types.RunHooks: batch_progress(line), when it has it
     detach: bool = False,
 ) -> tuple[int, int]:
@@ -53,6 +53,7 @@ async def send_batched(
         journal_line=journal.append_batch,
         on_record=on_record,
         budget=runner.budget,
+        pace=runner.pace,
         progress=getattr(hooks, "batch_progress", None) or _to_stderr,
     )
     await runner.run(calls, jobs, detach=detach)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from ..budget import Budget, Reservation, worst_case_usd
@@ -52,6 +52,9 @@ class BatchRunner:
     journal_line: Callable[[dict], None]  # appends a line to the run's journal
     on_record: Callable[[CallRecord], None]
     budget: Budget | None = None
+    # awaited before each answer is handed over: a job's 50,000 answers, handed over at once,
+    # would all wait in the worker for their traces
+    pace: Callable[[], Awaitable[None]] | None = None
     progress: Callable[[str], None] = lambda line: None
     clock: Callable[[], float] = time.time
     detached: int = 0  # jobs left running by --detach
@@ -169,7 +172,7 @@ class BatchRunner:
             failure = f"results unreadable: {e}"
             active.state = replace(active.state, failure=failure)
             answers = {}
-        self._collect(active, answers, by_key)
+        await self._collect(active, answers, by_key)
         self._active.remove(active)
 
     async def _answers(self, active: _Active) -> dict[str, Answer]:
@@ -189,7 +192,7 @@ class BatchRunner:
             elapsed = now - (active.job.created_s or now)
             self.progress(f"{line}, {elapsed:.0f}s")
 
-    def _collect(
+    async def _collect(
         self, active: _Active, answers: Mapping[str, Answer], by_key: Mapping[CallKey, Call]
     ) -> None:
         job, state = active.job, active.state
@@ -200,6 +203,8 @@ class BatchRunner:
             call = by_key.get((job.variant_id, case_id, repeat))
             if call is None:  # journaled already, before a kill
                 continue
+            if self.pace is not None:
+                await self.pace()
             record = self._record(call, answers.get(str(index)), state, job, wall_s)
             spent.append(record.cost.usd if record.cost else 0.0)
             self.on_record(record)

@@ -87,11 +87,17 @@ class OpenAIBatch:
             found = []
             for file_id in (job.output_file_id, job.error_file_id):
                 if file_id:
-                    content = await self._client.files.content(file_id)
-                    found += [_answer(line) for line in content.content.splitlines() if line]
+                    found += await self._read_lines(file_id)
         except _SDK_ERRORS as e:
             raise _translate(e) from e
         return found
+
+    async def _read_lines(self, file_id: str) -> list[Answer]:
+        """A results file read a line at a time: 50,000 answers are some 35 MB, which whole, and
+        again split into lines, the process would hold twice over."""
+        files = self._client.files.with_streaming_response
+        async with files.content(file_id) as response:
+            return [_answer(line) async for line in response.iter_lines() if line]
 
     async def cancel(self, job_id: str) -> None:
         try:
@@ -105,7 +111,7 @@ def _job_error(error: Any) -> str:
     return f"{error.code or 'error'}: {error.message or ''}{where}"
 
 
-def _answer(raw: bytes) -> Answer:
+def _answer(raw: str | bytes) -> Answer:
     """One line of an output or error file: the answer, or why there is none."""
     try:
         line = json.loads(raw)
