@@ -42,14 +42,14 @@ async def send_batched(
     left running (with `detach`) and their calls."""
     variants = {c.variant.id: c.variant for c in calls}
     jobs = read_jobs(Path(journal.path))
-    entries = {vid: v.entry for vid, v in variants.items()}
-    if not entries:  # every batched call is in (a job's calls all journaled count as done)
+    settings = {vid: v.entry.batch for vid, v in variants.items() if v.entry.batch is not None}
+    if not settings:  # every batched call is in (a job's calls all journaled count as done)
         return 0, 0
     runner = BatchRunner(
-        apis={vid: batch_api(providers[vid]) for vid in entries if vid in providers},
+        apis={vid: batch_api(providers[vid]) for vid in settings if vid in providers},
         pricers=pricers,
-        poll_s={vid: e.batch.poll_s for vid, e in entries.items()},
-        max_requests={vid: e.batch.max_requests for vid, e in entries.items()},
+        poll_s={vid: batch.poll_s for vid, batch in settings.items()},
+        max_requests={vid: batch.max_requests for vid, batch in settings.items()},
         journal_line=journal.append_batch,
         on_record=on_record,
         budget=runner.budget,

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from ..budget import Budget, Reservation, worst_case_usd
 from ..errors import BudgetExhausted, ProviderError
@@ -41,6 +42,11 @@ class _Active:
     polled: float = 0.0
     said: str = ""
     failed_reads: int = 0  # results that could not be read, in a row
+
+    @property
+    def job_id(self) -> str:
+        assert self.job.job_id is not None, "only a job that exists is waited for"
+        return self.job.job_id
 
 
 @dataclass
@@ -110,6 +116,7 @@ class BatchRunner:
         calls = [call for call, _ in chunk]
         reservation = self._reserve(variant_id, calls)
         if reservation is False:
+            assert self.budget is not None  # only a budget refuses
             spent = f"${self.budget.spent_usd:.4f} of ${self.budget.limit_usd:g} spent"
             self._fail(calls, BudgetExhausted.__name__, f"not sent: {spent}", attempts=0)
             return
@@ -125,9 +132,9 @@ class BatchRunner:
             return
         self.journal_line(job.submitted_line())  # before it is waited for
         self.progress(f"{api.provider} {variant_id}: job {job.job_id} created ({len(calls)} calls)")
-        self._active.append(_Active(job, api, reservation or None))
+        self._active.append(_Active(job, api, reservation))
 
-    def _reserve(self, variant_id: str, calls: list[Call]) -> Reservation | None | bool:
+    def _reserve(self, variant_id: str, calls: list[Call]) -> Reservation | None | Literal[False]:
         """The job's worst case at the batch price, or False when the budget refuses it."""
         if self.budget is None:
             return None
@@ -135,7 +142,7 @@ class BatchRunner:
         worst = sum(worst_case_usd(c, pricer) for c in calls) * discount_of(pricer)
         return self.budget.reserve(worst) or False
 
-    def _settle(self, reservation: Reservation | None | bool, actual: float | None) -> None:
+    def _settle(self, reservation: Reservation | None, actual: float | None) -> None:
         if self.budget is not None and isinstance(reservation, Reservation):
             self.budget.settle(reservation, actual)
 
@@ -156,7 +163,7 @@ class BatchRunner:
         """One look at a job; an ended one is collected. A poll that failed is tried again at
         the next; results unreadable READ_TRIES times in a row fail the job's calls."""
         try:
-            active.state = await active.api.state(active.job.job_id)
+            active.state = await active.api.state(active.job_id)
         except ProviderError as e:
             self.progress(f"job {active.job.job_id}: {redact_text(str(e))[:200]}")
             return
@@ -178,7 +185,7 @@ class BatchRunner:
     async def _answers(self, active: _Active) -> dict[str, Answer]:
         if active.state is None or active.state.failure:
             return {}
-        return {a.key: a for a in await active.api.answers(active.job.job_id)}
+        return {a.key: a for a in await active.api.answers(active.job_id)}
 
     def _say(self, active: _Active, now: float) -> None:
         state = active.state
@@ -198,7 +205,7 @@ class BatchRunner:
         job, state = active.job, active.state
         assert state is not None
         wall_s = max(0.0, self.clock() - job.created_s) if job.created_s else None
-        spent: list[float | None] = []
+        spent: list[float | None] = []  # None: unpriced
         for index, (case_id, repeat) in enumerate(job.keys):
             call = by_key.get((job.variant_id, case_id, repeat))
             if call is None:  # journaled already, before a kill
@@ -208,13 +215,15 @@ class BatchRunner:
             record = self._record(call, answers.get(str(index)), state, job, wall_s)
             spent.append(record.cost.usd if record.cost else 0.0)
             self.on_record(record)
-        self._settle(active.reservation, None if None in spent else sum(spent))
+        known = [usd for usd in spent if usd is not None]
+        self._settle(active.reservation, sum(known) if len(known) == len(spent) else None)
         self.journal_line(job.collected_line())
 
     def _record(
         self, call: Call, answer: Answer | None, state: JobState, job: Job, wall_s: float | None
     ) -> CallRecord:
         batch = {"batch_job": job.job_id, "batch_wall_s": wall_s}
+        message: str | None
         if answer is None or answer.delta is None:
             if state.failure:
                 kind, message = JOB_FAILED, f"batch job failed: {state.failure}"
@@ -239,4 +248,4 @@ class BatchRunner:
 
     async def cancel_all(self) -> None:
         for active in self._active:
-            await active.api.cancel(active.job.job_id)
+            await active.api.cancel(active.job_id)
