@@ -65,6 +65,11 @@ def test_temperature_out_of_range_names_file_and_field(tmp_path: Path):
         ([GEMINI], {"prompts": [{"id": "a"}]}, "prompts[0].user: is required"),
         (
             [GEMINI],
+            {"prompts": [{"id": "a", "user": "u", "asert": []}]},
+            "prompts[0].asert: unknown field (did you mean assert?)",
+        ),
+        (
+            [GEMINI],
             {"prompts": [{"id": "x" * 1001, "user": "u"}]},  # it names the call's trace
             "prompts[0].id: String should have at most 1000 characters",
         ),

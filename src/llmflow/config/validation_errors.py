@@ -54,9 +54,10 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
 
 def _friendly_message(detail: dict[str, Any], known_fields: KnownFields) -> str:
     kind = detail["type"]
-    if kind == "missing":
+    # a pydantic dataclass (PromptCase) says missing_argument and unexpected_keyword_argument
+    if kind in ("missing", "missing_argument"):
         return "is required"
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
         field = str(detail["loc"][-1])[:100]
         known = list(known_fields(detail["loc"]))
         return f"unknown field{did_you_mean(field, known)}"
