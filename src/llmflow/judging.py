@@ -7,12 +7,11 @@ answer means is scoring/judge.py."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from .batch.hook import send_batched
+from .batch.hook import judge_batch_id, send_batched
 from .config.environment import resolve_connection
 from .errors import MissingCredentials
 from .judge_journal import answered
@@ -121,7 +120,7 @@ class _BatchedJudges:
         for call in calls:
             judge = call.variant
             if judge.id not in renamed:
-                renamed[judge.id] = replace(judge, id=_batch_id(judge))
+                renamed[judge.id] = replace(judge, id=judge_batch_id(judge))
                 self._own_id[renamed[judge.id].id] = judge.id
         self.calls = [replace(c, variant=renamed[c.variant.id]) for c in calls]
         self.providers = {renamed[k].id: p for k, p in providers.items() if k in renamed}
@@ -130,15 +129,6 @@ class _BatchedJudges:
     def back(self, on_record: Callable[[CallRecord], None]) -> Callable[[CallRecord], None]:
         """`on_record` for the batched calls, each record under its judge's own id again."""
         return lambda record: on_record(replace(record, variant_id=self._own_id[record.variant_id]))
-
-
-def _batch_id(judge: Variant) -> str:
-    """What a batched judge's jobs are journaled under: its entry, less the settings that do
-    not reach a batch job (a poll interval changed before `--resume` still finds its jobs)."""
-    ignored = {"batch", "timeout_s", "max_retries", "max_concurrency"}
-    entry = judge.entry.model_dump_json(exclude=ignored)
-    digest = hashlib.sha256(entry.encode()).hexdigest()[:8]
-    return f"judge:{judge.entry.model_name}#{digest}"  # in progress lines too
 
 
 def _open_judges(

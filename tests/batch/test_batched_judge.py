@@ -4,6 +4,7 @@ and a kill while its job runs submits no question twice."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 from collections import Counter
@@ -189,6 +190,26 @@ def test_detach_leaves_the_judge_job_running_and_resume_collects_it(
     (row,) = compare_rows("detached-judge")
     run = MlflowClient(tracking_uri).get_run(row["run_id"])
     assert run.info.status == "FINISHED" and run.data.metrics["score.correct"] == 0.5
+
+
+def test_batches_lists_and_cancels_a_judge_job(tmp_path: Path, fake_openai):
+    """`llmflow batches` finds a batched judge's jobs through the judge's entry in the file,
+    as a batched model's through its model entry."""
+    path = experiment(tmp_path, fake_openai, "listed-judge", batch={"poll_s": 0.01})
+    assert invoke_cli("run", str(path), "--detach").exit_code == 0
+    (job,) = fake_openai.batch.jobs.values()
+    fake_openai.batch.advance(1)
+
+    listed = invoke_cli("batches", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    (row,) = json.loads(listed.stdout)[0]["jobs"]
+    assert row["variant_id"].startswith("judge:gpt-4o#")
+    assert (row["job_id"], row["provider"], row["unknown"]) == (job.id, "openai", None)
+    assert row["state"] == job.status
+
+    cancelled = invoke_cli("batches", "cancel")
+    assert cancelled.exit_code == 0, cancelled.output
+    assert job.status in ("cancelling", "cancelled")
 
 
 def test_a_batched_judge_counts_at_the_batch_price_in_the_budget(tmp_path: Path, fake_openai):

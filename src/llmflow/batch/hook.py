@@ -3,6 +3,7 @@ their providers' batch APIs (runner.py), the journal's jobs collected first."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -19,6 +20,17 @@ from .runner import BatchRunner
 
 def batched_ids(variants: Iterable[Variant]) -> set[str]:
     return {v.id for v in variants if v.entry.batch is not None}
+
+
+def judge_batch_id(judge: Variant) -> str:
+    """What a batched judge's jobs are journaled under: its entry, less the settings that do
+    not reach a batch job (a poll interval changed before `--resume` still finds its jobs). A
+    judge variant's own id numbers the judges in the order the answers came, which a resumed
+    run need not repeat."""
+    ignored = {"batch", "timeout_s", "max_retries", "max_concurrency"}
+    entry = judge.entry.model_dump_json(exclude=ignored)
+    digest = hashlib.sha256(entry.encode()).hexdigest()[:8]
+    return f"judge:{judge.entry.model_name}#{digest}"  # in progress lines too
 
 
 def batch_api(provider: Any) -> Any:

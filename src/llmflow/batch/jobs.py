@@ -19,11 +19,11 @@ from ..config import load_experiment
 from ..config.environment import resolve_connection
 from ..errors import ConfigError, LlmflowError
 from ..journal import JOURNAL_DIR, Journal, JournalHeader, journal_of, read_header
-from ..plan import build_plan
+from ..plan import Variant, build_plan, settings_of
 from ..providers import create_provider
 from ..record_lines import journal_lines
 from ..redact import redact_text
-from .hook import batch_api
+from .hook import batch_api, judge_batch_id
 from .ledger import SUBMITTING, Job, read_jobs
 
 # what the journal says of a job
@@ -140,10 +140,17 @@ def _providers(header: JournalHeader, rows: list[JobRow]) -> dict[str, Any] | st
     if header.config_path is None:
         return "the journal names no experiment file (written before llmflow kept it)"
     try:  # the models alone: the prompts are not needed (nor read) to reach a provider
-        plan = build_plan(load_experiment(header.config_path, stored_prompts=()))
+        loaded = load_experiment(header.config_path, stored_prompts=())
+        plan = build_plan(loaded)
     except LlmflowError as e:
         return redact_text(str(e))
-    return {v.id: v for v in plan.variants}
+    variants = {v.id: v for v in plan.variants}
+    for spec in loaded.config.scorers or ():  # a batched judge's jobs, under their own ids
+        if spec.type == "judge" and spec.batch is not None:
+            entry = spec.judge_entry()
+            judge = Variant(f"judge:{spec.label}", entry, settings_of(entry))
+            variants[judge_batch_id(judge)] = judge
+    return variants
 
 
 Action = Callable[[Any, JobRow], Any]  # (batch API, row) -> the row after it (a coroutine)
