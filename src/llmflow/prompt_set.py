@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .config import PromptCase
 
@@ -25,14 +26,14 @@ class PromptSetFile:
 
 def write_prompt_set(prompts: Iterable[PromptCase], folder: Path) -> PromptSetFile:
     """`folder`/prompts.jsonl, with the set's digest and size."""
-    digest, rows = _Digest(), 0
+    digest = _Digest()
     path = folder / FILE_NAME
     with path.open("w", encoding="utf-8") as out:
         for prompt in prompts:
-            out.write(json.dumps(prompt.row(), ensure_ascii=False) + "\n")
-            digest.add(prompt)
-            rows += 1
-    return PromptSetFile(path, digest.hexdigest(), rows)
+            row = prompt.row()
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            digest.add(row)
+    return PromptSetFile(path, digest.hexdigest(), digest.rows)
 
 
 class _Digest:
@@ -40,12 +41,14 @@ class _Digest:
     a row at a time: the digests of runs stored before it was streamed stay the same."""
 
     def __init__(self) -> None:
-        self._sha, self._rows = hashlib.sha256(b"["), 0
+        self._sha, self.rows = hashlib.sha256(b"["), 0
 
-    def add(self, prompt: PromptCase) -> None:
-        basis = json.dumps(prompt.row(exclude={"metadata"}), ensure_ascii=False, sort_keys=True)
-        self._sha.update((", " if self._rows else "").encode() + basis.encode())
-        self._rows += 1
+    def add(self, row: dict[str, Any]) -> None:
+        # the metadata a dataset carries is no part of what its calls and checks read
+        without = {k: v for k, v in row.items() if k != "metadata"}
+        basis = json.dumps(without, ensure_ascii=False, sort_keys=True)
+        self._sha.update((", " if self.rows else "").encode() + basis.encode())
+        self.rows += 1
 
     def hexdigest(self) -> str:
         sha = self._sha.copy()
